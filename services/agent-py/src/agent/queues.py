@@ -1,0 +1,7 @@
+"""Task queues of the ``agents`` namespace (see DESIGN.md: one pool per kind of work)."""
+
+AGENT_TASK_QUEUE = "agent"
+"""Workflows: cheap, deterministic orchestration."""
+
+LLM_TASK_QUEUE = "llm"
+"""Model calls: a separately sized (rate-limited) pool, so a provider slowdown never starves workflows."""

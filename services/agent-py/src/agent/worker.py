@@ -1,0 +1,62 @@
+"""Agent worker process: workflows on the ``agent`` queue, model calls on the ``llm`` queue.
+
+Run with ``python -m agent.worker``. Both pools live in one process on a dev stack; in a
+cluster the Helm chart can run them as separate deployments with the same entry point
+(``AGENT_WORKER_QUEUES=agent`` or ``=llm``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from agent.llm.activities import ModelActivities
+from agent.llm.settings import ModelSettings
+from agent.queues import AGENT_TASK_QUEUE, LLM_TASK_QUEUE
+from agent.workflows.system_check import SystemCheckWorkflow
+from workerkit import ConfigError, run_workers
+
+NAMESPACE = "agents"
+WORKFLOWS = [SystemCheckWorkflow]
+
+
+def _queues() -> set[str]:
+    raw = os.environ.get("AGENT_WORKER_QUEUES", f"{AGENT_TASK_QUEUE},{LLM_TASK_QUEUE}")
+    queues = {q.strip() for q in raw.split(",") if q.strip()}
+    unknown = queues - {AGENT_TASK_QUEUE, LLM_TASK_QUEUE}
+    if unknown or not queues:
+        raise ConfigError(
+            f"AGENT_WORKER_QUEUES must list {AGENT_TASK_QUEUE!r} and/or "
+            f"{LLM_TASK_QUEUE!r}, got {raw!r}"
+        )
+    return queues
+
+
+async def build_workers(client: Client) -> Sequence[Worker]:
+    queues = _queues()
+    workers = []
+    if AGENT_TASK_QUEUE in queues:
+        workers.append(Worker(client, task_queue=AGENT_TASK_QUEUE, workflows=WORKFLOWS))
+    if LLM_TASK_QUEUE in queues:
+        model = ModelActivities(ModelSettings.from_env())
+        workers.append(
+            Worker(
+                client,
+                task_queue=LLM_TASK_QUEUE,
+                activities=[model.chat_completion],
+                # Bounded so a burst of conversations cannot stampede the provider's rate limit.
+                max_concurrent_activities=int(os.environ.get("AGENT_LLM_CONCURRENCY", "16")),
+            )
+        )
+    return workers
+
+
+def main() -> None:
+    run_workers("agent-worker", NAMESPACE, build_workers, port_env="AGENT_HEALTH_PORT", default_port=8403)
+
+
+if __name__ == "__main__":
+    main()

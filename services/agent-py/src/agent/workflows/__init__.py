@@ -1,0 +1,1 @@
+"""Workflow definitions of the ``agents`` namespace. Modules here import no I/O libraries."""

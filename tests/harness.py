@@ -1,0 +1,102 @@
+"""Where the test suite gets its Temporal server and stack from: one switch, ``TEST_TEMPORAL``.
+
+- ``dev`` (default): a dev server the harness starts itself, on free ports, with its own data
+  directory, so tests never touch a running dev stack and can run twice in a row.
+- ``testcontainers``: the server in a container (needs a Docker engine; skipped with the reason
+  printed when there is none).
+- ``existing``: the cluster named by ``TEMPORAL_ADDRESS`` (namespaces and endpoints are
+  created there if missing).
+
+In every mode the harness runs the real worker processes (the built Go binary and the Python
+workers) through the same ``devstack`` code that ``make up`` uses.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from devstack.config import PORTS, StackConfig
+from devstack.stack import Stack
+
+TEMPORAL_CLI_IMAGE = "temporalio/temporal:1.9.1"
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def isolated_config(data_dir: Path) -> StackConfig:
+    ports = dict(zip(PORTS, free_ports(len(PORTS))))
+    return StackConfig(data_dir=data_dir, ports=ports)
+
+
+def docker_engine_unavailable_reason() -> str | None:
+    if shutil.which("docker") is None:
+        return "no docker client on PATH"
+    probe = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=20)
+    if probe.returncode != 0:
+        return f"no Docker engine answers `docker info` ({probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else 'no output'})"
+    return None
+
+
+@contextmanager
+def testcontainers_server() -> Iterator[str]:
+    reason = docker_engine_unavailable_reason()
+    if reason:
+        pytest.skip(f"TEST_TEMPORAL=testcontainers needs a Docker engine: {reason}")
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    container = (
+        DockerContainer(TEMPORAL_CLI_IMAGE)
+        .with_command("server start-dev --ip 0.0.0.0 --headless -n agents -n retrieval -n business")
+        .with_exposed_ports(7233)
+    )
+    with container:
+        wait_for_logs(container, "Temporal Server", timeout=120)
+        yield f"{container.get_container_host_ip()}:{container.get_exposed_port(7233)}"
+
+
+@contextmanager
+def _server(mode: str) -> Iterator[str | None]:
+    """The address of an external server, or None when the stack starts its own dev server."""
+    if mode == "dev":
+        yield None
+    elif mode == "existing":
+        address = os.environ.get("TEMPORAL_ADDRESS")
+        if not address:
+            pytest.fail("TEST_TEMPORAL=existing needs TEMPORAL_ADDRESS to name the cluster")
+        yield address
+    elif mode == "testcontainers":
+        with testcontainers_server() as address:
+            yield address
+    else:
+        pytest.fail(f"TEST_TEMPORAL must be dev, testcontainers or existing, got {mode!r}")
+
+
+@contextmanager
+def running_stack(data_dir: Path) -> Iterator[Stack]:
+    with _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
+        stack = Stack(isolated_config(data_dir), external_temporal=external)
+        try:
+            stack.up(log=lambda line: None)
+            yield stack
+        finally:
+            stack.down(log=lambda line: None)
