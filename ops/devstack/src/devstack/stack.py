@@ -11,6 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.llm.settings import SIMULATOR_MODEL
+
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
 from devstack.temporal_setup import ensure_namespaces, ensure_nexus_endpoints, server_healthy, temporal_cli
@@ -81,7 +83,7 @@ class Stack:
             )
         model_env: dict[str, str] = {}
         if not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
-            model_env = {"OPENAI_BASE_URL": c.model_server_url, "OPENAI_API_KEY": "sim"}
+            model_env = {"OPENAI_BASE_URL": c.model_server_url, "OPENAI_API_KEY": "sim", "AGENT_MODEL": SIMULATOR_MODEL}
         specs += [
             ProcessSpec(
                 name="model-server",

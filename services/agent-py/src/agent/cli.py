@@ -13,7 +13,6 @@ import sys
 import uuid
 
 from rich.console import Console
-from rich.table import Table
 from temporalio.client import WorkflowFailureError
 
 from agent.queues import AGENT_TASK_QUEUE
@@ -29,39 +28,48 @@ def _money(cents: int, currency: str) -> str:
 
 
 def render_system_check(result: SystemCheckResult, workflow_id: str) -> None:
-    table = Table(title=f"System check {workflow_id}", show_lines=True)
-    table.add_column("hop", style="bold cyan", no_wrap=True)
-    table.add_column("served by", no_wrap=True)
-    table.add_column("returned")
-    hits = "\n".join(f"[{h.doc_id}] {h.title} (score {h.score:.2f})" for h in result.search.hits)
-    table.add_row(
+    """One block per hop: which process served it, over which transport, and what came back."""
+
+    def hop(name: str, served_by: str, lines: list[str]) -> None:
+        console.print(f"[bold cyan]{name}[/bold cyan]  [dim]{served_by}[/dim]")
+        for line in lines:
+            console.print(f"  {line}", highlight=False, markup=False)
+        console.print()
+
+    console.print(f"[bold]System check {workflow_id}[/bold]: {len(result.hops)} hops answered\n")
+    search = result.search
+    hop(
         "retrieval.search",
-        "Go retrieval worker via Nexus (sync)",
-        f"{len(result.search.hits)} of {result.search.total_documents} documents\n{hits or '(no hits)'}",
+        "Go retrieval worker, Nexus sync operation (endpoint retrieval)",
+        [f"{len(search.hits)} hits among {search.total_documents} documents, ranked in {search.took_ms:.2f} ms"]
+        + [f"[{h.doc_id}] {h.title}  score {h.score:.2f}" for h in search.hits],
     )
     order = result.order
-    table.add_row(
+    hop(
         "business.get_order",
-        "business worker via Nexus (sync)",
-        f"{order.order_id} for {order.customer}: {order.status}, "
-        f"total {_money(order.total_cents, order.currency)}, "
-        f"refunded {_money(order.refunded_cents, order.currency)}",
+        "business worker, Nexus sync operation (endpoint business)",
+        [
+            f"{order.order_id} for {order.customer}: {order.status}, total "
+            f"{_money(order.total_cents, order.currency)}, refunded so far "
+            f"{_money(order.refunded_cents, order.currency)}"
+        ],
     )
     refund = result.refund
-    table.add_row(
+    hop(
         "business.refund",
-        "business worker via Nexus (workflow run)",
-        f"{refund.refund_id} {refund.status}: {_money(refund.amount_cents, refund.currency)} "
-        f"on {refund.order_id} (key {refund.idempotency_key})",
+        "business worker, Nexus workflow-run operation (RefundWorkflow, endpoint business)",
+        [
+            f"{refund.refund_id} {refund.status}: {_money(refund.amount_cents, refund.currency)} on {refund.order_id}",
+            f"idempotency key {refund.idempotency_key} (once per key, however often it runs)",
+        ],
     )
     answer = result.answer
-    table.add_row(
+    hop(
         "llm.chat_completion",
-        f"model {answer.model} via openai client (activity)",
-        f"{answer.content}\n[dim]{answer.usage.prompt_tokens} prompt + "
-        f"{answer.usage.completion_tokens} completion tokens[/dim]",
+        f"model {answer.model} through the openai client, activity on queue llm",
+        [*(answer.content or "(no content)").splitlines(),
+         f"[{answer.usage.prompt_tokens} prompt + {answer.usage.completion_tokens} completion tokens]"],
     )
-    console.print(table)
 
 
 async def run_check(args: argparse.Namespace) -> int:

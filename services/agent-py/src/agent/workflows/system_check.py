@@ -27,9 +27,14 @@ with workflow.unsafe.imports_passed_through():
 
     from agent.llm.types import ChatMessage, ChatRequest, ChatResult
     from agent.queues import LLM_TASK_QUEUE
+    from agent.tools import ALL_TOOLS
 
 MODEL_CALL_TIMEOUT = timedelta(seconds=60)
 NEXUS_OPERATION_TIMEOUT = timedelta(seconds=60)
+SYSTEM_PROMPT = (
+    "You are the support agent of an online shop. Answer from the tool results only and "
+    "cite documents as [doc_id]."
+)
 
 
 @dataclass
@@ -92,21 +97,35 @@ class SystemCheckWorkflow:
         )
         hops.append("business.refund")
 
-        context = json.dumps(
-            {"hits": [asdict(h) for h in search.hits], "order": asdict(order), "refund": asdict(refund)}
-        )
+        # The hops above are the tool calls; the model sees them as its own tool-call turn
+        # and answers from their results, as it will inside the agent loop.
+        calls = [
+            ("search_knowledge", {"query": check.question}, asdict(search)),
+            ("lookup_order", {"order_id": check.order_id}, asdict(order)),
+            (
+                "refund_order",
+                {"order_id": check.order_id, "amount_cents": check.refund_cents, "reason": check.refund_reason},
+                asdict(refund),
+            ),
+        ]
+        messages = [
+            ChatMessage(role="system", content=SYSTEM_PROMPT),
+            ChatMessage(role="user", content=check.question),
+            ChatMessage(
+                role="assistant",
+                tool_calls=[
+                    {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                    for i, (name, args, _) in enumerate(calls)
+                ],
+            ),
+            *[
+                ChatMessage(role="tool", tool_call_id=f"call_{i}", content=json.dumps(output))
+                for i, (_, _, output) in enumerate(calls)
+            ],
+        ]
         answer = await workflow.execute_activity(
             "chat_completion",
-            ChatRequest(
-                messages=[
-                    ChatMessage(
-                        role="system",
-                        content="You are a support agent. Answer from the context; cite documents as [doc_id].",
-                    ),
-                    ChatMessage(role="user", content=check.question),
-                    ChatMessage(role="user", content=f"Context: {context}"),
-                ]
-            ),
+            ChatRequest(messages=messages, tools=ALL_TOOLS),
             task_queue=LLM_TASK_QUEUE,
             start_to_close_timeout=MODEL_CALL_TIMEOUT,
             retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)),

@@ -1,0 +1,3 @@
+from business.worker import main
+
+main()

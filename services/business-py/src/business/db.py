@@ -1,0 +1,351 @@
+"""SQLite store of the business namespace: orders, refunds and tickets.
+
+The store is the write side of exactly-once refunds: ``refunds.idempotency_key`` is UNIQUE and
+:meth:`Store.apply_refund` checks for it and writes in one ``BEGIN IMMEDIATE`` transaction, so a
+key is refunded at most once no matter how many workflow runs, activity retries, worker
+processes or threads ask for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from nexus_contracts.business import Order, OrderItem, RefundResult
+
+DB_PATH_ENV = "BUSINESS_DB_PATH"
+DEFAULT_DB_PATH = Path(".data") / "business.sqlite3"
+
+# Long enough to ride out another process's refund transaction (milliseconds), short enough
+# that a wedged writer surfaces as a retryable activity failure instead of a hung worker.
+BUSY_TIMEOUT_MS = 5000
+
+SCHEMA_VERSION = 1
+
+REFUND_COMPLETED = "completed"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS orders (
+    order_id       TEXT PRIMARY KEY,
+    customer       TEXT NOT NULL,
+    status         TEXT NOT NULL CHECK (status IN
+                       ('placed', 'shipped', 'delivered', 'partially_refunded', 'refunded')),
+    total_cents    INTEGER NOT NULL CHECK (total_cents >= 0),
+    refunded_cents INTEGER NOT NULL DEFAULT 0
+                       CHECK (refunded_cents >= 0 AND refunded_cents <= total_cents),
+    currency       TEXT NOT NULL CHECK (length(currency) = 3),
+    created_at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS order_items (
+    order_id    TEXT NOT NULL REFERENCES orders(order_id),
+    line_no     INTEGER NOT NULL,
+    sku         TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    quantity    INTEGER NOT NULL CHECK (quantity >= 1),
+    price_cents INTEGER NOT NULL CHECK (price_cents >= 0),
+    PRIMARY KEY (order_id, line_no)
+);
+CREATE TABLE IF NOT EXISTS refunds (
+    refund_id       TEXT PRIMARY KEY,
+    order_id        TEXT NOT NULL REFERENCES orders(order_id),
+    amount_cents    INTEGER NOT NULL CHECK (amount_cents > 0),
+    currency        TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refunds_by_order ON refunds(order_id);
+CREATE TABLE IF NOT EXISTS tickets (
+    ticket_id       TEXT PRIMARY KEY,
+    order_id        TEXT REFERENCES orders(order_id),
+    subject         TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL UNIQUE
+);
+"""
+
+
+@dataclass(frozen=True)
+class _SeedOrder:
+    order_id: str
+    customer: str
+    status: str
+    currency: str
+    items: tuple[OrderItem, ...]
+
+
+# ORD-1001 is exactly nexus/business/examples/get_order.output.json: the contract example and a
+# live lookup on a fresh stack must agree.
+SEED_ORDERS: tuple[_SeedOrder, ...] = (
+    _SeedOrder(
+        "ORD-1001", "Ada Lovelace", "delivered", "EUR", (OrderItem("KB-01", "Mechanical keyboard", 1, 12900),)
+    ),
+    _SeedOrder(
+        "ORD-1002",
+        "Grace Hopper",
+        "shipped",
+        "USD",
+        (OrderItem("DK-07", "USB-C dock", 1, 8900), OrderItem("CB-02", "HDMI cable", 2, 1200)),
+    ),
+    _SeedOrder("ORD-1003", "Alan Turing", "placed", "EUR", (OrderItem("MA-03", "Monitor arm", 1, 5400),)),
+    _SeedOrder(
+        "ORD-1004",
+        "Katherine Johnson",
+        "delivered",
+        "USD",
+        (
+            OrderItem("HP-11", "Noise-cancelling headphones", 1, 24900),
+            OrderItem("CS-04", "Carrying case", 1, 1900),
+        ),
+    ),
+    _SeedOrder(
+        "ORD-1005",
+        "Edsger Dijkstra",
+        "delivered",
+        "EUR",
+        (OrderItem("MS-05", "Ergonomic mouse", 1, 4900), OrderItem("MP-01", "Mouse pad", 2, 900)),
+    ),
+    _SeedOrder(
+        "ORD-1006", "Barbara Liskov", "shipped", "EUR", (OrderItem("LS-02", "Laptop stand", 1, 3900),)
+    ),
+)
+
+
+class OrderNotFound(LookupError):
+    """No order has the requested id."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"order {order_id} does not exist")
+        self.order_id = order_id
+
+
+class InvalidRefund(ValueError):
+    """The refund cannot be applied as asked (amount not positive, or more than is left)."""
+
+
+def db_path_from_env() -> Path:
+    return Path(os.environ.get(DB_PATH_ENV) or DEFAULT_DB_PATH)
+
+
+def refund_id_for(idempotency_key: str) -> str:
+    """The refund id a key always maps to, so a retry reports the id of the first attempt.
+
+    64 bits of the hash: 32 (the example's length) collide with ~1% odds at ten thousand keys,
+    and refund_id is a primary key.
+    """
+    return "RF-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+
+
+def format_money(cents: int, currency: str) -> str:
+    return f"{cents / 100:.2f} {currency}"
+
+
+_REFUND_COLUMNS = "refund_id, order_id, amount_cents, currency, idempotency_key"
+
+
+def _refund_from_row(row: sqlite3.Row) -> RefundResult:
+    # Only completed refunds are ever stored: the row is written in the transaction that
+    # moves the money.
+    return RefundResult(
+        refund_id=row["refund_id"],
+        order_id=row["order_id"],
+        amount_cents=row["amount_cents"],
+        currency=row["currency"],
+        status=REFUND_COMPLETED,
+        idempotency_key=row["idempotency_key"],
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class Store:
+    """One connection (a worker opens one store), shared by the worker's threads under a lock.
+
+    SQLite serialises writers anyway; the lock keeps one connection's transactions from
+    interleaving, and ``BEGIN IMMEDIATE`` + ``busy_timeout`` arbitrate between processes.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate_and_seed()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def _migrate_and_seed(self) -> None:
+        # One write transaction, so two processes opening a fresh file seed it once.
+        with self._write() as conn:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0:
+                self._seed(conn)
+
+    @staticmethod
+    def _seed(conn: sqlite3.Connection) -> None:
+        created = _now()
+        for order in SEED_ORDERS:
+            total = sum(item.quantity * item.price_cents for item in order.items)
+            conn.execute(
+                "INSERT INTO orders (order_id, customer, status, total_cents, refunded_cents,"
+                " currency, created_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
+                (order.order_id, order.customer, order.status, total, order.currency, created),
+            )
+            conn.executemany(
+                "INSERT INTO order_items (order_id, line_no, sku, name, quantity, price_cents)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (order.order_id, line_no, item.sku, item.name, item.quantity, item.price_cents)
+                    for line_no, item in enumerate(order.items, start=1)
+                ],
+            )
+
+    def get_order(self, order_id: str) -> Order | None:
+        with self._lock:
+            return self._read_order(self._conn, order_id)
+
+    @staticmethod
+    def _read_order(conn: sqlite3.Connection, order_id: str) -> Order | None:
+        row = conn.execute("SELECT * FROM orders WHERE order_id = ?", (order_id,)).fetchone()
+        if row is None:
+            return None
+        items = conn.execute(
+            "SELECT sku, name, quantity, price_cents FROM order_items WHERE order_id = ? ORDER BY line_no",
+            (order_id,),
+        ).fetchall()
+        return Order(
+            order_id=row["order_id"],
+            customer=row["customer"],
+            status=row["status"],
+            total_cents=row["total_cents"],
+            refunded_cents=row["refunded_cents"],
+            currency=row["currency"],
+            items=[OrderItem(i["sku"], i["name"], i["quantity"], i["price_cents"]) for i in items],
+        )
+
+    def find_refund(self, idempotency_key: str) -> RefundResult | None:
+        with self._lock:
+            return self._read_refund(self._conn, idempotency_key)
+
+    @staticmethod
+    def _read_refund(conn: sqlite3.Connection, idempotency_key: str) -> RefundResult | None:
+        row = conn.execute(
+            f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE idempotency_key = ?", (idempotency_key,)
+        ).fetchone()
+        return None if row is None else _refund_from_row(row)
+
+    def refunds_for_order(self, order_id: str) -> list[RefundResult]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE order_id = ? ORDER BY created_at, refund_id",
+                (order_id,),
+            ).fetchall()
+        return [_refund_from_row(row) for row in rows]
+
+    def check_refund(self, order_id: str, amount_cents: int, idempotency_key: str) -> None:
+        """Raise what :meth:`apply_refund` would raise now, without writing anything.
+
+        Lets the Nexus handler reject a hopeless request before starting a workflow. Only
+        advisory: another refund may land in between, and :meth:`apply_refund` checks again.
+        """
+        with self._lock:
+            if self._read_refund(self._conn, idempotency_key) is None:
+                self._refundable_order(self._conn, order_id, amount_cents)
+
+    @staticmethod
+    def _refundable_order(conn: sqlite3.Connection, order_id: str, amount_cents: int) -> sqlite3.Row:
+        order: sqlite3.Row | None = conn.execute(
+            "SELECT total_cents, refunded_cents, currency FROM orders WHERE order_id = ?",
+            (order_id,),
+        ).fetchone()
+        if order is None:
+            raise OrderNotFound(order_id)
+        currency = order["currency"]
+        remaining = order["total_cents"] - order["refunded_cents"]
+        if amount_cents <= 0:
+            raise InvalidRefund(f"refund amount must be a positive number of cents, got {amount_cents}")
+        if amount_cents > remaining:
+            raise InvalidRefund(
+                f"cannot refund {format_money(amount_cents, currency)} on order {order_id}: "
+                f"only {format_money(remaining, currency)} of "
+                f"{format_money(order['total_cents'], currency)} is left to refund"
+            )
+        return order
+
+    def apply_refund(
+        self, order_id: str, amount_cents: int, reason: str, idempotency_key: str
+    ) -> RefundResult:
+        """Refund ``amount_cents`` of an order, once per ``idempotency_key``.
+
+        If the key was refunded before, the stored refund is returned unchanged and nothing
+        is written, even when this call's order, amount or reason differ: the key names the
+        refund, and the first request to reach the database defines it. (A caller that wants
+        a second refund must use a new key.) Validation happens only for a new key, so a
+        retry of a refund that emptied the order still succeeds.
+
+        Raises :class:`OrderNotFound` or :class:`InvalidRefund` for a new key that cannot be
+        refunded; both are final, retrying cannot change the answer.
+        """
+        if not idempotency_key:
+            raise InvalidRefund("a refund needs a non-empty idempotency key")
+        with self._write() as conn:
+            existing = self._read_refund(conn, idempotency_key)
+            if existing is not None:
+                return existing
+            order = self._refundable_order(conn, order_id, amount_cents)
+            currency = order["currency"]
+            refund_id = refund_id_for(idempotency_key)
+            conn.execute(
+                "INSERT INTO refunds (refund_id, order_id, amount_cents, currency, reason,"
+                " idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (refund_id, order_id, amount_cents, currency, reason, idempotency_key, _now()),
+            )
+            refunded = order["refunded_cents"] + amount_cents
+            status = "refunded" if refunded == order["total_cents"] else "partially_refunded"
+            conn.execute(
+                "UPDATE orders SET refunded_cents = ?, status = ? WHERE order_id = ?",
+                (refunded, status, order_id),
+            )
+            return RefundResult(
+                refund_id=refund_id,
+                order_id=order_id,
+                amount_cents=amount_cents,
+                currency=currency,
+                status=REFUND_COMPLETED,
+                idempotency_key=idempotency_key,
+            )

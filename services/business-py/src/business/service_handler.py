@@ -1,0 +1,108 @@
+"""Nexus handler of the ``business`` service (contract: ``nexus/business/service.json``).
+
+Errors a caller cannot fix by retrying are raised here as typed, non-retryable handler errors
+(BAD_REQUEST, NOT_FOUND) before any workflow starts, so the calling agent gets an answer it
+can read at once instead of a failed or endlessly retried operation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+
+import nexusrpc
+import nexusrpc.handler
+import temporalio.nexus
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+
+from business.db import InvalidRefund, OrderNotFound, Store
+from business.workflows import RefundWorkflow
+from nexus_contracts.business import BusinessService, GetOrderRequest, Order, RefundRequest, RefundResult
+
+# Limits of nexus/business/schemas/*.input.json, enforced because the SDK does not validate
+# payloads against the JSON Schemas.
+MAX_ORDER_ID = 64
+MAX_REASON = 2000
+MAX_IDEMPOTENCY_KEY = 200
+
+_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def refund_workflow_id(idempotency_key: str) -> str:
+    """``refund-<readable key>-<hash>``: the same key always names the same workflow.
+
+    The key is sanitised for people reading the UI and CLI; the hash of the raw key keeps two
+    keys that sanitise alike (``a/b`` and ``a-b``) from sharing a workflow, and a refund.
+    """
+    readable = _UNSAFE_ID_CHARS.sub("-", idempotency_key).strip("-")[:80]
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
+    return f"refund-{readable}-{digest}" if readable else f"refund-{digest}"
+
+
+def _bad_request(message: str) -> nexusrpc.HandlerError:
+    return nexusrpc.HandlerError(
+        message, type=nexusrpc.HandlerErrorType.BAD_REQUEST, retryable_override=False
+    )
+
+
+def _not_found(message: str) -> nexusrpc.HandlerError:
+    # NOT_FOUND is non-retryable by default; said explicitly because a retried lookup of an
+    # order that does not exist would only delay the agent's answer.
+    return nexusrpc.HandlerError(message, type=nexusrpc.HandlerErrorType.NOT_FOUND, retryable_override=False)
+
+
+def _check_order_id(order_id: str) -> None:
+    if not order_id or not order_id.strip():
+        raise _bad_request("order_id must not be empty")
+    if len(order_id) > MAX_ORDER_ID:
+        raise _bad_request(f"order_id must be at most {MAX_ORDER_ID} characters")
+
+
+@nexusrpc.handler.service_handler(service=BusinessService)
+class BusinessServiceHandler:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @nexusrpc.handler.sync_operation
+    async def get_order(self, ctx: nexusrpc.handler.StartOperationContext, input: GetOrderRequest) -> Order:
+        _check_order_id(input.order_id)
+        # SQLite blocks; keep the worker's event loop (and its other Nexus tasks) moving.
+        order = await asyncio.to_thread(self._store.get_order, input.order_id)
+        if order is None:
+            raise _not_found(f"order {input.order_id} does not exist")
+        return order
+
+    @temporalio.nexus.workflow_run_operation
+    async def refund(
+        self, ctx: temporalio.nexus.WorkflowRunOperationContext, input: RefundRequest
+    ) -> temporalio.nexus.WorkflowHandle[RefundResult]:
+        _check_order_id(input.order_id)
+        if not input.idempotency_key or not input.idempotency_key.strip():
+            raise _bad_request("idempotency_key must not be empty: derive it from your workflow id and step")
+        if len(input.idempotency_key) > MAX_IDEMPOTENCY_KEY:
+            raise _bad_request(f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY} characters")
+        if len(input.reason) > MAX_REASON:
+            raise _bad_request(f"reason must be at most {MAX_REASON} characters")
+        if input.amount_cents <= 0:
+            raise _bad_request(f"amount_cents must be a positive number of cents, got {input.amount_cents}")
+        try:
+            await asyncio.to_thread(
+                self._store.check_refund, input.order_id, input.amount_cents, input.idempotency_key
+            )
+        except OrderNotFound as err:
+            raise _not_found(str(err)) from err
+        except InvalidRefund as err:
+            raise _bad_request(str(err)) from err
+        return await ctx.start_workflow(
+            RefundWorkflow.run,
+            input,
+            id=refund_workflow_id(input.idempotency_key),
+            # A second request while the refund runs attaches to it (the server adds this
+            # caller's completion callback), so both callers get the one result.
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            # A request after the refund finished starts a new run, whose activity finds the
+            # key in the database and returns the refund already made. REJECT_DUPLICATE would
+            # turn that harmless repeat into an error.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )

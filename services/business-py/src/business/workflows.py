@@ -1,0 +1,44 @@
+"""Workflows of the business worker (deterministic; no I/O here)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from business.activities import INVALID_REFUND, ORDER_NOT_FOUND, BusinessActivities
+    from nexus_contracts.business import RefundRequest, RefundResult
+
+# Transient failures (a locked or briefly unavailable database) retry with backoff until the
+# caller's Nexus operation timeout gives up; the write is idempotent, so retries are free.
+REFUND_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=[ORDER_NOT_FOUND, INVALID_REFUND],
+)
+
+
+@workflow.defn
+class RefundWorkflow:
+    """Backs the ``refund`` Nexus operation; its id derives from the idempotency key."""
+
+    @workflow.run
+    async def run(self, request: RefundRequest) -> RefundResult:
+        try:
+            return await workflow.execute_activity_method(
+                BusinessActivities.apply_refund,
+                request,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=REFUND_RETRY_POLICY,
+            )
+        except ActivityError as err:
+            # Re-raise the business error itself, so the Nexus caller (an agent's model, in
+            # the end) reads "cannot refund ..." one level down instead of "activity failed".
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type in (ORDER_NOT_FOUND, INVALID_REFUND):
+                raise ApplicationError(cause.message, type=cause.type, non_retryable=True) from None
+            raise

@@ -1,0 +1,248 @@
+"""The ASGI application: routes, the chat-completions pipeline, ledger and admin endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ._accesslog import AccessLog
+from ._auth import check_bearer
+from ._canonical import request_digest, sha256_hex
+from ._catalogue import lookup, model_list
+from ._completion import build_completion, sse_events
+from ._errors import APIFailure, context_length_exceeded, invalid_request, method_not_allowed, not_found
+from ._faults import FaultConfigError, FaultQueue, failure_for, parse_rules
+from ._ledger import Ledger, LedgerEntry, utc_timestamp
+from ._policy import decide
+from ._request import parse_chat_request
+from ._settings import Settings
+from ._tokens import prompt_tokens
+
+log = logging.getLogger("modelserver")
+
+REQUEST_KEY_HEADER = "x-request-key"
+
+
+@dataclass
+class ServerState:
+    ledger: Ledger
+    faults: FaultQueue
+    api_key: str | None
+    clock: Callable[[], float] = time.time
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    state = ServerState(
+        ledger=Ledger(settings.ledger_path),
+        faults=FaultQueue(list(settings.faults)),
+        api_key=settings.api_key,
+    )
+    routes = [
+        Route("/v1/chat/completions", _chat_completions, methods=["POST"]),
+        Route("/v1/models", _models, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", _model, methods=["GET"]),
+        Route("/ledger", _ledger, methods=["GET", "DELETE"]),
+        Route("/admin/faults", _admin_faults, methods=["GET", "POST", "DELETE"]),
+        Route("/healthz", _healthz, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(AccessLog)],
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+    )
+    app.state.sim = state
+    return app
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.sim
+    return state
+
+
+async def _chat_completions(request: Request) -> Response:
+    state = _state(request)
+    started = time.perf_counter()
+    seq = state.ledger.reserve()
+    request_key = request.headers.get(REQUEST_KEY_HEADER)
+    raw = await request.body()
+    body, digest = _decode(raw)
+
+    model: str | None = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+    fault: str | None = None
+    usage: dict[str, Any] | None = None
+    finish_reason: str | None = None
+    tool_names: list[str] = []
+    stream = isinstance(body, dict) and body.get("stream") is True
+    try:
+        denied = check_bearer(request.headers, state.api_key)
+        if denied is not None:
+            raise denied
+        if body is _UNPARSEABLE:
+            raise invalid_request(
+                "We could not parse the JSON body of your request. The body must be a JSON object "
+                "(Content-Type: application/json).",
+                code="invalid_json",
+            )
+        chat = parse_chat_request(body)
+        model = chat.model
+        sim_model = lookup(chat.model)
+        prompt = prompt_tokens(chat)
+
+        rule = state.faults.take(chat.latest_user_text(), request_key)
+        if rule is not None:
+            fault = rule.kind
+            failure = failure_for(rule, model=chat.model, context_window=sim_model.context_window, prompt_tokens=prompt)
+            if failure is not None:
+                raise failure
+            await asyncio.sleep(rule.delay_s)
+        if prompt > sim_model.context_window:
+            raise context_length_exceeded(chat.model, sim_model.context_window, prompt)
+
+        decision = decide(chat)
+        completion = build_completion(chat, decision, digest=digest, created=int(state.clock()))
+        usage = completion["usage"]
+        finish_reason = decision.finish_reason
+        tool_names = [call.name for call in decision.calls]
+        status, outcome = 200, "ok"
+        response: Response
+        if chat.stream:
+            response = StreamingResponse(
+                sse_events(completion, include_usage=chat.include_usage), media_type="text/event-stream"
+            )
+        else:
+            response = JSONResponse(completion)
+    except APIFailure as failure:
+        status, outcome = failure.status, failure.outcome
+        response = failure.to_response()
+    except Exception as exc:
+        # The traceback without the exception's message: the message could quote the conversation.
+        trace = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("chat completion %d failed inside the simulator: %s\n%s", seq, type(exc).__name__, trace)
+        internal = _internal_error()
+        status, outcome = internal.status, internal.outcome
+        response = internal.to_response()
+
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    response.headers["x-request-id"] = f"req_sim_{seq}"
+    response.headers["openai-processing-ms"] = str(round(latency_ms))
+    state.ledger.record(
+        LedgerEntry(
+            seq=seq,
+            timestamp=utc_timestamp(state.clock()),
+            model=model,
+            request_digest=digest,
+            request_key=request_key,
+            outcome=outcome,
+            status=status,
+            usage=usage,
+            latency_ms=latency_ms,
+            fault=fault,
+            finish_reason=finish_reason,
+            tool_calls=tool_names,
+            stream=bool(stream),
+        )
+    )
+    return response
+
+
+class _Unparseable:
+    pass
+
+
+_UNPARSEABLE: Any = _Unparseable()
+
+
+def _decode(raw: bytes) -> tuple[Any, str]:
+    """The JSON body and its digest; an unparseable body is digested as raw bytes."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return _UNPARSEABLE, sha256_hex(raw)
+    return body, request_digest(body)
+
+
+async def _models(request: Request) -> Response:
+    denied = check_bearer(request.headers, _state(request).api_key)
+    if denied is not None:
+        return denied.to_response()
+    return JSONResponse(model_list())
+
+
+async def _model(request: Request) -> Response:
+    denied = check_bearer(request.headers, _state(request).api_key)
+    if denied is not None:
+        return denied.to_response()
+    try:
+        return JSONResponse(lookup(request.path_params["model_id"]).as_openai())
+    except APIFailure as failure:
+        return failure.to_response()
+
+
+async def _ledger(request: Request) -> Response:
+    ledger = _state(request).ledger
+    if request.method == "DELETE":
+        ledger.clear()
+    calls = ledger.entries()
+    return JSONResponse({"calls": calls, "count": len(calls)})
+
+
+async def _admin_faults(request: Request) -> Response:
+    faults = _state(request).faults
+    if request.method == "POST":
+        try:
+            faults.replace(parse_rules(json.loads(await request.body())))
+        except ValueError as exc:
+            # FaultConfigError is a ValueError, and so is a JSON decoding error.
+            message = str(exc) if isinstance(exc, FaultConfigError) else f"The body is not valid JSON: {exc}."
+            return invalid_request(message, param="faults", code="invalid_fault_rule").to_response()
+    elif request.method == "DELETE":
+        faults.clear()
+    rules = faults.snapshot()
+    return JSONResponse({"faults": rules, "count": len(rules)})
+
+
+async def _healthz(request: Request) -> Response:
+    state = _state(request)
+    return JSONResponse(
+        {
+            "status": "ok",
+            "simulator": True,
+            "models": [m["id"] for m in model_list()["data"]],
+            "ledger_count": len(state.ledger.entries()),
+            "faults_queued": len(state.faults),
+        }
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return not_found(request.url.path).to_response()
+    if exc.status_code == 405:
+        return method_not_allowed(request.method, request.url.path).to_response()
+    return APIFailure(exc.status_code, str(exc.detail), code="http_error").to_response()
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return _internal_error().to_response()
+
+
+def _internal_error() -> APIFailure:
+    return APIFailure(
+        500, "The model simulator hit an internal error; see its log.", type="server_error", code="internal_error"
+    )

@@ -1,0 +1,54 @@
+"""Bind the listening socket ourselves, then hand it to uvicorn.
+
+Binding before uvicorn starts turns "port already in use" into one clear sentence instead of
+uvicorn's log-and-exit, and leaves no window in which another process could take the port.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+
+import uvicorn
+from starlette.types import ASGIApp
+
+
+class BindError(Exception):
+    """The server cannot listen where it was asked to; the message says what to do."""
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise BindError(f"cannot resolve host {host!r} ({exc.strerror}); pass an address with --host.") from None
+    sock = socket.socket(family, kind, proto)
+    # Lets a restarted server reuse a port left in TIME_WAIT; on Linux it never allows sharing a
+    # port that another process is actively listening on.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise BindError(
+                f"port {port} on {host} is already in use; stop the process using it or choose another "
+                "port with --port or MODEL_SERVER_PORT."
+            ) from None
+        raise BindError(f"cannot listen on {host}:{port} ({exc.strerror}).") from None
+    return sock
+
+
+def serve(app: ASGIApp, sock: socket.socket) -> None:
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,  # our AccessLog middleware writes the one line per request
+        lifespan="off",
+        timeout_graceful_shutdown=5,
+    )
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+    uvicorn.Server(config).run(sockets=[sock])

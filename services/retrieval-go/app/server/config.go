@@ -1,0 +1,133 @@
+package server
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+
+	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
+)
+
+// Defaults for settings not given by flag or environment variable.
+const (
+	DefaultHTTPAddr = "127.0.0.1:8401"
+	// SeedCollection is the collection the seed documents are loaded into.
+	SeedCollection = "kb"
+)
+
+// Config is everything Run needs.
+type Config struct {
+	// Client holds the Temporal connection settings, loaded the way every
+	// Temporal SDK and the CLI load them: TEMPORAL_* environment variables
+	// over an optional TOML profile.
+	Client client.Options
+	// TaskQueue is the queue the Nexus endpoint "retrieval" targets.
+	TaskQueue string
+	// HTTPAddr is where /healthz and /readyz are served.
+	HTTPAddr string
+	// SeedDir, if set, is a directory of *.md files indexed into
+	// SeedCollection at start-up.
+	SeedDir string
+	// LogLevel and LogFormat ("text" or "json") shape the logs on stderr.
+	LogLevel  slog.Level
+	LogFormat string
+}
+
+type setting struct {
+	flag, env, def, usage string
+	dst                   *string
+}
+
+func settings(c *Config, logLevel *string) []setting {
+	return []setting{
+		{"task-queue", "RETRIEVAL_TASK_QUEUE", retrieval.DefaultTaskQueue, "Temporal task queue to poll", &c.TaskQueue},
+		{"http-addr", "RETRIEVAL_HTTP_ADDR", DefaultHTTPAddr, "address for the /healthz and /readyz endpoints", &c.HTTPAddr},
+		{"seed-dir", "RETRIEVAL_SEED_DIR", "", "directory of *.md files to index into collection \"" + SeedCollection + "\" at start-up (none if empty)", &c.SeedDir},
+		{"log-level", "RETRIEVAL_LOG_LEVEL", "info", "log level: debug, info, warn or error", logLevel},
+		{"log-format", "RETRIEVAL_LOG_FORMAT", "text", "log format on stderr: text or json", &c.LogFormat},
+	}
+}
+
+// LoadConfig builds the configuration from command-line arguments (without
+// the program name) and the environment; a flag beats its environment
+// variable, which beats the default. It returns flag.ErrHelp if help was
+// asked for.
+func LoadConfig(args []string, env envconfig.EnvLookup) (Config, error) {
+	if env == nil {
+		env = envconfig.EnvLookupOS
+	}
+	var cfg Config
+	var logLevel string
+	fs := newFlagSet(&cfg, &logLevel, env)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return Config{}, err
+		}
+		return Config{}, fmt.Errorf("%w (run with --help for usage)", err)
+	}
+	if fs.NArg() > 0 {
+		return Config{}, fmt.Errorf("unexpected argument %q (run with --help for usage)", fs.Arg(0))
+	}
+	if strings.TrimSpace(cfg.TaskQueue) == "" {
+		return Config{}, errors.New("the task queue must not be empty; set RETRIEVAL_TASK_QUEUE or --task-queue")
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
+		return Config{}, fmt.Errorf("log level %q is not one of debug, info, warn, error", logLevel)
+	}
+	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
+		return Config{}, fmt.Errorf("log format %q is not text or json", cfg.LogFormat)
+	}
+
+	opts, err := envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{EnvLookup: env})
+	if err != nil {
+		return Config{}, fmt.Errorf("load Temporal client settings (TEMPORAL_* variables, config file): %w", err)
+	}
+	if opts.HostPort == "" {
+		opts.HostPort = client.DefaultHostPort
+	}
+	// The SDK would fall back to "default"; this worker belongs in the
+	// namespace its Nexus endpoint targets.
+	if opts.Namespace == "" {
+		opts.Namespace = retrieval.DefaultNamespace
+	}
+	cfg.Client = opts
+	return cfg, nil
+}
+
+// PrintUsage writes the command-line help to w.
+func PrintUsage(w io.Writer, program string) {
+	var cfg Config
+	var logLevel string
+	fs := newFlagSet(&cfg, &logLevel, emptyEnv{})
+	fmt.Fprintf(w, "Usage: %s [flags]\n\nServes the %q Nexus service on a Temporal task queue.\n\nFlags (each can also be set by the environment variable shown):\n", program, retrieval.ServiceName)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nThe Temporal connection comes from TEMPORAL_ADDRESS (default %s), TEMPORAL_NAMESPACE\n(default %s), TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE and TEMPORAL_CONFIG_FILE.\n",
+		client.DefaultHostPort, retrieval.DefaultNamespace)
+}
+
+func newFlagSet(cfg *Config, logLevel *string, env envconfig.EnvLookup) *flag.FlagSet {
+	fs := flag.NewFlagSet("retrieval-worker", flag.ContinueOnError)
+	// Errors are returned and reported by the caller as one line; help is
+	// printed by PrintUsage.
+	fs.SetOutput(io.Discard)
+	for _, s := range settings(cfg, logLevel) {
+		def := s.def
+		if v, ok := env.LookupEnv(s.env); ok {
+			def = v
+		}
+		fs.StringVar(s.dst, s.flag, def, fmt.Sprintf("%s (%s)", s.usage, s.env))
+	}
+	return fs
+}
+
+type emptyEnv struct{}
+
+func (emptyEnv) Environ() []string               { return nil }
+func (emptyEnv) LookupEnv(string) (string, bool) { return "", false }

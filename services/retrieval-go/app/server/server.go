@@ -1,0 +1,223 @@
+// Package server wires the retrieval worker together: it loads the seed
+// documents, serves the health probes, connects to Temporal and polls the
+// task queue until it is told to stop.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/durable-agents/reference/services/retrieval-go/app/index"
+	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
+	"github.com/durable-agents/reference/services/retrieval-go/app/seed"
+)
+
+const (
+	// dialTimeout bounds the first connection to Temporal, so that a wrong
+	// address fails start-up with a clear message instead of hanging.
+	dialTimeout = 10 * time.Second
+	// stopTimeout bounds how long in-flight requests may finish on shutdown;
+	// a search is cut off after retrieval.DefaultSearchTimeout anyway.
+	stopTimeout = 5 * time.Second
+)
+
+// NewLogger returns the structured logger the worker and the Temporal SDK
+// write to.
+func NewLogger(w io.Writer, cfg Config) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// Run starts the worker and blocks until ctx is cancelled or the worker fails.
+// Start-up errors are returned as one sentence naming what to fix. Run
+// returns nil after a requested stop.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	return run(ctx, cfg, logger, &Health{})
+}
+
+func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) error {
+	// Local problems are reported before the network is touched, so a typo
+	// in the seed directory is not hidden behind a connection timeout.
+	idx, err := loadIndex(cfg, logger)
+	if err != nil {
+		return err
+	}
+	svc, err := retrieval.NewService(idx, retrieval.Options{Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return listenError(cfg.HTTPAddr, err)
+	}
+	httpSrv := &http.Server{
+		Handler:           health.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	httpErr := make(chan error, 1)
+	go func() {
+		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- err
+		}
+	}()
+	defer shutdownHTTP(httpSrv, logger)
+	logger.Info("serving health probes", "addr", ln.Addr().String())
+
+	opts := cfg.Client
+	opts.Logger = sdklog.NewStructuredLogger(logger)
+	dialCtx, cancel := context.WithTimeout(ctx, dialTimeout)
+	c, err := client.DialContext(dialCtx, opts)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("cannot reach Temporal at %s: %s; check TEMPORAL_ADDRESS and that the server is running", opts.HostPort, describeDialError(err))
+	}
+	defer c.Close()
+
+	fatal := make(chan error, 1)
+	w := worker.New(c, cfg.TaskQueue, worker.Options{
+		WorkerStopTimeout: stopTimeout,
+		OnFatalError: func(err error) {
+			select {
+			case fatal <- err:
+			default:
+			}
+		},
+	})
+	w.RegisterNexusService(svc)
+	if err := w.Start(); err != nil {
+		if _, ok := errors.AsType[*serviceerror.NamespaceNotFound](err); ok {
+			return fmt.Errorf("namespace %q does not exist at %s; create it (temporal operator namespace create) or set TEMPORAL_NAMESPACE",
+				opts.Namespace, opts.HostPort)
+		}
+		return fmt.Errorf("cannot start polling task queue %q in namespace %q at %s: %s",
+			cfg.TaskQueue, opts.Namespace, opts.HostPort, rootCause(err))
+	}
+	health.Set(StateReady)
+	logger.Info("worker started", "namespace", opts.Namespace, "task_queue", cfg.TaskQueue,
+		"service", svc.Name, "address", opts.HostPort)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping worker")
+	case err := <-fatal:
+		runErr = fmt.Errorf("worker stopped polling task queue %q: %s", cfg.TaskQueue, rootCause(err))
+	case err := <-httpErr:
+		runErr = fmt.Errorf("health probe server on %s failed: %w", cfg.HTTPAddr, err)
+	}
+	// Report not-ready first so that probes stop routing work here while
+	// in-flight requests drain.
+	health.Set(StateStopping)
+	w.Stop()
+	logger.Info("worker stopped")
+	return runErr
+}
+
+func loadIndex(cfg Config, logger *slog.Logger) (*index.Index, error) {
+	idx := index.New()
+	// The collection exists even when empty, so that searches return no hits
+	// rather than an unknown-collection error until documents are indexed.
+	if err := idx.CreateCollection(SeedCollection); err != nil {
+		return nil, err
+	}
+	if cfg.SeedDir == "" {
+		logger.Warn("no seed directory configured; collection is empty", "collection", SeedCollection)
+		return idx, nil
+	}
+	docs, err := seed.LoadMarkdownDir(cfg.SeedDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := idx.Add(SeedCollection, docs...); err != nil {
+		return nil, fmt.Errorf("index seed documents from %s: %w", cfg.SeedDir, err)
+	}
+	if len(docs) == 0 {
+		logger.Warn("seed directory holds no *.md files; collection is empty", "dir", cfg.SeedDir, "collection", SeedCollection)
+	} else {
+		logger.Info("indexed seed documents", "dir", cfg.SeedDir, "collection", SeedCollection, "documents", len(docs))
+	}
+	return idx, nil
+}
+
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("cannot serve health probes on %s: the port is already in use; stop the other process or set RETRIEVAL_HTTP_ADDR", addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("cannot serve health probes on %s: permission denied; use a port above 1023 in RETRIEVAL_HTTP_ADDR", addr)
+	}
+	return fmt.Errorf("cannot serve health probes on %s: %s; check RETRIEVAL_HTTP_ADDR", addr, rootCause(err))
+}
+
+func shutdownHTTP(srv *http.Server, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		logger.Warn("health probe server did not stop cleanly", "error", err)
+	}
+}
+
+// describeDialError boils a failed dial down to the reason a person can act
+// on; gRPC wraps it in transport details that bury it.
+func describeDialError(err error) string {
+	msg := rootCause(err)
+	if st, ok := status.FromError(err); ok {
+		if st.Code() == codes.DeadlineExceeded {
+			return fmt.Sprintf("no answer within %s", dialTimeout)
+		}
+		msg = st.Message()
+	}
+	for _, r := range []struct{ substr, reason string }{
+		{"connection refused", "connection refused"},
+		{"no such host", "host not found"},
+		// gRPC's resolver says this when a host name resolves to nothing.
+		{"no children to pick from", "host not found"},
+		{"produced zero addresses", "host not found"},
+		{"network is unreachable", "network is unreachable"},
+		{"i/o timeout", "connection timed out"},
+	} {
+		if strings.Contains(msg, r.substr) {
+			return r.reason
+		}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("no answer within %s", dialTimeout)
+	}
+	return msg
+}
+
+// rootCause returns the innermost error message, which for gRPC and network
+// errors is the part a person can act on ("connection refused") rather than
+// a chain of wrappers.
+func rootCause(err error) string {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err.Error()
+		}
+		err = next
+	}
+}

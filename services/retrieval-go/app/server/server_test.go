@@ -1,0 +1,100 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunStartupFailures(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	// A port that was free a moment ago and that nothing listens on, so a
+	// dial to it is refused at once.
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := closed.Addr().String()
+	closed.Close()
+
+	base := func(mod func(*Config)) Config {
+		cfg, err := LoadConfig(nil, baseEnv("TEMPORAL_ADDRESS", refused))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.HTTPAddr = "127.0.0.1:0"
+		cfg.SeedDir = "../../../../ops/demo/knowledge-base"
+		mod(&cfg)
+		return cfg
+	}
+	tests := []struct {
+		name string
+		cfg  Config
+		want []string
+	}{
+		{"seed dir missing", base(func(c *Config) { c.SeedDir = "/no/such/kb" }), []string{"seed directory /no/such/kb does not exist"}},
+		{"port taken", base(func(c *Config) { c.HTTPAddr = busy.Addr().String() }), []string{busy.Addr().String(), "already in use", "RETRIEVAL_HTTP_ADDR"}},
+		{"bad listen address", base(func(c *Config) { c.HTTPAddr = "not-an-address" }), []string{"cannot serve health probes on not-an-address"}},
+		{"temporal unreachable", base(func(*Config) {}), []string{"cannot reach Temporal at " + refused, "connection refused", "TEMPORAL_ADDRESS"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			var h Health
+			err := run(ctx, tt.cfg, slog.New(slog.DiscardHandler), &h)
+			if err == nil {
+				t.Fatal("run succeeded")
+			}
+			msg := err.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error %q spans several lines", msg)
+			}
+			if h.State() == StateReady {
+				t.Error("health reports ready after a failed start")
+			}
+		})
+	}
+}
+
+func TestRunStopsQuietlyWhenCancelledDuringStartup(t *testing.T) {
+	cfg, err := LoadConfig(nil, baseEnv("TEMPORAL_ADDRESS", "127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTPAddr = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := Run(ctx, cfg, slog.New(slog.DiscardHandler)); err != nil {
+		t.Errorf("Run with a cancelled context = %v, want nil", err)
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	tests := []struct {
+		format, want string
+	}{
+		{"json", `"msg":"hello"`},
+		{"text", `msg=hello`},
+	}
+	for _, tt := range tests {
+		var b strings.Builder
+		NewLogger(&b, Config{LogFormat: tt.format, LogLevel: slog.LevelInfo}).Info("hello")
+		NewLogger(&b, Config{LogFormat: tt.format, LogLevel: slog.LevelWarn}).Info("filtered")
+		if !strings.Contains(b.String(), tt.want) || strings.Contains(b.String(), "filtered") {
+			t.Errorf("%s logger wrote %q", tt.format, b.String())
+		}
+	}
+}
