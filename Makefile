@@ -11,7 +11,9 @@ export UV_PYTHON_PREFERENCE := only-system
 PY := $(CURDIR)/.venv/bin/python
 GO ?= go
 GO_WORKER := bin/retrieval-worker
-GO_SOURCES := $(shell find services/retrieval-go -name '*.go' -not -name '*_test.go') services/retrieval-go/go.mod services/retrieval-go/go.sum
+# Every Go module of the workspace (go.work); patterns are relative to the repository root.
+GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
+GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
 .PHONY: help install build up down status logs demo test test-python test-go lint clean
 
@@ -29,7 +31,7 @@ $(GO_WORKER): $(GO_SOURCES)
 	cd services/retrieval-go && $(GO) build -o $(CURDIR)/$(GO_WORKER) ./cmd/retrieval-worker
 
 install: .venv/.synced ## install Python packages (uv) and Go modules
-	cd services/retrieval-go && $(GO) mod download
+	$(GO) mod download
 
 build: install $(GO_WORKER) ## build the Go retrieval worker into bin/
 
@@ -56,10 +58,12 @@ test-python: build
 	$(PY) -m pytest
 
 test-go: install
-	cd services/retrieval-go && $(GO) vet ./... && $(GO) test -count=1 ./...
+	$(GO) vet $(GO_PACKAGES)
+	$(GO) test -count=1 $(GO_PACKAGES)
 
 lint: install ## static checks
-	cd services/retrieval-go && $(GO) vet ./... && test -z "$$(gofmt -l .)"
+	$(GO) vet $(GO_PACKAGES)
+	@unformatted="$$(gofmt -l services/retrieval-go codec-server/go)"; if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
 clean: down ## stop the stack and remove local state, binaries and the virtualenv
 	rm -rf .data bin .venv .tools

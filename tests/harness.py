@@ -57,7 +57,7 @@ def docker_engine_unavailable_reason() -> str | None:
 
 
 @contextmanager
-def testcontainers_server() -> Iterator[str]:
+def container_server() -> Iterator[str]:
     reason = docker_engine_unavailable_reason()
     if reason:
         pytest.skip(f"TEST_TEMPORAL=testcontainers needs a Docker engine: {reason}")
@@ -85,7 +85,7 @@ def _server(mode: str) -> Iterator[str | None]:
             pytest.fail("TEST_TEMPORAL=existing needs TEMPORAL_ADDRESS to name the cluster")
         yield address
     elif mode == "testcontainers":
-        with testcontainers_server() as address:
+        with container_server() as address:
             yield address
     else:
         pytest.fail(f"TEST_TEMPORAL must be dev, testcontainers or existing, got {mode!r}")

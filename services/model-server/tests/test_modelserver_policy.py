@@ -111,3 +111,19 @@ def test_answer_is_byte_identical_and_only_uses_results_after_the_latest_user_me
     ]
     assert _answer(messages) == _answer(messages)
     assert "old result" not in _answer(messages) and '"thanks"' in _answer(messages)
+
+
+def test_required_choice_keeps_calling_after_tool_results() -> None:
+    from modelserver._policy import decide
+
+    tools = [{"type": "function", "function": {"name": "get_order", "parameters": {"properties": {"order_id": {}}}}}]
+    call = {"id": "c1", "type": "function", "function": {"name": "get_order", "arguments": "{}"}}
+    messages = [
+        {"role": "user", "content": "order ORD-3"},
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": "{}"},
+    ]
+    body = {"model": "sim-gpt", "messages": messages, "tools": tools}
+    assert decide(parse_chat_request({**body, "tool_choice": "auto"})).finish_reason == "stop"
+    forced = decide(parse_chat_request({**body, "tool_choice": "required"}))
+    assert [(c.name, dict(c.arguments)) for c in forced.calls] == [("get_order", {"order_id": "ORD-3"})]

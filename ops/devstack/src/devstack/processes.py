@@ -95,9 +95,29 @@ class ProcessManager:
 
     def start(self, spec: ProcessSpec) -> RunningProcess:
         """Start ``spec`` unless it already runs; wait until its readiness check passes."""
-        existing = self.running(spec.name)
-        if existing is not None:
-            return existing
+        return self.start_all([spec])[0]
+
+    def start_all(self, specs: list[ProcessSpec]) -> list[RunningProcess]:
+        """Launch every spec that is not running, then wait for all: start-up overlaps."""
+        launched: list[tuple[ProcessSpec, RunningProcess, subprocess.Popen[bytes] | None]] = []
+        try:
+            for spec in specs:
+                existing = self.running(spec.name)
+                if existing is not None:
+                    launched.append((spec, existing, None))
+                else:
+                    launched.append((spec, *self._launch(spec)))
+            for spec, proc, popen in launched:
+                if popen is not None:
+                    self._wait_ready(spec, popen)
+        except StackError:
+            for spec, _, popen in launched:
+                if popen is not None:
+                    self.stop(spec.name)
+            raise
+        return [proc for _, proc, _ in launched]
+
+    def _launch(self, spec: ProcessSpec) -> tuple[RunningProcess, subprocess.Popen[bytes]]:
         for port in spec.ports:
             if port_in_use(self.host, port):
                 raise StackError(
@@ -120,6 +140,10 @@ class ProcessManager:
             )
         proc = RunningProcess(spec.name, popen.pid, _start_time(popen.pid) or "", str(log_path))
         self._pid_file(spec.name).write_text(json.dumps(vars(proc)))
+        return proc, popen
+
+    def _wait_ready(self, spec: ProcessSpec, popen: subprocess.Popen[bytes]) -> None:
+        log_path = self.log_path(spec.name)
         deadline = time.monotonic() + spec.start_timeout_s
         while time.monotonic() < deadline:
             if popen.poll() is not None:
@@ -128,9 +152,8 @@ class ProcessManager:
                     f"{spec.name} exited with code {popen.returncode} during start-up; see {log_path}"
                 )
             if spec.ready():
-                return proc
-            time.sleep(0.2)
-        self.stop(spec.name)
+                return
+            time.sleep(0.1)
         raise StackError(f"{spec.name} was not ready after {spec.start_timeout_s:.0f}s; see {log_path}")
 
     def stop(self, name: str, timeout_s: float = 15.0) -> bool:

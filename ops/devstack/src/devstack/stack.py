@@ -135,11 +135,18 @@ class Stack:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         if self.external_temporal:
             self._prepare_server()
-        for spec in self.specs():
-            already = self.processes.running(spec.name)
-            proc = self.processes.start(spec)
-            log(f"{spec.name:17} {'already running' if already else 'started'} (pid {proc.pid}, log {proc.log_path})")
-            if spec.name == "temporal":
+        specs = self.specs()
+        # The server and the model server first (the workers need both), then the workers together.
+        phases = [
+            [s for s in specs if s.name in ("temporal", "model-server")],
+            [s for s in specs if s.name not in ("temporal", "model-server")],
+        ]
+        for phase in phases:
+            already = {s.name for s in phase if self.processes.running(s.name)}
+            for spec, proc in zip(phase, self.processes.start_all(phase)):
+                state = "already running" if spec.name in already else "started"
+                log(f"{spec.name:17} {state} (pid {proc.pid}, log {proc.log_path})")
+            if phase is phases[0] and self.external_temporal is None:
                 self._prepare_server()
         if self.external_temporal is None:
             log(f"Temporal UI        {self.config.ui_url}")

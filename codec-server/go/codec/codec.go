@@ -1,0 +1,248 @@
+package codec
+
+import (
+	"bytes"
+	"compress/zlib"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/proto"
+)
+
+// Wire constants (SPEC §2).
+const (
+	MetadataEncoding      = converter.MetadataEncoding // "encoding"
+	MetadataKeyID         = "encryption-key-id"
+	EncodingEncrypted     = "binary/encrypted"
+	EncodingZlib          = "binary/zlib"
+	NonceSize             = 12
+	TagSize               = 16
+	DefaultCompressionMin = 4096
+	DefaultInflateLimit   = 64 << 20
+)
+
+// Codec encrypts payloads with the namespace's active key and decrypts with any key of the
+// ring (SPEC §2-3). It is safe for concurrent use.
+type Codec struct {
+	ring      *KeyRing
+	namespace string
+	threshold int
+	limit     int64
+
+	nonceMu sync.Mutex // guards nonce when it is not crypto/rand
+	nonce   io.Reader
+}
+
+var _ converter.PayloadCodec = (*Codec)(nil)
+
+// Option configures a Codec.
+type Option func(*Codec) error
+
+// WithCompressionThreshold sets the serialized size at or above which payloads are compressed
+// before encryption (default 4096; 0 disables compression, see SPEC §4 on length leaks).
+func WithCompressionThreshold(n int) Option {
+	return func(c *Codec) error {
+		if n < 0 {
+			return fmt.Errorf("compression threshold %d is negative", n)
+		}
+		c.threshold = n
+		return nil
+	}
+}
+
+// WithInflateLimit bounds the decompressed size of one payload (default 64 MiB), so a small
+// zlib bomb cannot exhaust memory.
+func WithInflateLimit(n int64) Option {
+	return func(c *Codec) error {
+		if n <= 0 {
+			return fmt.Errorf("inflate limit %d is not positive", n)
+		}
+		c.limit = n
+		return nil
+	}
+}
+
+// WithNonceSource replaces crypto/rand as the nonce source. For tests and test vectors only:
+// a repeated nonce under one key breaks GCM.
+func WithNonceSource(r io.Reader) Option {
+	return func(c *Codec) error {
+		if r == nil {
+			return errors.New("nil nonce source")
+		}
+		c.nonce = r
+		return nil
+	}
+}
+
+// New returns a codec that encrypts for namespace. A namespace without an active key yields a
+// decrypt-only codec whose Encode fails with ErrNoActiveKey (the codec server uses one).
+func New(ring *KeyRing, namespace string, opts ...Option) (*Codec, error) {
+	if ring == nil {
+		return nil, errors.New("codec: nil key ring")
+	}
+	c := &Codec{
+		ring:      ring,
+		namespace: namespace,
+		threshold: DefaultCompressionMin,
+		limit:     DefaultInflateLimit,
+		nonce:     rand.Reader,
+	}
+	for _, opt := range opts {
+		if err := opt(c); err != nil {
+			return nil, fmt.Errorf("codec: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// deterministic matches SerializeToString(deterministic=True) so vectors are byte-exact.
+var deterministic = proto.MarshalOptions{Deterministic: true}
+
+// Encode implements converter.PayloadCodec.
+func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	key, err := c.ring.ActiveKey(c.namespace)
+	if err != nil {
+		return payloads, err
+	}
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		if out[i], err = c.encodeOne(key, p); err != nil {
+			return payloads, fmt.Errorf("encode payload %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+func (c *Codec) encodeOne(key Key, p *commonpb.Payload) (*commonpb.Payload, error) {
+	plain, err := deterministic.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("serialize payload: %w", err)
+	}
+	if c.threshold > 0 && len(plain) >= c.threshold {
+		z, err := deflate(plain)
+		if err != nil {
+			return nil, err
+		}
+		if len(z) < len(plain) {
+			plain, err = deterministic.Marshal(&commonpb.Payload{
+				Metadata: map[string][]byte{MetadataEncoding: []byte(EncodingZlib)},
+				Data:     z,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("serialize compressed payload: %w", err)
+			}
+		}
+	}
+	data := make([]byte, NonceSize, NonceSize+len(plain)+TagSize)
+	if err := c.readNonce(data); err != nil {
+		return nil, err
+	}
+	data = key.aead.Seal(data, data[:NonceSize], plain, nil)
+	return &commonpb.Payload{
+		Metadata: map[string][]byte{
+			MetadataEncoding: []byte(EncodingEncrypted),
+			MetadataKeyID:    []byte(key.id),
+		},
+		Data: data,
+	}, nil
+}
+
+func (c *Codec) readNonce(nonce []byte) error {
+	if c.nonce != rand.Reader {
+		c.nonceMu.Lock()
+		defer c.nonceMu.Unlock()
+	}
+	if _, err := io.ReadFull(c.nonce, nonce); err != nil {
+		return fmt.Errorf("read nonce: %w", err)
+	}
+	return nil
+}
+
+// Decode implements converter.PayloadCodec. Payloads not marked binary/encrypted pass through
+// unchanged, so histories written before encryption was enabled still load.
+func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
+	out := make([]*commonpb.Payload, len(payloads))
+	for i, p := range payloads {
+		var err error
+		if out[i], err = c.decodeOne(p); err != nil {
+			return payloads, fmt.Errorf("decode payload %d: %w", i, err)
+		}
+	}
+	return out, nil
+}
+
+func (c *Codec) decodeOne(p *commonpb.Payload) (*commonpb.Payload, error) {
+	if string(p.GetMetadata()[MetadataEncoding]) != EncodingEncrypted {
+		return p, nil
+	}
+	id := string(p.Metadata[MetadataKeyID])
+	if id == "" {
+		return nil, ErrMissingKeyID
+	}
+	key, ok := c.ring.keys[id]
+	if !ok {
+		return nil, &UnknownKeyError{KeyID: id}
+	}
+	if len(p.Data) < NonceSize+TagSize {
+		return nil, fmt.Errorf("%w for key id %s: %d bytes, need at least %d", ErrCiphertextTooShort, quoteID(id), len(p.Data), NonceSize+TagSize)
+	}
+	plain, err := key.aead.Open(nil, p.Data[:NonceSize], p.Data[NonceSize:], nil)
+	if err != nil {
+		return nil, &DecryptionError{KeyID: id}
+	}
+	inner := &commonpb.Payload{}
+	if err := proto.Unmarshal(plain, inner); err != nil {
+		return nil, fmt.Errorf("%w: plaintext under key id %s is not a serialized Payload", ErrMalformedPayload, quoteID(id))
+	}
+	if string(inner.GetMetadata()[MetadataEncoding]) != EncodingZlib {
+		return inner, nil
+	}
+	inflated, err := inflate(inner.Data, c.limit)
+	if err != nil {
+		return nil, fmt.Errorf("key id %s: %w", quoteID(id), err)
+	}
+	outer := &commonpb.Payload{}
+	if err := proto.Unmarshal(inflated, outer); err != nil {
+		return nil, fmt.Errorf("%w: decompressed plaintext under key id %s is not a serialized Payload", ErrMalformedPayload, quoteID(id))
+	}
+	return outer, nil
+}
+
+// deflate writes the RFC 1950 stream that converter.NewZlibCodec writes (default level).
+func deflate(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(b)/2 + 64)
+	w := zlib.NewWriter(&buf)
+	if _, err := w.Write(b); err != nil {
+		return nil, fmt.Errorf("compress payload: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("compress payload: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// inflate is the SDK's zlib decode with a bound: reading one byte past limit proves the stream
+// is too large without inflating all of it.
+func inflate(z []byte, limit int64) ([]byte, error) {
+	r, err := zlib.NewReader(bytes.NewReader(z))
+	if err != nil {
+		return nil, fmt.Errorf("%w: invalid zlib stream", ErrMalformedPayload)
+	}
+	defer r.Close()
+	var buf bytes.Buffer
+	buf.Grow(int(min(int64(len(z))*4, limit)))
+	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: invalid zlib stream", ErrMalformedPayload)
+	}
+	if n > limit {
+		return nil, fmt.Errorf("%w of %d bytes", ErrDecompressedTooLarge, limit)
+	}
+	return buf.Bytes(), nil
+}
