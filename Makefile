@@ -48,7 +48,7 @@ logs: ## show the last lines of every process log (make logs ARGS="-f agent-work
 	$(PY) -m devstack logs $(ARGS)
 
 demo: up ## run one request through every hop and print what each returned
-	$(PY) -m agent check --workflow-id demo-system-check
+	$(PY) -m devstack run -- $(PY) -m agent check --workflow-id demo-system-check
 
 test: build ## run every test tier that fits in CI: pytest (unit, contract, integration) and go test
 	$(MAKE) --no-print-directory test-go

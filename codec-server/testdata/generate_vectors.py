@@ -51,7 +51,8 @@ def b64(data: bytes) -> str:
 
 
 def payload_json(p: Payload, order: list[str] | None = None) -> dict[str, Any]:
-    keys = order if order is not None else list(p.metadata)
+    # Sorted unless an order is given: protobuf map iteration order is not stable across runs.
+    keys = order if order is not None else sorted(p.metadata)
     return {"metadata": {k: b64(p.metadata[k]) for k in keys}, "data": b64(p.data)}
 
 
@@ -65,7 +66,9 @@ def seal(plain: Payload, key_id: str, key: bytes, nonce: bytes, threshold: int) 
             s = Payload(metadata={"encoding": b"binary/zlib"}, data=z).SerializeToString(deterministic=True)
             compressed = True
     data = nonce + AESGCM(key).encrypt(nonce, s, None)
-    return Payload(metadata={"encoding": b"binary/encrypted", "encryption-key-id": key_id.encode()}, data=data), compressed
+    return Payload(
+        metadata={"encoding": b"binary/encrypted", "encryption-key-id": key_id.encode()}, data=data
+    ), compressed
 
 
 def sample_encode(plain: Payload, key_id: str, key: bytes, nonce: bytes) -> Payload:
@@ -77,7 +80,9 @@ def sample_encode(plain: Payload, key_id: str, key: bytes, nonce: bytes) -> Payl
 
 
 def json_payload(value: object) -> Payload:
-    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value, separators=(",", ":")).encode())
+    return Payload(
+        metadata={"encoding": b"json/plain"}, data=json.dumps(value, separators=(",", ":")).encode()
+    )
 
 
 def sized_json_payload(serialized_size: int) -> Payload:
@@ -93,20 +98,28 @@ def sized_json_payload(serialized_size: int) -> Payload:
 def build() -> dict[str, Any]:
     vectors: list[dict[str, Any]] = []
 
-    def add(name: str, plain: Payload, key_id: str = "k-2026-11", threshold: int = THRESHOLD,
-            order: list[str] | None = None, expect_compressed: bool = False) -> None:
+    def add(
+        name: str,
+        plain: Payload,
+        key_id: str = "k-2026-11",
+        threshold: int = THRESHOLD,
+        order: list[str] | None = None,
+        expect_compressed: bool = False,
+    ) -> None:
         nonce = derive(f"codec-vectors nonce {name}", 12)
         encoded, compressed = seal(plain, key_id, KEYS[key_id], nonce, threshold)
         assert compressed == expect_compressed, name
-        vectors.append({
-            "name": name,
-            "key_id": key_id,
-            "nonce": b64(nonce),
-            "compression_threshold": threshold,
-            "plain": payload_json(plain, order),
-            "encoded": payload_json(encoded),
-            "byte_exact": not compressed,
-        })
+        vectors.append(
+            {
+                "name": name,
+                "key_id": key_id,
+                "nonce": b64(nonce),
+                "compression_threshold": threshold,
+                "plain": payload_json(plain, order),
+                "encoded": payload_json(encoded),
+                "byte_exact": not compressed,
+            }
+        )
 
     add("small-json", json_payload({"customer": "C-1001", "amount_cents": 4200, "note": "café ☕"}))
     add("empty-data", Payload(metadata={"encoding": b"binary/null"}, data=b""))
@@ -115,20 +128,26 @@ def build() -> dict[str, Any]:
     # Written in non-sorted order: encoders must sort map keys (deterministic serialization),
     # and JSON readers must not depend on the order they see here.
     order = ["zeta", "encoding", "messageType", "Upper", "a-first", "ünïcode", "empty"]
-    many = Payload(metadata={
-        "zeta": b"last",
-        "encoding": b"json/protobuf",
-        "messageType": b"temporal.api.common.v1.WorkflowExecution",
-        "Upper": b"\x00\x01\xff",
-        "a-first": b"first",
-        "ünïcode": "välue".encode(),
-        "empty": b"",
-    }, data=b'{"workflowId":"wf-1","runId":"r-1"}')
+    many = Payload(
+        metadata={
+            "zeta": b"last",
+            "encoding": b"json/protobuf",
+            "messageType": b"temporal.api.common.v1.WorkflowExecution",
+            "Upper": b"\x00\x01\xff",
+            "a-first": b"first",
+            "ünïcode": "välue".encode(),
+            "empty": b"",
+        },
+        data=b'{"workflowId":"wf-1","runId":"r-1"}',
+    )
     add("several-metadata-entries", many, order=order)
     add("large-compressible", sized_json_payload(20_000), expect_compressed=True)
     add("at-threshold-compressed", sized_json_payload(THRESHOLD), expect_compressed=True)
     add("just-under-threshold", sized_json_payload(THRESHOLD - 1))
-    add("large-incompressible", Payload(metadata={"encoding": b"binary/plain"}, data=derive("incompressible", 6000)))
+    add(
+        "large-incompressible",
+        Payload(metadata={"encoding": b"binary/plain"}, data=derive("incompressible", 6000)),
+    )
     add("compression-disabled", sized_json_payload(20_000), threshold=0)
     add("other-key-id", json_payload(["rotated", "key"]), key_id="k-2026-05")
 
@@ -136,26 +155,45 @@ def build() -> dict[str, Any]:
     # SerializeToString() equals ours and the vector is byte-exact for both libraries.
     plain = json_payload({"message": "hello from the samples"})
     nonce = derive("codec-vectors nonce temporal-python-sample", 12)
-    vectors.append({
-        "name": "temporal-python-sample",
-        "key_id": "test-key-id",
-        "nonce": b64(nonce),
-        "compression_threshold": THRESHOLD,
-        "plain": payload_json(plain),
-        "encoded": payload_json(sample_encode(plain, "test-key-id", KEYS["test-key-id"], nonce)),
-        "byte_exact": True,
-    })
+    vectors.append(
+        {
+            "name": "temporal-python-sample",
+            "key_id": "test-key-id",
+            "nonce": b64(nonce),
+            "compression_threshold": THRESHOLD,
+            "plain": payload_json(plain),
+            "encoded": payload_json(sample_encode(plain, "test-key-id", KEYS["test-key-id"], nonce)),
+            "byte_exact": True,
+        }
+    )
 
-    good, _ = seal(json_payload({"secret": "s3"}), "k-2026-11", KEYS["k-2026-11"], derive("codec-vectors nonce errors", 12), THRESHOLD)
+    good, _ = seal(
+        json_payload({"secret": "s3"}),
+        "k-2026-11",
+        KEYS["k-2026-11"],
+        derive("codec-vectors nonce errors", 12),
+        THRESHOLD,
+    )
     tampered = bytearray(good.data)
     tampered[20] ^= 0x01
-    retired, _ = seal(json_payload({"old": True}), "k-retired", RETIRED_KEY, derive("codec-vectors nonce retired", 12), THRESHOLD)
+    retired, _ = seal(
+        json_payload({"old": True}),
+        "k-retired",
+        RETIRED_KEY,
+        derive("codec-vectors nonce retired", 12),
+        THRESHOLD,
+    )
     # An authentic compressed payload that inflates one byte past the default 64 MiB limit.
-    bomb_inner = Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"\x00" * (64 * 1024 * 1024 + 1), 9))
+    bomb_inner = Payload(
+        metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"\x00" * (64 * 1024 * 1024 + 1), 9)
+    )
     bomb_nonce = derive("codec-vectors nonce bomb", 12)
     bomb = Payload(
         metadata={"encoding": b"binary/encrypted", "encryption-key-id": b"k-2026-11"},
-        data=bomb_nonce + AESGCM(KEYS["k-2026-11"]).encrypt(bomb_nonce, bomb_inner.SerializeToString(deterministic=True), None),
+        data=bomb_nonce
+        + AESGCM(KEYS["k-2026-11"]).encrypt(
+            bomb_nonce, bomb_inner.SerializeToString(deterministic=True), None
+        ),
     )
 
     def enc(md: dict[str, bytes], data: bytes) -> dict[str, Any]:
@@ -163,15 +201,36 @@ def build() -> dict[str, Any]:
 
     encrypted = b"binary/encrypted"
     decode_errors = [
-        {"name": "unknown-key-id", "encoded": payload_json(retired), "error_contains": 'unknown encryption key id "k-retired"'},
-        {"name": "tampered-ciphertext", "encoded": enc({"encoding": encrypted, "encryption-key-id": b"k-2026-11"}, bytes(tampered)),
-         "error_contains": 'decryption failed for key id "k-2026-11"'},
-        {"name": "wrong-key-for-id", "encoded": enc({"encoding": encrypted, "encryption-key-id": b"k-2026-05"}, good.data),
-         "error_contains": 'decryption failed for key id "k-2026-05"'},
-        {"name": "truncated-ciphertext", "encoded": enc({"encoding": encrypted, "encryption-key-id": b"k-2026-11"}, good.data[:27]),
-         "error_contains": "ciphertext too short"},
-        {"name": "missing-key-id", "encoded": enc({"encoding": encrypted}, good.data), "error_contains": "missing encryption-key-id"},
-        {"name": "decompression-bomb", "encoded": payload_json(bomb), "error_contains": "decompressed payload exceeds limit"},
+        {
+            "name": "unknown-key-id",
+            "encoded": payload_json(retired),
+            "error_contains": 'unknown encryption key id "k-retired"',
+        },
+        {
+            "name": "tampered-ciphertext",
+            "encoded": enc({"encoding": encrypted, "encryption-key-id": b"k-2026-11"}, bytes(tampered)),
+            "error_contains": 'decryption failed for key id "k-2026-11"',
+        },
+        {
+            "name": "wrong-key-for-id",
+            "encoded": enc({"encoding": encrypted, "encryption-key-id": b"k-2026-05"}, good.data),
+            "error_contains": 'decryption failed for key id "k-2026-05"',
+        },
+        {
+            "name": "truncated-ciphertext",
+            "encoded": enc({"encoding": encrypted, "encryption-key-id": b"k-2026-11"}, good.data[:27]),
+            "error_contains": "ciphertext too short",
+        },
+        {
+            "name": "missing-key-id",
+            "encoded": enc({"encoding": encrypted}, good.data),
+            "error_contains": "missing encryption-key-id",
+        },
+        {
+            "name": "decompression-bomb",
+            "encoded": payload_json(bomb),
+            "error_contains": "decompressed payload exceeds limit",
+        },
     ]
     return {"keys": {k: b64(v) for k, v in KEYS.items()}, "vectors": vectors, "decode_errors": decode_errors}
 

@@ -34,3 +34,8 @@ require (
 	google.golang.org/protobuf v1.36.11 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
+
+require github.com/durable-agents/reference/codec-server/go v0.0.0
+
+// The codec library lives in this repository; the replace keeps builds working without go.work (Docker).
+replace github.com/durable-agents/reference/codec-server/go => ../../codec-server/go

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from devstack.config import StackConfig
@@ -21,13 +22,26 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("name", nargs="?", help="one process (default: all)")
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("-n", "--lines", type=int, default=40)
+    commands.add_parser("env", help="print the export lines a shell needs to use the stack (eval them)")
+    run = commands.add_parser("run", help="run a command with the stack's client settings")
+    run.add_argument("argv", nargs=argparse.REMAINDER, help="-- command [args...]")
     args = parser.parse_args(argv)
 
     try:
         stack = Stack(StackConfig.from_env())
         if args.command == "up":
             stack.up()
-            print(f"ready: TEMPORAL_ADDRESS={stack.temporal_address}")
+            tokens = stack.codec_tokens
+            print(f"codec endpoint     {stack.config.codec_server_url} (tokens: {tokens.developer_token_file}, {tokens.auditor_token_file})")
+            print('ready. Use the CLI with: eval "$(.venv/bin/python -m devstack env)"; .venv/bin/agent check')
+        elif args.command == "env":
+            for name, value in stack.client_env().items():
+                print(f"export {name}={shlex.quote(value)}")
+        elif args.command == "run":
+            argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+            if not argv:
+                raise StackError("run needs a command: python -m devstack run -- COMMAND [ARGS...]")
+            os.execvpe(argv[0], argv, {**os.environ, **stack.client_env()})
         elif args.command == "down":
             stack.down()
         elif args.command == "status":

@@ -22,6 +22,7 @@ PORTS: dict[str, tuple[str, int]] = {
     "retrieval_worker": ("DEVSTACK_RETRIEVAL_WORKER_PORT", 8401),
     "business_worker": ("DEVSTACK_BUSINESS_WORKER_PORT", 8402),
     "agent_worker": ("DEVSTACK_AGENT_WORKER_PORT", 8403),
+    "codec_server": ("DEVSTACK_CODEC_SERVER_PORT", 8404),
 }
 
 NAMESPACES = ("agents", "retrieval", "business")
@@ -64,6 +65,19 @@ class StackConfig:
     @property
     def ui_url(self) -> str:
         return f"http://{self.host}:{self.ports['temporal_ui']}"
+
+    @property
+    def codec_server_url(self) -> str:
+        return f"http://{self.host}:{self.ports['codec_server']}"
+
+    @property
+    def ui_origins(self) -> list[str]:
+        """Both spellings a browser may use for the local UI: the codec server grants CORS to these."""
+        return [f"http://{h}:{self.ports['temporal_ui']}" for h in (self.host, "localhost")]
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.data_dir / "keyring.json"
 
     @property
     def log_dir(self) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 from agent.llm.settings import SIMULATOR_MODEL
 
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
+from devstack.secrets import CodecTokens, ensure_codec_tokens, ensure_keyring
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
 from devstack.temporal_setup import ensure_namespaces, ensure_nexus_endpoints, server_healthy, temporal_cli
 
@@ -51,12 +52,25 @@ class Stack:
     def temporal_address(self) -> str:
         return self.external_temporal or self.config.temporal_address
 
+    def _keyring_env(self) -> dict[str, str | None]:
+        # Exactly one key source may be set (SPEC section 5.2): the stack's own file.
+        return {
+            "CODEC_KEYRING_FILE": str(self.config.keyring_path),
+            "CODEC_KEYRING_DIR": None,
+            "CODEC_KEYRING": None,
+        }
+
     def _worker_env(self, namespace: str, **extra: str) -> dict[str, str | None]:
         env: dict[str, str | None] = {
             k: None for k in os.environ if k.startswith(_INHERITED_TEMPORAL_PREFIX)
         }
+        env.update(self._keyring_env())
         env.update(TEMPORAL_ADDRESS=self.temporal_address, TEMPORAL_NAMESPACE=namespace, **extra)
         return env
+
+    @property
+    def codec_tokens(self) -> CodecTokens:
+        return ensure_codec_tokens(self.config.data_dir)
 
     def specs(self) -> list[ProcessSpec]:
         c, p, host = self.config, self.config.ports, self.config.host
@@ -75,6 +89,7 @@ class Stack:
                         "--metrics-port", str(p["temporal_metrics"]),
                         "--db-filename", str(c.data_dir / "temporal.sqlite"),
                         "--ui-disable-news-fetch",
+                        "--ui-codec-endpoint", c.codec_server_url,
                         *[arg for ns in NAMESPACES for arg in ("--namespace", ns)],
                     ],
                     ports=[p["temporal"], p["temporal_ui"], p["temporal_http"], p["temporal_metrics"]],
@@ -91,6 +106,23 @@ class Stack:
                 ports=[p["model_server"]],
                 ready=http_ok(f"http://{host}:{p['model_server']}/healthz"),
                 env={"MODEL_SERVER_LEDGER_PATH": str(c.data_dir / "model-ledger.jsonl")},
+            ),
+            ProcessSpec(
+                name="codec-server",
+                argv=[python, "-m", "codec_server", "--host", host, "--port", str(p["codec_server"])],
+                ports=[p["codec_server"]],
+                ready=http_ok(f"{c.codec_server_url}/healthz"),
+                env={
+                    **self._keyring_env(),
+                    "CODEC_SERVER_TOKENS_FILE": str(self.codec_tokens.tokens_file),
+                    "CODEC_SERVER_JWKS_URL": None,
+                    "CODEC_SERVER_AUTH_DISABLED": None,
+                    # The dev server's UI has no login, so it cannot send a token: on loopback
+                    # only, anonymous callers may decode (never encode), and are audited as such.
+                    "CODEC_SERVER_ANONYMOUS_ROLE": "decode",
+                    "CODEC_SERVER_CORS_ORIGINS": ",".join(c.ui_origins),
+                    "CODEC_SERVER_AUDIT_LOG": str(c.log_dir / "codec-audit.jsonl"),
+                },
             ),
             ProcessSpec(
                 name="retrieval-worker",
@@ -128,19 +160,18 @@ class Stack:
         return specs
 
     def process_names(self) -> list[str]:
-        names = ["model-server", "retrieval-worker", "business-worker", "agent-worker"]
+        names = ["model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker"]
         return names if self.external_temporal else ["temporal", *names]
 
     def up(self, log=print) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_keyring(self.config.keyring_path)
         if self.external_temporal:
             self._prepare_server()
         specs = self.specs()
-        # The server and the model server first (the workers need both), then the workers together.
-        phases = [
-            [s for s in specs if s.name in ("temporal", "model-server")],
-            [s for s in specs if s.name not in ("temporal", "model-server")],
-        ]
+        # Servers first (the workers need them), then the workers together.
+        servers = ("temporal", "model-server", "codec-server")
+        phases = [[s for s in specs if s.name in servers], [s for s in specs if s.name not in servers]]
         for phase in phases:
             already = {s.name for s in phase if self.processes.running(s.name)}
             for spec, proc in zip(phase, self.processes.start_all(phase)):
@@ -167,6 +198,7 @@ class Stack:
         urls = {
             "temporal": f"{host}:{p['temporal']} (UI {self.config.ui_url})",
             "model-server": f"http://{host}:{p['model_server']}/v1",
+            "codec-server": self.config.codec_server_url,
             "retrieval-worker": f"http://{host}:{p['retrieval_worker']}/readyz",
             "business-worker": f"http://{host}:{p['business_worker']}/readyz",
             "agent-worker": f"http://{host}:{p['agent_worker']}/readyz",
@@ -174,5 +206,5 @@ class Stack:
         return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]
 
     def client_env(self) -> dict[str, str]:
-        """What a client (CLI, test) needs to talk to this stack."""
-        return {"TEMPORAL_ADDRESS": self.temporal_address}
+        """What a client (CLI, test) needs to talk to this stack: its server and its keys."""
+        return {"TEMPORAL_ADDRESS": self.temporal_address, "CODEC_KEYRING_FILE": str(self.config.keyring_path)}

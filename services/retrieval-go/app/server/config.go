@@ -37,6 +37,8 @@ type Config struct {
 	// LogLevel and LogFormat ("text" or "json") shape the logs on stderr.
 	LogLevel  slog.Level
 	LogFormat string
+	// PayloadEncryption is false only when PAYLOAD_ENCRYPTION=off.
+	PayloadEncryption bool
 }
 
 type setting struct {
@@ -95,6 +97,9 @@ func LoadConfig(args []string, env envconfig.EnvLookup) (Config, error) {
 	// namespace its Nexus endpoint targets.
 	if opts.Namespace == "" {
 		opts.Namespace = retrieval.DefaultNamespace
+	}
+	if cfg.PayloadEncryption, err = applyPayloadEncryption(&opts, env); err != nil {
+		return Config{}, err
 	}
 	cfg.Client = opts
 	return cfg, nil

@@ -26,7 +26,10 @@ func (e fakeEnv) LookupEnv(k string) (string, bool) {
 
 // baseEnv keeps the tests away from any temporal.toml on the machine.
 func baseEnv(kv ...string) fakeEnv {
-	e := fakeEnv{"TEMPORAL_CONFIG_FILE": filepath.Join("testdata", "does-not-exist.toml")}
+	e := fakeEnv{
+		"TEMPORAL_CONFIG_FILE": filepath.Join("testdata", "does-not-exist.toml"),
+		EnvPayloadEncryption:   "off",
+	}
 	for i := 0; i+1 < len(kv); i += 2 {
 		e[kv[i]] = kv[i+1]
 	}
@@ -121,5 +124,27 @@ func TestPrintUsageNamesEveryVariable(t *testing.T) {
 		if !strings.Contains(b.String(), v) {
 			t.Errorf("usage does not mention %s", v)
 		}
+	}
+}
+
+func TestLoadConfigPayloadEncryption(t *testing.T) {
+	const ring = `{"keys": {"k1": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}, "active": {"*": "k1"}}`
+	t.Setenv("CODEC_KEYRING_FILE", "")
+	t.Setenv("CODEC_KEYRING_DIR", "")
+
+	t.Setenv("CODEC_KEYRING", ring)
+	cfg, err := LoadConfig(nil, baseEnv(EnvPayloadEncryption, "on"))
+	if err != nil {
+		t.Fatalf("LoadConfig with a key ring: %v", err)
+	}
+	if !cfg.PayloadEncryption || cfg.Client.DataConverter == nil || cfg.Client.FailureConverter == nil {
+		t.Fatalf("encryption on = %v, data converter %v, failure converter %v; want all set",
+			cfg.PayloadEncryption, cfg.Client.DataConverter, cfg.Client.FailureConverter)
+	}
+
+	t.Setenv("CODEC_KEYRING", "")
+	_, err = LoadConfig(nil, baseEnv(EnvPayloadEncryption, "on"))
+	if err == nil || !strings.Contains(err.Error(), "payload encryption") || !strings.Contains(err.Error(), "PAYLOAD_ENCRYPTION=off") {
+		t.Fatalf("LoadConfig without keys: err = %v; want a payload encryption error naming the opt-out", err)
 	}
 }

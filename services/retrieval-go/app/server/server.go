@@ -83,6 +83,9 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 	defer shutdownHTTP(httpSrv, logger)
 	logger.Info("serving health probes", "addr", ln.Addr().String())
 
+	if !cfg.PayloadEncryption {
+		logger.Warn("payload encryption is off (PAYLOAD_ENCRYPTION=off): the Temporal server stores queries and documents in plain text")
+	}
 	opts := cfg.Client
 	opts.Logger = sdklog.NewStructuredLogger(logger)
 	dialCtx, cancel := context.WithTimeout(ctx, dialTimeout)

@@ -6,7 +6,9 @@
 - :func:`run_workers` runs workers with health endpoints and a graceful shutdown on SIGTERM.
 """
 
-from workerkit.connect import ConfigError, TemporalUnreachable, connect
+from workerkit.connect import connect
+from workerkit.encryption import payload_data_converter
+from workerkit.errors import ConfigError, TemporalUnreachable
 from workerkit.run import run_workers
 
-__all__ = ["ConfigError", "TemporalUnreachable", "connect", "run_workers"]
+__all__ = ["ConfigError", "TemporalUnreachable", "connect", "payload_data_converter", "run_workers"]

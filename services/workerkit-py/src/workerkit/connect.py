@@ -7,15 +7,10 @@ import os
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 
+from workerkit.encryption import payload_data_converter
+from workerkit.errors import TemporalUnreachable
+
 DEFAULT_ADDRESS = "localhost:7233"
-
-
-class ConfigError(ValueError):
-    """A setting (environment variable, file) is missing or malformed; the message says which."""
-
-
-class TemporalUnreachable(RuntimeError):
-    """The Temporal server named by the environment configuration could not be reached."""
 
 
 async def connect(default_namespace: str) -> Client:
@@ -23,11 +18,13 @@ async def connect(default_namespace: str) -> Client:
 
     ``default_namespace`` applies only when neither the environment nor the profile names
     one, so each worker lands in its own namespace on a dev stack without extra settings.
+    Payloads are encrypted with the namespace's active key (see :mod:`workerkit.encryption`).
     """
     config = ClientConfig.load_client_connect_config()
     config.setdefault("target_host", DEFAULT_ADDRESS)
     if not os.environ.get("TEMPORAL_NAMESPACE") and "namespace" not in config:
         config["namespace"] = default_namespace
+    config["data_converter"] = payload_data_converter(config["namespace"])
     try:
         return await Client.connect(**config)
     except RuntimeError as err:

@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from workerkit.connect import ConfigError, TemporalUnreachable, connect
+from workerkit.connect import connect
+from workerkit.errors import ConfigError, TemporalUnreachable
 from workerkit.health import health_server
 
 log = logging.getLogger(__name__)

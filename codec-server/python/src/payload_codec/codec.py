@@ -1,0 +1,179 @@
+"""The encrypting payload codec: SPEC §2 (encode) and §3 (decode) for one namespace."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
+from ._redact import safe_id
+from .errors import (
+    CiphertextTooShortError,
+    DecompressionError,
+    DecompressionLimitError,
+    DecryptionError,
+    MalformedPayloadError,
+    MissingKeyIdError,
+    UnknownKeyError,
+)
+from .keyring import Key, KeyRing
+
+ENCODING = "encoding"
+KEY_ID = "encryption-key-id"
+ENCRYPTED = b"binary/encrypted"
+ZLIB = b"binary/zlib"
+NONCE_SIZE = 12
+TAG_SIZE = 16
+DEFAULT_COMPRESSION_THRESHOLD = 4096
+DEFAULT_MAX_INFLATED_BYTES = 64 * 1024 * 1024
+
+NonceSource = Callable[[int], bytes]
+
+
+def serialize(payload: Payload) -> bytes:
+    # Deterministic map ordering keeps Python and Go byte-identical for the shared vectors.
+    return payload.SerializeToString(deterministic=True)
+
+
+def is_encrypted(payload: Payload) -> bool:
+    return payload.metadata.get(ENCODING) == ENCRYPTED
+
+
+def payload_key_id(payload: Payload) -> str | None:
+    """The key id an encrypted payload names, in printable form (ids come from the wire)."""
+    raw = _raw_key_id(payload)
+    return safe_id(raw) if raw else None
+
+
+def _raw_key_id(payload: Payload) -> str:
+    return payload.metadata.get(KEY_ID, b"").decode("utf-8", errors="replace")
+
+
+class EncryptionCodec(PayloadCodec):
+    """AES-256-GCM with the namespace's active key, after optional zlib compression.
+
+    ``nonce_source(12)`` must return 12 fresh random bytes; it exists so the shared test
+    vectors can inject fixed nonces. Never override it outside tests: a repeated nonce under one
+    key breaks GCM's confidentiality and integrity.
+    """
+
+    def __init__(
+        self,
+        keyring: KeyRing,
+        namespace: str,
+        compression_threshold: int = DEFAULT_COMPRESSION_THRESHOLD,
+        max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+        *,
+        nonce_source: NonceSource = os.urandom,
+    ) -> None:
+        if compression_threshold < 0:
+            raise ValueError("compression_threshold must be >= 0 (0 disables compression)")
+        if max_inflated_bytes <= 0:
+            raise ValueError("max_inflated_bytes must be > 0")
+        self.keyring = keyring
+        self.namespace = namespace
+        self.compression_threshold = compression_threshold
+        self.max_inflated_bytes = max_inflated_bytes
+        self._nonce_source = nonce_source
+        # Keyed by the Key itself (id and material), so a replaced key ring never reuses a cipher.
+        self._ciphers: dict[Key, AESGCM] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"EncryptionCodec(namespace={self.namespace!r}, keyring={self.keyring!r}, "
+            f"compression_threshold={self.compression_threshold})"
+        )
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return self.encode_sync(payloads)
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return self.decode_sync(payloads)
+
+    def encode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
+        # Resolved once per batch so one batch never mixes keys during a rotation.
+        key = self.keyring.active_for(self.namespace)
+        return [self._encode_one(p, key) for p in payloads]
+
+    def decode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
+        return [self.decode_one(p) for p in payloads]
+
+    def encode_one(self, payload: Payload) -> Payload:
+        return self._encode_one(payload, self.keyring.active_for(self.namespace))
+
+    def _encode_one(self, payload: Payload, key: Key) -> Payload:
+        plaintext = serialize(payload)
+        threshold = self.compression_threshold
+        if threshold > 0 and len(plaintext) >= threshold:
+            compressed = zlib.compress(plaintext, 6)
+            if len(compressed) < len(plaintext):
+                plaintext = serialize(Payload(metadata={ENCODING: ZLIB}, data=compressed))
+        nonce = self._nonce_source(NONCE_SIZE)
+        if len(nonce) != NONCE_SIZE:
+            raise ValueError(f"nonce source returned {len(nonce)} bytes; GCM needs {NONCE_SIZE}")
+        sealed = self._cipher(key).encrypt(nonce, plaintext, None)
+        return Payload(
+            metadata={ENCODING: ENCRYPTED, KEY_ID: key.id.encode()},
+            data=nonce + sealed,
+        )
+
+    def decode_one(self, payload: Payload) -> Payload:
+        if not is_encrypted(payload):
+            return payload
+        key_id = _raw_key_id(payload)
+        if not key_id:
+            raise MissingKeyIdError()
+        if key_id not in self.keyring:
+            raise UnknownKeyError(key_id)
+        key = self.keyring.key(key_id)
+        data = payload.data
+        if len(data) < NONCE_SIZE + TAG_SIZE:
+            raise CiphertextTooShortError(key_id)
+        try:
+            plaintext = self._cipher(key).decrypt(data[:NONCE_SIZE], data[NONCE_SIZE:], None)
+        except InvalidTag:
+            raise DecryptionError(key_id) from None
+        inner = self._parse(plaintext, key_id)
+        if inner.metadata.get(ENCODING) == ZLIB:
+            inner = self._parse(self._inflate(inner.data, key_id), key_id)
+        return inner
+
+    def _inflate(self, data: bytes, key_id: str) -> bytes:
+        inflater = zlib.decompressobj()
+        try:
+            # max_length bounds memory: a tiny authenticated bomb cannot inflate to gigabytes.
+            out = inflater.decompress(data, self.max_inflated_bytes + 1)
+        except zlib.error:
+            raise DecompressionError(
+                f'compressed payload for key id "{safe_id(key_id)}" is corrupt', key_id
+            ) from None
+        if len(out) > self.max_inflated_bytes or inflater.unconsumed_tail:
+            raise DecompressionLimitError(key_id, self.max_inflated_bytes)
+        if not inflater.eof:
+            raise DecompressionError(
+                f'compressed payload for key id "{safe_id(key_id)}" is truncated', key_id
+            )
+        return out
+
+    @staticmethod
+    def _parse(data: bytes, key_id: str) -> Payload:
+        payload = Payload()
+        try:
+            payload.ParseFromString(data)
+        except ProtobufDecodeError:
+            raise MalformedPayloadError(
+                f'decrypted data for key id "{safe_id(key_id)}" is not a serialized Payload', key_id
+            ) from None
+        return payload
+
+    def _cipher(self, key: Key) -> AESGCM:
+        cipher = self._ciphers.get(key)
+        if cipher is None:
+            cipher = self._ciphers[key] = AESGCM(key.material)
+        return cipher

@@ -1,0 +1,177 @@
+"""Server configuration from the environment, validated once at start-up."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8404
+DEFAULT_CORS_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_JWT_ALGORITHMS = ("RS256", "ES256")
+# Asymmetric only: with a JWKS the verifier holds public keys, and accepting HS* would let a
+# public key double as an HMAC secret.
+ALLOWED_JWT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+_NAMESPACE = re.compile(r"[A-Za-z0-9._-]{1,255}")
+
+
+class SettingsError(ValueError):
+    """A configuration value that cannot be used; the message says what to change."""
+
+
+def valid_namespace(name: str) -> bool:
+    return _NAMESPACE.fullmatch(name) is not None
+
+
+@dataclass(frozen=True)
+class JwtSettings:
+    jwks_url: str
+    audience: str
+    issuer: str | None = None
+    algorithms: tuple[str, ...] = DEFAULT_JWT_ALGORITHMS
+    subject_claim: str = "sub"
+    namespaces_claim: str = "namespaces"
+    roles_claim: str = "roles"
+    permissions_claim: str = "permissions"
+    leeway_seconds: int = 10
+
+
+@dataclass(frozen=True)
+class Settings:
+    cors_origins: tuple[str, ...] = DEFAULT_CORS_ORIGINS
+    tokens_file: Path | None = None
+    jwt: JwtSettings | None = None
+    auth_disabled: bool = False
+    # Rights of callers that send no token (loopback only): lets a local Web UI without login
+    # decode while tokens still identify everyone who has one.
+    anonymous_role: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    audit_log: Path | None = None
+    # Namespaces that get their own metrics label value; the rest are counted as "other".
+    metric_namespaces: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str:
+            return env.get(name, "").strip()
+
+        origins_raw = env.get("CODEC_SERVER_CORS_ORIGINS")
+        origins = DEFAULT_CORS_ORIGINS if origins_raw is None else _csv(origins_raw)
+        for origin in origins:
+            if origin == "*" or not re.fullmatch(r"https?://[^/\s]+", origin):
+                raise SettingsError(
+                    f"CODEC_SERVER_CORS_ORIGINS entry {origin!r} must be an origin like "
+                    "https://temporal.example.com (scheme://host[:port], no path, no *)"
+                )
+
+        tokens = get("CODEC_SERVER_TOKENS_FILE")
+        jwt_settings = None
+        if get("CODEC_SERVER_JWKS_URL"):
+            url = get("CODEC_SERVER_JWKS_URL")
+            if not re.match(r"https?://", url):
+                raise SettingsError("CODEC_SERVER_JWKS_URL must be an http(s) URL")
+            audience = get("CODEC_SERVER_JWT_AUDIENCE")
+            if not audience:
+                raise SettingsError(
+                    "CODEC_SERVER_JWT_AUDIENCE is required with CODEC_SERVER_JWKS_URL: without it a "
+                    "token minted for any other service of the same issuer would be accepted"
+                )
+            algorithms = _csv(get("CODEC_SERVER_JWT_ALGORITHMS")) or DEFAULT_JWT_ALGORITHMS
+            bad = [a for a in algorithms if a not in ALLOWED_JWT_ALGORITHMS]
+            if bad:
+                raise SettingsError(
+                    f"CODEC_SERVER_JWT_ALGORITHMS has {', '.join(bad)}; allowed: "
+                    f"{', '.join(sorted(ALLOWED_JWT_ALGORITHMS))}"
+                )
+            jwt_settings = JwtSettings(
+                jwks_url=url,
+                audience=audience,
+                issuer=get("CODEC_SERVER_JWT_ISSUER") or None,
+                algorithms=tuple(algorithms),
+                subject_claim=get("CODEC_SERVER_JWT_SUBJECT_CLAIM") or "sub",
+                namespaces_claim=get("CODEC_SERVER_JWT_NAMESPACES_CLAIM") or "namespaces",
+                roles_claim=get("CODEC_SERVER_JWT_ROLES_CLAIM") or "roles",
+                permissions_claim=get("CODEC_SERVER_JWT_PERMISSIONS_CLAIM") or "permissions",
+                leeway_seconds=_int(env, "CODEC_SERVER_JWT_LEEWAY_SECONDS", 10, minimum=0),
+            )
+        auth_disabled = get("CODEC_SERVER_AUTH_DISABLED").lower() in ("1", "true", "yes")
+        if auth_disabled and (tokens or jwt_settings):
+            raise SettingsError(
+                "CODEC_SERVER_AUTH_DISABLED is set together with CODEC_SERVER_TOKENS_FILE or "
+                "CODEC_SERVER_JWKS_URL; choose one"
+            )
+        if not (auth_disabled or tokens or jwt_settings):
+            raise SettingsError(
+                "no authentication configured: set CODEC_SERVER_TOKENS_FILE (static tokens) and/or "
+                "CODEC_SERVER_JWKS_URL with CODEC_SERVER_JWT_AUDIENCE (OIDC), or "
+                "CODEC_SERVER_AUTH_DISABLED=1 for loopback-only local development"
+            )
+        anonymous_role = get("CODEC_SERVER_ANONYMOUS_ROLE") or None
+        if anonymous_role not in (None, "decode"):
+            raise SettingsError(
+                f"CODEC_SERVER_ANONYMOUS_ROLE may only be 'decode' (anonymous callers never encode), "
+                f"got {anonymous_role!r}"
+            )
+        namespaces = frozenset(_csv(get("CODEC_SERVER_NAMESPACES")))
+        for ns in namespaces:
+            if not valid_namespace(ns):
+                raise SettingsError(f"CODEC_SERVER_NAMESPACES entry {ns!r} is not a namespace name")
+        audit = get("CODEC_SERVER_AUDIT_LOG")
+        return cls(
+            cors_origins=tuple(origins),
+            tokens_file=Path(tokens) if tokens else None,
+            jwt=jwt_settings,
+            auth_disabled=auth_disabled,
+            anonymous_role=anonymous_role,
+            max_body_bytes=_int(env, "CODEC_SERVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024),
+            audit_log=None if audit in ("", "-") else Path(audit),
+            metric_namespaces=namespaces,
+        )
+
+
+def check_bind_host(settings: Settings, host: str) -> None:
+    """Unauthenticated access is for a developer's own machine only."""
+    if not (settings.auth_disabled or settings.anonymous_role):
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise SettingsError(
+            f"CODEC_SERVER_AUTH_DISABLED and CODEC_SERVER_ANONYMOUS_ROLE only work on a loopback "
+            f"address, not {host}; configure CODEC_SERVER_TOKENS_FILE or CODEC_SERVER_JWKS_URL "
+            "to listen elsewhere"
+        )
+
+
+def port_from_env(environ: Mapping[str, str] | None = None) -> int:
+    env = os.environ if environ is None else environ
+    return _int(env, "CODEC_SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
+
+
+def _csv(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number; got {raw!r}") from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise SettingsError(f"{name} must be {bounds}; got {value}")
+    return value

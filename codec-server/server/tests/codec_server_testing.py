@@ -1,0 +1,205 @@
+"""Test support for the codec server: a real server process, a local JWKS, token minting."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+VECTORS = Path(__file__).resolve().parents[2] / "testdata" / "vectors.json"
+AUDIENCE = "codec-server-test"
+ISSUER = "https://issuer.test.invalid/"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def sha256_hex(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class Issuer:
+    """An OIDC issuer in miniature: RSA keys and a JWKS endpoint on loopback."""
+
+    key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    stranger: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    kid: str = "test-signing-key"
+    url: str = ""
+
+    def jwks(self) -> bytes:
+        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
+        return json.dumps({"keys": [jwk]}).encode()
+
+    def mint(
+        self,
+        *,
+        key: rsa.RSAPrivateKey | None = None,
+        kid: str | None = None,
+        expires_in: int = 300,
+        audience: str = AUDIENCE,
+        issuer: str = ISSUER,
+        **claims: Any,
+    ) -> str:
+        now = int(time.time())
+        body: dict[str, Any] = {
+            "sub": "auditor@example.com",
+            "aud": audience,
+            "iss": issuer,
+            "iat": now,
+            "exp": now + expires_in,
+        }
+        body.update(claims)
+        return jwt.encode(body, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid})
+
+    @contextmanager
+    def serve(self) -> Iterator[Issuer]:
+        document = self.jwks()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                if self.path != "/jwks.json":
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(document)))
+                self.end_headers()
+                self.wfile.write(document)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        self.url = f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json"
+        try:
+            yield self
+        finally:
+            httpd.shutdown()
+            httpd.server_close()
+            thread.join(5)
+
+
+@dataclass
+class RunningServer:
+    url: str
+    audit_path: Path
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+    tokens: dict[str, str]
+    keyring: dict[str, Any]
+    issuer: Issuer
+    # One pooled client: a fresh httpx client per request costs ~50 ms of TLS-context setup.
+    http: httpx.Client
+
+    def audit_lines(self) -> list[dict[str, Any]]:
+        return [
+            json.loads(line)
+            for line in self.audit_path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
+
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+def server_env(base: Mapping[str, str], **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in base.items() if not k.startswith(("CODEC_", "TEMPORAL_"))}
+    env.update(overrides)
+    return env
+
+
+@contextmanager
+def run_server(
+    tmp: Path, issuer: Issuer, extra_env: Mapping[str, str] | None = None
+) -> Iterator[RunningServer]:
+    vectors = json.loads(VECTORS.read_text(encoding="utf-8"))
+    keyring = {"keys": vectors["keys"], "active": {"*": "k-2026-11", "business": "k-2026-05"}}
+    tokens = {
+        "alice": "alice-static-token-0123456789",  # agents + business, encode (and so decode)
+        "bob": "bob-static-token-0123456789",  # agents, decode only
+        "root": "root-static-token-0123456789",  # every namespace, encode
+    }
+    grants = {
+        "alice": {"subject": "alice", "namespaces": ["agents", "business"], "roles": ["encode", "decode"]},
+        "bob": {"subject": "bob", "namespaces": ["agents"], "roles": ["decode"]},
+        "root": {"subject": "fuzzer", "namespaces": ["*"], "roles": ["encode"]},
+    }
+    tokens_file = tmp / "tokens.json"
+    tokens_file.write_text(json.dumps({sha256_hex(tokens[w]): g for w, g in grants.items()}))
+    audit = tmp / "audit.log"
+    stderr_path = tmp / "server.stderr"
+    port = free_port()
+    env = server_env(
+        os.environ,
+        CODEC_KEYRING=json.dumps(keyring),
+        CODEC_SERVER_TOKENS_FILE=str(tokens_file),
+        CODEC_SERVER_JWKS_URL=issuer.url,
+        CODEC_SERVER_JWT_AUDIENCE=AUDIENCE,
+        CODEC_SERVER_JWT_ISSUER=ISSUER,
+        CODEC_SERVER_AUDIT_LOG=str(audit),
+        CODEC_SERVER_MAX_BODY_BYTES="65536",
+        CODEC_SERVER_NAMESPACES="agents,business",
+        **(extra_env or {}),
+    )
+    with open(stderr_path, "wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "codec_server", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"codec server exited: {stderr_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"codec server did not start: {stderr_path.read_text()}")
+            time.sleep(0.1)
+        with httpx.Client(base_url=url, timeout=10) as http:
+            yield RunningServer(url, audit, process, stderr_path, tokens, keyring, issuer, http)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

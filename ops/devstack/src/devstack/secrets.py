@@ -1,0 +1,73 @@
+"""Local-development secrets: the payload key ring and the codec server's access tokens.
+
+Made once per data directory with a cryptographically random key and token, kept in files
+readable by the owner only, inside the git-ignored data directory. Clusters get theirs from
+Kubernetes Secrets instead (codec-server/SPEC.md section 5).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.config import NAMESPACES
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
+def new_key_id(prefix: str = "dev") -> str:
+    return f"{prefix}-{time.strftime('%Y%m%d')}-{secrets.token_hex(3)}"
+
+
+def new_key_material() -> str:
+    return base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def ensure_keyring(path: Path) -> Path:
+    """A key ring with one random key, active for every namespace; kept if it exists."""
+    if not path.exists():
+        key_id = new_key_id()
+        document = {"keys": {key_id: new_key_material()}, "active": {"*": key_id}}
+        _write_private(path, json.dumps(document, indent=2) + "\n")
+    return path
+
+
+@dataclass(frozen=True)
+class CodecTokens:
+    tokens_file: Path
+    """Digests and rights, what the codec server reads."""
+    developer_token_file: Path
+    """The developer's own token (decode and encode in every namespace)."""
+    auditor_token_file: Path
+    """A decode-only token, for trying what an auditor sees."""
+
+
+def ensure_codec_tokens(directory: Path) -> CodecTokens:
+    tokens = CodecTokens(
+        tokens_file=directory / "codec-tokens.json",
+        developer_token_file=directory / "codec-token-developer",
+        auditor_token_file=directory / "codec-token-auditor",
+    )
+    if not tokens.tokens_file.exists():
+        entries = {}
+        for path, subject, roles in (
+            (tokens.developer_token_file, "local-developer", ["decode", "encode"]),
+            (tokens.auditor_token_file, "local-auditor", ["decode"]),
+        ):
+            token = secrets.token_urlsafe(32)
+            _write_private(path, token + "\n")
+            digest = hashlib.sha256(token.encode()).hexdigest()
+            entries[digest] = {"subject": subject, "namespaces": list(NAMESPACES), "roles": roles}
+        _write_private(tokens.tokens_file, json.dumps(entries, indent=2) + "\n")
+    return tokens
