@@ -15,7 +15,7 @@ GO_WORKER := bin/retrieval-worker
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build up down status logs demo test test-python test-go lint clean
+.PHONY: help install build browser fuzz up down restart-workers status logs demo bench-codec test test-python test-go lint clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,11 @@ install: .venv/.synced ## install Python packages (uv) and Go modules
 
 build: install $(GO_WORKER) ## build the Go retrieval worker into bin/
 
+browser: ## install Debian's chromium for the browser tests (needs root; skipped tests say so if it cannot)
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "warning: could not install chromium; the browser tests will be skipped with that reason"
+
 up: build ## start the dev stack (Temporal + UI, model server, workers); harmless if running
 	$(PY) -m devstack up
 
@@ -44,22 +49,40 @@ down: ## stop what the dev stack started
 status: ## show the dev stack's processes
 	$(PY) -m devstack status
 
+restart-workers: build ## restart the workers and the codec server (after `keyops rotate`: keys load at start-up)
+	$(PY) -m devstack restart-workers
+
 logs: ## show the last lines of every process log (make logs ARGS="-f agent-worker")
 	$(PY) -m devstack logs $(ARGS)
 
-demo: up ## run one request through every hop and print what each returned
+demo: up ## every hop once (agent check), then a scripted support conversation with an approval (agent demo)
 	$(PY) -m devstack run -- $(PY) -m agent check --workflow-id demo-system-check
+	$(PY) -m devstack run -- $(PY) -m agent demo
 
 test: build ## run every test tier that fits in CI: pytest (unit, contract, integration) and go test
 	$(MAKE) --no-print-directory test-go
 	$(MAKE) --no-print-directory test-python
 
-test-python: build
+test-python: build browser
 	$(PY) -m pytest
 
 test-go: install
 	$(GO) vet $(GO_PACKAGES)
 	$(GO) test -count=1 $(GO_PACKAGES)
+	$(MAKE) --no-print-directory fuzz
+
+FUZZTIME ?= 4s
+fuzz: install ## run every Go fuzz target for FUZZTIME (default 4s) beyond its seed corpus
+	@for pkg in $$($(GO) list $(GO_PACKAGES)); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$target ($$pkg, $(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/fuzz-$$target.log 2>&1 \
+	      || { cat /tmp/fuzz-$$target.log; exit 1; }; \
+	  done; \
+	done
+
+bench-codec: build ## codec vs raw AES-256-GCM throughput, Python and Go -> bench/results/codec.json
+	$(PY) ops/bench/codec_bench.py
 
 lint: install ## static checks
 	$(GO) vet $(GO_PACKAGES)

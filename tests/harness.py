@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from payload_codec import FileKeySource, data_converter
+from temporalio.client import Client
 
 from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack
@@ -100,3 +102,11 @@ def running_stack(data_dir: Path) -> Iterator[Stack]:
             yield stack
         finally:
             stack.down(log=lambda line: None)
+
+
+async def client_for(stack: Stack, namespace: str) -> Client:
+    """A client with the stack's key ring, as every real client of the system has."""
+    ring = FileKeySource(stack.config.keyring_path).load()
+    return await Client.connect(
+        stack.temporal_address, namespace=namespace, data_converter=data_converter(ring, namespace)
+    )

@@ -13,6 +13,9 @@ from devstack.temporal_setup import temporal_cli
 from harness import free_ports
 
 
+PROCESSES = ("temporal", "model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker")
+
+
 def _devstack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "devstack", *args], capture_output=True, text=True, env=env, timeout=180
@@ -28,14 +31,14 @@ def test_up_twice_status_endpoints_and_down_leave_nothing_running(tmp_path: Path
         assert first.returncode == 0, first.stdout + first.stderr
         assert "started" in first.stdout
         pids = {p.stem: json.loads(p.read_text())["pid"] for p in (tmp_path / "run").glob("*.json")}
-        assert set(pids) == {"temporal", "model-server", "retrieval-worker", "business-worker", "agent-worker"}
+        assert set(pids) == set(PROCESSES)
 
         second = _devstack(env, "up")
         assert second.returncode == 0, second.stdout + second.stderr
-        assert second.stdout.count("already running") == 5
+        assert second.stdout.count("already running") == len(PROCESSES)
 
         status = _devstack(env, "status")
-        assert status.returncode == 0 and status.stdout.count("running (pid") == 5
+        assert status.returncode == 0 and status.stdout.count("running (pid") == len(PROCESSES)
 
         listed = subprocess.run(
             [temporal_cli(), "operator", "nexus", "endpoint", "list",
@@ -54,7 +57,7 @@ def test_up_twice_status_endpoints_and_down_leave_nothing_running(tmp_path: Path
     for name, pid in pids.items():
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2], name
     status = _devstack(env, "status")
-    assert status.returncode == 3 and status.stdout.count("stopped") == 5
+    assert status.returncode == 3 and status.stdout.count("stopped") == len(PROCESSES)
 
 
 def test_up_names_the_taken_port(tmp_path: Path) -> None:

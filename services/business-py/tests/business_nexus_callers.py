@@ -15,10 +15,13 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from nexus_contracts.business import (
         BusinessService,
+        CreateTicketRequest,
         GetOrderRequest,
+        GetTicketRequest,
         Order,
         RefundRequest,
         RefundResult,
+        Ticket,
     )
 
 # Bounds every test: an operation that would retry instead of failing fast shows up as a
@@ -78,3 +81,34 @@ class RefundCaller:
         return RefundOutcomes(
             results=[result for result, _ in pairs], asynchronous=[is_async for _, is_async in pairs]
         )
+
+
+@dataclass
+class TicketCalls:
+    endpoint: str
+    create: list[CreateTicketRequest] = field(default_factory=list)
+    get: list[str] = field(default_factory=list)
+
+
+@workflow.defn
+class TicketCaller:
+    """Creates the tickets in order, then looks up the ids in ``get``."""
+
+    @workflow.run
+    async def run(self, calls: TicketCalls) -> list[Ticket]:
+        client = workflow.create_nexus_client(service=BusinessService, endpoint=calls.endpoint)
+        tickets = [
+            await client.execute_operation(
+                BusinessService.create_ticket, request, schedule_to_close_timeout=OPERATION_TIMEOUT
+            )
+            for request in calls.create
+        ]
+        for ticket_id in calls.get:
+            tickets.append(
+                await client.execute_operation(
+                    BusinessService.get_ticket,
+                    GetTicketRequest(ticket_id=ticket_id),
+                    schedule_to_close_timeout=OPERATION_TIMEOUT,
+                )
+            )
+        return tickets

@@ -62,3 +62,24 @@ def test_refund_result_satisfies_output_schema(tmp_path: Path) -> None:
         store.close()
     [payload] = DataConverter.default.payload_converter.to_payloads([result])
     jsonschema.validate(json.loads(payload.data), schema)
+
+
+def test_ticket_satisfies_output_schemas(tmp_path: Path) -> None:
+    request = json.loads((CONTRACT_DIR / "examples" / "create_ticket.input.json").read_text())
+    store = Store(tmp_path / "b.sqlite3")
+    try:
+        created = store.create_ticket(**request)
+        looked_up = store.get_ticket(created.ticket_id)
+    finally:
+        store.close()
+    assert looked_up == created
+    example = json.loads((CONTRACT_DIR / "examples" / "create_ticket.output.json").read_text())
+    [payload] = DataConverter.default.payload_converter.to_payloads([created])
+    document = json.loads(payload.data)
+    # The store assigns the first number and the time; everything else is the example's.
+    assert {k: v for k, v in document.items() if k != "created_at"} == {
+        k: v for k, v in example.items() if k != "created_at"
+    }
+    for operation in ("create_ticket", "get_ticket"):
+        schema = json.loads((CONTRACT_DIR / SERVICE["operations"][operation]["output"]).read_text())
+        jsonschema.validate(document, schema, format_checker=jsonschema.FormatChecker())

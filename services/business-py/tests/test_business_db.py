@@ -15,6 +15,7 @@ from business.db import (
     DEFAULT_DB_PATH,
     SEED_ORDERS,
     InvalidRefund,
+    InvalidTicket,
     OrderNotFound,
     Store,
     db_path_from_env,
@@ -241,3 +242,77 @@ def test_shared_store_across_threads(store: Store) -> None:
     assert all(r == results[0] for r in results) and isinstance(results[0], RefundResult)
     order = store.get_order("ORD-1002")
     assert order is not None and order.refunded_cents == 100
+
+
+def ticket_rows(path: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT ticket_id, idempotency_key FROM tickets ORDER BY ticket_id").fetchall()
+
+
+def test_tickets_are_numbered_and_created_once_per_key(store: Store, tmp_path: Path) -> None:
+    first = store.create_ticket("Refund approval timed out", "k1", body="b", order_id="ORD-1004", priority="high")
+    # The key names the ticket: a repeat with other fields gets the original back.
+    again = store.create_ticket("something else", "k1", priority="low")
+    second = store.create_ticket("Customer wants a person", "k2")
+    assert first == again
+    assert (first.ticket_id, second.ticket_id) == ("TCK-1001", "TCK-1002")
+    assert (first.order_id, first.priority, first.status, second.order_id) == ("ORD-1004", "high", "open", None)
+    assert store.get_ticket("TCK-1002") == second
+    assert store.get_ticket("TCK-9") is None
+    assert ticket_rows(tmp_path / "business.sqlite3") == [("TCK-1001", "k1"), ("TCK-1002", "k2")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"subject": "s", "idempotency_key": "k", "order_id": "ORD-9"}, OrderNotFound, "order ORD-9 does not exist"),
+        ({"subject": " ", "idempotency_key": "k"}, InvalidTicket, "non-empty subject"),
+        ({"subject": "s", "idempotency_key": "k", "priority": "asap"}, InvalidTicket, "priority must be one of"),
+        ({"subject": "s", "idempotency_key": ""}, InvalidTicket, "non-empty idempotency key"),
+    ],
+)
+def test_invalid_tickets_are_refused(store: Store, tmp_path: Path, kwargs: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        store.create_ticket(**kwargs)
+    assert ticket_rows(tmp_path / "business.sqlite3") == []
+
+
+def test_concurrent_tickets_with_one_key_write_one_row(tmp_path: Path) -> None:
+    path = tmp_path / "business.sqlite3"
+    Store(path).close()
+    stores = [Store(path) for _ in range(6)]
+    try:
+        results = _run_threads(6, lambda i: stores[i].create_ticket(f"attempt {i}", "same-key"))
+    finally:
+        for s in stores:
+            s.close()
+    assert len({r.ticket_id for r in results}) == 1, results
+    assert ticket_rows(path) == [("TCK-1001", "same-key")]
+
+
+def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    # A file written by schema version 1 (tickets without body and priority) keeps its
+    # orders and refunds and gains the ticket columns.
+    path = tmp_path / "business.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(
+            """
+            CREATE TABLE orders (order_id TEXT PRIMARY KEY, customer TEXT NOT NULL, status TEXT NOT NULL,
+                total_cents INTEGER NOT NULL, refunded_cents INTEGER NOT NULL DEFAULT 0,
+                currency TEXT NOT NULL, created_at TEXT NOT NULL);
+            INSERT INTO orders VALUES ('ORD-1', 'Old Customer', 'delivered', 1000, 0, 'EUR', 'then');
+            CREATE TABLE tickets (ticket_id TEXT PRIMARY KEY, order_id TEXT, subject TEXT NOT NULL,
+                status TEXT NOT NULL, created_at TEXT NOT NULL, idempotency_key TEXT NOT NULL UNIQUE);
+            PRAGMA user_version = 1;
+            """
+        )
+    store = Store(path)
+    try:
+        ticket = store.create_ticket("after the upgrade", "k", body="details", order_id="ORD-1")
+        assert store.get_ticket(ticket.ticket_id) == ticket and ticket.body == "details"
+        order = store.get_order("ORD-1")
+        assert order is not None and order.customer == "Old Customer"
+    finally:
+        store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -29,8 +29,16 @@ from temporalio.worker import Worker
 from business.db import Store, refund_id_for
 from business.worker import build_worker
 from business.workflows import RefundWorkflow
-from business_nexus_callers import GetOrderCall, GetOrderCaller, RefundCaller, RefundCalls, RefundOutcomes
-from nexus_contracts.business import Order, OrderItem, RefundRequest, RefundResult
+from business_nexus_callers import (
+    GetOrderCall,
+    GetOrderCaller,
+    RefundCaller,
+    RefundCalls,
+    RefundOutcomes,
+    TicketCaller,
+    TicketCalls,
+)
+from nexus_contracts.business import CreateTicketRequest, Order, OrderItem, RefundRequest, RefundResult, Ticket
 
 CALLER_NAMESPACE = "agents"
 HANDLER_NAMESPACE = "business"
@@ -87,6 +95,13 @@ class Stack:
             RefundCaller.run, RefundCalls(self.endpoint, requests, parallel), **self._start_options()
         )
 
+    async def tickets(self, calls: TicketCalls) -> list[Ticket]:
+        return await self.caller_client.execute_workflow(TicketCaller.run, calls, **self._start_options())
+
+    def ticket_rows(self) -> list[tuple[str, str]]:
+        with sqlite3.connect(self.db_path) as conn:
+            return conn.execute("SELECT ticket_id, idempotency_key FROM tickets ORDER BY ticket_id").fetchall()
+
     def _start_options(self) -> dict[str, Any]:
         return {
             "id": f"caller-{uuid.uuid4()}",
@@ -115,7 +130,7 @@ async def stack(servers: Servers, tmp_path: Path) -> AsyncIterator[Stack]:
     store = Store(db_path)
     handler_worker = build_worker(servers.handler_client, store, handler_queue)
     caller_worker = Worker(
-        servers.caller_client, task_queue=caller_queue, workflows=[GetOrderCaller, RefundCaller]
+        servers.caller_client, task_queue=caller_queue, workflows=[GetOrderCaller, RefundCaller, TicketCaller]
     )
     async with handler_worker, caller_worker:
         yield Stack(
@@ -233,3 +248,52 @@ async def test_refund_workflow_fails_fast_when_the_write_side_rejects(stack: Sta
     assert isinstance(cause, ApplicationError)
     assert cause.type == "InvalidRefund" and cause.non_retryable
     assert "only 0.00 EUR of 39.00 EUR is left to refund" in cause.message
+
+
+async def test_create_ticket_once_per_key_and_get_it(stack: Stack) -> None:
+    request = CreateTicketRequest(
+        subject="Refund approval timed out", idempotency_key="support-42/APR-1/escalation",
+        body="please decide", order_id="ORD-1004", priority="high",
+    )
+    other = CreateTicketRequest(subject="Customer wants a person", idempotency_key="support-42/step-7")
+    first, again, second, looked_up = await stack.tickets(
+        TicketCalls(stack.endpoint, create=[request, request, other], get=["TCK-1001"])
+    )
+    assert first == again == looked_up
+    assert (first.ticket_id, first.order_id, first.priority, first.status) == ("TCK-1001", "ORD-1004", "high", "open")
+    assert (second.ticket_id, second.order_id, second.priority) == ("TCK-1002", None, "normal")
+    assert stack.ticket_rows() == [
+        ("TCK-1001", "support-42/APR-1/escalation"),
+        ("TCK-1002", "support-42/step-7"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("calls", "error_type", "message"),
+    [
+        (TicketCalls("", get=["TCK-9"]), "NOT_FOUND", "ticket TCK-9 does not exist"),
+        (
+            TicketCalls("", create=[CreateTicketRequest("help", "k-order", order_id="ORD-9")]),
+            "NOT_FOUND",
+            "order ORD-9 does not exist",
+        ),
+        (TicketCalls("", create=[CreateTicketRequest(" ", "k-empty")]), "BAD_REQUEST", "subject must not be empty"),
+        (
+            TicketCalls("", create=[CreateTicketRequest("help", "k-prio", priority="asap")]),
+            "BAD_REQUEST",
+            "priority must be one of low, normal, high, urgent",
+        ),
+        (TicketCalls("", create=[CreateTicketRequest("help", "")]), "BAD_REQUEST", "idempotency_key must not be empty"),
+    ],
+)
+async def test_invalid_ticket_calls_are_typed_handler_errors(
+    stack: Stack, calls: TicketCalls, error_type: str, message: str
+) -> None:
+    calls.endpoint = stack.endpoint
+    with pytest.raises(WorkflowFailureError) as info:
+        await stack.tickets(calls)
+    error = handler_error_of(info.value)
+    assert error.type == nexusrpc.HandlerErrorType[error_type]
+    assert not error.retryable
+    assert message in str(error)
+    assert stack.ticket_rows() == []

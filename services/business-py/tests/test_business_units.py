@@ -84,6 +84,8 @@ def test_worker_without_server_exits_1_with_one_line(tmp_path: Path) -> None:
         "BUSINESS_HEALTH_PORT": str(_free_port()),
         "BUSINESS_DB_PATH": str(tmp_path / "b.sqlite3"),
         "TEMPORAL_CONFIG_FILE": str(tmp_path / "none.toml"),
+        # A valid key ring, so the failure under test is the unreachable server.
+        "CODEC_KEYRING": '{"keys": {"k1": "' + "A" * 43 + '="}, "active": {"*": "k1"}}',
     }
     env.pop("TEMPORAL_NAMESPACE", None)
     proc = subprocess.run(

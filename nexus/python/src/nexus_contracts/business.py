@@ -51,7 +51,39 @@ class RefundResult:
     idempotency_key: str
 
 
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_STATUSES = ("open", "closed")
+
+
+@dataclass
+class CreateTicketRequest:
+    subject: str
+    idempotency_key: str
+    body: str = ""
+    order_id: str | None = None
+    priority: str = "normal"
+
+
+@dataclass
+class GetTicketRequest:
+    ticket_id: str
+
+
+@dataclass
+class Ticket:
+    ticket_id: str
+    order_id: str | None
+    subject: str
+    body: str
+    priority: str
+    status: str
+    created_at: str
+    idempotency_key: str
+
+
 @nexusrpc.service(name=SERVICE_NAME)
 class BusinessService:
     get_order: nexusrpc.Operation[GetOrderRequest, Order]
     refund: nexusrpc.Operation[RefundRequest, RefundResult]
+    create_ticket: nexusrpc.Operation[CreateTicketRequest, Ticket]
+    get_ticket: nexusrpc.Operation[GetTicketRequest, Ticket]

@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start everything that is not running; wait until ready")
     commands.add_parser("down", help="stop what the stack started")
+    commands.add_parser(
+        "restart-workers", help="restart the workers and the codec server (they load keys at start-up)"
+    )
     commands.add_parser("status", help="show each process, its pid and address")
     logs = commands.add_parser("logs", help="show (or follow) the processes' log files")
     logs.add_argument("name", nargs="?", help="one process (default: all)")
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             os.execvpe(argv[0], argv, {**os.environ, **stack.client_env()})
         elif args.command == "down":
             stack.down()
+        elif args.command == "restart-workers":
+            stack.restart_workers()
         elif args.command == "status":
             down = 0
             for status in stack.status():

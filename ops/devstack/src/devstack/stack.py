@@ -133,6 +133,7 @@ class Stack:
                     "retrieval",
                     RETRIEVAL_HTTP_ADDR=f"{host}:{p['retrieval_worker']}",
                     RETRIEVAL_SEED_DIR=str(knowledge_base_dir()),
+                    RETRIEVAL_DATA_DIR=str(c.data_dir / "retrieval"),
                 ),
             ),
             ProcessSpec(
@@ -153,7 +154,11 @@ class Stack:
                 ports=[p["agent_worker"]],
                 ready=http_ok(f"http://{host}:{p['agent_worker']}/readyz"),
                 env=self._worker_env(
-                    "agents", HEALTH_HOST=host, AGENT_HEALTH_PORT=str(p["agent_worker"]), **model_env
+                    "agents",
+                    HEALTH_HOST=host,
+                    AGENT_HEALTH_PORT=str(p["agent_worker"]),
+                    AGENT_BLOB_DIR=str(c.data_dir / "agent-blobs"),
+                    **model_env,
                 ),
             ),
         ]
@@ -187,6 +192,18 @@ class Stack:
             raise StackError(f"the Temporal server at {self.temporal_address} does not answer")
         ensure_namespaces(self.temporal_address, NAMESPACES)
         ensure_nexus_endpoints(self.temporal_address)
+
+    def restart_workers(self, log=print) -> None:
+        """Stop and start every process that reads the key ring at start-up (the codec server and
+        the workers), leaving the Temporal server and the model server up: how a rotated key ring
+        takes effect."""
+        keep = ("temporal", "model-server")
+        specs = [s for s in self.specs() if s.name not in keep]
+        for spec in reversed(specs):
+            if self.processes.stop(spec.name):
+                log(f"{spec.name:17} stopped")
+        for spec, proc in zip(specs, self.processes.start_all(specs)):
+            log(f"{spec.name:17} started (pid {proc.pid}, log {proc.log_path})")
 
     def down(self, log=print) -> None:
         for name in reversed(self.process_names()):

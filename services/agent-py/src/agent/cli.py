@@ -2,22 +2,46 @@
 
 ``agent check`` runs SystemCheckWorkflow (every hop: retrieval, business lookup and refund,
 one model call) and prints what each hop returned.
+
+``agent chat ...`` talks to support conversations (SupportAgentWorkflow):
+
+    agent chat start [--id ID] [--approval-threshold 100.00] [--approval-timeout 24h] [--max-idle 24h]
+    agent chat send ID "message"          (prints the agent's answer; "-" reads the message from stdin)
+    agent chat approvals ID
+    agent chat approve ID APPROVAL-ID [--note TEXT] [--approver NAME]
+    agent chat reject ID APPROVAL-ID [--note TEXT] [--approver NAME]
+    agent chat show ID                    (transcript, current step, pending approvals, token totals)
+    agent chat end ID [--reason TEXT]
+
+``agent demo`` runs a scripted conversation (policy question, refund over the threshold,
+approval, exactly-once refund). Exit codes: 0 ok; 1 the agent or conversation failed; 2 usage
+error, or the server is unreachable or not configured; 3 no such conversation; 4 the
+conversation refused the input.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
+import re
 import sys
 import uuid
+from typing import NoReturn
 
 from rich.console import Console
 from temporalio.client import WorkflowFailureError
 
+from agent.chat.client import ChatError, Conversations
+from agent.chat.demo import DEMO_CONVERSATION_ID, run_demo
+from agent.chat.render import render_approvals, render_outcome, render_reply, render_status, render_summary
 from agent.queues import AGENT_TASK_QUEUE
+from agent.support.policy import settings_problems
+from agent.support.types import ConversationSettings, ConversationStart
 from agent.workflows.system_check import SystemCheckInput, SystemCheckResult, SystemCheckWorkflow
 from workerkit import ConfigError, TemporalUnreachable, connect
+from workerkit.process import exit_without_finalizing
 
 NAMESPACE = "agents"
 console = Console()
@@ -97,6 +121,153 @@ async def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(raw: str) -> float:
+    """``90``, ``90s``, ``10m``, ``24h``, ``7d`` -> seconds."""
+    match = _DURATION.match(raw)
+    if not match or float(match.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a duration; use e.g. 90s, 10m, 24h or 7d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def money_cents(raw: str) -> int:
+    """``100``, ``100.00`` -> 10000 (cents of the order's currency)."""
+    if not re.fullmatch(r"\d+(\.\d{1,2})?", raw.strip()):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not an amount; use e.g. 100 or 100.00")
+    return round(float(raw) * 100)
+
+
+def _endpoints() -> dict[str, str]:
+    return {
+        "retrieval_endpoint": os.environ.get("AGENT_RETRIEVAL_ENDPOINT", "retrieval"),
+        "business_endpoint": os.environ.get("AGENT_BUSINESS_ENDPOINT", "business"),
+    }
+
+
+async def _conversations() -> Conversations:
+    return Conversations(await connect(NAMESPACE))
+
+
+async def chat_start(args: argparse.Namespace) -> int:
+    settings = ConversationSettings(
+        approval_threshold_cents=args.approval_threshold,
+        approval_timeout_s=args.approval_timeout,
+        max_idle_s=args.max_idle,
+        **_endpoints(),
+    )
+    if problems := settings_problems(settings):
+        raise ChatError("invalid settings: " + "; ".join(problems), 4)
+    conversations = await _conversations()
+    conversation_id = await conversations.start(ConversationStart(customer=args.customer, settings=settings), args.id)
+    console.print(conversation_id, highlight=False)
+    return 0
+
+
+async def chat_send(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.message == "-" else args.message
+    conversations = await _conversations()
+    with console.status("waiting for the agent..."):
+        reply = await conversations.send(args.id, text)
+    render_reply(console, args.id, reply)
+    return 0
+
+
+async def chat_approvals(args: argparse.Namespace) -> int:
+    render_approvals(console, await (await _conversations()).approvals(args.id))
+    return 0
+
+
+async def chat_decide(args: argparse.Namespace) -> int:
+    conversations = await _conversations()
+    verb = "approving" if args.approve else "rejecting"
+    with console.status(f"{verb} {args.approval_id}..."):
+        outcome = await conversations.decide(
+            args.id, args.approval_id, approve=args.approve, approver=args.approver, note=args.note
+        )
+    render_outcome(console, outcome)
+    return 0
+
+
+async def chat_show(args: argparse.Namespace) -> int:
+    conversations = await _conversations()
+    status = await conversations.status(args.id)
+    render_status(console, status, await conversations.transcript(args.id))
+    return 0
+
+
+async def chat_end(args: argparse.Namespace) -> int:
+    conversations = await _conversations()
+    with console.status("ending the conversation..."):
+        summary = await conversations.end(args.id, args.reason)
+    render_summary(console, summary)
+    return 0
+
+
+async def demo(args: argparse.Namespace) -> int:
+    conversations = await _conversations()
+    await run_demo(
+        conversations,
+        console,
+        conversation_id=args.id,
+        approver=args.approver,
+        settings=ConversationSettings(approval_threshold_cents=10_000, approval_timeout_s=600, **_endpoints()),
+    )
+    return 0
+
+
+def _default_approver() -> str:
+    try:
+        return os.environ.get("AGENT_APPROVER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    chat = commands.add_parser("chat", help="talk to support conversations (SupportAgentWorkflow)")
+    sub = chat.add_subparsers(dest="chat_command", required=True)
+
+    start = sub.add_parser("start", help="start a conversation and print its id")
+    start.add_argument("--id", help="conversation id (default: a new random one; ids are never reused)")
+    start.add_argument("--customer", default="", help="who the customer is (free text)")
+    start.add_argument("--approval-threshold", type=money_cents, default=10_000, metavar="AMOUNT",
+                       help="refunds above this amount wait for a person (default 100.00)")
+    start.add_argument("--approval-timeout", type=duration, default=24 * 3600, metavar="DURATION",
+                       help="how long an approval waits before it is escalated (default 24h)")
+    start.add_argument("--max-idle", type=duration, default=24 * 3600, metavar="DURATION",
+                       help="end the conversation after this long without messages (default 24h)")
+    start.set_defaults(handler=chat_start)
+
+    send = sub.add_parser("send", help="send a message and print the agent's answer")
+    send.add_argument("id")
+    send.add_argument("message", help='the message, or "-" to read it from stdin')
+    send.set_defaults(handler=chat_send)
+
+    approvals = sub.add_parser("approvals", help="list the approvals waiting for a person")
+    approvals.add_argument("id")
+    approvals.set_defaults(handler=chat_approvals)
+
+    for name, approve in (("approve", True), ("reject", False)):
+        decide = sub.add_parser(name, help=f"{name} a pending approval")
+        decide.add_argument("id")
+        decide.add_argument("approval_id")
+        decide.add_argument("--note", default="", help="why (shown to the customer on rejection)")
+        decide.add_argument("--approver", default=_default_approver(),
+                            help="who decides (default: $AGENT_APPROVER or your user name)")
+        decide.set_defaults(handler=chat_decide, approve=approve)
+
+    show = sub.add_parser("show", help="transcript, current step, pending approvals, token totals")
+    show.add_argument("id")
+    show.set_defaults(handler=chat_show)
+
+    end = sub.add_parser("end", help="end a conversation (pending approvals are escalated)")
+    end.add_argument("id")
+    end.add_argument("--reason", default="ended by the customer")
+    end.set_defaults(handler=chat_end)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agent", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -106,16 +277,32 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--refund-cents", type=int, default=500, help="amount to refund, in cents")
     check.add_argument("--workflow-id", help="workflow id (default: a new random one)")
     check.set_defaults(handler=run_check)
+    _add_chat(commands)
+    demo_parser = commands.add_parser("demo", help="run the scripted support conversation on the offline model")
+    demo_parser.add_argument(
+        "--id", default=DEMO_CONVERSATION_ID, help=f"conversation id (default {DEMO_CONVERSATION_ID})"
+    )
+    demo_parser.add_argument("--approver", default="demo-support-lead")
+    demo_parser.set_defaults(handler=demo)
     return parser
 
 
-def main(argv: list[str] | None = None) -> None:
+def run(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code (usage errors exit 2 through argparse)."""
     args = build_parser().parse_args(argv)
     try:
-        code = asyncio.run(args.handler(args))
+        code: int = asyncio.run(args.handler(args))
     except (TemporalUnreachable, ConfigError) as err:
         console.print(f"[red]agent:[/red] {err}")
         code = 2
+    except ChatError as err:
+        console.print("[red]agent:[/red] ", end="")
+        console.print(err.message, markup=False, highlight=False)
+        code = err.exit_code
     except KeyboardInterrupt:
         code = 130
-    sys.exit(code)
+    return code
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    exit_without_finalizing(run(argv))

@@ -2,6 +2,11 @@
 
 Each tool maps to one Nexus operation; the JSON Schemas here are what the model sees, the
 contract files in ``nexus/`` are what crosses the wire.
+
+Names are chosen so that the words in them say when to use them: a real model reads the
+descriptions, and the offline simulator matches the name's words against the customer's
+message (``refund_order`` -> "refund", "order"; ``escalate_to_human`` -> "escalate", "human";
+``lookup_ticket`` -> "ticket"), so the demo and the tests drive sensible conversations.
 """
 
 from __future__ import annotations
@@ -39,13 +44,40 @@ LOOKUP_ORDER = _function(
 )
 REFUND_ORDER = _function(
     "refund_order",
-    "Refund part or all of an order.",
+    "Refund part or all of an order, in the order's currency. Refunds above the approval "
+    "threshold wait for a person: the result then has status pending_approval and an approval id, "
+    "and nothing is paid until a person approves.",
     {
         "order_id": {"type": "string"},
-        "amount_cents": {"type": "integer", "minimum": 1},
+        "amount_cents": {"type": "integer", "minimum": 1, "description": "Amount in cents of the order's currency."},
         "reason": {"type": "string"},
+        "currency": {
+            "type": "string",
+            "pattern": "^[A-Z]{3}$",
+            "description": "ISO code of the amount the customer named, if any; must be the order's currency.",
+        },
     },
     ["order_id", "amount_cents", "reason"],
 )
+ESCALATE_TO_HUMAN = _function(
+    "escalate_to_human",
+    "Hand the conversation to a human support agent by opening a support ticket; use it when the "
+    "customer asks for a person or when you cannot help. Returns the ticket id.",
+    {
+        "reason": {"type": "string", "description": "What the customer needs, in one or two sentences."},
+        "order_id": {"type": "string", "description": "The order it is about, if any."},
+    },
+    ["reason"],
+)
+LOOKUP_TICKET = _function(
+    "lookup_ticket",
+    "Look up a support ticket by its id (like TCK-1001): subject, status, priority.",
+    {"ticket_id": {"type": "string"}},
+    ["ticket_id"],
+)
 
 ALL_TOOLS = [SEARCH_KNOWLEDGE, LOOKUP_ORDER, REFUND_ORDER]
+"""What SystemCheckWorkflow shows the model."""
+
+SUPPORT_TOOLS = [SEARCH_KNOWLEDGE, LOOKUP_ORDER, REFUND_ORDER, ESCALATE_TO_HUMAN, LOOKUP_TICKET]
+"""What SupportAgentWorkflow offers the model, in the order a simulator calls them."""

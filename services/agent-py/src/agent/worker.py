@@ -2,25 +2,34 @@
 
 Run with ``python -m agent.worker``. Both pools live in one process on a dev stack; in a
 cluster the Helm chart can run them as separate deployments with the same entry point
-(``AGENT_WORKER_QUEUES=agent`` or ``=llm``).
+(``AGENT_WORKER_QUEUES=agent`` or ``=llm``). Both need the blob store (``AGENT_BLOB_DIR``, or
+a shared bucket in production): workflows write large texts to it through local activities,
+model calls read them back.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from agent.blobs.activities import BlobActivities
+from agent.blobs.store import blob_store_from_env
 from agent.llm.activities import ModelActivities
 from agent.llm.settings import ModelSettings
 from agent.queues import AGENT_TASK_QUEUE, LLM_TASK_QUEUE
+from agent.support.activities import SupportActivities
+from agent.workflows.support_agent import SupportAgentWorkflow
 from agent.workflows.system_check import SystemCheckWorkflow
 from workerkit import ConfigError, run_workers
 
+log = logging.getLogger(__name__)
+
 NAMESPACE = "agents"
-WORKFLOWS = [SystemCheckWorkflow]
+WORKFLOWS = [SystemCheckWorkflow, SupportAgentWorkflow]
 
 
 def _queues() -> set[str]:
@@ -37,11 +46,22 @@ def _queues() -> set[str]:
 
 async def build_workers(client: Client) -> Sequence[Worker]:
     queues = _queues()
+    blobs = blob_store_from_env()
+    log.info("blob store: %s", blobs.root)
     workers = []
     if AGENT_TASK_QUEUE in queues:
-        workers.append(Worker(client, task_queue=AGENT_TASK_QUEUE, workflows=WORKFLOWS))
+        workers.append(
+            Worker(
+                client,
+                task_queue=AGENT_TASK_QUEUE,
+                workflows=WORKFLOWS,
+                # Local activities of the workflows: they write to the blob store from the
+                # workflow worker, so their (large) inputs never enter history.
+                activities=[BlobActivities(blobs).store_text, SupportActivities(blobs).archive_transcript],
+            )
+        )
     if LLM_TASK_QUEUE in queues:
-        model = ModelActivities(ModelSettings.from_env())
+        model = ModelActivities(ModelSettings.from_env(), blobs)
         workers.append(
             Worker(
                 client,

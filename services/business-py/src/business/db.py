@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nexus_contracts.business import Order, OrderItem, RefundResult
+from nexus_contracts.business import TICKET_PRIORITIES, Order, OrderItem, RefundResult, Ticket
 
 DB_PATH_ENV = "BUSINESS_DB_PATH"
 DEFAULT_DB_PATH = Path(".data") / "business.sqlite3"
@@ -27,7 +27,7 @@ DEFAULT_DB_PATH = Path(".data") / "business.sqlite3"
 # that a wedged writer surfaces as a retryable activity failure instead of a hung worker.
 BUSY_TIMEOUT_MS = 5000
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 REFUND_COMPLETED = "completed"
 
@@ -68,9 +68,22 @@ CREATE TABLE IF NOT EXISTS tickets (
     subject         TEXT NOT NULL,
     status          TEXT NOT NULL,
     created_at      TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL UNIQUE
+    idempotency_key TEXT NOT NULL UNIQUE,
+    body            TEXT NOT NULL DEFAULT '',
+    priority        TEXT NOT NULL DEFAULT 'normal'
 );
 """
+
+# Columns added after version 1 (whose tickets table had no operations yet): ALTER TABLE
+# brings an existing file up to date, so a dev stack's orders and refunds survive the upgrade.
+_ADDED_TICKET_COLUMNS = {
+    "body": "TEXT NOT NULL DEFAULT ''",
+    "priority": "TEXT NOT NULL DEFAULT 'normal'",
+}
+
+TICKET_OPEN = "open"
+# Numbers start above zero-padded-looking ids so a ticket id never reads like a count.
+FIRST_TICKET_NUMBER = 1001
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,10 @@ class InvalidRefund(ValueError):
     """The refund cannot be applied as asked (amount not positive, or more than is left)."""
 
 
+class InvalidTicket(ValueError):
+    """The ticket cannot be created as asked (empty subject, unknown priority, empty key)."""
+
+
 def db_path_from_env() -> Path:
     return Path(os.environ.get(DB_PATH_ENV) or DEFAULT_DB_PATH)
 
@@ -149,6 +166,11 @@ def format_money(cents: int, currency: str) -> str:
 
 
 _REFUND_COLUMNS = "refund_id, order_id, amount_cents, currency, idempotency_key"
+_TICKET_COLUMNS = "ticket_id, order_id, subject, body, priority, status, created_at, idempotency_key"
+
+
+def _ticket_from_row(row: sqlite3.Row) -> Ticket:
+    return Ticket(**{key: row[key] for key in row.keys()})
 
 
 def _refund_from_row(row: sqlite3.Row) -> RefundResult:
@@ -212,6 +234,10 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            present = {row["name"] for row in conn.execute("PRAGMA table_info(tickets)")}
+            for column, definition in _ADDED_TICKET_COLUMNS.items():
+                if column not in present:
+                    conn.execute(f"ALTER TABLE tickets ADD COLUMN {column} {definition}")
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             if conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0:
                 self._seed(conn)
@@ -349,3 +375,74 @@ class Store:
                 status=REFUND_COMPLETED,
                 idempotency_key=idempotency_key,
             )
+
+    def create_ticket(
+        self,
+        subject: str,
+        idempotency_key: str,
+        body: str = "",
+        order_id: str | None = None,
+        priority: str = "normal",
+    ) -> Ticket:
+        """Open a ticket, once per ``idempotency_key``.
+
+        As with refunds, the key names the ticket: a known key returns the stored ticket
+        unchanged, whatever this call's other fields say, so an agent step retried after a
+        lost reply never opens a second ticket. Ticket numbers are assigned in order inside
+        the write transaction (``TCK-1001``, ``TCK-1002``, ...), short enough to read out on
+        the phone.
+
+        Raises :class:`OrderNotFound` or :class:`InvalidTicket` for a new key that cannot
+        become a ticket; both are final.
+        """
+        if not idempotency_key:
+            raise InvalidTicket("a ticket needs a non-empty idempotency key")
+        with self._write() as conn:
+            existing = self._read_ticket(conn, "idempotency_key", idempotency_key)
+            if existing is not None:
+                return existing
+            if not subject.strip():
+                raise InvalidTicket("a ticket needs a non-empty subject")
+            if priority not in TICKET_PRIORITIES:
+                raise InvalidTicket(
+                    f"priority must be one of {', '.join(TICKET_PRIORITIES)}, got {priority!r}"
+                )
+            if order_id is not None and self._read_order(conn, order_id) is None:
+                raise OrderNotFound(order_id)
+            last = conn.execute(
+                "SELECT MAX(CAST(substr(ticket_id, 5) AS INTEGER)) FROM tickets WHERE ticket_id LIKE 'TCK-%'"
+            ).fetchone()[0]
+            ticket = Ticket(
+                ticket_id=f"TCK-{max(last or 0, FIRST_TICKET_NUMBER - 1) + 1}",
+                order_id=order_id,
+                subject=subject,
+                body=body,
+                priority=priority,
+                status=TICKET_OPEN,
+                created_at=_now(),
+                idempotency_key=idempotency_key,
+            )
+            conn.execute(
+                f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    ticket.ticket_id,
+                    ticket.order_id,
+                    ticket.subject,
+                    ticket.body,
+                    ticket.priority,
+                    ticket.status,
+                    ticket.created_at,
+                    ticket.idempotency_key,
+                ),
+            )
+            return ticket
+
+    def get_ticket(self, ticket_id: str) -> Ticket | None:
+        with self._lock:
+            return self._read_ticket(self._conn, "ticket_id", ticket_id)
+
+    @staticmethod
+    def _read_ticket(conn: sqlite3.Connection, column: str, value: str) -> Ticket | None:
+        # ``column`` is one of two literals from this module, never caller input.
+        row = conn.execute(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE {column} = ?", (value,)).fetchone()
+        return None if row is None else _ticket_from_row(row)

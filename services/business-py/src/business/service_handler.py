@@ -16,15 +16,28 @@ import nexusrpc.handler
 import temporalio.nexus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from business.db import InvalidRefund, OrderNotFound, Store
+from business.db import InvalidRefund, InvalidTicket, OrderNotFound, Store
 from business.workflows import RefundWorkflow
-from nexus_contracts.business import BusinessService, GetOrderRequest, Order, RefundRequest, RefundResult
+from nexus_contracts.business import (
+    TICKET_PRIORITIES,
+    BusinessService,
+    CreateTicketRequest,
+    GetOrderRequest,
+    GetTicketRequest,
+    Order,
+    RefundRequest,
+    RefundResult,
+    Ticket,
+)
 
 # Limits of nexus/business/schemas/*.input.json, enforced because the SDK does not validate
 # payloads against the JSON Schemas.
 MAX_ORDER_ID = 64
 MAX_REASON = 2000
 MAX_IDEMPOTENCY_KEY = 200
+MAX_SUBJECT = 200
+MAX_BODY = 8000
+MAX_TICKET_ID = 64
 
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -59,6 +72,27 @@ def _check_order_id(order_id: str) -> None:
         raise _bad_request(f"order_id must be at most {MAX_ORDER_ID} characters")
 
 
+def _check_idempotency_key(key: str) -> None:
+    if not key or not key.strip():
+        raise _bad_request("idempotency_key must not be empty: derive it from your workflow id and step")
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        raise _bad_request(f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY} characters")
+
+
+def _check_ticket_request(input: CreateTicketRequest) -> None:
+    if not input.subject or not input.subject.strip():
+        raise _bad_request("subject must not be empty: say in one line what the customer needs")
+    if len(input.subject) > MAX_SUBJECT:
+        raise _bad_request(f"subject must be at most {MAX_SUBJECT} characters")
+    if len(input.body) > MAX_BODY:
+        raise _bad_request(f"body must be at most {MAX_BODY} characters")
+    if input.priority not in TICKET_PRIORITIES:
+        raise _bad_request(f"priority must be one of {', '.join(TICKET_PRIORITIES)}, got {input.priority!r}")
+    if input.order_id is not None:
+        _check_order_id(input.order_id)
+    _check_idempotency_key(input.idempotency_key)
+
+
 @nexusrpc.handler.service_handler(service=BusinessService)
 class BusinessServiceHandler:
     def __init__(self, store: Store) -> None:
@@ -73,15 +107,44 @@ class BusinessServiceHandler:
             raise _not_found(f"order {input.order_id} does not exist")
         return order
 
+    @nexusrpc.handler.sync_operation
+    async def create_ticket(
+        self, ctx: nexusrpc.handler.StartOperationContext, input: CreateTicketRequest
+    ) -> Ticket:
+        # A sync operation although it writes: one short SQLite transaction, idempotent per
+        # key, so the caller's Nexus retries (and an agent step replayed after a crash) are safe.
+        _check_ticket_request(input)
+        try:
+            return await asyncio.to_thread(
+                self._store.create_ticket,
+                subject=input.subject,
+                idempotency_key=input.idempotency_key,
+                body=input.body,
+                order_id=input.order_id,
+                priority=input.priority,
+            )
+        except OrderNotFound as err:
+            raise _not_found(str(err)) from err
+        except InvalidTicket as err:
+            raise _bad_request(str(err)) from err
+
+    @nexusrpc.handler.sync_operation
+    async def get_ticket(self, ctx: nexusrpc.handler.StartOperationContext, input: GetTicketRequest) -> Ticket:
+        if not input.ticket_id or not input.ticket_id.strip():
+            raise _bad_request("ticket_id must not be empty")
+        if len(input.ticket_id) > MAX_TICKET_ID:
+            raise _bad_request(f"ticket_id must be at most {MAX_TICKET_ID} characters")
+        ticket = await asyncio.to_thread(self._store.get_ticket, input.ticket_id)
+        if ticket is None:
+            raise _not_found(f"ticket {input.ticket_id} does not exist")
+        return ticket
+
     @temporalio.nexus.workflow_run_operation
     async def refund(
         self, ctx: temporalio.nexus.WorkflowRunOperationContext, input: RefundRequest
     ) -> temporalio.nexus.WorkflowHandle[RefundResult]:
         _check_order_id(input.order_id)
-        if not input.idempotency_key or not input.idempotency_key.strip():
-            raise _bad_request("idempotency_key must not be empty: derive it from your workflow id and step")
-        if len(input.idempotency_key) > MAX_IDEMPOTENCY_KEY:
-            raise _bad_request(f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY} characters")
+        _check_idempotency_key(input.idempotency_key)
         if len(input.reason) > MAX_REASON:
             raise _bad_request(f"reason must be at most {MAX_REASON} characters")
         if input.amount_cents <= 0:

@@ -1,4 +1,5 @@
-"""Offline OpenAI-compatible model simulator: deterministic rules, no language model."""
+"""Offline OpenAI-compatible model server: simulated chat (deterministic rules, no language model)
+and real embeddings (all-MiniLM-L6-v2 in numpy, see ``modelserver.embedding``)."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m modelserver",
         description=(
-            "Offline OpenAI-compatible model SIMULATOR: deterministic rules, no language model. "
+            "Offline OpenAI-compatible model server: SIMULATED chat completions (deterministic rules, "
+            "no language model) and REAL embeddings (all-MiniLM-L6-v2, run locally). "
             "Environment: MODEL_SERVER_PORT, MODEL_SERVER_FAULTS, MODEL_SERVER_LEDGER_PATH, MODEL_SERVER_API_KEY."
         ),
     )
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
     bound_host, bound_port = sock.getsockname()[:2]
     log.info(
-        "offline model SIMULATOR (no language model) listening on http://%s:%d/v1 models=%s ledger=%s faults=%d auth=%s",
+        "offline model server (chat: SIMULATOR, no language model; embeddings: real all-MiniLM-L6-v2) "
+        "listening on http://%s:%d/v1 models=%s ledger=%s faults=%d auth=%s",
         bound_host,
         bound_port,
         ",".join(m.id for m in MODELS),

@@ -1,4 +1,4 @@
-"""The ASGI application: routes, the chat-completions pipeline, ledger and admin endpoints."""
+"""The ASGI application: routes, the chat-completions and embeddings pipelines, ledger and admin endpoints."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -21,8 +21,9 @@ from starlette.routing import Route
 from ._accesslog import AccessLog
 from ._auth import check_bearer
 from ._canonical import request_digest, sha256_hex
-from ._catalogue import lookup, model_list
+from ._catalogue import EMBEDDING_MODEL, lookup, lookup_kind, model_list
 from ._completion import build_completion, sse_events
+from ._embeddings import build_embedding_response, parse_embedding_request
 from ._errors import APIFailure, context_length_exceeded, invalid_request, method_not_allowed, not_found
 from ._faults import FaultConfigError, FaultQueue, failure_for, parse_rules
 from ._ledger import Ledger, LedgerEntry, utc_timestamp
@@ -30,6 +31,7 @@ from ._policy import decide
 from ._request import parse_chat_request
 from ._settings import Settings
 from ._tokens import prompt_tokens
+from .embedding import ModelFilesError, get_encoder, is_loaded
 
 log = logging.getLogger("modelserver")
 
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     routes = [
         Route("/v1/chat/completions", _chat_completions, methods=["POST"]),
+        Route("/v1/embeddings", _embeddings, methods=["POST"]),
         Route("/v1/models", _models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", _model, methods=["GET"]),
         Route("/ledger", _ledger, methods=["GET", "DELETE"]),
@@ -99,10 +102,10 @@ async def _chat_completions(request: Request) -> Response:
             )
         chat = parse_chat_request(body)
         model = chat.model
-        sim_model = lookup(chat.model)
+        sim_model = lookup_kind(chat.model, "chat")
         prompt = prompt_tokens(chat)
 
-        rule = state.faults.take(chat.latest_user_text(), request_key)
+        rule = state.faults.take(chat.latest_user_text(), request_key, "chat.completions")
         if rule is not None:
             fault = rule.kind
             failure = failure_for(rule, model=chat.model, context_window=sim_model.context_window, prompt_tokens=prompt)
@@ -154,6 +157,109 @@ async def _chat_completions(request: Request) -> Response:
             finish_reason=finish_reason,
             tool_calls=tool_names,
             stream=bool(stream),
+            endpoint="chat.completions",
+        )
+    )
+    return response
+
+
+async def _embeddings(request: Request) -> Response:
+    """Real embeddings from all-MiniLM-L6-v2; same ledger, faults, auth and error shapes as chat."""
+    state = _state(request)
+    started = time.perf_counter()
+    seq = state.ledger.reserve()
+    request_key = request.headers.get(REQUEST_KEY_HEADER)
+    raw = await request.body()
+    body, digest = _decode(raw)
+
+    model: str | None = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+    fault: str | None = None
+    usage: dict[str, Any] | None = None
+    inputs: int | None = None
+    truncated = 0
+    try:
+        denied = check_bearer(request.headers, state.api_key)
+        if denied is not None:
+            raise denied
+        if body is _UNPARSEABLE:
+            raise invalid_request(
+                "We could not parse the JSON body of your request. The body must be a JSON object "
+                "(Content-Type: application/json).",
+                code="invalid_json",
+            )
+        embed = parse_embedding_request(body)
+        model = embed.model
+        inputs = len(embed.inputs)
+        served = lookup_kind(embed.model, "embedding")
+        if embed.dimensions is not None and embed.dimensions != served.dimension:
+            raise invalid_request(
+                f"This model does not support specifying dimensions: `{served.id}` always returns "
+                f"{served.dimension}-dimensional vectors. Omit 'dimensions'.",
+                param="dimensions",
+            )
+
+        rule = state.faults.take(embed.fault_text(), request_key, "embeddings")
+        if rule is not None:
+            fault = rule.kind
+            failure = failure_for(rule, model=embed.model, context_window=served.context_window, prompt_tokens=0)
+            if failure is not None:
+                if failure.param == "messages":
+                    failure = replace(failure, param="input")
+                raise failure
+            await asyncio.sleep(rule.delay_s)
+
+        try:
+            # Loading (first request only) and the forward pass are CPU work: keep them off the
+            # event loop so /healthz, the ledger and other requests stay responsive.
+            encoder = await asyncio.to_thread(get_encoder)
+            result = await asyncio.to_thread(encoder.encode, list(embed.inputs))
+        except ModelFilesError as exc:
+            log.error("embedding model unavailable: %s", exc)
+            raise APIFailure(
+                500,
+                f"The embedding model could not be loaded: {exc}",
+                type="server_error",
+                code="model_unavailable",
+            ) from None
+        truncated = result.truncated
+        usage = {"prompt_tokens": result.total_tokens, "total_tokens": result.total_tokens}
+        response: Response = JSONResponse(
+            build_embedding_response(embed, result.vectors, model=served.id, prompt_tokens=result.total_tokens)
+        )
+        status, outcome = 200, "ok"
+    except APIFailure as failure:
+        status, outcome = failure.status, failure.outcome
+        response = failure.to_response()
+    except Exception as exc:  # noqa: BLE001 - a server bug must still be answered and recorded
+        trace = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("embeddings request %d failed inside the server: %s\n%s", seq, type(exc).__name__, trace)
+        internal = _internal_error()
+        status, outcome = internal.status, internal.outcome
+        response = internal.to_response()
+
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    response.headers["x-request-id"] = f"req_sim_{seq}"
+    response.headers["openai-processing-ms"] = str(round(latency_ms))
+    if status == 200:
+        # Inputs longer than the model's 256 tokens were cut (as sentence-transformers does).
+        response.headers["x-truncated-inputs"] = str(truncated)
+    state.ledger.record(
+        LedgerEntry(
+            seq=seq,
+            timestamp=utc_timestamp(state.clock()),
+            model=model,
+            request_digest=digest,
+            request_key=request_key,
+            outcome=outcome,
+            status=status,
+            usage=usage,
+            latency_ms=latency_ms,
+            fault=fault,
+            finish_reason=None,
+            tool_calls=[],
+            stream=False,
+            endpoint="embeddings",
+            inputs=inputs,
         )
     )
     return response
@@ -220,8 +326,9 @@ async def _healthz(request: Request) -> Response:
     return JSONResponse(
         {
             "status": "ok",
-            "simulator": True,
+            "simulator": True,  # the chat models; embeddings are the real model (below)
             "models": [m["id"] for m in model_list()["data"]],
+            "embedding_model": {"id": EMBEDDING_MODEL, "real_model": True, "loaded": is_loaded()},
             "ledger_count": len(state.ledger.entries()),
             "faults_queued": len(state.faults),
         }
@@ -244,5 +351,5 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 def _internal_error() -> APIFailure:
     return APIFailure(
-        500, "The model simulator hit an internal error; see its log.", type="server_error", code="internal_error"
+        500, "The model server hit an internal error; see its log.", type="server_error", code="internal_error"
     )

@@ -18,7 +18,10 @@ from ._errors import APIFailure, context_length_exceeded, invalid_api_key
 FaultKind = Literal["rate_limit", "server_error", "bad_request", "context_length", "auth", "slow"]
 KINDS: tuple[str, ...] = get_args(FaultKind)
 
-_FIELDS = frozenset({"kind", "times", "match", "status", "retry_after", "delay_s", "message"})
+_FIELDS = frozenset({"kind", "times", "match", "endpoint", "status", "retry_after", "delay_s", "message"})
+
+Endpoint = Literal["chat.completions", "embeddings"]
+ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
 
 
 class FaultConfigError(ValueError):
@@ -30,6 +33,8 @@ class FaultRule:
     kind: FaultKind
     times: int | None = None
     match: str | None = None
+    endpoint: Endpoint | None = None
+    """Restricts the rule to one API (``chat.completions`` or ``embeddings``); None: both."""
     status: int = 500
     retry_after: float = 1.0
     delay_s: float = 1.0
@@ -54,6 +59,9 @@ class FaultRule:
         match = raw.get("match")
         if match is not None and (not isinstance(match, str) or not match):
             raise FaultConfigError(f"{where}.match must be a non-empty string.")
+        endpoint = raw.get("endpoint")
+        if endpoint is not None and endpoint not in ENDPOINTS:
+            raise FaultConfigError(f"{where}.endpoint must be one of {', '.join(ENDPOINTS)} or absent (both).")
         status = raw.get("status", 500)
         if kind == "server_error" and (not isinstance(status, int) or not 500 <= status <= 599):
             raise FaultConfigError(f"{where}.status must be an HTTP 5xx status for server_error; got {status!r}.")
@@ -66,6 +74,7 @@ class FaultRule:
             kind=cast(FaultKind, kind),
             times=times,
             match=match,
+            endpoint=cast(Endpoint | None, endpoint),
             status=status if isinstance(status, int) else 500,
             retry_after=retry_after,
             delay_s=delay_s,
@@ -74,6 +83,8 @@ class FaultRule:
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.kind, "times": self.times, "match": self.match}
+        if self.endpoint is not None:
+            out["endpoint"] = self.endpoint
         if self.kind == "server_error":
             out["status"] = self.status
         if self.kind == "rate_limit":
@@ -84,7 +95,9 @@ class FaultRule:
             out["message"] = self.message
         return out
 
-    def applies_to(self, user_text: str, request_key: str | None) -> bool:
+    def applies_to(self, user_text: str, request_key: str | None, endpoint: str = "chat.completions") -> bool:
+        if self.endpoint is not None and self.endpoint != endpoint:
+            return False
         if self.match is None:
             return True
         return self.match in user_text or (request_key is not None and self.match in request_key)
@@ -132,10 +145,10 @@ class FaultQueue:
         with self._lock:
             return len(self._rules)
 
-    def take(self, user_text: str, request_key: str | None) -> FaultRule | None:
+    def take(self, user_text: str, request_key: str | None, endpoint: str = "chat.completions") -> FaultRule | None:
         with self._lock:
             for index, rule in enumerate(self._rules):
-                if not rule.applies_to(user_text, request_key):
+                if not rule.applies_to(user_text, request_key, endpoint):
                     continue
                 if rule.times is None:
                     return rule

@@ -1,4 +1,4 @@
-"""The call ledger: one entry per chat-completions request, served or failed.
+"""The call ledger: one entry per chat-completions or embeddings request, served or failed.
 
 Tests use it to prove that an agent did not pay twice for a model call, so it must also survive
 a server restart: with a path configured, every entry is appended as one JSON line and the file
@@ -33,6 +33,10 @@ class LedgerEntry:
     finish_reason: str | None
     tool_calls: list[str]
     stream: bool
+    endpoint: str = "chat.completions"
+    """``chat.completions`` or ``embeddings`` (entries written before this field existed are chat)."""
+    inputs: int | None = None
+    """Embeddings: how many texts the request carried."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,20 +1,50 @@
-// Package index is the retrieval worker's search engine: an in-memory BM25
-// index over named collections of documents.
+// Package index is the retrieval worker's search engine: named collections of
+// versioned documents, searchable by BM25 over their words, by cosine
+// similarity over caller-supplied embeddings, or by both fused with
+// reciprocal rank fusion. It lives in memory; package store makes it
+// durable.
 //
-// Scoring is Okapi BM25 over the title and text of each document, with the
-// non-negative IDF used by Lucene:
+// # BM25
+//
+// Okapi BM25 over title and text as one field ("flat", as Anserini's BEIR
+// baselines), with Lucene's non-negative IDF:
 //
 //	idf(t)      = ln(1 + (N - n(t) + 0.5) / (n(t) + 0.5))
-//	score(d, q) = Σ_t∈q idf(t) · f(t,d)·(k1+1) / (f(t,d) + k1·(1 - b + b·|d|/avgdl))
+//	score(d, q) = Σ over query terms t: qtf(t) · idf(t) · f(t,d)·(k1+1) / (f(t,d) + k1·(1 - b + b·|d|/avgdl))
 //
-// where N is the number of documents in the collection, n(t) the number that
-// contain term t, f(t,d) the frequency of t in d, |d| the number of terms in d
-// and avgdl the mean of |d| over the collection. Each distinct query term
-// counts once. K1 and B hold the parameters.
+// N is the number of documents in the collection, n(t) the number containing
+// t, f(t,d) the frequency of t in d, |d| the number of terms of d, avgdl the
+// mean |d|, and qtf(t) how often t occurs in the query (Anserini's
+// bag-of-words query boosts a repeated term by its count). The defaults
+// k1 = 0.9 and b = 0.4 are Anserini's, which reproduce BEIR's published BM25
+// numbers; Lucene and Elasticsearch default to 1.2 and 0.75.
+//
+// # Vectors
+//
+// A collection's vector dimension is fixed by the first vector it receives.
+// Vectors are stored normalised to unit length, so a document's cosine
+// similarity to a query is a dot product. Collections with at most
+// Options.ExactVectorLimit vectors are searched exactly; larger ones through
+// an HNSW graph (package hnsw), which every collection with vectors maintains
+// as documents arrive.
+//
+// # Hybrid
+//
+// Reciprocal rank fusion (Cormack, Clarke and Büttcher, SIGIR 2009): the
+// BM25 and vector rankings, each cut at max(top_k, Options.RRFDepth), are
+// fused by score(d) = Σ 1/(k + rank(d)) with ranks from 1 and k = 60, the
+// constant of the paper.
+//
+// # Versions
+//
+// Every document has a version. Putting a document whose id is stored with
+// the same version changes nothing, even if its content differs; an older
+// version is ignored; a newer one replaces the stored document. Deleting
+// removes a document and its version, so a later put of any version adds it
+// again.
 package index
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,35 +52,81 @@ import (
 	"math"
 	"slices"
 	"sync"
+
+	"github.com/durable-agents/reference/services/retrieval-go/app/index/hnsw"
 )
 
-// BM25 parameters, the values most engines (Lucene, Elasticsearch) ship with.
-// K1 controls how quickly repeated occurrences of a term stop adding to the
-// score; B controls how strongly long documents are penalised.
+// Search modes.
+type Mode string
+
 const (
-	K1 = 1.2
-	B  = 0.75
+	ModeBM25   Mode = "bm25"
+	ModeVector Mode = "vector"
+	ModeHybrid Mode = "hybrid"
 )
 
-// ErrUnknownCollection is returned when searching a collection that was never
-// created.
-var ErrUnknownCollection = errors.New("unknown collection")
+// Defaults for Options.
+const (
+	DefaultK1               = 0.9
+	DefaultB                = 0.4
+	DefaultRRFK             = 60
+	DefaultRRFDepth         = 100
+	DefaultExactVectorLimit = 10_000
+)
 
-// cancelCheckInterval is how many postings are scored between checks of the
-// context, so that a search over a huge collection honours its deadline
-// without paying for a check on every posting.
+// Sentinel errors; the messages wrapped around them are meant for callers.
+var (
+	// ErrUnknownCollection: the collection does not exist.
+	ErrUnknownCollection = errors.New("unknown collection")
+	// ErrInvalid: the request cannot succeed as made (bad vector, bad
+	// document, wrong dimension). Retrying it is pointless.
+	ErrInvalid = errors.New("invalid request")
+)
+
+// cancelCheckInterval is how many postings or vectors are scored between
+// checks of the context, so that a search over a large collection honours
+// its deadline without paying for a check on every step.
 const cancelCheckInterval = 4096
 
-// Document is a unit of retrieval.
+// Document is a unit of retrieval. Chunks are documents too: a caller that
+// splits a text gives each chunk its own ID (for example "manual#3") and
+// names the parent in its metadata.
 type Document struct {
-	ID    string
-	Title string
-	Text  string
+	ID      string
+	Version int64
+	Title   string
+	Text    string
+	// Metadata is matched exactly by search filters. Read-only once indexed.
+	Metadata map[string]string
+	// Vector is the document's embedding, or nil. Indexed documents hold it
+	// normalised to unit length. Read-only once indexed.
+	Vector []float32
 }
 
-// Hit is a document that matched a query, with its BM25 score.
+// Query is one search.
+type Query struct {
+	Collection string
+	Text       string
+	// Vector is the query embedding for vector and hybrid mode; it is
+	// normalised by the search.
+	Vector []float32
+	Mode   Mode
+	// TopK bounds the hits; zero or less means every match.
+	TopK int
+	// Filters keep only documents whose metadata has every key with exactly
+	// the given value.
+	Filters map[string]string
+}
+
+// Hit is a ranked document.
 type Hit struct {
-	Document
+	ID       string
+	Version  int64
+	Title    string
+	Text     string
+	Metadata map[string]string
+	// Score is the BM25 score, the cosine similarity, or the fused RRF score,
+	// by mode.
 	Score float64
 }
 
@@ -60,88 +136,148 @@ type Result struct {
 	Hits []Hit
 	// TotalDocuments is the size of the searched collection.
 	TotalDocuments int
+	Mode           Mode
 }
 
-// Index holds named collections of documents. It is safe for concurrent use:
-// any number of searches run in parallel, and writes wait for them.
+// PutResult counts what a put did with each document.
+type PutResult struct {
+	Added     int `json:"added"`
+	Replaced  int `json:"replaced"`
+	Unchanged int `json:"unchanged"`
+	// Stale counts documents older than the stored version, ignored.
+	Stale int `json:"stale"`
+}
+
+// DeleteResult counts what a delete did.
+type DeleteResult struct {
+	Deleted  int `json:"deleted"`
+	NotFound int `json:"not_found"`
+}
+
+// Options configure an Index. The zero value means the defaults.
+type Options struct {
+	Analyzer *Analyzer
+	K1, B    float64
+	HNSW     hnsw.Parameters
+	// ExactVectorLimit: collections with at most this many vectors are
+	// searched exactly. Zero means DefaultExactVectorLimit; a negative value
+	// means always use the graph.
+	ExactVectorLimit int
+	RRFK             int
+	RRFDepth         int
+}
+
+func (o Options) withDefaults() Options {
+	if o.Analyzer == nil {
+		o.Analyzer = MustNewAnalyzer(AnalyzerConfig{})
+	}
+	if o.K1 == 0 {
+		o.K1 = DefaultK1
+	}
+	if o.B == 0 {
+		o.B = DefaultB
+	}
+	if o.ExactVectorLimit == 0 {
+		o.ExactVectorLimit = DefaultExactVectorLimit
+	}
+	if o.RRFK <= 0 {
+		o.RRFK = DefaultRRFK
+	}
+	if o.RRFDepth <= 0 {
+		o.RRFDepth = DefaultRRFDepth
+	}
+	o.HNSW = o.HNSW.WithDefaults()
+	return o
+}
+
+// Index holds named collections. It is safe for concurrent use: searches run
+// in parallel with each other and with writes, which are serialised and
+// block a collection's searches only while they change its in-memory state.
 type Index struct {
+	opts Options
+
+	// writeMu serialises writers, so that the outcome of a write computed
+	// before its commit hook runs still holds when it is applied.
+	writeMu sync.Mutex
+
 	mu          sync.RWMutex
 	collections map[string]*collection
 }
 
-type collection struct {
-	docs map[string]*entry
-	// postings maps a term to the documents containing it and the term's
-	// frequency in each.
-	postings map[string]map[string]int
-	// totalLen is the sum of all document lengths, kept to derive avgdl.
-	totalLen int
-}
-
-type entry struct {
-	Document
-	length int
-	// terms is kept so that replacing a document can remove exactly its
-	// postings without scanning the whole collection.
-	terms map[string]int
-}
-
 // New returns an empty index.
-func New() *Index {
-	return &Index{collections: make(map[string]*collection)}
+func New(opts Options) *Index {
+	return &Index{opts: opts.withDefaults(), collections: make(map[string]*collection)}
 }
+
+// Options returns the index's options with defaults filled in.
+func (ix *Index) Options() Options { return ix.opts }
+
+// Analyzer returns the analyzer the index uses.
+func (ix *Index) Analyzer() *Analyzer { return ix.opts.Analyzer }
+
+func (ix *Index) collection(name string) (*collection, error) {
+	ix.mu.RLock()
+	c, ok := ix.collections[name]
+	ix.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownCollection, name)
+	}
+	return c, nil
+}
+
+// Commit is called by writes after validation and before the in-memory
+// state changes, with what is about to change; an error aborts the write.
+// The store journals the write here.
+type Commit func() error
 
 // CreateCollection makes sure the named collection exists, so that searching
 // it before any document arrives yields no hits instead of
-// ErrUnknownCollection. Creating an existing collection is a no-op.
-func (ix *Index) CreateCollection(name string) error {
+// ErrUnknownCollection. dim fixes its vector dimension (0: set by the first
+// vector). Creating an existing collection with a compatible dimension is a
+// no-op and does not call commit.
+func (ix *Index) CreateCollection(name string, dim int, commit Commit) error {
 	if name == "" {
-		return errors.New("collection name must not be empty")
+		return fmt.Errorf("%w: collection name must not be empty", ErrInvalid)
 	}
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	ix.collectionLocked(name)
-	return nil
-}
-
-// Add indexes docs into the named collection, creating it if needed. A
-// document whose ID is already present replaces the earlier version; within
-// one call the last document with a given ID wins. Add is atomic: if any
-// document is invalid, nothing is indexed.
-func (ix *Index) Add(name string, docs ...Document) error {
-	if name == "" {
-		return errors.New("collection name must not be empty")
+	if dim < 0 {
+		return fmt.Errorf("%w: vector dimension must not be negative", ErrInvalid)
 	}
-	// Tokenising is the expensive part, so it happens before taking the
-	// write lock that blocks searches.
-	entries := make([]*entry, len(docs))
-	for i, d := range docs {
-		if d.ID == "" {
-			return fmt.Errorf("document %d of %d has an empty ID", i+1, len(docs))
+	ix.writeMu.Lock()
+	defer ix.writeMu.Unlock()
+	if c, err := ix.collection(name); err == nil {
+		c.mu.RLock()
+		cur := c.dim
+		c.mu.RUnlock()
+		if dim != 0 && cur != 0 && cur != dim {
+			return fmt.Errorf("%w: collection %q has vector dimension %d, not %d", ErrInvalid, name, cur, dim)
 		}
-		entries[i] = newEntry(d)
+		if dim == 0 || cur == dim {
+			return nil
+		}
 	}
-
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	c := ix.collectionLocked(name)
-	for _, e := range entries {
-		c.remove(e.ID)
-		c.insert(e)
+	if commit != nil {
+		if err := commit(); err != nil {
+			return err
+		}
 	}
+	c := ix.ensureCollection(name)
+	c.mu.Lock()
+	if c.dim == 0 {
+		c.dim = dim
+	}
+	c.mu.Unlock()
 	return nil
 }
 
-// Len reports the number of documents in the named collection and whether the
-// collection exists.
-func (ix *Index) Len(name string) (int, bool) {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
+func (ix *Index) ensureCollection(name string) *collection {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	c, ok := ix.collections[name]
 	if !ok {
-		return 0, false
+		c = newCollection(name, ix.opts, &ix.writeMu)
+		ix.collections[name] = c
 	}
-	return len(c.docs), true
+	return c
 }
 
 // Collections returns the names of all collections in ascending order.
@@ -151,147 +287,534 @@ func (ix *Index) Collections() []string {
 	return slices.Sorted(maps.Keys(ix.collections))
 }
 
-// Search ranks the documents of the named collection against query and
-// returns at most limit hits; a limit of zero or less returns every match.
-// Documents that share no term with the query are not hits, so a query made
-// only of stop words returns no hits. Search returns ErrUnknownCollection (wrapped)
-// for a collection that does not exist, and the context's error if it is
-// cancelled or its deadline passes while ranking.
-func (ix *Index) Search(ctx context.Context, name, query string, limit int) (Result, error) {
-	terms := distinct(Tokenize(query))
-	if err := ctx.Err(); err != nil {
-		return Result{}, err
-	}
-
-	ix.mu.RLock()
-	c, ok := ix.collections[name]
-	if !ok {
-		ix.mu.RUnlock()
-		return Result{}, fmt.Errorf("%w %q", ErrUnknownCollection, name)
-	}
-	hits, err := c.score(ctx, terms)
-	total := len(c.docs)
-	ix.mu.RUnlock()
+// Len reports the number of documents in the named collection and whether the
+// collection exists.
+func (ix *Index) Len(name string) (int, bool) {
+	c, err := ix.collection(name)
 	if err != nil {
-		return Result{}, err
+		return 0, false
 	}
-
-	slices.SortFunc(hits, func(a, b Hit) int {
-		if a.Score != b.Score {
-			return cmp.Compare(b.Score, a.Score)
-		}
-		return cmp.Compare(a.ID, b.ID)
-	})
-	if limit > 0 && len(hits) > limit {
-		hits = hits[:limit:limit]
-	}
-	return Result{Hits: hits, TotalDocuments: total}, nil
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.live, true
 }
 
-func (ix *Index) collectionLocked(name string) *collection {
-	c, ok := ix.collections[name]
+// Get returns the stored document with the given id.
+func (ix *Index) Get(collection, id string) (Document, bool) {
+	c, err := ix.collection(collection)
+	if err != nil {
+		return Document{}, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s, ok := c.ids[id]
 	if !ok {
-		c = &collection{
-			docs:     make(map[string]*entry),
-			postings: make(map[string]map[string]int),
+		return Document{}, false
+	}
+	return *c.slots[s].doc, true
+}
+
+// Find returns, in ascending order, the ids of the documents of the named
+// collection whose metadata matches every filter.
+func (ix *Index) Find(collection string, filters map[string]string) []string {
+	c, err := ix.collection(collection)
+	if err != nil {
+		return nil
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	match := c.filter(filters)
+	var out []string
+	for id, s := range c.ids {
+		if match == nil || match(s) {
+			out = append(out, id)
 		}
-		ix.collections[name] = c
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ValidateDocuments checks docs the way Put does before anything changes,
+// against the named collection's dimension if it exists. Handlers call it
+// to reject a bad request before starting work.
+func (ix *Index) ValidateDocuments(collection string, docs []Document) error {
+	dim := 0
+	if c, err := ix.collection(collection); err == nil {
+		c.mu.RLock()
+		dim = c.dim
+		c.mu.RUnlock()
+	}
+	_, err := validateDocuments(collection, dim, docs)
+	return err
+}
+
+// validateDocuments returns the dimension the collection will have after
+// docs are put.
+func validateDocuments(collection string, dim int, docs []Document) (int, error) {
+	if collection == "" {
+		return 0, fmt.Errorf("%w: collection name must not be empty", ErrInvalid)
+	}
+	if len(docs) == 0 {
+		return 0, fmt.Errorf("%w: no documents to index", ErrInvalid)
+	}
+	seen := make(map[string]struct{}, len(docs))
+	for i, d := range docs {
+		switch {
+		case d.ID == "":
+			return 0, fmt.Errorf("%w: document %d of %d has an empty id", ErrInvalid, i+1, len(docs))
+		case d.Version < 1:
+			return 0, fmt.Errorf("%w: document %q has version %d; versions start at 1", ErrInvalid, d.ID, d.Version)
+		}
+		if _, dup := seen[d.ID]; dup {
+			return 0, fmt.Errorf("%w: document id %q occurs more than once in one request", ErrInvalid, d.ID)
+		}
+		seen[d.ID] = struct{}{}
+		if d.Vector == nil {
+			continue
+		}
+		if err := CheckVector(d.Vector); err != nil {
+			return 0, fmt.Errorf("%w: document %q: %w", ErrInvalid, d.ID, err)
+		}
+		if dim == 0 {
+			dim = len(d.Vector)
+		} else if len(d.Vector) != dim {
+			return 0, fmt.Errorf("%w: document %q has a vector of dimension %d; collection %q uses %d",
+				ErrInvalid, d.ID, len(d.Vector), collection, dim)
+		}
+	}
+	return dim, nil
+}
+
+// CheckVector reports why v cannot be indexed or searched: it is empty, holds
+// NaN or infinity, or has no direction (all zeros).
+func CheckVector(v []float32) error {
+	if len(v) == 0 {
+		return errors.New("the vector is empty")
+	}
+	var norm float64
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("vector element %d is %v", i, x)
+		}
+		norm += float64(x) * float64(x)
+	}
+	if norm == 0 || math.IsInf(norm, 0) {
+		return errors.New("the vector has zero length, so it has no direction to compare")
+	}
+	return nil
+}
+
+// Normalize returns v scaled to unit length, in a new slice.
+func Normalize(v []float32) []float32 {
+	var norm float64
+	for _, x := range v {
+		norm += float64(x) * float64(x)
+	}
+	inv := 1 / math.Sqrt(norm)
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(float64(x) * inv)
+	}
+	return out
+}
+
+// Put adds, replaces or ignores each document according to its version (see
+// the package documentation), creating the collection if needed. It is
+// atomic: if any document is invalid, nothing changes. commit, if not nil,
+// is called with the documents that will change before they do; the
+// documents it sees hold their vectors normalised. Put does not call commit
+// when nothing would change.
+func (ix *Index) Put(collection string, docs []Document, commit func(changed []Document) error) (PutResult, error) {
+	ix.writeMu.Lock()
+	defer ix.writeMu.Unlock()
+
+	c, _ := ix.collection(collection)
+	dim := 0
+	if c != nil {
+		c.mu.RLock()
+		dim = c.dim
+		c.mu.RUnlock()
+	}
+	if _, err := validateDocuments(collection, dim, docs); err != nil {
+		return PutResult{}, err
+	}
+
+	var res PutResult
+	changed := make([]Document, 0, len(docs))
+	if c != nil {
+		c.mu.RLock()
+	}
+	for _, d := range docs {
+		var stored *Document
+		if c != nil {
+			if s, ok := c.ids[d.ID]; ok {
+				stored = c.slots[s].doc
+			}
+		}
+		switch {
+		case stored == nil:
+			res.Added++
+		case d.Version == stored.Version:
+			res.Unchanged++
+			continue
+		case d.Version < stored.Version:
+			res.Stale++
+			continue
+		default:
+			res.Replaced++
+		}
+		changed = append(changed, d)
+	}
+	if c != nil {
+		c.mu.RUnlock()
+	}
+	if len(changed) == 0 {
+		return res, nil
+	}
+
+	// The expensive part, analysis, happens before any lock that blocks
+	// searches is taken.
+	prepared := make([]*slotEntry, len(changed))
+	for i := range changed {
+		d := &changed[i]
+		if d.Vector != nil {
+			d.Vector = Normalize(d.Vector)
+		}
+		if d.Metadata != nil {
+			d.Metadata = maps.Clone(d.Metadata)
+		}
+		prepared[i] = &slotEntry{doc: d}
+	}
+	if c == nil {
+		c = ix.ensureCollectionUncommitted(collection)
+	}
+	c.analyze(prepared)
+
+	if commit != nil {
+		if err := commit(changed); err != nil {
+			return PutResult{}, err
+		}
+	}
+	c.apply(prepared)
+	c.catchUpGraph()
+	return res, nil
+}
+
+// ensureCollectionUncommitted returns the named collection, creating an
+// invisible one if needed; apply publishes it. Creating it visibly before
+// the commit succeeded would leave an empty collection behind a failed put.
+func (ix *Index) ensureCollectionUncommitted(name string) *collection {
+	c := newCollection(name, ix.opts, &ix.writeMu)
+	c.publish = func() {
+		ix.mu.Lock()
+		if _, ok := ix.collections[name]; !ok {
+			ix.collections[name] = c
+		}
+		ix.mu.Unlock()
 	}
 	return c
 }
 
-func newEntry(d Document) *entry {
-	terms := make(map[string]int)
-	length := 0
-	for _, field := range [...]string{d.Title, d.Text} {
-		for _, t := range Tokenize(field) {
-			terms[t]++
-			length++
-		}
+// Delete removes the documents with the given ids from the named collection.
+// commit, if not nil, is called with the ids that exist before they are
+// removed; it is not called when none does.
+func (ix *Index) Delete(collection string, ids []string, commit func(existing []string) error) (DeleteResult, error) {
+	ix.writeMu.Lock()
+	defer ix.writeMu.Unlock()
+	c, err := ix.collection(collection)
+	if err != nil {
+		return DeleteResult{}, err
 	}
-	return &entry{Document: d, length: length, terms: terms}
-}
-
-func (c *collection) insert(e *entry) {
-	c.docs[e.ID] = e
-	c.totalLen += e.length
-	for t, f := range e.terms {
-		p, ok := c.postings[t]
-		if !ok {
-			p = make(map[string]int)
-			c.postings[t] = p
-		}
-		p[e.ID] = f
-	}
-}
-
-func (c *collection) remove(id string) {
-	old, ok := c.docs[id]
-	if !ok {
-		return
-	}
-	delete(c.docs, id)
-	c.totalLen -= old.length
-	for t := range old.terms {
-		p := c.postings[t]
-		delete(p, id)
-		if len(p) == 0 {
-			delete(c.postings, t)
-		}
-	}
-}
-
-// score returns an unordered hit for every document containing at least one
-// of terms. The caller must hold at least a read lock.
-func (c *collection) score(ctx context.Context, terms []string) ([]Hit, error) {
-	n := float64(len(c.docs))
-	if n == 0 || len(terms) == 0 {
-		return []Hit{}, nil
-	}
-	avgdl := float64(c.totalLen) / n
-
-	// Summing each document's contributions in query-term order keeps the
-	// floating-point result, and so the ranking, identical across runs even
-	// though map iteration order is random.
-	scores := make(map[string]float64)
-	scored := 0
-	for _, t := range terms {
-		p := c.postings[t]
-		if len(p) == 0 {
+	var res DeleteResult
+	var existing []string
+	seen := make(map[string]struct{}, len(ids))
+	c.mu.RLock()
+	for _, id := range ids {
+		if _, dup := seen[id]; dup {
 			continue
 		}
-		df := float64(len(p))
-		idf := math.Log(1 + (n-df+0.5)/(df+0.5))
-		for id, f := range p {
-			if scored++; scored%cancelCheckInterval == 0 {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-			}
-			tf := float64(f)
-			// Every document in a posting list has length >= 1, so avgdl > 0.
-			norm := K1 * (1 - B + B*float64(c.docs[id].length)/avgdl)
-			scores[id] += idf * tf * (K1 + 1) / (tf + norm)
+		seen[id] = struct{}{}
+		if _, ok := c.ids[id]; ok {
+			existing = append(existing, id)
+		} else {
+			res.NotFound++
 		}
 	}
-
-	hits := make([]Hit, 0, len(scores))
-	for id, s := range scores {
-		hits = append(hits, Hit{Document: c.docs[id].Document, Score: s})
+	c.mu.RUnlock()
+	if len(existing) == 0 {
+		return res, nil
 	}
-	return hits, nil
+	if commit != nil {
+		if err := commit(existing); err != nil {
+			return DeleteResult{}, err
+		}
+	}
+	c.mu.Lock()
+	for _, id := range existing {
+		c.remove(c.ids[id])
+		delete(c.ids, id)
+	}
+	c.mu.Unlock()
+	res.Deleted = len(existing)
+	c.maybeRebuildGraph()
+	return res, nil
 }
 
-// distinct removes repeated terms, keeping first occurrences in order.
-func distinct(terms []string) []string {
-	seen := make(map[string]struct{}, len(terms))
-	out := terms[:0]
-	for _, t := range terms {
-		if _, ok := seen[t]; ok {
+// CollectionStats describes one collection.
+type CollectionStats struct {
+	Name      string
+	Documents int
+	Dimension int
+	Vectors   int
+	// VectorIndex is "none" (no vectors), "exact" or "hnsw": how vector
+	// searches of the collection run now.
+	VectorIndex string
+	// GraphNodes counts the HNSW graph's nodes, deleted documents included
+	// until the graph is rebuilt.
+	GraphNodes int
+}
+
+// Stats describes every collection, in name order.
+func (ix *Index) Stats() []CollectionStats {
+	var out []CollectionStats
+	for _, name := range ix.Collections() {
+		c, err := ix.collection(name)
+		if err != nil {
 			continue
 		}
-		seen[t] = struct{}{}
-		out = append(out, t)
+		out = append(out, c.stats())
 	}
 	return out
+}
+
+// Snapshot returns every collection's dimension and documents, consistent
+// per collection and as of a moment when no write was in progress. The
+// documents are shared with the index and must not be modified.
+func (ix *Index) Snapshot(fn func()) []CollectionSnapshot {
+	ix.writeMu.Lock()
+	defer ix.writeMu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	var out []CollectionSnapshot
+	for _, name := range ix.Collections() {
+		c, _ := ix.collection(name)
+		c.mu.RLock()
+		cs := CollectionSnapshot{Name: name, Dimension: c.dim, Documents: make([]*Document, 0, c.live)}
+		for _, s := range c.slots {
+			if s != nil {
+				cs.Documents = append(cs.Documents, s.doc)
+			}
+		}
+		c.mu.RUnlock()
+		out = append(out, cs)
+	}
+	return out
+}
+
+// CollectionSnapshot is one collection's content, from Snapshot.
+type CollectionSnapshot struct {
+	Name      string
+	Dimension int
+	Documents []*Document
+}
+
+// Search ranks the documents of q.Collection. An empty mode means hybrid when
+// q has both text and a vector, vector when it has only a vector, and BM25
+// otherwise. It returns an error wrapping ErrUnknownCollection for a
+// collection that does not exist, one wrapping ErrInvalid for a query that
+// cannot be run (a vector of the wrong dimension, a vector mode without a
+// vector), and the context's error if it ends while ranking.
+func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
+	return ix.search(ctx, q, false)
+}
+
+// SearchBruteForce ranks like Search without the inverted index or the HNSW
+// graph: BM25 scores every document from its own term counts and vector
+// search compares the query with every vector. It is the baseline the
+// benchmarks measure the index against, and the oracle tests compare it with.
+func (ix *Index) SearchBruteForce(ctx context.Context, q Query) (Result, error) {
+	return ix.search(ctx, q, true)
+}
+
+func (ix *Index) search(ctx context.Context, q Query, brute bool) (Result, error) {
+	mode, err := ResolveMode(q)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	c, err := ix.collection(q.Collection)
+	if err != nil {
+		return Result{}, err
+	}
+	var terms []string
+	if mode != ModeVector {
+		terms = ix.opts.Analyzer.Terms(q.Text)
+	}
+	var qvec []float32
+	if mode != ModeBM25 {
+		if err := CheckVector(q.Vector); err != nil {
+			return Result{}, fmt.Errorf("%w: query vector: %w", ErrInvalid, err)
+		}
+		qvec = Normalize(q.Vector)
+	}
+
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if qvec != nil && c.dim != 0 && len(qvec) != c.dim {
+		return Result{}, fmt.Errorf("%w: the query vector has dimension %d; collection %q uses %d", ErrInvalid, len(qvec), q.Collection, c.dim)
+	}
+	limit := q.TopK
+	if limit <= 0 {
+		limit = c.live
+	}
+	filter := c.filter(q.Filters)
+
+	var ranked []scored
+	switch mode {
+	case ModeBM25:
+		ranked, err = c.searchBM25(ctx, terms, limit, filter, brute)
+	case ModeVector:
+		ranked, err = c.searchVector(ctx, qvec, limit, filter, brute)
+	case ModeHybrid:
+		depth := max(limit, ix.opts.RRFDepth)
+		var lex, sem []scored
+		if lex, err = c.searchBM25(ctx, terms, depth, filter, brute); err == nil {
+			if sem, err = c.searchVector(ctx, qvec, depth, filter, brute); err == nil {
+				ranked = c.fuse(limit, lex, sem)
+			}
+		}
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	hits := make([]Hit, len(ranked))
+	for i, r := range ranked {
+		d := c.slots[r.slot].doc
+		hits[i] = Hit{ID: d.ID, Version: d.Version, Title: d.Title, Text: d.Text, Metadata: d.Metadata, Score: r.score}
+	}
+	return Result{Hits: hits, TotalDocuments: c.live, Mode: mode}, nil
+}
+
+// ResolveMode returns the mode q runs in, or an error wrapping ErrInvalid if
+// q lacks what its mode needs.
+func ResolveMode(q Query) (Mode, error) {
+	mode := q.Mode
+	if mode == "" {
+		switch {
+		case q.Vector != nil && q.Text != "":
+			mode = ModeHybrid
+		case q.Vector != nil:
+			mode = ModeVector
+		default:
+			mode = ModeBM25
+		}
+	}
+	switch mode {
+	case ModeBM25:
+	case ModeVector, ModeHybrid:
+		if q.Vector == nil {
+			return "", fmt.Errorf("%w: mode %s needs a query vector", ErrInvalid, mode)
+		}
+	default:
+		return "", fmt.Errorf("%w: mode %q is not one of bm25, vector, hybrid", ErrInvalid, mode)
+	}
+	return mode, nil
+}
+
+// scored is a slot with its score during ranking.
+type scored struct {
+	slot  uint32
+	score float64
+}
+
+// topK keeps the k best entries seen, by descending score and then
+// ascending document id.
+type topK struct {
+	k     int
+	items []scored // a heap whose root is the worst kept entry
+	c     *collection
+}
+
+func (c *collection) newTopK(k int) *topK {
+	return &topK{k: k, items: make([]scored, 0, min(k, 1024)), c: c}
+}
+
+// better reports whether a ranks before b.
+func (t *topK) better(a, b scored) bool {
+	if a.score != b.score {
+		return a.score > b.score
+	}
+	return t.c.slots[a.slot].doc.ID < t.c.slots[b.slot].doc.ID
+}
+
+func (t *topK) offer(s scored) {
+	if t.k <= 0 {
+		return
+	}
+	if len(t.items) < t.k {
+		t.items = append(t.items, s)
+		// Sift up: the root must be the worst.
+		i := len(t.items) - 1
+		for i > 0 {
+			p := (i - 1) / 2
+			if !t.better(t.items[p], t.items[i]) {
+				break
+			}
+			t.items[i], t.items[p] = t.items[p], t.items[i]
+			i = p
+		}
+		return
+	}
+	if !t.better(s, t.items[0]) {
+		return
+	}
+	t.items[0] = s
+	i, n := 0, len(t.items)
+	for {
+		l, r, w := 2*i+1, 2*i+2, i
+		if l < n && t.better(t.items[w], t.items[l]) {
+			w = l
+		}
+		if r < n && t.better(t.items[w], t.items[r]) {
+			w = r
+		}
+		if w == i {
+			return
+		}
+		t.items[i], t.items[w] = t.items[w], t.items[i]
+		i = w
+	}
+}
+
+// sorted returns the kept entries, best first.
+func (t *topK) sorted() []scored {
+	out := t.items
+	slices.SortFunc(out, func(a, b scored) int {
+		if t.better(a, b) {
+			return -1
+		}
+		if t.better(b, a) {
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// fuse merges rankings by reciprocal rank fusion.
+func (c *collection) fuse(limit int, lists ...[]scored) []scored {
+	fused := make(map[uint32]float64)
+	for _, list := range lists {
+		for rank, s := range list {
+			fused[s.slot] += 1 / float64(c.opts.RRFK+rank+1)
+		}
+	}
+	t := c.newTopK(limit)
+	for slot, score := range fused {
+		t.offer(scored{slot: slot, score: score})
+	}
+	return t.sorted()
 }

@@ -14,8 +14,8 @@ import (
 
 	"github.com/nexus-rpc/sdk-go/nexus"
 
-	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
+	"github.com/durable-agents/reference/services/retrieval-go/app/store"
 )
 
 // nexusDir is the repository's contract directory, relative to this
@@ -58,7 +58,12 @@ func readJSON(t *testing.T, path string, v any) {
 
 func newService(t *testing.T) *nexus.Service {
 	t.Helper()
-	svc, err := retrieval.NewService(index.New(), retrieval.Options{})
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	svc, err := retrieval.NewService(st, retrieval.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,8 +182,9 @@ func TestTypesMatchSchemas(t *testing.T) {
 }
 
 // checkSchema compares a Go type with the subset of JSON Schema the contracts
-// use (object, array and scalar types); anything else fails loudly so that a
-// richer schema gets a richer check rather than none.
+// use (object, map, array and scalar types, optionally nullable); anything
+// else fails loudly so that a richer schema gets a richer check rather than
+// none.
 func checkSchema(t *testing.T, where string, schema map[string]any, typ reflect.Type) {
 	t.Helper()
 	if ref, ok := schema["$ref"]; ok {
@@ -190,18 +196,46 @@ func checkSchema(t *testing.T, where string, schema map[string]any, typ reflect.
 		"number":  {reflect.Float64, reflect.Float32},
 		"boolean": {reflect.Bool},
 		"array":   {reflect.Slice},
-		"object":  {reflect.Struct},
+		"object":  {reflect.Struct, reflect.Map},
 	}
-	st, _ := schema["type"].(string)
+	var st string
+	nullable := false
+	switch v := schema["type"].(type) {
+	case string:
+		st = v
+	case []any:
+		for _, x := range v {
+			if x == "null" {
+				nullable = true
+			} else {
+				st, _ = x.(string)
+			}
+		}
+		if len(v) != 2 || !nullable {
+			t.Errorf("%s: type %v: only [T, \"null\"] is supported", where, v)
+		}
+	}
 	if !slices.Contains(kinds[st], typ.Kind()) {
 		t.Errorf("%s: schema type %q, Go type %s", where, st, typ)
 		return
 	}
-	switch st {
-	case "array":
+	// null decodes into Go's zero value; only slices, maps and strings
+	// (for an optional enum) may stand for it.
+	if nullable && !slices.Contains([]reflect.Kind{reflect.Slice, reflect.Map, reflect.String}, typ.Kind()) {
+		t.Errorf("%s: nullable schema type, Go type %s cannot tell null from a value", where, typ)
+	}
+	switch {
+	case st == "array":
 		items, _ := schema["items"].(map[string]any)
 		checkSchema(t, where+"[]", items, typ.Elem())
-	case "object":
+	case st == "object" && typ.Kind() == reflect.Map:
+		values, ok := schema["additionalProperties"].(map[string]any)
+		if !ok || typ.Key().Kind() != reflect.String {
+			t.Errorf("%s: Go map %s needs a schema with additionalProperties and string keys", where, typ)
+			return
+		}
+		checkSchema(t, where+"{}", values, typ.Elem())
+	case st == "object":
 		props, _ := schema["properties"].(map[string]any)
 		fields := jsonFields(typ)
 		if got, want := slices.Sorted(maps.Keys(fields)), slices.Sorted(maps.Keys(props)); !slices.Equal(got, want) {

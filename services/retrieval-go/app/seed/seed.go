@@ -1,7 +1,10 @@
-// Package seed loads the documents a worker indexes at start-up.
+// Package seed loads the Markdown documents a worker indexes at start-up,
+// until an ingestion pipeline replaces them.
 package seed
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,13 +14,21 @@ import (
 	"unicode/utf8"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
+	"github.com/durable-agents/reference/services/retrieval-go/app/store"
+)
+
+// Metadata the seed loader sets on its documents.
+const (
+	SourceKey   = "source"
+	SourceValue = "seed"
+	HashKey     = "content_sha256"
 )
 
 // LoadMarkdownDir reads every regular *.md file directly inside dir, in file
 // name order, and turns each into a document: the ID is the file name without
 // its extension, the title is the first level-one heading ("# Title") or the
 // ID if there is none, and the text is the rest of the file with that heading
-// line removed. Markdown syntax is kept; the tokenizer treats it as
+// line removed. Markdown syntax is kept; the analyzer treats it as
 // punctuation.
 func LoadMarkdownDir(dir string) ([]index.Document, error) {
 	entries, err := os.ReadDir(dir)
@@ -55,7 +66,8 @@ func LoadMarkdownDir(dir string) ([]index.Document, error) {
 }
 
 // ParseMarkdown builds a document from the Markdown source of a file whose
-// ID is id; see LoadMarkdownDir for the rules.
+// ID is id; see LoadMarkdownDir for the rules. Version and metadata are left
+// to Sync.
 func ParseMarkdown(id, src string) index.Document {
 	src = strings.TrimPrefix(src, "\ufeff")
 	src = strings.ReplaceAll(src, "\r\n", "\n")
@@ -87,4 +99,72 @@ func ParseMarkdown(id, src string) index.Document {
 		Title: title,
 		Text:  strings.TrimSpace(strings.Join(lines, "\n")),
 	}
+}
+
+// ContentHash identifies a seed document's content.
+func ContentHash(d index.Document) string {
+	sum := sha256.Sum256([]byte(d.Title + "\x00" + d.Text))
+	return hex.EncodeToString(sum[:8])
+}
+
+// Result says what Sync did.
+type Result struct {
+	index.PutResult
+	Deleted int
+}
+
+// Sync makes the collection's seed documents equal docs, through the same
+// versioned write path as every other document: a document whose content
+// hash matches the stored one is put again with the stored version (a
+// no-op, so restarting the worker writes nothing), a changed one with the
+// next version, a new one with version 1. Seed documents (metadata
+// source=seed) whose file is gone are deleted; documents indexed by other
+// means are never touched.
+func Sync(st *store.Store, collection string, docs []index.Document) (Result, error) {
+	if err := st.CreateCollection(collection, 0); err != nil {
+		return Result{}, fmt.Errorf("create collection %q: %w", collection, err)
+	}
+	keep := make(map[string]bool, len(docs))
+	if len(docs) > 0 {
+		put := make([]index.Document, len(docs))
+		for i, d := range docs {
+			hash := ContentHash(d)
+			d.Metadata = map[string]string{SourceKey: SourceValue, HashKey: hash}
+			d.Version = 1
+			if old, ok := st.Index().Get(collection, d.ID); ok {
+				d.Version = old.Version + 1
+				if old.Metadata[HashKey] == hash {
+					d.Version = old.Version
+				}
+			}
+			put[i] = d
+			keep[d.ID] = true
+		}
+		res, err := st.Put(collection, put)
+		if err != nil {
+			return Result{}, fmt.Errorf("index seed documents: %w", err)
+		}
+		out := Result{PutResult: res}
+		return out, deleteGone(st, collection, keep, &out)
+	}
+	var out Result
+	return out, deleteGone(st, collection, keep, &out)
+}
+
+func deleteGone(st *store.Store, collection string, keep map[string]bool, out *Result) error {
+	var gone []string
+	for _, id := range st.Index().Find(collection, map[string]string{SourceKey: SourceValue}) {
+		if !keep[id] {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	res, err := st.Delete(collection, gone)
+	if err != nil {
+		return fmt.Errorf("delete removed seed documents: %w", err)
+	}
+	out.Deleted = res.Deleted
+	return nil
 }

@@ -3,10 +3,12 @@ package seed
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
+	"github.com/durable-agents/reference/services/retrieval-go/app/store"
 )
 
 // demoKB is the knowledge base the demo stack seeds; the tests use the same
@@ -37,7 +39,7 @@ func TestParseMarkdown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ParseMarkdown("doc", tt.src)
 			want := index.Document{ID: "doc", Title: tt.wantTitle, Text: tt.wantText}
-			if got != want {
+			if !reflect.DeepEqual(got, want) {
 				t.Errorf("ParseMarkdown(%q) =\n%+v\nwant\n%+v", tt.src, got, want)
 			}
 		})
@@ -89,7 +91,7 @@ func TestLoadMarkdownDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []index.Document{{ID: "a", Title: "Ant", Text: "colony"}, {ID: "b", Title: "Bee", Text: "buzz"}}
-	if len(docs) != len(want) || docs[0] != want[0] || docs[1] != want[1] {
+	if !reflect.DeepEqual(docs, want) {
 		t.Errorf("LoadMarkdownDir = %+v, want %+v", docs, want)
 	}
 
@@ -120,5 +122,52 @@ func TestLoadMarkdownDirErrors(t *testing.T) {
 				t.Errorf("LoadMarkdownDir(%s) error = %v, want it to name the directory and say %q", tt.dir, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestSyncIsVersionedByContent(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	sync := func(docs ...index.Document) Result {
+		t.Helper()
+		res, err := Sync(st, "kb", docs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	a := index.Document{ID: "a", Title: "A", Text: "alpha"}
+	b := index.Document{ID: "b", Title: "B", Text: "beta"}
+	if got := sync(a, b); got.Added != 2 {
+		t.Errorf("first sync = %+v, want 2 added", got)
+	}
+	// Another document in the collection, not from the seed directory.
+	if _, err := st.Put("kb", []index.Document{{ID: "ingested", Version: 7, Text: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := st.Stats()[0].BytesOnDisk
+	if got := sync(a, b); got.Unchanged != 2 || got.Added+got.Replaced+got.Deleted != 0 {
+		t.Errorf("re-seeding the same files = %+v, want 2 unchanged", got)
+	}
+	if after := st.Stats()[0].BytesOnDisk; after != before {
+		t.Errorf("re-seeding wrote %d bytes", after-before)
+	}
+	a.Text = "alpha, edited"
+	if got := sync(a); got.Replaced != 1 || got.Deleted != 1 {
+		t.Errorf("editing a and removing b = %+v, want 1 replaced and 1 deleted", got)
+	}
+	d, _ := st.Index().Get("kb", "a")
+	if d.Version != 2 || d.Metadata[SourceKey] != SourceValue || d.Metadata[HashKey] != ContentHash(a) {
+		t.Errorf("a = %+v", d)
+	}
+	if _, ok := st.Index().Get("kb", "ingested"); !ok {
+		t.Error("sync deleted a document that was not a seed document")
+	}
+	if got := sync(); got.Deleted != 1 {
+		t.Errorf("an empty seed directory = %+v, want a deleted", got)
 	}
 }

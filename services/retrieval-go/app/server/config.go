@@ -11,12 +11,16 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
 )
 
 // Defaults for settings not given by flag or environment variable.
 const (
 	DefaultHTTPAddr = "127.0.0.1:8401"
+	// DefaultDataDir is relative to the working directory, like the dev
+	// stack's other state under .data/.
+	DefaultDataDir = ".data/retrieval"
 	// SeedCollection is the collection the seed documents are loaded into.
 	SeedCollection = "kb"
 )
@@ -29,11 +33,15 @@ type Config struct {
 	Client client.Options
 	// TaskQueue is the queue the Nexus endpoint "retrieval" targets.
 	TaskQueue string
-	// HTTPAddr is where /healthz and /readyz are served.
+	// HTTPAddr is where /healthz, /readyz and /metrics are served.
 	HTTPAddr string
+	// DataDir holds the index's snapshot and journal.
+	DataDir string
 	// SeedDir, if set, is a directory of *.md files indexed into
 	// SeedCollection at start-up.
 	SeedDir string
+	// Analyzer chooses stop words and stemming; see index.AnalyzerConfig.
+	Analyzer index.AnalyzerConfig
 	// LogLevel and LogFormat ("text" or "json") shape the logs on stderr.
 	LogLevel  slog.Level
 	LogFormat string
@@ -49,8 +57,11 @@ type setting struct {
 func settings(c *Config, logLevel *string) []setting {
 	return []setting{
 		{"task-queue", "RETRIEVAL_TASK_QUEUE", retrieval.DefaultTaskQueue, "Temporal task queue to poll", &c.TaskQueue},
-		{"http-addr", "RETRIEVAL_HTTP_ADDR", DefaultHTTPAddr, "address for the /healthz and /readyz endpoints", &c.HTTPAddr},
+		{"http-addr", "RETRIEVAL_HTTP_ADDR", DefaultHTTPAddr, "address for the /healthz, /readyz and /metrics endpoints", &c.HTTPAddr},
+		{"data-dir", "RETRIEVAL_DATA_DIR", DefaultDataDir, "directory of the index's snapshot and journal (created if missing; one worker per directory)", &c.DataDir},
 		{"seed-dir", "RETRIEVAL_SEED_DIR", "", "directory of *.md files to index into collection \"" + SeedCollection + "\" at start-up (none if empty)", &c.SeedDir},
+		{"stop-words", "RETRIEVAL_STOP_WORDS", index.StopWordsExtended, "stop words to drop: extended (a long English list that keeps negations), lucene (Lucene's 33 words) or none", &c.Analyzer.StopWords},
+		{"stemmer", "RETRIEVAL_STEMMER", index.StemmerPorter2, "stemmer: porter2 (Snowball English) or none", &c.Analyzer.Stemmer},
 		{"log-level", "RETRIEVAL_LOG_LEVEL", "info", "log level: debug, info, warn or error", logLevel},
 		{"log-format", "RETRIEVAL_LOG_FORMAT", "text", "log format on stderr: text or json", &c.LogFormat},
 	}
@@ -81,6 +92,12 @@ func LoadConfig(args []string, env envconfig.EnvLookup) (Config, error) {
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return Config{}, fmt.Errorf("log level %q is not one of debug, info, warn, error", logLevel)
+	}
+	if strings.TrimSpace(cfg.DataDir) == "" {
+		return Config{}, errors.New("the data directory must not be empty; set RETRIEVAL_DATA_DIR or --data-dir")
+	}
+	if _, err := index.NewAnalyzer(cfg.Analyzer); err != nil {
+		return Config{}, err
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return Config{}, fmt.Errorf("log format %q is not text or json", cfg.LogFormat)

@@ -46,19 +46,19 @@ func TestLoadConfig(t *testing.T) {
 		{
 			name: "defaults",
 			env:  baseEnv(),
-			want: Config{TaskQueue: "retrieval", HTTPAddr: "127.0.0.1:8401", LogLevel: slog.LevelInfo, LogFormat: "text"},
+			want: Config{TaskQueue: "retrieval", HTTPAddr: "127.0.0.1:8401", DataDir: ".data/retrieval", LogLevel: slog.LevelInfo, LogFormat: "text"},
 		},
 		{
 			name: "environment",
 			env: baseEnv("RETRIEVAL_TASK_QUEUE", "tq", "RETRIEVAL_HTTP_ADDR", ":9000", "RETRIEVAL_SEED_DIR", "/kb",
-				"RETRIEVAL_LOG_LEVEL", "debug", "RETRIEVAL_LOG_FORMAT", "json"),
-			want: Config{TaskQueue: "tq", HTTPAddr: ":9000", SeedDir: "/kb", LogLevel: slog.LevelDebug, LogFormat: "json"},
+				"RETRIEVAL_LOG_LEVEL", "debug", "RETRIEVAL_LOG_FORMAT", "json", "RETRIEVAL_DATA_DIR", "/var/lib/retrieval"),
+			want: Config{TaskQueue: "tq", HTTPAddr: ":9000", SeedDir: "/kb", DataDir: "/var/lib/retrieval", LogLevel: slog.LevelDebug, LogFormat: "json"},
 		},
 		{
 			name: "flags beat environment",
-			args: []string{"--seed-dir", "/flag-kb", "-task-queue=flag-tq", "--http-addr", "127.0.0.1:0", "--log-level", "WARN"},
-			env:  baseEnv("RETRIEVAL_TASK_QUEUE", "env-tq", "RETRIEVAL_SEED_DIR", "/env-kb"),
-			want: Config{TaskQueue: "flag-tq", HTTPAddr: "127.0.0.1:0", SeedDir: "/flag-kb", LogLevel: slog.LevelWarn, LogFormat: "text"},
+			args: []string{"--seed-dir", "/flag-kb", "-task-queue=flag-tq", "--http-addr", "127.0.0.1:0", "--log-level", "WARN", "--data-dir", "/flag-data"},
+			env:  baseEnv("RETRIEVAL_TASK_QUEUE", "env-tq", "RETRIEVAL_SEED_DIR", "/env-kb", "RETRIEVAL_DATA_DIR", "/env-data"),
+			want: Config{TaskQueue: "flag-tq", HTTPAddr: "127.0.0.1:0", SeedDir: "/flag-kb", DataDir: "/flag-data", LogLevel: slog.LevelWarn, LogFormat: "text"},
 		},
 	}
 	for _, tt := range tests {
@@ -66,6 +66,9 @@ func TestLoadConfig(t *testing.T) {
 			got, err := LoadConfig(tt.args, tt.env)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if got.DataDir != tt.want.DataDir {
+				t.Errorf("DataDir = %q, want %q", got.DataDir, tt.want.DataDir)
 			}
 			if got.TaskQueue != tt.want.TaskQueue || got.HTTPAddr != tt.want.HTTPAddr || got.SeedDir != tt.want.SeedDir ||
 				got.LogLevel != tt.want.LogLevel || got.LogFormat != tt.want.LogFormat {
@@ -102,6 +105,9 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"empty task queue", nil, baseEnv("RETRIEVAL_TASK_QUEUE", " "), "task queue must not be empty"},
 		{"bad log level", []string{"--log-level", "loud"}, baseEnv(), `log level "loud"`},
 		{"bad log format", nil, baseEnv("RETRIEVAL_LOG_FORMAT", "xml"), `log format "xml"`},
+		{"empty data dir", []string{"--data-dir", ""}, baseEnv(), "data directory must not be empty"},
+		{"unknown stop words", nil, baseEnv("RETRIEVAL_STOP_WORDS", "french"), `stop-word list "french"`},
+		{"unknown stemmer", []string{"--stemmer", "lovins"}, baseEnv(), `stemmer "lovins"`},
 		{"missing profile", nil, baseEnv("TEMPORAL_PROFILE", "nope"), "load Temporal client settings"},
 	}
 	for _, tt := range tests {
@@ -120,7 +126,7 @@ func TestLoadConfigErrors(t *testing.T) {
 func TestPrintUsageNamesEveryVariable(t *testing.T) {
 	var b strings.Builder
 	PrintUsage(&b, "retrieval-worker")
-	for _, v := range []string{"RETRIEVAL_TASK_QUEUE", "RETRIEVAL_HTTP_ADDR", "RETRIEVAL_SEED_DIR", "RETRIEVAL_LOG_LEVEL", "RETRIEVAL_LOG_FORMAT", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"} {
+	for _, v := range []string{"RETRIEVAL_TASK_QUEUE", "RETRIEVAL_HTTP_ADDR", "RETRIEVAL_SEED_DIR", "RETRIEVAL_DATA_DIR", "RETRIEVAL_STOP_WORDS", "RETRIEVAL_STEMMER", "RETRIEVAL_LOG_LEVEL", "RETRIEVAL_LOG_FORMAT", "TEMPORAL_ADDRESS", "TEMPORAL_NAMESPACE"} {
 		if !strings.Contains(b.String(), v) {
 			t.Errorf("usage does not mention %s", v)
 		}

@@ -1,6 +1,7 @@
-// Package server wires the retrieval worker together: it loads the seed
-// documents, serves the health probes, connects to Temporal and polls the
-// task queue until it is told to stop.
+// Package server wires the retrieval worker together: it opens the index's
+// data directory, loads the seed documents, serves the health probes and
+// metrics, connects to Temporal and polls the task queue until it is told to
+// stop.
 package server
 
 import (
@@ -12,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -23,8 +25,10 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
+	"github.com/durable-agents/reference/services/retrieval-go/app/metrics"
 	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
 	"github.com/durable-agents/reference/services/retrieval-go/app/seed"
+	"github.com/durable-agents/reference/services/retrieval-go/app/store"
 )
 
 const (
@@ -56,21 +60,38 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) error {
 	// Local problems are reported before the network is touched, so a typo
 	// in the seed directory is not hidden behind a connection timeout.
-	idx, err := loadIndex(cfg, logger)
-	if err != nil {
-		return err
+	var docs []index.Document
+	if cfg.SeedDir != "" {
+		var err error
+		if docs, err = seed.LoadMarkdownDir(cfg.SeedDir); err != nil {
+			return err
+		}
 	}
-	svc, err := retrieval.NewService(idx, retrieval.Options{Logger: logger})
-	if err != nil {
-		return err
-	}
+	// The store is opened after the probes are served: rebuilding a large
+	// index takes a while, and a liveness probe must not kill the worker
+	// meanwhile (readiness stays "starting").
+	var opened atomic.Pointer[store.Store]
+	m := metrics.New(func() []metrics.CollectionSize {
+		st := opened.Load()
+		if st == nil {
+			return nil
+		}
+		var out []metrics.CollectionSize
+		for _, s := range st.Stats() {
+			out = append(out, metrics.CollectionSize{Name: s.Name, Documents: s.Documents, Bytes: s.BytesOnDisk})
+		}
+		return out
+	})
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return listenError(cfg.HTTPAddr, err)
 	}
+	mux := http.NewServeMux()
+	mux.Handle("/", health.Handler())
+	mux.Handle("GET /metrics", m.Handler())
 	httpSrv := &http.Server{
-		Handler:           health.Handler(),
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -81,21 +102,43 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 		}
 	}()
 	defer shutdownHTTP(httpSrv, logger)
-	logger.Info("serving health probes", "addr", ln.Addr().String())
+	logger.Info("serving health probes and metrics", "addr", ln.Addr().String())
+
+	analyzer, err := index.NewAnalyzer(cfg.Analyzer)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(cfg.DataDir, store.Options{Logger: logger, Index: index.Options{Analyzer: analyzer}})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			logger.Warn("closing the data directory failed", "error", err)
+		}
+	}()
+	if err := loadSeed(st, cfg, docs, logger); err != nil {
+		return err
+	}
+	opened.Store(st)
+	opts := retrieval.Options{Logger: logger, Metrics: m}
 
 	if !cfg.PayloadEncryption {
 		logger.Warn("payload encryption is off (PAYLOAD_ENCRYPTION=off): the Temporal server stores queries and documents in plain text")
 	}
-	opts := cfg.Client
-	opts.Logger = sdklog.NewStructuredLogger(logger)
+	clientOpts := cfg.Client
+	clientOpts.Logger = sdklog.NewStructuredLogger(logger)
+	sdkMetrics, flush := m.TemporalHandler(logger)
+	defer flush.Close()
+	clientOpts.MetricsHandler = sdkMetrics
 	dialCtx, cancel := context.WithTimeout(ctx, dialTimeout)
-	c, err := client.DialContext(dialCtx, opts)
+	c, err := client.DialContext(dialCtx, clientOpts)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("cannot reach Temporal at %s: %s; check TEMPORAL_ADDRESS and that the server is running", opts.HostPort, describeDialError(err))
+		return fmt.Errorf("cannot reach Temporal at %s: %s; check TEMPORAL_ADDRESS and that the server is running", clientOpts.HostPort, describeDialError(err))
 	}
 	defer c.Close()
 
@@ -109,18 +152,20 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 			}
 		},
 	})
-	w.RegisterNexusService(svc)
+	if err := retrieval.Register(w, st, opts); err != nil {
+		return err
+	}
 	if err := w.Start(); err != nil {
 		if _, ok := errors.AsType[*serviceerror.NamespaceNotFound](err); ok {
 			return fmt.Errorf("namespace %q does not exist at %s; create it (temporal operator namespace create) or set TEMPORAL_NAMESPACE",
-				opts.Namespace, opts.HostPort)
+				clientOpts.Namespace, clientOpts.HostPort)
 		}
 		return fmt.Errorf("cannot start polling task queue %q in namespace %q at %s: %s",
-			cfg.TaskQueue, opts.Namespace, opts.HostPort, rootCause(err))
+			cfg.TaskQueue, clientOpts.Namespace, clientOpts.HostPort, rootCause(err))
 	}
 	health.Set(StateReady)
-	logger.Info("worker started", "namespace", opts.Namespace, "task_queue", cfg.TaskQueue,
-		"service", svc.Name, "address", opts.HostPort)
+	logger.Info("worker started", "namespace", clientOpts.Namespace, "task_queue", cfg.TaskQueue,
+		"service", retrieval.ServiceName, "address", clientOpts.HostPort, "data_dir", cfg.DataDir)
 
 	var runErr error
 	select {
@@ -139,30 +184,31 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 	return runErr
 }
 
-func loadIndex(cfg Config, logger *slog.Logger) (*index.Index, error) {
-	idx := index.New()
-	// The collection exists even when empty, so that searches return no hits
-	// rather than an unknown-collection error until documents are indexed.
-	if err := idx.CreateCollection(SeedCollection); err != nil {
-		return nil, err
-	}
+// loadSeed syncs the seed documents into SeedCollection. The collection
+// exists even when there are none, so that searches return no hits rather
+// than an unknown-collection error until documents are indexed.
+func loadSeed(st *store.Store, cfg Config, docs []index.Document, logger *slog.Logger) error {
 	if cfg.SeedDir == "" {
-		logger.Warn("no seed directory configured; collection is empty", "collection", SeedCollection)
-		return idx, nil
+		// Without a seed directory the seed documents indexed earlier stay;
+		// an empty directory, in contrast, removes them.
+		if err := st.CreateCollection(SeedCollection, 0); err != nil {
+			return fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+		}
+		logger.Info("no seed directory configured", "collection", SeedCollection)
+		return nil
 	}
-	docs, err := seed.LoadMarkdownDir(cfg.SeedDir)
+	res, err := seed.Sync(st, SeedCollection, docs)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
-	if err := idx.Add(SeedCollection, docs...); err != nil {
-		return nil, fmt.Errorf("index seed documents from %s: %w", cfg.SeedDir, err)
+	switch {
+	case len(docs) == 0:
+		logger.Warn("seed directory holds no *.md files", "dir", cfg.SeedDir, "collection", SeedCollection)
+	default:
+		logger.Info("synced seed documents", "dir", cfg.SeedDir, "collection", SeedCollection, "documents", len(docs),
+			"added", res.Added, "replaced", res.Replaced, "unchanged", res.Unchanged, "deleted", res.Deleted)
 	}
-	if len(docs) == 0 {
-		logger.Warn("seed directory holds no *.md files; collection is empty", "dir", cfg.SeedDir, "collection", SeedCollection)
-	} else {
-		logger.Info("indexed seed documents", "dir", cfg.SeedDir, "collection", SeedCollection, "documents", len(docs))
-	}
-	return idx, nil
+	return nil
 }
 
 func listenError(addr string, err error) error {

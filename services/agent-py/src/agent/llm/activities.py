@@ -1,50 +1,42 @@
 """The model-call activity: one Chat Completions request through the official ``openai`` client.
 
 Its result is recorded in workflow history, so a crash after it returns never repeats the
-(paid) call. Provider errors are classified here, in the one place that sees them:
-
-- bad request (incl. context length), auth, permission, not found: non-retryable;
-- 429: retryable, and the provider's ``Retry-After`` sets the next attempt's delay;
-- 5xx, connection errors, timeouts: retryable with the activity's backoff.
+(paid) call. Provider errors are classified in :mod:`agent.llm.errors`. Messages whose text
+travels by reference (``content_ref``) are read from the blob store here, so the history of
+the call holds the reference only.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
+from typing import Any
 
 import openai
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from agent.blobs.store import BlobCorrupted, BlobNotFound, BlobStore
+from agent.blobs.types import BlobRef
+from agent.llm.errors import classify
 from agent.llm.settings import ModelSettings
-from agent.llm.types import ChatRequest, ChatResult, ToolCall, Usage
+from agent.llm.types import ChatMessage, ChatRequest, ChatResult, ModelErrorType, ToolCall, Usage
 
 log = logging.getLogger(__name__)
 
-NON_RETRYABLE_ERRORS = (
-    openai.BadRequestError,
-    openai.AuthenticationError,
-    openai.PermissionDeniedError,
-    openai.NotFoundError,
-    openai.UnprocessableEntityError,
-)
-
-
-def _retry_after(err: openai.APIStatusError) -> timedelta | None:
-    raw = err.response.headers.get("retry-after")
-    try:
-        seconds = float(raw) if raw is not None else None
-    except ValueError:
-        return None  # an HTTP-date Retry-After: fall back to the activity's own backoff
-    return timedelta(seconds=max(seconds, 0.0)) if seconds is not None else None
+# Leaves the activity time to report a timeout as a classified, retryable error before the
+# server's start-to-close timer fires.
+_TIMEOUT_MARGIN_S = 0.5
+_MIN_CALL_TIMEOUT_S = 0.5
 
 
 class ModelActivities:
     """Holds one client per worker process; the connection pool is shared by all calls."""
 
-    def __init__(self, settings: ModelSettings) -> None:
+    def __init__(self, settings: ModelSettings, blobs: BlobStore) -> None:
         self.settings = settings
+        self.blobs = blobs
         self.client = openai.AsyncOpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key,
@@ -52,37 +44,63 @@ class ModelActivities:
             max_retries=0,  # Temporal owns retries, so each attempt is visible in history
         )
 
+    async def _blob_text(self, ref: BlobRef) -> str:
+        try:
+            return (await self.blobs.get(ref)).decode()
+        except (BlobNotFound, BlobCorrupted) as err:
+            # Retrying cannot bring the text back; the workflow tells the person.
+            raise ApplicationError(str(err), type=ModelErrorType.BLOB_MISSING, non_retryable=True) from None
+
+    async def _wire_message(self, message: ChatMessage) -> dict[str, Any]:
+        wire: dict[str, Any] = {"role": message.role}
+        content = message.content
+        if message.content_ref is not None:
+            content = await self._blob_text(message.content_ref)
+        if content is not None:
+            wire["content"] = content
+        for key in ("name", "tool_call_id", "tool_calls"):
+            if (value := getattr(message, key)) is not None:
+                wire[key] = value
+        if message.tool_calls_ref is not None:
+            wire["tool_calls"] = json.loads(await self._blob_text(message.tool_calls_ref))
+        return wire
+
+    def _call_timeout(self) -> float:
+        timeout = self.settings.timeout_s
+        start_to_close = activity.info().start_to_close_timeout
+        if start_to_close:
+            timeout = min(timeout, max(start_to_close.total_seconds() - _TIMEOUT_MARGIN_S, _MIN_CALL_TIMEOUT_S))
+        return timeout
+
     @activity.defn(name="chat_completion")
     async def chat_completion(self, request: ChatRequest) -> ChatResult:
         info = activity.info()
         model = request.model or self.settings.model
         # The key lets the provider (and the simulator's ledger) recognise a retried call.
         request_key = f"{info.workflow_id}/{info.activity_id}/{info.attempt}"
-        kwargs: dict = {
+        kwargs: dict[str, Any] = {
             "model": model,
-            "messages": [
-                {k: v for k, v in vars(m).items() if v is not None} for m in request.messages
-            ],
+            "messages": [await self._wire_message(m) for m in request.messages],
             "extra_headers": {"X-Request-Key": request_key},
+            "timeout": self._call_timeout(),
         }
         if request.tools:
             kwargs["tools"] = request.tools
+            if request.tool_choice:
+                kwargs["tool_choice"] = request.tool_choice
         if request.max_tokens:
             kwargs["max_tokens"] = request.max_tokens
         try:
             response = await self.client.chat.completions.create(**kwargs)
-        except NON_RETRYABLE_ERRORS as err:
-            raise ApplicationError(
-                f"model provider rejected the request ({err.status_code}): {err.message}",
-                type=type(err).__name__,
-                non_retryable=True,
-            ) from None
-        except openai.RateLimitError as err:
-            raise ApplicationError(
-                f"model provider rate-limited the request: {err.message}",
-                type="RateLimitError",
-                next_retry_delay=_retry_after(err),
-            ) from None
+        except openai.OpenAIError as err:
+            failure = classify(err, timedelta(seconds=self.settings.max_retry_after_s))
+            log.warning(
+                "model call failed model=%s key=%s type=%s retryable=%s",
+                model, request_key, failure.type, not failure.non_retryable,
+            )
+            raise failure from None
+        if not response.choices:
+            raise ApplicationError("the model provider answered without a choice", type=ModelErrorType.SERVER_ERROR)
         choice = response.choices[0]
         usage = response.usage
         result = ChatResult(
@@ -99,10 +117,12 @@ class ModelActivities:
                 completion_tokens=usage.completion_tokens if usage else 0,
                 total_tokens=usage.total_tokens if usage else 0,
             ),
+            attempt=info.attempt,
         )
         log.info(
-            "model call done model=%s finish=%s prompt_tokens=%d completion_tokens=%d",
+            "model call done model=%s key=%s finish=%s prompt_tokens=%d completion_tokens=%d",
             result.model,
+            request_key,
             result.finish_reason,
             result.usage.prompt_tokens,
             result.usage.completion_tokens,

@@ -3,7 +3,9 @@
 - Nothing set: the project's offline model simulator (``services/model-server``) on its
   dev-stack port, so demos and tests never need a network or a key.
 - ``OPENAI_BASE_URL`` and/or ``OPENAI_API_KEY`` set: that provider, any OpenAI-compatible one.
-- ``AGENT_MODEL`` names the model; ``AGENT_MODEL_TIMEOUT_S`` bounds one HTTP call.
+- ``AGENT_MODEL`` names the model; ``AGENT_MODEL_TIMEOUT_S`` bounds one HTTP call (the
+  activity's own start-to-close timeout bounds it too, whichever is shorter);
+  ``AGENT_MAX_RETRY_AFTER_S`` caps how long a provider's ``Retry-After`` may park one call.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class ModelSettings:
     api_key: str
     model: str
     timeout_s: float
+    max_retry_after_s: float = 120.0
 
     @classmethod
     def from_env(cls) -> "ModelSettings":
@@ -32,15 +35,24 @@ class ModelSettings:
         use_simulator = base_url is None and api_key is None
         if use_simulator:
             base_url = SIMULATOR_BASE_URL
-        raw_timeout = os.environ.get("AGENT_MODEL_TIMEOUT_S", "30")
-        try:
-            timeout_s = float(raw_timeout)
-        except ValueError:
-            raise ConfigError(f"AGENT_MODEL_TIMEOUT_S must be a number of seconds, got {raw_timeout!r}") from None
+        timeout_s = _seconds("AGENT_MODEL_TIMEOUT_S", "30")
+        max_retry_after_s = _seconds("AGENT_MAX_RETRY_AFTER_S", "120")
         return cls(
             base_url=base_url,
             api_key=api_key or "sim",
             model=os.environ.get("AGENT_MODEL")
             or (SIMULATOR_MODEL if use_simulator else HOSTED_DEFAULT_MODEL),
             timeout_s=timeout_s,
+            max_retry_after_s=max_retry_after_s,
         )
+
+
+def _seconds(name: str, default: str) -> float:
+    raw = os.environ.get(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.blobs.types import BlobRef
+
 
 @dataclass
 class ChatMessage:
@@ -13,6 +15,12 @@ class ChatMessage:
     name: str | None = None
     tool_call_id: str | None = None
     tool_calls: list[dict[str, Any]] | None = None
+    content_ref: BlobRef | None = None
+    """Set instead of ``content`` for a large text: the model activity reads it from the blob
+    store, so the history of every later model call holds the reference, not the text."""
+    tool_calls_ref: BlobRef | None = None
+    """Set instead of ``tool_calls`` when the model's arguments are large (a model often
+    repeats the customer's whole message as a search query): the JSON list, in the blob store."""
 
 
 @dataclass
@@ -22,6 +30,8 @@ class ChatRequest:
     model: str | None = None
     """None: the worker's configured model (``AGENT_MODEL``), so prompts can move without versioning."""
     max_tokens: int | None = None
+    tool_choice: str | None = None
+    """``auto``, ``none`` or ``required``; None leaves it to the provider (``auto`` with tools)."""
 
 
 @dataclass
@@ -45,3 +55,36 @@ class ChatResult:
     tool_calls: list[ToolCall]
     finish_reason: str
     usage: Usage
+    attempt: int = 1
+    """The activity attempt that got this answer: above 1, earlier attempts were refused
+    (rate limit, 5xx) or timed out, which the agent treats as a sign to slow down."""
+
+
+class ModelErrorType:
+    """``ApplicationError.type`` of a failed model call, as classified in the activity.
+
+    The workflow reads these (in ``ActivityError.cause``) to decide what to tell the person.
+    """
+
+    BAD_REQUEST = "ModelBadRequest"
+    CONTEXT_LENGTH = "ModelContextLengthExceeded"
+    AUTH = "ModelAuthError"
+    NOT_FOUND = "ModelNotFound"
+    QUOTA = "ModelQuotaExceeded"
+    RATE_LIMITED = "ModelRateLimited"
+    SERVER_ERROR = "ModelServerError"
+    CONNECTION = "ModelConnectionError"
+    TIMEOUT = "ModelTimeout"
+    BLOB_MISSING = "ModelInputMissing"
+
+
+NON_RETRYABLE_MODEL_ERRORS = [
+    ModelErrorType.BAD_REQUEST,
+    ModelErrorType.CONTEXT_LENGTH,
+    ModelErrorType.AUTH,
+    ModelErrorType.NOT_FOUND,
+    ModelErrorType.QUOTA,
+    ModelErrorType.BLOB_MISSING,
+]
+"""Listed in the activity's retry policy as well as raised non-retryable: either alone would
+do, both keep a provider change on one side from turning a hopeless call into six paid ones."""

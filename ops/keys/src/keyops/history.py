@@ -1,0 +1,69 @@
+"""Every ``temporal.api.common.v1.Payload`` inside a history, found by walking the protobuf.
+
+Walking the descriptors rather than listing known fields means a payload in a field added by a
+future server version (or one nobody thought of: failure ``encoded_attributes``, Nexus operation
+inputs and results, memo, headers, user metadata) is still found. The payloads yielded are the
+message's own objects, so a caller may rewrite them in place (the exporter does).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+
+PAYLOAD_TYPE = Payload.DESCRIPTOR.full_name
+_INDEX = re.compile(r"\[[^\]]*\]")
+
+
+@dataclass(frozen=True)
+class FoundPayload:
+    path: str
+    """Where it sits, e.g. ``events[4].activity_task_failed_event_attributes.failure.encoded_attributes``."""
+    payload: Payload
+
+    @property
+    def location(self) -> str:
+        """The path without indices and map keys: groups payloads by the kind of field they are in."""
+        return _INDEX.sub("[]", self.path)
+
+
+def walk_payloads(root: Message | Iterable[Message], path: str = "") -> Iterator[FoundPayload]:
+    """Every Payload in ``root`` (a History, a HistoryEvent, any message, or a list of them)."""
+    if isinstance(root, Message):
+        yield from _walk(root, path)
+        return
+    for i, message in enumerate(root):
+        yield from _walk(message, f"{path}[{i}]")
+
+
+def iter_payloads(history_or_event: Message | Iterable[Message]) -> Iterator[Payload]:
+    for found in walk_payloads(history_or_event):
+        yield found.payload
+
+
+def _walk(message: Message, path: str) -> Iterator[FoundPayload]:
+    if message.DESCRIPTOR.full_name == PAYLOAD_TYPE:
+        yield FoundPayload(path, message)  # type: ignore[arg-type]
+        return
+    for fd, value in message.ListFields():
+        message_type = fd.message_type
+        if fd.type != FieldDescriptor.TYPE_MESSAGE or message_type is None:
+            continue
+        here = f"{path}.{fd.name}" if path else fd.name
+        if message_type.GetOptions().map_entry:
+            value_fd = message_type.fields_by_name["value"]
+            if value_fd.type != FieldDescriptor.TYPE_MESSAGE:
+                continue
+            # Sorted so paths (and anything derived from them) are stable between runs.
+            for key in sorted(value):
+                yield from _walk(value[key], f"{here}[{key}]")
+        elif fd.is_repeated:
+            for i, item in enumerate(value):
+                yield from _walk(item, f"{here}[{i}]")
+        else:
+            yield from _walk(value, here)

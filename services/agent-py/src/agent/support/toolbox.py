@@ -1,0 +1,248 @@
+"""The support agent's tools, run from workflow code through Nexus (deterministic, no I/O).
+
+Every tool call ends in a :class:`ToolOutcome` the model can read, also when it failed: an
+unknown order (NOT_FOUND), an invalid amount (BAD_REQUEST) or malformed arguments are answers
+the model recovers from ("that order does not exist; please check the number"), never a failed
+workflow. Refunds above the conversation's threshold are not executed here; the outcome asks
+the workflow to open an approval instead.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import nexusrpc
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, NexusOperationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+from agent.blobs.types import preview_of
+from agent.llm.types import ToolCall
+from agent.support.policy import format_money, needs_approval
+from agent.support.types import Citation, ConversationSettings
+from nexus_contracts.business import (
+    BusinessService,
+    CreateTicketRequest,
+    GetOrderRequest,
+    GetTicketRequest,
+    Order,
+    RefundRequest,
+    RefundResult,
+    Ticket,
+)
+from nexus_contracts.retrieval import RetrievalService, SearchRequest
+
+LOOKUP_TIMEOUT = timedelta(seconds=30)
+# A refund is a workflow in the business namespace; give its retries (a locked database,
+# a restarting worker) room before the agent reports it as unavailable.
+REFUND_TIMEOUT = timedelta(minutes=5)
+# Bounds on what the model may pass on to other services, well under the contracts' limits
+# (4096 and 2000): these go into history as Nexus operation input, and a model often passes
+# the customer's whole message along.
+MAX_QUERY_CHARS = 1000
+MAX_REASON_CHARS = 500
+MAX_SUBJECT_CHARS = 200
+MAX_BODY_CHARS = 8000
+
+
+@dataclass
+class ApprovalRequest:
+    order_id: str
+    amount_cents: int
+    currency: str
+    reason: str
+    summary: str
+
+
+@dataclass
+class ToolOutcome:
+    result: dict[str, Any]
+    """JSON the model reads; ``{"error": {"type", "message"}}`` when the call failed."""
+    failed: bool = False
+    citations: list[Citation] = field(default_factory=list)
+    refund: RefundResult | None = None
+    ticket: Ticket | None = None
+    approval: ApprovalRequest | None = None
+
+
+class BadArguments(ValueError):
+    """The model's arguments do not fit the tool; it is told so and can call again."""
+
+
+def error_outcome(kind: str, message: str) -> ToolOutcome:
+    return ToolOutcome(result={"error": {"type": kind, "message": message}}, failed=True)
+
+
+def failure_of(err: NexusOperationError) -> tuple[str, str]:
+    """(type, sentence) of a failed Nexus operation, in words the model can pass on."""
+    cause = err.cause
+    if isinstance(cause, nexusrpc.HandlerError):
+        return cause.type.name, str(cause)
+    if isinstance(cause, ApplicationError):
+        return cause.type or "FAILED", cause.message
+    if isinstance(cause, TemporalTimeoutError):
+        return "UNAVAILABLE", f"the {err.service} service did not answer in time; try again later"
+    return "FAILED", str(cause or err)
+
+
+def refund_result(refund: RefundResult, **extra: object) -> dict[str, Any]:
+    """What the model reads about a refund: the facts a customer asks about first."""
+    return {
+        "status": "refunded",
+        "refund_id": refund.refund_id,
+        "amount": format_money(refund.amount_cents, refund.currency),
+        "order_id": refund.order_id,
+        **extra,
+        "idempotency_key": refund.idempotency_key,
+    }
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        raise BadArguments("the arguments are not valid JSON") from None
+    if not isinstance(value, dict):
+        raise BadArguments("the arguments must be a JSON object")
+    return value
+
+
+def _text(args: dict[str, Any], name: str, *, required: bool = True) -> str | None:
+    value = args.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise BadArguments(f"{name} is required")
+        return None
+    if not isinstance(value, str):
+        raise BadArguments(f"{name} must be a string")
+    return value.strip()
+
+
+def _whole_number(args: dict[str, Any], name: str) -> int:
+    value = args.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        raise BadArguments(f"{name} must be a whole number")
+    return int(value)
+
+
+class Toolbox:
+    """Created inside the workflow run (Nexus clients belong to the running workflow)."""
+
+    def __init__(self, settings: ConversationSettings) -> None:
+        self._settings = settings
+        self._retrieval = workflow.create_nexus_client(service=RetrievalService, endpoint=settings.retrieval_endpoint)
+        self._business = workflow.create_nexus_client(service=BusinessService, endpoint=settings.business_endpoint)
+
+    async def run(self, call: ToolCall, idempotency_key: str) -> ToolOutcome:
+        """Never raises for a tool's failure: the outcome says what went wrong."""
+        handlers = {
+            "search_knowledge": self._search_knowledge,
+            "lookup_order": self._lookup_order,
+            "refund_order": self._refund_order,
+            "escalate_to_human": self._escalate_to_human,
+            "lookup_ticket": self._lookup_ticket,
+        }
+        handler = handlers.get(call.name)
+        if handler is None:
+            return error_outcome("UNKNOWN_TOOL", f"there is no tool named {call.name!r}")
+        try:
+            return await handler(_arguments(call.arguments), idempotency_key)
+        except BadArguments as err:
+            return error_outcome("INVALID_ARGUMENTS", f"{call.name}: {err}")
+        except NexusOperationError as err:
+            return error_outcome(*failure_of(err))
+
+    async def _search_knowledge(self, args: dict[str, Any], _: str) -> ToolOutcome:
+        query = _text(args, "query") or ""
+        response = await self._retrieval.execute_operation(
+            RetrievalService.search,
+            SearchRequest(
+                query=query[:MAX_QUERY_CHARS], collection=self._settings.collection, top_k=self._settings.search_top_k
+            ),
+            schedule_to_close_timeout=LOOKUP_TIMEOUT,
+        )
+        hits = [
+            {"doc_id": h.doc_id, "title": h.title, "text": h.text, "score": round(h.score, 3)} for h in response.hits
+        ]
+        citations: list[Citation] = []
+        for hit in response.hits:
+            if all(c.doc_id != hit.doc_id for c in citations):
+                citations.append(Citation(doc_id=hit.doc_id, title=hit.title))
+        return ToolOutcome(result={"hits": hits}, citations=citations)
+
+    async def order(self, order_id: str) -> Order:
+        return await self._business.execute_operation(
+            BusinessService.get_order, GetOrderRequest(order_id=order_id), schedule_to_close_timeout=LOOKUP_TIMEOUT
+        )
+
+    async def _lookup_order(self, args: dict[str, Any], _: str) -> ToolOutcome:
+        order = await self.order(_text(args, "order_id") or "")
+        return ToolOutcome(result=asdict(order))
+
+    async def _refund_order(self, args: dict[str, Any], key: str) -> ToolOutcome:
+        order_id = _text(args, "order_id") or ""
+        amount = _whole_number(args, "amount_cents")
+        reason = (_text(args, "reason", required=False) or "requested by the customer")[:MAX_REASON_CHARS]
+        currency = _text(args, "currency", required=False)
+        # Looked up first: an unknown order or a wrong currency is the model's to fix, and a
+        # person asked to approve a refund should see what the order is.
+        order = await self.order(order_id)
+        if currency is not None and currency.upper() != order.currency:
+            return error_outcome(
+                "BAD_REQUEST",
+                f"order {order.order_id} was paid in {order.currency}; "
+                f"a refund is in {order.currency}, not {currency.upper()}",
+            )
+        if not needs_approval(amount, self._settings.approval_threshold_cents):
+            refund = await self.refund(RefundRequest(order.order_id, amount, reason, key))
+            return ToolOutcome(result=refund_result(refund), refund=refund)
+        if amount > order.total_cents:
+            # Refused before a person is asked. (Whether enough is *left* is the business
+            # service's decision at execution: it also knows refunds made meanwhile.)
+            return error_outcome(
+                "BAD_REQUEST",
+                f"cannot refund {format_money(amount, order.currency)} on order {order.order_id}: "
+                f"the order total is {format_money(order.total_cents, order.currency)}",
+            )
+        summary = (
+            f"refund {format_money(amount, order.currency)} on {order.order_id} for {order.customer} "
+            f"(order total {format_money(order.total_cents, order.currency)}, "
+            f"refunded so far {format_money(order.refunded_cents, order.currency)})"
+        )
+        return ToolOutcome(
+            result={},
+            approval=ApprovalRequest(order.order_id, amount, order.currency, reason, summary),
+        )
+
+    async def refund(self, request: RefundRequest) -> RefundResult:
+        return await self._business.execute_operation(
+            BusinessService.refund, request, schedule_to_close_timeout=REFUND_TIMEOUT
+        )
+
+    async def open_ticket(self, request: CreateTicketRequest) -> Ticket:
+        return await self._business.execute_operation(
+            BusinessService.create_ticket, request, schedule_to_close_timeout=LOOKUP_TIMEOUT
+        )
+
+    async def _escalate_to_human(self, args: dict[str, Any], key: str) -> ToolOutcome:
+        reason = _text(args, "reason") or ""
+        ticket = await self.open_ticket(
+            CreateTicketRequest(
+                subject=preview_of(f"Customer asks for a person: {reason}", MAX_SUBJECT_CHARS),
+                idempotency_key=key,
+                body=reason[:MAX_BODY_CHARS],
+                order_id=_text(args, "order_id", required=False),
+            )
+        )
+        return ToolOutcome(result=asdict(ticket), ticket=ticket)
+
+    async def _lookup_ticket(self, args: dict[str, Any], _: str) -> ToolOutcome:
+        ticket = await self._business.execute_operation(
+            BusinessService.get_ticket,
+            GetTicketRequest(ticket_id=_text(args, "ticket_id") or ""),
+            schedule_to_close_timeout=LOOKUP_TIMEOUT,
+        )
+        return ToolOutcome(result=asdict(ticket))

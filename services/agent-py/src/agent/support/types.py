@@ -1,0 +1,252 @@
+"""Inputs, outputs and state of SupportAgentWorkflow (workflow-safe: plain dataclasses).
+
+These are wire types too: clients (the CLI, an approval page, tests) send and read them, and
+they sit in histories that a later worker version replays. Add fields with defaults; never
+rename or remove one without a versioning plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from agent.blobs.types import BlobRef
+from agent.llm.types import Usage
+
+DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024
+MESSAGE_BYTES_CEILING = 64 * 1024
+"""No setting may raise the message limit above this: a message is update input, so it is
+stored in history as it is."""
+
+
+@dataclass
+class ConversationSettings:
+    """Per-conversation policy, fixed at start (and carried over continue-as-new)."""
+
+    approval_threshold_cents: int = 10_000
+    """Refunds above this amount (in the order's currency) wait for a person."""
+    approval_timeout_s: float = 24 * 3600
+    """How long an approval waits before the conversation escalates it to a ticket."""
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_idle_s: float = 24 * 3600
+    """With no message and no pending approval for this long, the conversation ends."""
+    inline_text_limit_bytes: int = 2048
+    """Texts above this size (tool results, long messages) go to the blob store; the model
+    calls' history then holds a reference."""
+    max_tool_rounds: int = 4
+    """Model calls per message; the last one may not call tools, so every message gets an answer."""
+    tool_failure_limit: int = 3
+    """After this many tool failures in a row, pause (``cooldown_s``) before the next model call."""
+    cooldown_s: float = 30.0
+    slow_down_after_attempts: int = 3
+    """A model call that needed this many attempts (rate limits, 5xx) also triggers a pause."""
+    model: str | None = None
+    model_timeout_s: float = 60.0
+    """Start-to-close timeout of one model call attempt."""
+    model_max_attempts: int = 5
+    max_answer_tokens: int = 1024
+    max_turns_per_run: int = 25
+    max_history_events: int = 1000
+    """Continue-as-new budget: see ``agent.support.policy.should_continue_as_new``."""
+    max_history_bytes: int = 1024 * 1024
+    retrieval_endpoint: str = "retrieval"
+    business_endpoint: str = "business"
+    collection: str = "kb"
+    search_top_k: int = 3
+
+
+@dataclass
+class SendMessage:
+    text: str
+
+
+@dataclass
+class Citation:
+    doc_id: str
+    title: str
+
+
+@dataclass
+class AgentReply:
+    text: str
+    turn: int
+    citations: list[Citation] = field(default_factory=list)
+    tools_used: list[str] = field(default_factory=list)
+    approvals_requested: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    """What the agent said on its own since the last reply (approval outcomes, escalations)."""
+    error: str | None = None
+    """Set when the agent could not answer normally: ``model_rejected``, ``context_length``,
+    ``model_unavailable``; the conversation goes on."""
+    model: str | None = None
+    usage: Usage = field(default_factory=lambda: Usage(0, 0, 0))
+
+
+@dataclass
+class ApprovalDecision:
+    approval_id: str
+    approve: bool
+    approver: str
+    note: str = ""
+
+
+class ApprovalStatus:
+    PENDING = "pending"
+    APPROVED = "approved"
+    """Decided; the refund is being executed."""
+    REJECTED = "rejected"
+    EXECUTED = "executed"
+    FAILED = "failed"
+    """Approved, but the business service refused the refund (the message says why)."""
+    ESCALATED = "escalated"
+    """Deadline passed, or the conversation ended, before a decision: a ticket was opened."""
+
+
+@dataclass
+class Approval:
+    approval_id: str
+    action: str
+    order_id: str
+    amount_cents: int
+    currency: str
+    reason: str
+    idempotency_key: str
+    summary: str
+    requested_at: datetime
+    deadline: datetime
+    status: str = ApprovalStatus.PENDING
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    note: str = ""
+    result: str | None = None
+    """Refund id, ticket id, or the refusal message, once known."""
+
+
+@dataclass
+class ApprovalOutcome:
+    approval_id: str
+    status: str
+    message: str
+    """What the agent told the customer."""
+    refund_id: str | None = None
+    ticket_id: str | None = None
+
+
+@dataclass
+class TranscriptEntry:
+    seq: int
+    role: str
+    """``user``, ``agent`` or ``event`` (something that happened without a message)."""
+    text: str
+    """The whole text, or a preview when ``ref`` holds it."""
+    at: datetime
+    turn: int
+    ref: BlobRef | None = None
+    citations: list[Citation] = field(default_factory=list)
+    model: str | None = None
+
+
+@dataclass
+class UsageTotals:
+    model_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    calls_by_model: dict[str, int] = field(default_factory=dict)
+
+    def add(self, model: str, usage: Usage) -> None:
+        self.model_calls += 1
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        self.total_tokens += usage.total_tokens
+        self.calls_by_model[model] = self.calls_by_model.get(model, 0) + 1
+
+
+@dataclass
+class ActionRecord:
+    """An effect the conversation had in another system, with the key that made it happen once."""
+
+    kind: str
+    """``refund`` or ``ticket``."""
+    ref_id: str
+    summary: str
+    idempotency_key: str
+    at: datetime
+
+
+@dataclass
+class CarriedState:
+    """What one run hands the next at continue-as-new: small, whatever the conversation's length."""
+
+    run_index: int
+    turns: int
+    step: int
+    """Idempotency step counter: keys stay unique across runs."""
+    approval_counter: int
+    transcript_seq: int
+    summary: str
+    archive: BlobRef | None
+    """The transcript so far (every earlier run, chained), in the blob store."""
+    archived_entries: int
+    recent: list[TranscriptEntry]
+    asked: list[str]
+    approvals: list[Approval]
+    actions: list[ActionRecord]
+    usage: UsageTotals
+    notices: list[str]
+    last_activity_at: datetime
+    started_at: datetime
+    model_call_seq: int = 0
+    """Model calls scheduled so far: their activity ids (``llm-<n>``) stay unique across runs,
+    so ``<workflow id>/<activity id>`` names one paid call for the provider's logs and ledgers."""
+
+
+@dataclass
+class ConversationStart:
+    customer: str = ""
+    settings: ConversationSettings = field(default_factory=ConversationSettings)
+    carried: CarriedState | None = None
+    """None on a new conversation; set by the run that continued as new."""
+
+
+@dataclass
+class EndRequest:
+    reason: str = "ended by the customer"
+
+
+@dataclass
+class TranscriptView:
+    summary: str
+    archive: BlobRef | None
+    archived_entries: int
+    entries: list[TranscriptEntry]
+
+
+@dataclass
+class ConversationStatus:
+    conversation_id: str
+    phase: str
+    detail: str
+    turns: int
+    step: int
+    run_index: int
+    history_length: int
+    pending_approvals: list[Approval]
+    usage: UsageTotals
+    actions: list[ActionRecord]
+    ended: bool
+    end_reason: str | None
+    last_activity_at: datetime
+    cooldown_until: datetime | None
+    summary: str
+
+
+@dataclass
+class ConversationSummary:
+    conversation_id: str
+    turns: int
+    end_reason: str
+    usage: UsageTotals
+    actions: list[ActionRecord]
+    approvals: list[Approval]
+    transcript: BlobRef | None

@@ -1,0 +1,845 @@
+"""SupportAgentWorkflow: one customer conversation, driven by Updates, durable across crashes.
+
+The run method is a single loop that owns every state change and every call, one thing at a
+time, in arrival order: customer messages, approval decisions, the end request (all Updates,
+queued by their handlers), and deadlines (approval timeouts, the idle limit, as durable
+timers). Handlers only validate, queue and wait for the loop's answer, so no two steps ever
+race on the model context or the idempotency step counter.
+
+A message turn is the agent loop: the model (an activity on the ``llm`` queue) picks tools;
+tools run through Nexus (retrieval ``search``; business ``get_order``, ``refund``,
+``create_ticket``, ``get_ticket``); their results, failures included, go back to the model
+until it answers. A refund above the conversation's threshold becomes an *approval* that waits
+for ``decide_approval`` until its deadline, after which it is escalated to a ticket.
+
+Between turns the run continues as new when its history reaches the budget in
+:func:`agent.support.policy.continue_as_new_reason`, carrying a compact state (summary,
+approvals, step counter, totals) and a blob reference to the full transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, NexusOperationError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from agent.blobs.activities import StoreText
+    from agent.blobs.types import BlobRef
+    from agent.llm.types import (
+        NON_RETRYABLE_MODEL_ERRORS,
+        ChatMessage,
+        ChatRequest,
+        ChatResult,
+        ModelErrorType,
+        ToolCall,
+        Usage,
+    )
+    from agent.queues import LLM_TASK_QUEUE
+    from agent.support.activities import ArchiveRequest
+    from agent.support.policy import (
+        continue_as_new_reason,
+        escalation_key,
+        format_money,
+        message_problem,
+        settings_problems,
+        step_key,
+    )
+    from agent.support.prompts import SYSTEM_PROMPT, summary_prompt
+    from agent.support.summary import remember_ask, summarize
+    from agent.support.toolbox import ApprovalRequest, Toolbox, failure_of, refund_result
+    from agent.support.types import (
+        ActionRecord,
+        AgentReply,
+        Approval,
+        ApprovalDecision,
+        ApprovalOutcome,
+        ApprovalStatus,
+        CarriedState,
+        Citation,
+        ConversationStart,
+        ConversationStatus,
+        ConversationSummary,
+        EndRequest,
+        SendMessage,
+        TranscriptEntry,
+        TranscriptView,
+        UsageTotals,
+    )
+    from agent.tools import SUPPORT_TOOLS
+    from nexus_contracts.business import CreateTicketRequest, RefundRequest
+
+    # Imported here although only the toolbox names them: the converter resolves a result
+    # type's annotations through the sandbox's ``sys.modules``, which only holds modules the
+    # workflow module imported itself.
+    import nexus_contracts.retrieval  # noqa: F401
+
+BLOB_ACTIVITY_TIMEOUT = timedelta(seconds=30)
+MAX_QUEUED_MESSAGES = 5
+MAX_NOTE_CHARS = 2000
+RECENT_ENTRIES_CARRIED = 4
+TOO_MANY_ROUNDS = "I could not finish this request within the steps I may take for one message; please ask again."
+DECIDED_APPROVALS_CARRIED = 10
+ACTIONS_CARRIED = 50
+
+
+class Phase:
+    IDLE = "idle"
+    CALLING_MODEL = "calling_model"
+    RUNNING_TOOL = "running_tool"
+    COOLING_DOWN = "cooling_down"
+    EXECUTING_APPROVAL = "executing_approval"
+    ESCALATING = "escalating"
+    ARCHIVING = "archiving"
+    ENDED = "ended"
+
+
+@dataclass
+class _Queued:
+    kind: str
+    """``message``, ``decision`` or ``end``."""
+    key: str
+    """The update id: where the loop leaves the answer for the waiting handler."""
+    payload: object
+
+
+@dataclass
+class _Turn:
+    citations: list[Citation] = field(default_factory=list)
+    tools_used: list[str] = field(default_factory=list)
+    approvals: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=lambda: Usage(0, 0, 0))
+    model: str | None = None
+
+
+@dataclass
+class _ModelFailure:
+    kind: str
+    """``context_length``, ``model_rejected`` or ``model_unavailable``."""
+    detail: str
+
+
+def _model_error_type(err: ActivityError) -> str:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    if isinstance(cause, TemporalTimeoutError):
+        return ModelErrorType.TIMEOUT
+    return "unknown"
+
+
+@workflow.defn
+class SupportAgentWorkflow:
+    @workflow.init
+    def __init__(self, start: ConversationStart) -> None:
+        # State is built here, not in run, so validators and queries work from the first task.
+        self._id = workflow.info().workflow_id
+        self._customer = start.customer
+        self._settings = start.settings
+        now = workflow.now()
+        carried = start.carried
+        self._run_index = carried.run_index if carried else 0
+        self._turns = carried.turns if carried else 0
+        self._turns_this_run = 0
+        self._step = carried.step if carried else 0
+        self._approval_counter = carried.approval_counter if carried else 0
+        self._seq = carried.transcript_seq if carried else 0
+        self._summary = carried.summary if carried else ""
+        self._archive: BlobRef | None = carried.archive if carried else None
+        self._archived_entries = carried.archived_entries if carried else 0
+        self._carried_recent: list[TranscriptEntry] = list(carried.recent) if carried else []
+        self._asked: list[str] = list(carried.asked) if carried else []
+        self._approvals: dict[str, Approval] = {a.approval_id: a for a in carried.approvals} if carried else {}
+        self._actions: list[ActionRecord] = list(carried.actions) if carried else []
+        self._usage = carried.usage if carried else UsageTotals()
+        self._notices: list[str] = list(carried.notices) if carried else []
+        self._last_activity_at = carried.last_activity_at if carried else now
+        self._started_at = carried.started_at if carried else now
+        self._model_call_seq = carried.model_call_seq if carried else 0
+
+        self._transcript: list[TranscriptEntry] = []
+        self._context: list[ChatMessage] = self._context_from(self._carried_recent)
+        self._inbox: deque[_Queued] = deque()
+        self._results: dict[str, object] = {}
+        self._phase = Phase.IDLE
+        self._detail = ""
+        self._cooldown_until: datetime | None = None
+        self._tool_failures_in_a_row = 0
+        self._ending = False
+        self._ended = False
+        self._end_reason: str | None = None
+
+    # ---- the loop -------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, start: ConversationStart) -> ConversationSummary:
+        problems = settings_problems(self._settings)
+        if problems:
+            raise ApplicationError(
+                "invalid conversation settings: " + "; ".join(problems), type="InvalidSettings", non_retryable=True
+            )
+        self._tools = Toolbox(self._settings)
+        while True:
+            await self._wait_for_work()
+            await self._escalate_overdue()
+            summary = await self._work_off_inbox()
+            if summary is None and self._idle_expired():
+                self._ending = True
+                summary = await self._finish(f"no message for {self._settings.max_idle_s:.0f} s")
+            if summary is not None:
+                break
+            reason = continue_as_new_reason(
+                self._settings,
+                turns_this_run=self._turns_this_run,
+                history_length=workflow.info().get_current_history_length(),
+                history_bytes=workflow.info().get_current_history_size(),
+                server_suggests=workflow.info().is_continue_as_new_suggested(),
+            )
+            if reason and await self._no_update_in_flight():
+                await self._continue_as_new(reason)
+        # Let the handler of the end request (if any) return its answer before the run closes.
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return summary
+
+    async def _work_off_inbox(self) -> ConversationSummary | None:
+        """Handle queued updates in arrival order; the summary once the conversation has ended."""
+        while self._inbox:
+            item = self._inbox.popleft()
+            result = await self._handle(item)
+            self._results[item.key] = result
+            if isinstance(result, ConversationSummary):
+                return result
+        return None
+
+    async def _handle(self, item: _Queued) -> object:
+        if item.kind == "message":
+            assert isinstance(item.payload, SendMessage)
+            return await self._answer(item.payload.text)
+        if item.kind == "decision":
+            assert isinstance(item.payload, str)
+            return await self._carry_out(self._approvals[item.payload])
+        assert isinstance(item.payload, EndRequest)
+        return await self._finish(item.payload.reason)
+
+    async def _wait_for_work(self) -> None:
+        deadlines = [a.deadline for a in self._pending()]
+        if (idle := self._idle_deadline()) is not None:
+            deadlines.append(idle)
+        if not deadlines:
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            return
+        timeout = (min(deadlines) - workflow.now()).total_seconds()
+        if timeout <= 0 or self._inbox:
+            return
+        try:
+            await workflow.wait_condition(lambda: bool(self._inbox), timeout=timeout, timeout_summary="next deadline")
+        except asyncio.TimeoutError:
+            pass
+
+    def _idle_expired(self) -> bool:
+        deadline = self._idle_deadline()
+        return deadline is not None and workflow.now() >= deadline
+
+    def _idle_deadline(self) -> datetime | None:
+        # Pending approvals have their own deadlines; the conversation is not idle while one waits.
+        if self._pending() or self._ending:
+            return None
+        return self._last_activity_at + timedelta(seconds=self._settings.max_idle_s)
+
+    async def _no_update_in_flight(self) -> bool:
+        """Wait until every handler has returned its answer; False if new work arrived meanwhile."""
+        await workflow.wait_condition(lambda: workflow.all_handlers_finished() or bool(self._inbox))
+        return not self._inbox
+
+    # ---- a customer message -----------------------------------------------------------------
+
+    async def _answer(self, text: str) -> AgentReply:
+        self._turns += 1
+        self._turns_this_run += 1
+        self._last_activity_at = workflow.now()
+        self._asked = remember_ask(self._asked, text)
+        entry = await self._record("user", text)
+        mark = len(self._context)
+        self._context.append(self._message("user", text, entry.ref))
+        turn = _Turn()
+        answer, answer_ref, failure = await self._agent_loop(turn)
+        if failure is not None:
+            # Take the failed turn out of what the model sees next, so one bad request does
+            # not poison the rest of the conversation; what it did is in actions and summary.
+            del self._context[mark:]
+            if failure.kind == "context_length":
+                self._context.clear()
+                self._summary = summarize(self._turns, self._asked, self._actions, list(self._approvals.values()))
+        await self._record("agent", answer, citations=turn.citations, model=turn.model, ref=answer_ref)
+        self._phase, self._detail = Phase.IDLE, ""
+        return AgentReply(
+            text=answer,
+            turn=self._turns,
+            citations=turn.citations,
+            tools_used=turn.tools_used,
+            approvals_requested=turn.approvals,
+            notices=self._take_notices(),
+            error=failure.kind if failure else None,
+            model=turn.model,
+            usage=turn.usage,
+        )
+
+    async def _agent_loop(self, turn: _Turn) -> tuple[str, BlobRef | None, _ModelFailure | None]:
+        """(answer, its blob reference if large, failure) of one customer message."""
+        rounds = self._settings.max_tool_rounds
+        for round_no in range(rounds):
+            # The last round may not call tools, so every message gets an answer.
+            last = round_no == rounds - 1
+            result = await self._call_model(turn, tool_choice="none" if last else "auto")
+            if isinstance(result, _ModelFailure):
+                return self._apology(result), None, result
+            if not result.tool_calls:
+                answer = result.content or ""
+                ref = await self._store_if_large(answer)
+                self._context.append(self._message("assistant", answer, ref))
+                return answer, ref, None
+            tool_calls = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in result.tool_calls
+            ]
+            calls_ref = await self._store_if_large(json.dumps(tool_calls, ensure_ascii=False), "application/json")
+            self._context.append(
+                ChatMessage(
+                    role="assistant",
+                    content=result.content,
+                    tool_calls=None if calls_ref else tool_calls,
+                    tool_calls_ref=calls_ref,
+                )
+            )
+            for call in result.tool_calls:
+                await self._use_tool(call, turn)
+        return TOO_MANY_ROUNDS, None, None
+
+    async def _use_tool(self, call: ToolCall, turn: _Turn) -> None:
+        self._step += 1
+        key = step_key(self._id, self._step)
+        self._phase, self._detail = Phase.RUNNING_TOOL, call.name
+        outcome = await self._tools.run(call, key)
+        if outcome.approval is not None:
+            outcome.result = self._open_approval(outcome.approval, key, turn)
+        now = workflow.now()
+        if outcome.refund is not None:
+            r = outcome.refund
+            summary = f"refund {r.refund_id} of {format_money(r.amount_cents, r.currency)} on {r.order_id}"
+            self._actions.append(ActionRecord("refund", r.refund_id, summary, key, now))
+        if outcome.ticket is not None:
+            t = outcome.ticket
+            self._actions.append(ActionRecord("ticket", t.ticket_id, f"ticket {t.ticket_id}: {t.subject}", key, now))
+        turn.tools_used.append(call.name)
+        turn.citations.extend(c for c in outcome.citations if c not in turn.citations)
+        if outcome.failed:
+            self._tool_failures_in_a_row += 1
+            if self._tool_failures_in_a_row >= self._settings.tool_failure_limit:
+                # Whatever keeps failing (a flapping service, a confused model) gets a pause
+                # before the next model call, on a durable timer.
+                self._cool_down(f"{self._tool_failures_in_a_row} tool failures in a row")
+                self._tool_failures_in_a_row = 0
+        else:
+            self._tool_failures_in_a_row = 0
+        content = json.dumps(outcome.result, ensure_ascii=False)
+        ref = await self._store_if_large(content)
+        self._context.append(
+            ChatMessage(role="tool", tool_call_id=call.id, content=None if ref else content, content_ref=ref)
+        )
+
+    def _open_approval(self, request: ApprovalRequest, key: str, turn: _Turn) -> dict[str, object]:
+        self._approval_counter += 1
+        approval_id = f"APR-{self._approval_counter}"
+        now = workflow.now()
+        deadline = now + timedelta(seconds=self._settings.approval_timeout_s)
+        self._approvals[approval_id] = Approval(
+            approval_id=approval_id,
+            action="refund",
+            order_id=request.order_id,
+            amount_cents=request.amount_cents,
+            currency=request.currency,
+            reason=request.reason,
+            idempotency_key=key,
+            summary=request.summary,
+            requested_at=now,
+            deadline=deadline,
+        )
+        turn.approvals.append(approval_id)
+        threshold = format_money(self._settings.approval_threshold_cents, request.currency)
+        return {
+            "status": "pending_approval",
+            "approval_id": approval_id,
+            "amount": format_money(request.amount_cents, request.currency),
+            "order_id": request.order_id,
+            "message": (
+                f"Refunds above {threshold} need a person's approval. {approval_id} ({request.summary}) "
+                f"waits for a decision until {deadline:%Y-%m-%d %H:%M:%S} UTC; nothing has been paid yet."
+            ),
+        }
+
+    # ---- the model ----------------------------------------------------------------------------
+
+    async def _call_model(self, turn: _Turn, tool_choice: str) -> ChatResult | _ModelFailure:
+        messages = [ChatMessage(role="system", content=SYSTEM_PROMPT)]
+        if self._summary:
+            messages.append(ChatMessage(role="system", content=summary_prompt(self._summary)))
+        request = ChatRequest(
+            messages=messages + self._context,
+            tools=SUPPORT_TOOLS,
+            model=self._settings.model,
+            max_tokens=self._settings.max_answer_tokens,
+            tool_choice=tool_choice,
+        )
+        s = self._settings
+        # Two rounds: the activity's own retries (backoff, Retry-After) first; if they run out
+        # on a retryable error, one durable cool-down and one more round.
+        for round_no in (1, 2):
+            await self._sit_out_cooldown()
+            self._phase, self._detail = Phase.CALLING_MODEL, f"turn {self._turns}"
+            self._model_call_seq += 1
+            try:
+                result = await workflow.execute_activity(
+                    "chat_completion",
+                    request,
+                    activity_id=f"llm-{self._model_call_seq}",
+                    task_queue=LLM_TASK_QUEUE,
+                    start_to_close_timeout=timedelta(seconds=s.model_timeout_s),
+                    retry_policy=RetryPolicy(
+                        initial_interval=timedelta(seconds=1),
+                        backoff_coefficient=2.0,
+                        maximum_interval=timedelta(seconds=30),
+                        maximum_attempts=s.model_max_attempts,
+                        non_retryable_error_types=NON_RETRYABLE_MODEL_ERRORS,
+                    ),
+                    result_type=ChatResult,
+                    summary=f"model call, turn {self._turns}",
+                )
+            except ActivityError as err:
+                kind = _model_error_type(err)
+                detail = str(err.cause or err)
+                if kind == ModelErrorType.CONTEXT_LENGTH:
+                    return _ModelFailure("context_length", detail)
+                if kind in NON_RETRYABLE_MODEL_ERRORS:
+                    return _ModelFailure("model_rejected", detail)
+                if round_no == 2:
+                    return _ModelFailure("model_unavailable", detail)
+                self._cool_down(f"the model kept failing ({kind})")
+                continue
+            self._usage.add(result.model, result.usage)
+            turn.usage = Usage(
+                turn.usage.prompt_tokens + result.usage.prompt_tokens,
+                turn.usage.completion_tokens + result.usage.completion_tokens,
+                turn.usage.total_tokens + result.usage.total_tokens,
+            )
+            turn.model = result.model
+            if result.attempt >= s.slow_down_after_attempts:
+                # The provider needed several tries (rate limits, 5xx): a burst. Pause before
+                # the next call instead of adding to it.
+                self._cool_down(f"the model needed {result.attempt} attempts")
+            return result
+        raise AssertionError("unreachable")
+
+    def _cool_down(self, why: str) -> None:
+        until = workflow.now() + timedelta(seconds=self._settings.cooldown_s)
+        if self._cooldown_until is None or until > self._cooldown_until:
+            self._cooldown_until = until
+        self._detail = why
+        workflow.logger.info("cooling down until %s: %s", until.isoformat(), why)
+
+    async def _sit_out_cooldown(self) -> None:
+        if self._cooldown_until is not None:
+            remaining = self._cooldown_until - workflow.now()
+            if remaining > timedelta(0):
+                self._phase = Phase.COOLING_DOWN
+                await workflow.sleep(remaining, summary="cool-down before the next model call")
+        self._cooldown_until = None
+
+    @staticmethod
+    def _apology(failure: _ModelFailure) -> str:
+        if failure.kind == "context_length":
+            return (
+                "This conversation has grown longer than the language model can read at once. I have "
+                "set the earlier messages aside (I keep a summary); please send your last message again."
+            )
+        if failure.kind == "model_rejected":
+            return (
+                "The language model refused this request, so I could not answer it. Please rephrase "
+                "your message, or ask for a person and I will open a ticket."
+            )
+        return (
+            "The language model is not answering right now (it is overloaded or failing). Please "
+            "try again in a few minutes; nothing was lost."
+        )
+
+    # ---- approvals ----------------------------------------------------------------------------
+
+    def _pending(self) -> list[Approval]:
+        return [a for a in self._approvals.values() if a.status == ApprovalStatus.PENDING]
+
+    async def _carry_out(self, approval: Approval) -> ApprovalOutcome:
+        refund_id = None
+        if approval.status == ApprovalStatus.APPROVED:
+            self._phase, self._detail = Phase.EXECUTING_APPROVAL, approval.approval_id
+            try:
+                # The key was fixed when the approval was opened: however often this runs
+                # (retries, replays, a restarted worker), the business service refunds once.
+                refund = await self._tools.refund(
+                    RefundRequest(approval.order_id, approval.amount_cents, approval.reason, approval.idempotency_key)
+                )
+            except NexusOperationError as err:
+                kind, message = failure_of(err)
+                approval.status, approval.result = ApprovalStatus.FAILED, message
+                result: dict[str, object] = {"error": {"type": kind, "message": message}}
+            else:
+                approval.status, approval.result = ApprovalStatus.EXECUTED, refund.refund_id
+                refund_id = refund.refund_id
+                self._actions.append(
+                    ActionRecord(
+                        "refund",
+                        refund.refund_id,
+                        f"refund {refund.refund_id} of {format_money(refund.amount_cents, refund.currency)} "
+                        f"on {refund.order_id} (approved by {approval.decided_by})",
+                        approval.idempotency_key,
+                        workflow.now(),
+                    )
+                )
+                result = refund_result(refund, approval_id=approval.approval_id, approved_by=approval.decided_by)
+            done = f"was approved and paid ({refund_id})." if refund_id else f"failed: {approval.result}"
+            amount = format_money(approval.amount_cents, approval.currency)
+            fallback = f"Your refund of {amount} on {approval.order_id} {done}"
+        else:
+            result = {"status": "rejected", "approval_id": approval.approval_id, "nothing_paid": True,
+                      "rejected_by": approval.decided_by, "note": approval.note}
+            amount = format_money(approval.amount_cents, approval.currency)
+            fallback = f"A support lead did not approve the refund of {amount} on {approval.order_id}" + (
+                f": {approval.note}" if approval.note else "."
+            )
+        args = {"order_id": approval.order_id, "amount_cents": approval.amount_cents, "reason": approval.reason}
+        message = await self._announce(approval, "refund_order", args, result, fallback)
+        return ApprovalOutcome(approval.approval_id, approval.status, message, refund_id=refund_id)
+
+    async def _escalate_overdue(self) -> None:
+        for approval in self._pending():
+            if workflow.now() >= approval.deadline:
+                await self._escalate(approval, f"no decision by {approval.deadline:%Y-%m-%d %H:%M:%S} UTC")
+
+    async def _escalate(self, approval: Approval, why: str) -> None:
+        """A person did not decide in time (or the conversation ended): hand it to a ticket
+        instead of acting, and tell the customer."""
+        self._phase, self._detail = Phase.ESCALATING, approval.approval_id
+        approval.status, approval.decided_by = ApprovalStatus.ESCALATED, "escalation"
+        approval.decided_at = workflow.now()
+        try:
+            ticket = await self._tools.open_ticket(
+                CreateTicketRequest(
+                    subject=f"Refund approval {approval.approval_id} for {approval.order_id} needs a decision",
+                    idempotency_key=escalation_key(self._id, approval.approval_id),
+                    body=f"Conversation {self._id}: {approval.summary}. Escalated because {why}. "
+                    f"Customer's reason: {approval.reason}",
+                    order_id=approval.order_id,
+                    priority="high",
+                )
+            )
+        except NexusOperationError as err:
+            kind, message = failure_of(err)
+            approval.result = f"no ticket could be opened: {message}"
+            result: dict[str, object] = {"error": {"type": kind, "message": message}}
+            fallback = (
+                f"Your refund request {approval.approval_id} was not decided in time and I could not open a "
+                "ticket for it; please contact support."
+            )
+        else:
+            approval.result = ticket.ticket_id
+            self._actions.append(
+                ActionRecord("ticket", ticket.ticket_id, f"ticket {ticket.ticket_id} escalating {approval.approval_id}",
+                             escalation_key(self._id, approval.approval_id), workflow.now())
+            )
+            result = {"status": "escalated", "ticket_id": ticket.ticket_id, "approval_id": approval.approval_id,
+                      "why": why, "nothing_paid": True}
+            fallback = (
+                f"Your refund request {approval.approval_id} was not decided in time ({why}); nothing was paid. "
+                f"I opened ticket {ticket.ticket_id} so a person follows up."
+            )
+        args = {"reason": f"approval {approval.approval_id}: {why}", "order_id": approval.order_id}
+        await self._announce(approval, "escalate_to_human", args, result, fallback)
+
+    async def _announce(
+        self, approval: Approval, tool: str, args: dict[str, object], result: dict[str, object], fallback: str
+    ) -> str:
+        """Tell the customer what became of an approval, in the model's words when it can.
+
+        The outcome reaches the model as the result of a tool call made on the approval's
+        behalf, the shape every provider (and the simulator) answers from.
+        """
+        call_id = f"{approval.approval_id}-{approval.status}"
+        self._context.append(
+            ChatMessage(role="assistant", tool_calls=[
+                {"id": call_id, "type": "function", "function": {"name": tool, "arguments": json.dumps(args)}}
+            ])
+        )
+        content = json.dumps(result, ensure_ascii=False)
+        ref = await self._store_if_large(content)
+        self._context.append(
+            ChatMessage(role="tool", tool_call_id=call_id, content=None if ref else content, content_ref=ref)
+        )
+        turn = _Turn()
+        answer = await self._call_model(turn, tool_choice="none")
+        text = answer.content if isinstance(answer, ChatResult) and answer.content else fallback
+        self._context.append(ChatMessage(role="assistant", content=text))
+        await self._record("agent", text, model=turn.model)
+        self._notices.append(text)
+        self._last_activity_at = workflow.now()
+        self._phase, self._detail = Phase.IDLE, ""
+        return text
+
+    # ---- end and continue-as-new --------------------------------------------------------------
+
+    async def _finish(self, reason: str) -> ConversationSummary:
+        for approval in self._pending():
+            await self._escalate(approval, "the conversation ended before a decision")
+        await self._archive_transcript()
+        self._ended, self._end_reason = True, reason
+        self._phase, self._detail = Phase.ENDED, reason
+        return ConversationSummary(
+            conversation_id=self._id,
+            turns=self._turns,
+            end_reason=reason,
+            usage=self._usage,
+            actions=self._actions,
+            approvals=list(self._approvals.values()),
+            transcript=self._archive,
+        )
+
+    async def _continue_as_new(self, reason: str) -> None:
+        workflow.logger.info("continuing as new after %s", reason)
+        recent = (self._carried_recent + self._transcript)[-RECENT_ENTRIES_CARRIED:]
+        await self._archive_transcript()
+        approvals = list(self._approvals.values())
+        decided = [a for a in approvals if a.status != ApprovalStatus.PENDING][-DECIDED_APPROVALS_CARRIED:]
+        carried = CarriedState(
+            run_index=self._run_index + 1,
+            turns=self._turns,
+            step=self._step,
+            approval_counter=self._approval_counter,
+            transcript_seq=self._seq,
+            summary=summarize(self._turns, self._asked, self._actions, approvals),
+            archive=self._archive,
+            archived_entries=self._archived_entries,
+            recent=recent,
+            asked=self._asked,
+            approvals=decided + self._pending(),
+            actions=self._actions[-ACTIONS_CARRIED:],
+            usage=self._usage,
+            notices=self._notices,
+            last_activity_at=self._last_activity_at,
+            started_at=self._started_at,
+            model_call_seq=self._model_call_seq,
+        )
+        workflow.continue_as_new(ConversationStart(customer=self._customer, settings=self._settings, carried=carried))
+
+    async def _archive_transcript(self) -> None:
+        if not self._transcript and self._archive is not None:
+            return
+        self._phase = Phase.ARCHIVING
+        # A local activity: its input (the transcript) is not written to history.
+        self._archive = await workflow.execute_local_activity(
+            "archive_transcript",
+            ArchiveRequest(self._id, self._run_index, self._summary, self._transcript, previous=self._archive),
+            start_to_close_timeout=BLOB_ACTIVITY_TIMEOUT,
+            result_type=BlobRef,
+        )
+        self._archived_entries += len(self._transcript)
+        self._transcript = []
+
+    # ---- transcript and large texts -----------------------------------------------------------
+
+    async def _store_if_large(self, text: str, media_type: str = "text/plain; charset=utf-8") -> BlobRef | None:
+        if len(text.encode("utf-8")) <= self._settings.inline_text_limit_bytes:
+            return None
+        # A local activity: the text is not copied into history again, only the reference is.
+        return await workflow.execute_local_activity(
+            "store_text",
+            StoreText(text, media_type),
+            start_to_close_timeout=BLOB_ACTIVITY_TIMEOUT,
+            result_type=BlobRef,
+        )
+
+    async def _record(
+        self,
+        role: str,
+        text: str,
+        *,
+        citations: list[Citation] | None = None,
+        model: str | None = None,
+        ref: BlobRef | None = None,
+    ) -> TranscriptEntry:
+        ref = ref or await self._store_if_large(text)
+        self._seq += 1
+        entry = TranscriptEntry(
+            seq=self._seq,
+            role=role,
+            text=ref.preview if ref else text,
+            at=workflow.now(),
+            turn=self._turns,
+            ref=ref,
+            citations=list(citations or []),
+            model=model,
+        )
+        self._transcript.append(entry)
+        return entry
+
+    @staticmethod
+    def _message(role: str, text: str, ref: BlobRef | None) -> ChatMessage:
+        return ChatMessage(role=role, content=None if ref else text, content_ref=ref)
+
+    @classmethod
+    def _context_from(cls, recent: list[TranscriptEntry]) -> list[ChatMessage]:
+        """A new run's model context: the last exchanges, as plain text (their tool calls are
+        summarised, not replayed)."""
+        roles = {"user": "user", "agent": "assistant"}
+        return [cls._message(roles[e.role], e.text, e.ref) for e in recent if e.role in roles]
+
+    def _take_notices(self) -> list[str]:
+        notices, self._notices = self._notices, []
+        return notices
+
+    # ---- updates ------------------------------------------------------------------------------
+
+    async def _queue_and_wait(self, kind: str, payload: object) -> object:
+        info = workflow.current_update_info()
+        assert info is not None
+        self._inbox.append(_Queued(kind, info.id, payload))
+        await workflow.wait_condition(lambda: info.id in self._results)
+        return self._results.pop(info.id)
+
+    @workflow.update
+    async def send_message(self, message: SendMessage) -> AgentReply:
+        """Returns when the agent has answered (the answer may say an approval is pending)."""
+        reply = await self._queue_and_wait("message", message)
+        assert isinstance(reply, AgentReply)
+        return reply
+
+    @send_message.validator
+    def _validate_message(self, message: SendMessage) -> None:
+        if self._ending:
+            raise ValueError(f"conversation {self._id} has ended; start a new one")
+        problem = message_problem(message.text, self._settings.max_message_bytes)
+        if problem:
+            raise ValueError(problem)
+        if sum(1 for q in self._inbox if q.kind == "message") >= MAX_QUEUED_MESSAGES:
+            raise ValueError("the agent is still answering earlier messages; wait for its answer and send again")
+
+    @workflow.update
+    async def decide_approval(self, decision: ApprovalDecision) -> ApprovalOutcome:
+        """Approve or reject a pending approval; returns once the refund ran (or the rejection
+        was told to the customer)."""
+        # Checked again here: two decisions validated in one workflow task both passed the
+        # validator before either handler ran.
+        if problem := self._decision_problem(decision):
+            raise ApplicationError(problem, type="ApprovalNotPending", non_retryable=True)
+        approval = self._approvals[decision.approval_id]
+        approval.status = ApprovalStatus.APPROVED if decision.approve else ApprovalStatus.REJECTED
+        approval.decided_by, approval.note = decision.approver.strip(), decision.note
+        approval.decided_at = workflow.now()
+        outcome = await self._queue_and_wait("decision", decision.approval_id)
+        assert isinstance(outcome, ApprovalOutcome)
+        return outcome
+
+    @decide_approval.validator
+    def _validate_decision(self, decision: ApprovalDecision) -> None:
+        if problem := self._decision_problem(decision):
+            raise ValueError(problem)
+
+    def _decision_problem(self, decision: ApprovalDecision) -> str | None:
+        approval = self._approvals.get(decision.approval_id) if isinstance(decision.approval_id, str) else None
+        if approval is None:
+            known = ", ".join(a.approval_id for a in self._pending()) or "none is pending"
+            return f"conversation {self._id} has no approval {decision.approval_id!r} (pending: {known})"
+        if approval.status != ApprovalStatus.PENDING:
+            by = approval.decided_by
+            done = {
+                ApprovalStatus.APPROVED: f"approved by {by}",
+                ApprovalStatus.EXECUTED: f"approved by {by} and carried out",
+                ApprovalStatus.FAILED: f"approved by {by} (the refund was refused: {approval.result})",
+                ApprovalStatus.REJECTED: f"rejected by {by}",
+                ApprovalStatus.ESCALATED: f"escalated to ticket {approval.result} without a decision",
+            }.get(approval.status, approval.status)
+            return f"approval {approval.approval_id} was already {done}; it cannot be decided again"
+        if workflow.now() >= approval.deadline:
+            expired = f"{approval.deadline:%Y-%m-%d %H:%M:%S} UTC"
+            return f"approval {approval.approval_id} expired at {expired} and is being escalated"
+        if self._ending:
+            return f"conversation {self._id} is ending; its pending approvals are being escalated"
+        if not isinstance(decision.approver, str) or not decision.approver.strip():
+            return "say who decides: approver must not be empty"
+        if not isinstance(decision.note, str) or len(decision.note) > MAX_NOTE_CHARS:
+            return f"note must be text of at most {MAX_NOTE_CHARS} characters"
+        return None
+
+    @workflow.update
+    async def end_conversation(self, request: EndRequest) -> ConversationSummary:
+        """Ends the conversation: pending approvals are escalated, the transcript archived."""
+        self._ending = True
+        summary = await self._queue_and_wait("end", request)
+        assert isinstance(summary, ConversationSummary)
+        return summary
+
+    @end_conversation.validator
+    def _validate_end(self, request: EndRequest) -> None:
+        if self._ending:
+            raise ValueError(f"conversation {self._id} has already ended")
+        if not isinstance(request.reason, str) or len(request.reason) > MAX_NOTE_CHARS:
+            raise ValueError(f"reason must be text of at most {MAX_NOTE_CHARS} characters")
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    @workflow.query
+    def transcript(self) -> TranscriptView:
+        return TranscriptView(
+            summary=self._summary,
+            archive=self._archive,
+            archived_entries=self._archived_entries,
+            entries=self._carried_recent + self._transcript,
+        )
+
+    @workflow.query
+    def current_step(self) -> str:
+        phase, detail = self._phase, self._detail
+        if phase == Phase.IDLE:
+            pending = self._pending()
+            if pending:
+                phase, detail = "waiting_for_approval", ", ".join(a.approval_id for a in pending)
+            else:
+                phase, detail = "waiting_for_message", ""
+        return f"{phase}: {detail}" if detail else phase
+
+    @workflow.query
+    def pending_approvals(self) -> list[Approval]:
+        return self._pending()
+
+    @workflow.query
+    def status(self) -> ConversationStatus:
+        return ConversationStatus(
+            conversation_id=self._id,
+            phase=self.current_step(),
+            detail=self._detail,
+            turns=self._turns,
+            step=self._step,
+            run_index=self._run_index,
+            history_length=workflow.info().get_current_history_length(),
+            pending_approvals=self._pending(),
+            usage=self._usage,
+            actions=self._actions,
+            ended=self._ended,
+            end_reason=self._end_reason,
+            last_activity_at=self._last_activity_at,
+            cooldown_until=self._cooldown_until,
+            summary=self._summary,
+        )

@@ -1,0 +1,50 @@
+package bench
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+func TestRunSmall(t *testing.T) {
+	rep, err := Run(context.Background(), Config{Sizes: []int{300, 600}, Queries: 15, Dimension: 16, Vocabulary: 2000, DurableSizeLimit: 300, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sizes) != 2 || rep.Machine.CPUs < 1 || rep.Parameters.HNSWM != 16 {
+		t.Fatalf("report = %+v", rep)
+	}
+	for _, s := range rep.Sizes {
+		if s.DocsPerSecond <= 0 || s.HeapInuseBytes == 0 || s.HNSWRecallAt10 < 0.8 || len(s.Modes) != 3 {
+			t.Errorf("size %d: %+v", s.Documents, s)
+		}
+		for mode, m := range s.Modes {
+			if m.Indexed.P50 <= 0 || m.BruteForce.P50 <= 0 || m.SpeedupP50 <= 0 {
+				t.Errorf("size %d %s: %+v", s.Documents, mode, m)
+			}
+		}
+	}
+	if rep.Sizes[0].DurableDocsPerSecond <= 0 || rep.Sizes[1].DurableDocsPerSecond != 0 {
+		t.Errorf("durable throughput measured for %v, %v", rep.Sizes[0].DurableDocsPerSecond, rep.Sizes[1].DurableDocsPerSecond)
+	}
+	table := Table(rep)
+	for _, want := range []string{"| 300 | bm25 |", "| 600 | hybrid |", "HNSW recall@10"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+}
+
+func TestVocabularyIsDistinct(t *testing.T) {
+	words := vocabulary(newRand(), 5000)
+	seen := map[string]bool{}
+	for _, w := range words {
+		if seen[w] || len(w) < 4 {
+			t.Fatalf("word %q repeated or too short", w)
+		}
+		seen[w] = true
+	}
+}
+
+func newRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }

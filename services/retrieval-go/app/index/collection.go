@@ -1,0 +1,462 @@
+package index
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/durable-agents/reference/services/retrieval-go/app/index/hnsw"
+)
+
+// A collection numbers its documents by slot, in the order they arrive. A
+// replaced or deleted document leaves a dead slot behind: its postings stay
+// in the lists (skipped while scoring, dropped when too many pile up) and its
+// graph node stays as a waypoint. Slots are renumbered densely when the index
+// is rebuilt from a snapshot at start-up.
+type collection struct {
+	name string
+	opts Options
+	// publish makes a collection created by a put visible; nil once done.
+	publish func()
+
+	mu    sync.RWMutex
+	dim   int
+	ids   map[string]uint32
+	slots []*slotEntry // nil for dead slots
+	live  int
+
+	// BM25 state. df counts live documents only, so scores do not drift as
+	// documents are replaced.
+	termIDs  map[string]uint32
+	postings [][]posting
+	df       []uint32
+	lengths  []uint32 // by slot
+	totalLen int64
+	// deadPostings counts postings of dead slots still in the lists.
+	deadPostings, allPostings int
+
+	vectors   int // live documents with a vector
+	graph     atomic.Pointer[hnsw.Graph]
+	graphNext atomic.Uint32 // slots below this are in the graph
+	graphDead int           // graph nodes whose slot is dead
+	scorePool sync.Pool     // *[]float64, BM25 accumulators
+	// writeMu is the index's writer lock, held by a background graph
+	// rebuild while it swaps graphs.
+	writeMu     *sync.Mutex
+	rebuilding  atomic.Bool
+	rebuildings atomic.Int32
+}
+
+type slotEntry struct {
+	doc    *Document
+	length uint32
+	// terms are the document's distinct terms with their frequency, sorted
+	// by term id once applied.
+	terms []termFreq
+	// words are the analysed terms before they get ids.
+	words map[string]uint32
+}
+
+type termFreq struct{ term, freq uint32 }
+
+type posting struct{ slot, freq uint32 }
+
+func newCollection(name string, opts Options, writeMu *sync.Mutex) *collection {
+	c := &collection{
+		name:    name,
+		opts:    opts,
+		writeMu: writeMu,
+		ids:     make(map[string]uint32),
+		termIDs: make(map[string]uint32),
+	}
+	c.graph.Store(hnsw.New(opts.HNSW))
+	return c
+}
+
+// analyze turns each entry's title and text into term counts. It touches no
+// collection state, so it runs without locks.
+func (c *collection) analyze(entries []*slotEntry) {
+	a := c.opts.Analyzer
+	var buf []string
+	for _, e := range entries {
+		buf = a.AppendTerms(buf[:0], e.doc.Title)
+		buf = a.AppendTerms(buf, e.doc.Text)
+		e.words = make(map[string]uint32, len(buf))
+		for _, t := range buf {
+			e.words[t]++
+		}
+		e.length = uint32(len(buf))
+	}
+}
+
+// apply makes the analysed entries live, replacing documents with the same
+// ids.
+func (c *collection) apply(entries []*slotEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.publish != nil {
+		c.publish()
+		c.publish = nil
+	}
+	for _, e := range entries {
+		if old, ok := c.ids[e.doc.ID]; ok {
+			c.remove(old)
+		}
+		slot := uint32(len(c.slots))
+		e.terms = make([]termFreq, 0, len(e.words))
+		for w, f := range e.words {
+			id, ok := c.termIDs[w]
+			if !ok {
+				id = uint32(len(c.postings))
+				c.termIDs[w] = id
+				c.postings = append(c.postings, nil)
+				c.df = append(c.df, 0)
+			}
+			c.postings[id] = append(c.postings[id], posting{slot: slot, freq: f})
+			c.df[id]++
+			e.terms = append(e.terms, termFreq{term: id, freq: f})
+		}
+		slices.SortFunc(e.terms, func(a, b termFreq) int { return int(a.term) - int(b.term) })
+		e.words = nil
+		c.allPostings += len(e.terms)
+		c.slots = append(c.slots, e)
+		c.lengths = append(c.lengths, e.length)
+		c.ids[e.doc.ID] = slot
+		c.totalLen += int64(e.length)
+		c.live++
+		if e.doc.Vector != nil {
+			if c.dim == 0 {
+				c.dim = len(e.doc.Vector)
+			}
+			c.vectors++
+		}
+	}
+	if c.deadPostings > 1024 && c.deadPostings > c.allPostings/2 {
+		c.compactPostings()
+	}
+}
+
+// remove kills a slot. The caller holds the write lock and fixes c.ids.
+func (c *collection) remove(slot uint32) {
+	e := c.slots[slot]
+	c.slots[slot] = nil
+	c.live--
+	c.totalLen -= int64(e.length)
+	for _, tf := range e.terms {
+		c.df[tf.term]--
+	}
+	c.deadPostings += len(e.terms)
+	if e.doc.Vector != nil {
+		c.vectors--
+		if slot < c.graphNext.Load() {
+			c.graphDead++
+		}
+	}
+}
+
+// compactPostings drops the postings of dead slots.
+func (c *collection) compactPostings() {
+	for t, list := range c.postings {
+		kept := list[:0]
+		for _, p := range list {
+			if c.slots[p.slot] != nil {
+				kept = append(kept, p)
+			}
+		}
+		clear(list[len(kept):])
+		c.postings[t] = slices.Clip(kept)
+	}
+	c.allPostings -= c.deadPostings
+	c.deadPostings = 0
+}
+
+// catchUpGraph inserts the vectors of slots not yet in the HNSW graph. The
+// caller is the (single) writer; searches meanwhile compare the query with
+// the missing vectors directly, so they see every document.
+func (c *collection) catchUpGraph() {
+	c.mu.RLock()
+	end := uint32(len(c.slots))
+	c.mu.RUnlock()
+	g := c.graph.Load()
+	for s := c.graphNext.Load(); s < end; s++ {
+		c.mu.RLock()
+		e := c.slots[s]
+		c.mu.RUnlock()
+		// A slot that died before its turn never enters the graph.
+		if e != nil && e.doc.Vector != nil {
+			g.Insert(s, e.doc.Vector)
+		}
+		c.graphNext.Store(s + 1)
+	}
+	c.maybeRebuildGraph()
+}
+
+// maybeRebuildGraph starts rebuilding the graph from the live vectors once
+// dead nodes make up half of it: they cost time on every search. The build
+// runs in the background, so neither writes nor searches wait for it;
+// searches use the old graph until the new one has caught up with the
+// writes made meanwhile and replaces it. The caller is the single writer.
+func (c *collection) maybeRebuildGraph() {
+	g := c.graph.Load()
+	c.mu.RLock()
+	dead, nodes := c.graphDead, g.Len()
+	c.mu.RUnlock()
+	if nodes < 1000 || dead*2 < nodes || !c.rebuilding.CompareAndSwap(false, true) {
+		return
+	}
+	c.mu.RLock()
+	end := c.graphNext.Load()
+	live := make([]uint32, 0, c.vectors)
+	vecs := make([][]float32, 0, c.vectors)
+	for s := range end {
+		if e := c.slots[s]; e != nil && e.doc.Vector != nil {
+			live = append(live, s)
+			vecs = append(vecs, e.doc.Vector)
+		}
+	}
+	c.mu.RUnlock()
+	go func() {
+		defer c.rebuilding.Store(false)
+		// Vectors never change once indexed, so the build needs no lock.
+		fresh := hnsw.New(c.opts.HNSW)
+		for i, s := range live {
+			fresh.Insert(s, vecs[i])
+		}
+		// Catch up with the slots the writer added meanwhile, holding the
+		// write lock of the index so that none is added while swapping.
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+		c.mu.RLock()
+		next := c.graphNext.Load()
+		for s := end; s < next; s++ {
+			if e := c.slots[s]; e != nil && e.doc.Vector != nil {
+				fresh.Insert(s, e.doc.Vector)
+			}
+		}
+		c.mu.RUnlock()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.graph.Store(fresh)
+		dead := 0
+		for _, s := range live {
+			if c.slots[s] == nil {
+				dead++
+			}
+		}
+		c.graphDead = dead
+		c.rebuildings.Add(1)
+	}()
+}
+
+// filter returns a predicate for slots whose metadata matches every filter,
+// or nil when there are no filters. The caller holds a read lock while using
+// it.
+func (c *collection) filter(filters map[string]string) func(uint32) bool {
+	if len(filters) == 0 {
+		return nil
+	}
+	return func(slot uint32) bool {
+		md := c.slots[slot].doc.Metadata
+		for k, v := range filters {
+			if got, ok := md[k]; !ok || got != v {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// searchBM25 returns the best limit slots for the query terms. Only
+// documents that contain at least one query term are ranked. The caller
+// holds a read lock.
+func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, filter func(uint32) bool, brute bool) ([]scored, error) {
+	if c.live == 0 || len(terms) == 0 || limit <= 0 {
+		return nil, nil
+	}
+	type queryTerm struct {
+		id        uint32
+		qtf       float64
+		idf, k1p1 float64
+	}
+	n := float64(c.live)
+	avgdl := float64(c.totalLen) / n
+	k1, b := c.opts.K1, c.opts.B
+	var qts []queryTerm
+	counts := make(map[uint32]float64)
+	for _, t := range terms {
+		id, ok := c.termIDs[t]
+		if !ok || c.df[id] == 0 {
+			continue
+		}
+		if counts[id] == 0 {
+			df := float64(c.df[id])
+			qts = append(qts, queryTerm{id: id, idf: math.Log(1 + (n-df+0.5)/(df+0.5)), k1p1: k1 + 1})
+		}
+		counts[id]++
+	}
+	if len(qts) == 0 {
+		return nil, nil
+	}
+	for i := range qts {
+		qts[i].qtf = counts[qts[i].id]
+	}
+	weight := func(q queryTerm, freq, length uint32) float64 {
+		tf := float64(freq)
+		return q.qtf * q.idf * tf * q.k1p1 / (tf + k1*(1-b+b*float64(length)/avgdl))
+	}
+	top := c.newTopK(limit)
+	steps := 0
+	tick := func() error {
+		if steps++; steps%cancelCheckInterval == 0 {
+			return ctx.Err()
+		}
+		return nil
+	}
+
+	if brute {
+		for slot, e := range c.slots {
+			if err := tick(); err != nil {
+				return nil, err
+			}
+			if e == nil || (filter != nil && !filter(uint32(slot))) {
+				continue
+			}
+			score, matched := 0.0, false
+			for _, q := range qts {
+				i, ok := slices.BinarySearchFunc(e.terms, q.id, func(tf termFreq, id uint32) int { return int(tf.term) - int(id) })
+				if ok {
+					score += weight(q, e.terms[i].freq, e.length)
+					matched = true
+				}
+			}
+			if matched {
+				top.offer(scored{slot: uint32(slot), score: score})
+			}
+		}
+		return top.sorted(), nil
+	}
+
+	// Term at a time into a dense accumulator: documents are visited in the
+	// same order on every run, so floating-point sums, and the ranking, are
+	// reproducible.
+	accp, _ := c.scorePool.Get().(*[]float64)
+	if accp == nil {
+		accp = new([]float64)
+	}
+	defer c.scorePool.Put(accp)
+	if len(*accp) < len(c.slots) {
+		*accp = make([]float64, len(c.slots)+len(c.slots)/4)
+	}
+	acc := (*accp)[:len(c.slots)]
+	var touched []uint32
+	defer func() {
+		for _, s := range touched {
+			acc[s] = 0
+		}
+	}()
+	for _, q := range qts {
+		for _, p := range c.postings[q.id] {
+			if err := tick(); err != nil {
+				return nil, err
+			}
+			if c.slots[p.slot] == nil {
+				continue
+			}
+			if acc[p.slot] == 0 {
+				touched = append(touched, p.slot)
+			}
+			acc[p.slot] += weight(q, p.freq, c.lengths[p.slot])
+		}
+	}
+	for _, s := range touched {
+		if filter == nil || filter(s) {
+			top.offer(scored{slot: s, score: acc[s]})
+		}
+	}
+	return top.sorted(), nil
+}
+
+// searchVector returns the best limit slots by cosine similarity. The caller
+// holds a read lock.
+func (c *collection) searchVector(ctx context.Context, q []float32, limit int, filter func(uint32) bool, brute bool) ([]scored, error) {
+	if c.vectors == 0 || limit <= 0 {
+		return nil, nil
+	}
+	if brute || (c.opts.ExactVectorLimit >= 0 && c.vectors <= c.opts.ExactVectorLimit) {
+		return c.exactVector(ctx, q, limit, filter, 0)
+	}
+	// Read the graph's progress before searching the graph: a slot inserted
+	// in between is then found twice rather than not at all.
+	next := c.graphNext.Load()
+	g := c.graph.Load()
+	accept := func(s uint32) bool {
+		return int(s) < len(c.slots) && c.slots[s] != nil && (filter == nil || filter(s))
+	}
+	ef := 0
+	if filter != nil {
+		// A filter hides part of the graph's neighbourhoods; a longer
+		// candidate list makes up for it.
+		ef = 4 * max(limit, g.Parameters().EfSearch)
+	}
+	found := g.Search(q, limit, ef, accept)
+	top := c.newTopK(limit)
+	seen := make(map[uint32]struct{}, len(found))
+	for _, r := range found {
+		seen[r.ID] = struct{}{}
+		top.offer(scored{slot: r.ID, score: float64(1 - r.Distance)})
+	}
+	for s := next; int(s) < len(c.slots); s++ {
+		e := c.slots[s]
+		if _, dup := seen[s]; dup || e == nil || e.doc.Vector == nil || (filter != nil && !filter(s)) {
+			continue
+		}
+		top.offer(scored{slot: s, score: float64(hnsw.Dot(q, e.doc.Vector))})
+	}
+	res := top.sorted()
+	if filter != nil && len(res) < limit {
+		// The filter is selective enough that the graph walk may have
+		// missed matches; scanning them all is affordable precisely then.
+		return c.exactVector(ctx, q, limit, filter, 0)
+	}
+	return res, nil
+}
+
+func (c *collection) exactVector(ctx context.Context, q []float32, limit int, filter func(uint32) bool, from int) ([]scored, error) {
+	top := c.newTopK(limit)
+	for s := from; s < len(c.slots); s++ {
+		if (s-from)%cancelCheckInterval == cancelCheckInterval-1 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		e := c.slots[s]
+		if e == nil || e.doc.Vector == nil || (filter != nil && !filter(uint32(s))) {
+			continue
+		}
+		top.offer(scored{slot: uint32(s), score: float64(hnsw.Dot(q, e.doc.Vector))})
+	}
+	return top.sorted(), nil
+}
+
+func (c *collection) stats() CollectionStats {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	kind := "none"
+	switch {
+	case c.vectors == 0:
+	case c.opts.ExactVectorLimit >= 0 && c.vectors <= c.opts.ExactVectorLimit:
+		kind = "exact"
+	default:
+		kind = "hnsw"
+	}
+	return CollectionStats{
+		Name:        c.name,
+		Documents:   c.live,
+		Dimension:   c.dim,
+		Vectors:     c.vectors,
+		VectorIndex: kind,
+		GraphNodes:  c.graph.Load().Len(),
+	}
+}

@@ -1,0 +1,85 @@
+// Command retrieval-bench measures the retrieval engine on generated corpora
+// and writes a JSON report and a Markdown table. Run it with -h for its
+// flags.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/durable-agents/reference/services/retrieval-go/app/bench"
+)
+
+const program = "retrieval-bench"
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if err == flag.ErrHelp {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s\n", program, strings.ReplaceAll(err.Error(), "\n", " "))
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg := bench.Config{}
+	var sizes, out string
+	var quiet bool
+	fs.StringVar(&sizes, "sizes", "5000,100000", "comma-separated corpus sizes (documents)")
+	fs.IntVar(&cfg.Queries, "queries", 200, "queries per size and mode")
+	fs.IntVar(&cfg.Dimension, "dim", 384, "vector dimension")
+	fs.IntVar(&cfg.Vocabulary, "vocabulary", 50_000, "distinct words in the generated corpus")
+	fs.IntVar(&cfg.DurableSizeLimit, "durable-up-to", 5000, "also index sizes up to this through the journal")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
+	fs.StringVar(&out, "o", filepath.Join("bench", "results", "retrieval-speed.json"), "JSON report path (directories are created)")
+	fs.BoolVar(&quiet, "q", false, "do not log progress to stderr")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	for _, s := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 10 {
+			return fmt.Errorf("size %q is not a number of at least 10 documents", s)
+		}
+		cfg.Sizes = append(cfg.Sizes, n)
+	}
+	if cfg.Queries < 1 || cfg.Dimension < 1 || cfg.Vocabulary < 10 {
+		return fmt.Errorf("queries, dim and vocabulary must be positive (vocabulary at least 10)")
+	}
+	if !quiet {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("create the report's directory: %w", err)
+	}
+	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	fmt.Fprintf(stdout, "%s\nwritten to %s (%.0f s)\n", bench.Table(rep), out, rep.Seconds)
+	return nil
+}

@@ -1,0 +1,116 @@
+"""The ``agent chat`` and ``agent demo`` commands, run as a person runs them (subprocesses).
+
+Orders used here (the session shares one business database): ORD-1006 (approved 6 EUR),
+ORD-1004 (the demo's 150 USD, refunded once however often the demo runs).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from devstack.stack import Stack
+
+
+def agent(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **stack.client_env(), "COLUMNS": "200", **(env or {})},
+        timeout=120,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_chat_commands_drive_a_conversation(stack: Stack) -> None:
+    cid = ok(agent(stack, "chat", "start", "--approval-threshold", "5", "--approval-timeout", "10m")).strip()
+    assert re.fullmatch(r"support-[0-9a-f]{12}", cid)
+
+    out = ok(agent(stack, "chat", "send", cid, "How long do refunds take?"))
+    assert out.startswith("agent:") and "sources: [refund-policy] Refund policy" in out
+    assert "turn 1 · sim-gpt ·" in out
+
+    out = ok(agent(stack, "chat", "send", cid, "Please refund €6 on order ORD-1006"))
+    assert f"waiting for a person: APR-1. Decide with `agent chat approve {cid} APR-1`" in out
+
+    out = ok(agent(stack, "chat", "approvals", cid))
+    assert "APR-1" in out and "refund 6.00 EUR on ORD-1006" in out and "pending" in out
+
+    out = ok(agent(stack, "chat", "approve", cid, "APR-1", "--note", "receipt checked", "--approver", "lead-cli"))
+    refund_id = re.search(r"APR-1: executed \(refund (RF-[0-9a-f]{16})\)", out)
+    assert refund_id, out
+
+    out = ok(agent(stack, "chat", "show", cid))
+    assert f"Conversation {cid}" in out and "step: waiting_for_message · turns: 2" in out
+    assert "tokens: 5 model call(s) (sim-gpt ×5)" in out  # 2 per message, 1 to announce the refund
+    assert f"refund {refund_id.group(1)} of 6.00 EUR on ORD-1006 (approved by lead-cli)  [key {cid}/step-3]" in out
+    assert "customer · turn 1" in out and "How long do refunds take?" in out
+
+    out = ok(agent(stack, "chat", "end", cid))
+    assert f"Conversation {cid} ended: ended by the customer" in out and "2 turn(s)" in out
+
+
+def test_chat_errors_are_one_sentence_with_an_exit_code(stack: Stack) -> None:
+    cid = ok(agent(stack, "chat", "start")).strip()
+    cases = {
+        "unknown": (("chat", "send", "test-no-such-conversation", "Hello"), {}),
+        "empty": (("chat", "send", cid, ""), {}),
+        "no approval": (("chat", "reject", cid, "APR-7"), {}),
+        "bad threshold": (("chat", "start", "--approval-threshold", "lots"), {}),
+        "unreachable": (("chat", "show", cid), {"TEMPORAL_ADDRESS": "127.0.0.1:1"}),
+    }
+    with ThreadPoolExecutor(len(cases)) as pool:
+        results = dict(zip(cases, pool.map(lambda case: agent(stack, *case[0], env=case[1]), cases.values())))
+
+    assert (results["unknown"].returncode, results["unknown"].stdout.strip()) == (
+        3, "agent: there is no conversation test-no-such-conversation; start one with `agent chat start`"
+    )
+    assert results["empty"].returncode == 4
+    assert results["empty"].stdout.strip() == (
+        f"agent: conversation {cid} refused this: the message is empty; type what you need help with"
+    )
+    assert results["no approval"].returncode == 4
+    assert "has no approval 'APR-7' (pending: none is pending)" in results["no approval"].stdout
+    assert results["bad threshold"].returncode == 2
+    assert "'lots' is not an amount; use e.g. 100 or 100.00" in results["bad threshold"].stderr
+    assert results["unreachable"].returncode == 2
+    assert "cannot reach the Temporal server at 127.0.0.1:1" in results["unreachable"].stdout
+    ok(agent(stack, "chat", "end", cid))
+
+
+def test_demo_runs_the_scripted_conversation_and_refunds_once(stack: Stack) -> None:
+    demo_id = f"test-demo-{uuid.uuid4().hex[:8]}"
+    first = ok(agent(stack, "demo", "--id", demo_id))
+    for shown in (
+        "1. customer: How long do refunds take?",
+        "sources: [refund-policy] Refund policy",
+        "waiting for a person: APR-1",
+        "current step: waiting_for_approval: APR-1; nothing has been paid.",
+        "approving APR-1 again is refused",
+        f"idempotency key {demo_id}/step-3",
+        "6. end of the conversation",
+    ):
+        assert shown in first, shown
+    refund = re.search(r"APR-1: executed \(refund (RF-[0-9a-f]{16})\)", first)
+    assert refund, first
+
+    # Again, with the same conversation id: the same key, so the same refund, paid once.
+    again = ok(agent(stack, "demo", "--id", demo_id))
+    assert f"APR-1: executed (refund {refund.group(1)})" in again
+    with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
+        rows = conn.execute(
+            "SELECT refund_id, amount_cents, currency FROM refunds WHERE idempotency_key = ?", (f"{demo_id}/step-3",)
+        ).fetchall()
+    assert rows == [(refund.group(1), 15000, "USD")]
