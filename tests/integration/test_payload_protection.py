@@ -60,12 +60,6 @@ async def workload(stack: Stack) -> dict[str, str]:
     return {"ok": ok_id, "failed": failed_id}
 
 
-def _sdk_local_activity_bookkeeping(path: str) -> bool:
-    """The SDK's own local-activity marker data (sequence, attempt, activity id and type, times):
-    the same facts every regular activity event shows in plain text. Its result is encrypted."""
-    return "marker_recorded_event_attributes.details[data]" in path
-
-
 async def _raw_histories(stack: Stack, namespace: str):
     raw = await Client.connect(stack.temporal_address, namespace=namespace)  # no codec on purpose
     async for execution in raw.list_workflows():
@@ -77,7 +71,7 @@ async def test_every_payload_in_every_namespace_is_encrypted(stack: Stack, workl
     for namespace in NAMESPACES:
         async for workflow_id, history in _raw_histories(stack, namespace):
             for found in walk_payloads(history.events):
-                if _sdk_local_activity_bookkeeping(found.path):
+                if found.sdk_bookkeeping:
                     continue
                 payload = found.payload
                 encoding = payload.metadata.get("encoding", b"").decode()

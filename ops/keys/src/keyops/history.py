@@ -31,6 +31,14 @@ class FoundPayload:
         """The path without indices and map keys: groups payloads by the kind of field they are in."""
         return _INDEX.sub("[]", self.path)
 
+    @property
+    def sdk_bookkeeping(self) -> bool:
+        """The SDK's own local-activity marker record (sequence, attempt, activity id and type,
+        times), written without the data converter. It holds the same facts every regular
+        activity event shows in plain text; the local activity's result, in the same marker,
+        is encrypted. Not user data, so neither a leak nor a key reference."""
+        return "marker_recorded_event_attributes.details[data]" in self.path
+
 
 def walk_payloads(root: Message | Iterable[Message], path: str = "") -> Iterator[FoundPayload]:
     """Every Payload in ``root`` (a History, a HistoryEvent, any message, or a list of them)."""

@@ -48,6 +48,8 @@ def tally_history(history: Message | Iterable[Message]) -> HistoryTally:
     payloads: Counter[str] = Counter()
     locations: Counter[str] = Counter()
     for found in walk_payloads(history):
+        if found.sdk_bookkeeping:
+            continue
         label = classify(found.payload)
         payloads[label] += 1
         if label == UNENCRYPTED:
