@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dataclasses import asdict
+
 from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from nexus_contracts.retrieval import (
+        DeleteRequest,
+        IndexRequest,
+        RetrievalService,
+        SearchRequest,
+        StatsRequest,
+    )
 
 
 @workflow.defn
@@ -17,3 +28,47 @@ class CallMissingOperationWorkflow:
         return await client.execute_operation(
             "no_such_operation", {"query": "x"}, schedule_to_close_timeout=timedelta(seconds=30)
         )
+
+
+@workflow.defn
+class IndexAndSearchWorkflow:
+    """Indexes documents through the retrieval endpoint, then searches them every way, from Python."""
+
+    @workflow.run
+    async def run(self, request: IndexRequest) -> dict:
+        client = workflow.create_nexus_client(service=RetrievalService, endpoint="retrieval")
+        timeout = timedelta(seconds=60)
+        first = await client.execute_operation(RetrievalService.index, request, schedule_to_close_timeout=timeout)
+        again = await client.execute_operation(
+            RetrievalService.index,
+            IndexRequest(collection=request.collection, batch_id=request.batch_id + "-again", documents=request.documents),
+            schedule_to_close_timeout=timeout,
+        )
+        probe = request.documents[0]
+        searches = {}
+        for mode, query, vector in (
+            ("bm25", probe.title, None),
+            ("vector", "", probe.vector),
+            ("hybrid", probe.title, probe.vector),
+        ):
+            response = await client.execute_operation(
+                RetrievalService.search,
+                SearchRequest(query=query, collection=request.collection, top_k=3, mode=mode, query_vector=vector),
+                schedule_to_close_timeout=timeout,
+            )
+            searches[mode] = [hit.doc_id for hit in response.hits]
+        deleted = await client.execute_operation(
+            RetrievalService.delete,
+            DeleteRequest(collection=request.collection, ids=[request.documents[-1].id]),
+            schedule_to_close_timeout=timeout,
+        )
+        stats = await client.execute_operation(
+            RetrievalService.stats, StatsRequest(collection=request.collection), schedule_to_close_timeout=timeout
+        )
+        return {
+            "first": asdict(first),
+            "again": asdict(again),
+            "searches": searches,
+            "deleted": asdict(deleted),
+            "stats": [asdict(c) for c in stats.collections],
+        }
