@@ -15,7 +15,7 @@ GO_WORKER := bin/retrieval-worker
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser fuzz up down restart-workers status logs demo bench-codec test test-python test-go lint clean
+.PHONY: help install build browser fuzz up down restart-workers status logs demo bench-codec eval-retrieval bench-retrieval test test-python test-go lint clean
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -83,6 +83,12 @@ fuzz: install ## run every Go fuzz target for FUZZTIME (default 4s) beyond its s
 
 bench-codec: build ## codec vs raw AES-256-GCM throughput, Python and Go -> bench/results/codec.json
 	$(PY) ops/bench/codec_bench.py
+
+eval-retrieval: install ## BEIR SciFact nDCG@10 and Recall@100 for bm25, vector, hybrid -> bench/results/retrieval-quality.json
+	PYTHON=$(PY) GO=$(GO) ops/bench/eval_retrieval.sh
+
+bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100k chunks vs brute force -> bench/results/retrieval-speed.json
+	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -o bench/results/retrieval-speed.json
 
 lint: install ## static checks
 	$(GO) vet $(GO_PACKAGES)

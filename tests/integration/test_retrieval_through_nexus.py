@@ -10,7 +10,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from nexus_contracts.retrieval import IndexDocument, IndexRequest
-from support.probe_workflows import IndexAndSearchWorkflow
+from support.probe_workflows import EmbedIndexSearchWorkflow, IndexAndSearchWorkflow
 
 
 def _unit(values: list[float]) -> list[float]:
@@ -49,3 +49,22 @@ async def test_index_search_delete_stats_from_python(agents_client: Client) -> N
     assert result["deleted"] == {"deleted": 1, "not_found": 0}
     [stats] = result["stats"]
     assert stats["name"] == collection and stats["documents"] == 3 and stats["dimension"] == 8
+
+
+async def test_real_embeddings_at_ingest_and_at_search_time(agents_client: Client) -> None:
+    """The agent worker's ``embed`` activity (the packaged MiniLM behind /v1/embeddings) feeds the Go index."""
+    titles = [
+        "How to reset a forgotten password",
+        "Shipping times to the United Kingdom",
+        "Refunds for damaged headphones",
+    ]
+    task_queue = f"probe-{uuid.uuid4().hex[:8]}"
+    async with Worker(agents_client, task_queue=task_queue, workflows=[EmbedIndexSearchWorkflow]):
+        ranked = await agents_client.execute_workflow(
+            EmbedIndexSearchWorkflow.run,
+            args=[f"emb-{uuid.uuid4().hex[:8]}", titles, "I can't log in, I lost my password"],
+            id=f"embed-index-search-{uuid.uuid4().hex[:8]}",
+            task_queue=task_queue,
+            execution_timeout=timedelta(seconds=120),
+        )
+    assert ranked[0] == "How to reset a forgotten password"

@@ -9,8 +9,10 @@ from dataclasses import asdict
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from agent.embeddings.types import EMBED_TASK_QUEUE, EmbedRequest, EmbedResult
     from nexus_contracts.retrieval import (
         DeleteRequest,
+        IndexDocument,
         IndexRequest,
         RetrievalService,
         SearchRequest,
@@ -72,3 +74,43 @@ class IndexAndSearchWorkflow:
             "deleted": asdict(deleted),
             "stats": [asdict(c) for c in stats.collections],
         }
+
+
+@workflow.defn
+class EmbedIndexSearchWorkflow:
+    """Real embeddings on the ``embed`` queue for documents and the query, then a vector search."""
+
+    @workflow.run
+    async def run(self, collection: str, titles: list[str], query: str) -> list[str]:
+        async def embed(texts: list[str], purpose: str) -> list[list[float]]:
+            result = await workflow.execute_activity(
+                "embed_texts",
+                EmbedRequest(texts=texts, purpose=purpose),
+                task_queue=EMBED_TASK_QUEUE,
+                start_to_close_timeout=timedelta(seconds=60),
+                result_type=EmbedResult,
+            )
+            return result.vectors
+
+        vectors = await embed(titles, "document")
+        client = workflow.create_nexus_client(service=RetrievalService, endpoint="retrieval")
+        timeout = timedelta(seconds=60)
+        await client.execute_operation(
+            RetrievalService.index,
+            IndexRequest(
+                collection=collection,
+                batch_id="embedded",
+                documents=[
+                    IndexDocument(id=f"doc-{i}", version=1, title=t, text=t, vector=v)
+                    for i, (t, v) in enumerate(zip(titles, vectors))
+                ],
+            ),
+            schedule_to_close_timeout=timeout,
+        )
+        [query_vector] = await embed([query], "query")
+        response = await client.execute_operation(
+            RetrievalService.search,
+            SearchRequest(query="", collection=collection, top_k=2, mode="vector", query_vector=query_vector),
+            schedule_to_close_timeout=timeout,
+        )
+        return [hit.title for hit in response.hits]

@@ -5,3 +5,6 @@ AGENT_TASK_QUEUE = "agent"
 
 LLM_TASK_QUEUE = "llm"
 """Model calls: a separately sized (rate-limited) pool, so a provider slowdown never starves workflows."""
+
+EMBED_TASK_QUEUE = "embed"
+"""Embeddings: its own pool (a GPU pool in production), sized to what the provider can take."""

@@ -1,8 +1,8 @@
-"""Agent worker process: workflows on the ``agent`` queue, model calls on the ``llm`` queue.
+"""Agent worker process: workflows on ``agent``, model calls on ``llm``, embeddings on ``embed``.
 
 Run with ``python -m agent.worker``. Both pools live in one process on a dev stack; in a
 cluster the Helm chart can run them as separate deployments with the same entry point
-(``AGENT_WORKER_QUEUES=agent`` or ``=llm``). Both need the blob store (``AGENT_BLOB_DIR``, or
+(``AGENT_WORKER_QUEUES=agent``, ``=llm`` or ``=embed``). Both need the blob store (``AGENT_BLOB_DIR``, or
 a shared bucket in production): workflows write large texts to it through local activities,
 model calls read them back.
 """
@@ -20,7 +20,8 @@ from agent.blobs.activities import BlobActivities
 from agent.blobs.store import blob_store_from_env
 from agent.llm.activities import ModelActivities
 from agent.llm.settings import ModelSettings
-from agent.queues import AGENT_TASK_QUEUE, LLM_TASK_QUEUE
+from agent.embeddings.activities import build_embedding_activities
+from agent.queues import AGENT_TASK_QUEUE, EMBED_TASK_QUEUE, LLM_TASK_QUEUE
 from agent.support.activities import SupportActivities
 from agent.workflows.support_agent import SupportAgentWorkflow
 from agent.workflows.system_check import SystemCheckWorkflow
@@ -33,14 +34,11 @@ WORKFLOWS = [SystemCheckWorkflow, SupportAgentWorkflow]
 
 
 def _queues() -> set[str]:
-    raw = os.environ.get("AGENT_WORKER_QUEUES", f"{AGENT_TASK_QUEUE},{LLM_TASK_QUEUE}")
+    known = (AGENT_TASK_QUEUE, LLM_TASK_QUEUE, EMBED_TASK_QUEUE)
+    raw = os.environ.get("AGENT_WORKER_QUEUES", ",".join(known))
     queues = {q.strip() for q in raw.split(",") if q.strip()}
-    unknown = queues - {AGENT_TASK_QUEUE, LLM_TASK_QUEUE}
-    if unknown or not queues:
-        raise ConfigError(
-            f"AGENT_WORKER_QUEUES must list {AGENT_TASK_QUEUE!r} and/or "
-            f"{LLM_TASK_QUEUE!r}, got {raw!r}"
-        )
+    if queues - set(known) or not queues:
+        raise ConfigError(f"AGENT_WORKER_QUEUES must list some of {', '.join(known)}, got {raw!r}")
     return queues
 
 
@@ -69,6 +67,17 @@ async def build_workers(client: Client) -> Sequence[Worker]:
                 activities=[model.chat_completion],
                 # Bounded so a burst of conversations cannot stampede the provider's rate limit.
                 max_concurrent_activities=int(os.environ.get("AGENT_LLM_CONCURRENCY", "16")),
+            )
+        )
+    if EMBED_TASK_QUEUE in queues:
+        embedding = build_embedding_activities(blobs)
+        workers.append(
+            Worker(
+                client,
+                task_queue=EMBED_TASK_QUEUE,
+                activities=[embedding.embed_texts],
+                # Embedding is compute-bound at the provider: a few concurrent batches saturate it.
+                max_concurrent_activities=int(os.environ.get("AGENT_EMBED_CONCURRENCY", "4")),
             )
         )
     return workers

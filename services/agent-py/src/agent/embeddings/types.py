@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from agent.blobs.types import BlobRef
 from agent.llm.types import NON_RETRYABLE_MODEL_ERRORS
 
-EMBED_TASK_QUEUE = "embed"
-"""Embedding calls: their own pool (a GPU pool in production), sized apart from chat calls."""
+from agent.queues import EMBED_TASK_QUEUE  # noqa: F401  (re-exported for callers of this module)
 
 EMBED_TEXTS_ACTIVITY = "embed_texts"
 

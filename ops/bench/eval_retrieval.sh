@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# make eval-retrieval: BEIR SciFact through the real Go index, bm25 / vector / hybrid.
+# Embeddings come from the packaged all-MiniLM-L6-v2 (ops/bench/embed_beir.py), cached under
+# .data/embeddings between runs; the Go eval builds the index with the worker's own engine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+dataset=${SCIFACT_DIR:-../shared/datasets/scifact}
+python=${PYTHON:-.venv/bin/python}
+go=${GO:-go}
+[[ -d $dataset ]] || { echo "eval-retrieval: no BEIR SciFact at $dataset; set SCIFACT_DIR" >&2; exit 1; }
+manifest=$("$python" ops/bench/embed_beir.py --dataset "$dataset" | tail -n 1)
+dir=$(dirname "$manifest")
+read -r corpus queries < <("$python" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["corpus"]["path"], m["queries"]["path"])' "$manifest")
+mkdir -p bench/results
+"$go" run ./services/retrieval-go/cmd/retrieval-eval -dataset "$dataset" \
+  -doc-embeddings "$dir/$corpus" -query-embeddings "$dir/$queries" -o bench/results/retrieval-quality.json
+"$python" - <<'PY'
+import json
+report = json.load(open("bench/results/retrieval-quality.json"))
+print(json.dumps(report, indent=2)[:3000])
+PY
