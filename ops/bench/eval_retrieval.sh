@@ -16,6 +16,9 @@ mkdir -p bench/results
   -doc-embeddings "$dir/$corpus" -query-embeddings "$dir/$queries" -o bench/results/retrieval-quality.json
 "$python" - <<'PY'
 import json
-report = json.load(open("bench/results/retrieval-quality.json"))
-print(json.dumps(report, indent=2)[:3000])
+results = json.load(open("bench/results/retrieval-quality.json"))["results"]
+print(f"{'mode':8} {'nDCG@10':>8} {'Recall@100':>11} {'p50 ms':>7}")
+for mode, r in sorted(results.items()):
+    print(f"{mode:8} {r['ndcg@10']:8.4f} {r['recall@100']:11.4f} {r['latency_ms']['p50']:7.3f}")
+print("written to bench/results/retrieval-quality.json")
 PY

@@ -15,6 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from agent.queues import AGENT_TASK_QUEUE
+from agent.testing import restart
 from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from devstack.stack import Stack
 
@@ -67,8 +68,7 @@ async def test_unknown_key_fails_the_task_visibly_and_the_workflow_resumes_with_
     document["keys"][new_id] = new_material
     ring_path.write_text(json.dumps(document))
     os.chmod(ring_path, 0o600)
-    stack.processes.stop("agent-worker")
-    stack.processes.start_all([s for s in stack.specs() if s.name == "agent-worker"])
+    restart(stack, "agent-worker")
     result = await asyncio.wait_for(handle.result(), timeout=90)
     assert result.order.order_id == "ORD-1004" and result.refund.status == "completed"
     assert FileKeySource(ring_path).load().key(new_id)  # the ring now holds it

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
-from payload_codec import KeyRing, data_converter
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 

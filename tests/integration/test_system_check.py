@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import urllib.request
 import uuid
 from datetime import timedelta
 
@@ -17,15 +15,14 @@ from temporalio.exceptions import NexusOperationError
 from temporalio.worker import Worker
 
 from agent.queues import AGENT_TASK_QUEUE
+from agent.testing import ledger
 from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from devstack.stack import Stack
 from support.probe_workflows import CallMissingOperationWorkflow
 
 
 def _ledger(stack: Stack) -> list[dict]:
-    url = f"http://{stack.config.host}:{stack.config.ports['model_server']}/ledger"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return json.load(response)["calls"]
+    return ledger(f"http://{stack.config.host}:{stack.config.ports['model_server']}")
 
 
 async def test_system_check_crosses_every_hop(stack: Stack, agents_client: Client) -> None:
