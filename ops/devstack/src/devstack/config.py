@@ -23,6 +23,11 @@ PORTS: dict[str, tuple[str, int]] = {
     "business_worker": ("DEVSTACK_BUSINESS_WORKER_PORT", 8402),
     "agent_worker": ("DEVSTACK_AGENT_WORKER_PORT", 8403),
     "codec_server": ("DEVSTACK_CODEC_SERVER_PORT", 8404),
+    # Python workers serve the Temporal SDK's Prometheus exporter (SDK and custom metrics) on a
+    # port of its own: the core SDK binds it, so it cannot share the health server's port.
+    "business_metrics": ("DEVSTACK_BUSINESS_METRICS_PORT", 8412),
+    "agent_metrics": ("DEVSTACK_AGENT_METRICS_PORT", 8413),
+    "prometheus": ("DEVSTACK_PROMETHEUS_PORT", 9090),
 }
 
 NAMESPACES = ("agents", "retrieval", "business")
@@ -74,6 +79,18 @@ class StackConfig:
     def ui_origins(self) -> list[str]:
         """Both spellings a browser may use for the local UI: the codec server grants CORS to these."""
         return [f"http://{h}:{self.ports['temporal_ui']}" for h in (self.host, "localhost")]
+
+    def metrics_targets(self) -> dict[str, str]:
+        """Prometheus scrape job -> ``host:port`` serving ``/metrics``, one per stack process."""
+        jobs = {
+            "temporal": "temporal_metrics",
+            "model-server": "model_server",
+            "retrieval-worker": "retrieval_worker",
+            "business-worker": "business_metrics",
+            "agent-worker": "agent_metrics",
+            "codec-server": "codec_server",
+        }
+        return {job: f"{self.host}:{self.ports[port]}" for job, port in jobs.items()}
 
     @property
     def keyring_path(self) -> Path:
