@@ -11,11 +11,13 @@ export UV_PYTHON_PREFERENCE := only-system
 PY := $(CURDIR)/.venv/bin/python
 GO ?= go
 GO_WORKER := bin/retrieval-worker
+# Replays the Go workflows' histories of a replay corpus (make replay-check).
+GO_REPLAYER := bin/retrieval-replay
 # Every Go module of the workspace (go.work); patterns are relative to the repository root.
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser fuzz up down restart-workers status logs demo bench-codec eval-retrieval bench-retrieval test test-python test-go lint clean
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval test test-python test-go lint clean replay-check drill-rollout drill-crash
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,15 +32,27 @@ $(CURDIR)/.tools/uv/bin/uv:
 $(GO_WORKER): $(GO_SOURCES)
 	cd services/retrieval-go && $(GO) build -o $(CURDIR)/$(GO_WORKER) ./cmd/retrieval-worker
 
+$(GO_REPLAYER): $(GO_SOURCES)
+	cd services/retrieval-go && $(GO) build -o $(CURDIR)/$(GO_REPLAYER) ./cmd/retrieval-replay
+
 install: .venv/.synced ## install Python packages (uv) and Go modules
 	$(GO) mod download
 
-build: install $(GO_WORKER) ## build the Go retrieval worker into bin/
+build: install $(GO_WORKER) $(GO_REPLAYER) ## build the Go retrieval worker (and its replayer) into bin/
 
 browser: ## install Debian's chromium for the browser tests (needs root; skipped tests say so if it cannot)
 	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "warning: could not install chromium; the browser tests will be skipped with that reason"
+
+prometheus: ## install Debian's prometheus and promtool for the dev stack's scraper and the alert rule tests (needs root)
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { echo "installing Debian's prometheus (the dev stack runs its own process, not the package's service)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+	  || echo "warning: could not install prometheus; the stack runs without it and its tests are skipped with that reason"
+
+test-rules: prometheus ## promtool check rules and promtool test rules for ops/prometheus
+	promtool check rules ops/prometheus/rules/*.yaml
+	promtool test rules ops/prometheus/tests/*.yaml
 
 up: build ## start the dev stack (Temporal + UI, model server, workers); harmless if running
 	$(PY) -m devstack up
@@ -55,15 +69,20 @@ restart-workers: build ## restart the workers and the codec server (after `keyop
 logs: ## show the last lines of every process log (make logs ARGS="-f agent-worker")
 	$(PY) -m devstack logs $(ARGS)
 
-demo: up ## every hop once (agent check), then a scripted support conversation with an approval (agent demo)
+demo: up ## ingest the knowledge base, every hop once (agent check), then a scripted support conversation with an approval (agent demo)
+	$(PY) -m devstack run -- $(PY) -m agent ingest ops/demo/knowledge-base
 	$(PY) -m devstack run -- $(PY) -m agent check --workflow-id demo-system-check
 	$(PY) -m devstack run -- $(PY) -m agent demo
 
+ingest: ## ingest documents into the running stack's knowledge base: make ingest DOCS="path ..." (default: the demo knowledge base)
+	$(PY) -m devstack run -- $(PY) -m agent ingest $(or $(DOCS),ops/demo/knowledge-base)
+
 test: build ## run every test tier that fits in CI: pytest (unit, contract, integration) and go test
 	$(MAKE) --no-print-directory test-go
+	$(MAKE) --no-print-directory test-rules
 	$(MAKE) --no-print-directory test-python
 
-test-python: build browser
+test-python: build browser prometheus
 	$(PY) -m pytest
 
 test-go: install
@@ -89,6 +108,17 @@ eval-retrieval: install ## BEIR SciFact nDCG@10 and Recall@100 for bm25, vector,
 
 bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100k chunks vs brute force -> bench/results/retrieval-speed.json
 	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -o bench/results/retrieval-speed.json
+
+# On a dev stack of its own (own ports and data directory); leaves `make up`'s stack alone.
+drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, promote, roll back, drain -> bench/results/drill-rollout.json
+	DRILL_ROLLOUT_OUT=$(CURDIR)/bench/results/drill-rollout.json $(PY) -m pytest tests/integration/test_drill_rollout.py -q -s -p no:cacheprovider
+
+drill-crash: build ## SIGKILL the agent worker during 20 conversations: no model call or refund paid twice -> bench/results/drill-crash.json
+	DRILL_CRASH_CONVERSATIONS=20 DRILL_CRASH_KILLS=6 DRILL_CRASH_OUT=$(CURDIR)/bench/results/drill-crash.json $(PY) -m pytest tests/integration/test_drill_crash.py -q -s -p no:cacheprovider
+
+# Against the cluster TEMPORAL_ADDRESS names (with the operator's CODEC_KEYRING_*), else the dev stack.
+replay-check: build ## export running/recent histories into REPLAY_CORPUS (.data/replay-corpus) and replay them on this build (ARGS="--help")
+	$(if $(TEMPORAL_ADDRESS),,$(PY) -m devstack run --) $(PY) -m replaygate $(ARGS)
 
 lint: install ## static checks
 	$(GO) vet $(GO_PACKAGES)

@@ -13,11 +13,13 @@ workers) through the same ``devstack`` code that ``make up`` uses.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,8 +27,12 @@ import pytest
 from payload_codec import FileKeySource, data_converter
 from temporalio.client import Client
 
+from agent.ingest.command import expand
+from agent.ingest.types import OUTCOME_FAILED, IngestInput, IngestResult
+from agent.queues import AGENT_TASK_QUEUE
+from agent.workflows.ingest import IngestWorkflow
 from devstack.config import PORTS, StackConfig
-from devstack.stack import Stack
+from devstack.stack import Stack, knowledge_base_dir
 
 TEMPORAL_CLI_IMAGE = "temporalio/temporal:1.9.1"
 
@@ -99,9 +105,31 @@ def running_stack(data_dir: Path) -> Iterator[Stack]:
         stack = Stack(isolated_config(data_dir), external_temporal=external)
         try:
             stack.up(log=lambda line: None)
+            ingest_knowledge_base(stack)
             yield stack
         finally:
             stack.down(log=lambda line: None)
+
+
+def ingest_knowledge_base(stack: Stack) -> IngestResult:
+    """The demo knowledge base, ingested as `make demo` does (the real IngestWorkflow), so every
+    test that searches or asks a policy question finds it."""
+
+    async def ingest() -> IngestResult:
+        client = await client_for(stack, "agents")
+        return await client.execute_workflow(
+            IngestWorkflow.run,
+            IngestInput(paths=expand([str(knowledge_base_dir())])),
+            id="ingest-knowledge-base",
+            task_queue=AGENT_TASK_QUEUE,
+        )
+
+    # Its own thread and event loop: the caller may be inside a running loop (async tests).
+    with ThreadPoolExecutor(1) as pool:
+        result = pool.submit(asyncio.run, ingest()).result()
+    if failed := [d for d in result.documents if d.outcome == OUTCOME_FAILED]:
+        raise RuntimeError(f"the knowledge base did not ingest: {failed}")
+    return result
 
 
 async def client_for(stack: Stack, namespace: str) -> Client:

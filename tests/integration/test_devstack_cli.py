@@ -13,7 +13,10 @@ from devstack.temporal_setup import temporal_cli
 from harness import free_ports
 
 
-PROCESSES = ("temporal", "model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker")
+# Prometheus joins the stack when Debian's prometheus is installed, as `make test` makes sure it is.
+PROCESSES = (
+    "temporal", "model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker", "prometheus"
+)
 
 
 def _devstack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -48,6 +48,8 @@ class Drill:
     before: list[str]
     after: list[str]
     rotate_output: str
+    setup_workflows: int
+    """Workflows in ``agents`` before the drill (the harness's knowledge-base ingestion), all under key A."""
 
 
 def keyops(*args: str) -> subprocess.CompletedProcess[str]:
@@ -107,6 +109,7 @@ async def drill(rotation_stack: Stack) -> Drill:
     key_a = ring_a.active_id_for("agents")
     assert key_a is not None
 
+    setup_workflows = len(await raw_histories(stack, "agents"))
     before = await run_checks(stack, ring_a, CHECKS_BEFORE, "before")
 
     rotated = await asyncio.to_thread(keyops, "rotate", "--namespace", "*", "--keyring-file", str(ring_path))
@@ -117,7 +120,7 @@ async def drill(rotation_stack: Stack) -> Drill:
     await asyncio.to_thread(stack.restart_workers, log=lambda line: None)
 
     after = await run_checks(stack, ring_b, CHECKS_AFTER, "after")
-    return Drill(stack, ring_a, ring_b, key_a, key_b, before, after, rotated.stdout + rotated.stderr)
+    return Drill(stack, ring_a, ring_b, key_a, key_b, before, after, rotated.stdout + rotated.stderr, setup_workflows)
 
 
 def test_rotate_keeps_the_old_key_and_prints_no_material(drill: Drill) -> None:
@@ -179,8 +182,8 @@ async def test_report_counts_both_keys_per_namespace(drill: Drill) -> None:
     report = json.loads(done.stdout)
 
     agents = report["namespaces"]["agents"]["keys"]
-    # Exactly the drill's workflows, each under exactly one key.
-    assert agents[drill.key_a]["workflows"] == len(drill.before)
+    # Exactly the drill's workflows (and the set-up ingestion before it), each under exactly one key.
+    assert agents[drill.key_a]["workflows"] == len(drill.before) + drill.setup_workflows
     assert agents[drill.key_b]["workflows"] == len(drill.after)
     assert agents[drill.key_a]["open_workflows"] == agents[drill.key_b]["open_workflows"] == 0
     business = report["namespaces"]["business"]["keys"]

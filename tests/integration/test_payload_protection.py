@@ -68,7 +68,7 @@ async def test_every_payload_in_every_namespace_is_encrypted(stack: Stack, workl
     for namespace in NAMESPACES:
         async for workflow_id, history in _raw_histories(stack, namespace):
             for found in walk_payloads(history.events):
-                if found.sdk_bookkeeping:
+                if found.plain_by_design:
                     continue
                 payload = found.payload
                 encoding = payload.metadata.get("encoding", b"").decode()

@@ -34,7 +34,7 @@ async def test_system_check_crosses_every_hop(stack: Stack, agents_client: Clien
         id=workflow_id,
         task_queue=AGENT_TASK_QUEUE,
     )
-    # Go retrieval worker, through the retrieval endpoint: a ranked hit from the seeded knowledge base.
+    # Go retrieval worker, through the retrieval endpoint: a ranked hit from the ingested knowledge base.
     assert result.search.total_documents >= 3
     assert result.search.hits and result.search.hits[0].doc_id == "refund-policy"
     # Business worker: the lookup and the workflow-run refund, keyed on this workflow's id.
@@ -45,7 +45,12 @@ async def test_system_check_crosses_every_hop(stack: Stack, agents_client: Clien
     assert result.answer.content and result.answer.usage.total_tokens > 0
     assert result.hops == ["retrieval.search", "business.get_order", "business.refund", "llm.chat_completion"]
     new_calls = _ledger(stack)[calls_before:]
-    assert [c["request_key"].split("/")[0] for c in new_calls] == [workflow_id]
+    # The question's embedding (hybrid search), then the answer: both keyed on this workflow.
+    assert [(c["request_key"].split("/")[0], c["endpoint"]) for c in new_calls] == [
+        (workflow_id, "embeddings"),
+        (workflow_id, "chat.completions"),
+    ]
+    assert result.search.mode == "hybrid"
 
     # The Nexus refund ran a workflow in the business namespace, visible there.
     business = await Client.connect(stack.temporal_address, namespace="business")

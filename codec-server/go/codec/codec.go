@@ -36,6 +36,8 @@ type Codec struct {
 
 	nonceMu sync.Mutex // guards nonce when it is not crypto/rand
 	nonce   io.Reader
+
+	observer Observer // nil: nothing reported
 }
 
 var _ converter.PayloadCodec = (*Codec)(nil)
@@ -107,12 +109,18 @@ var deterministic = proto.MarshalOptions{Deterministic: true}
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	key, err := c.ring.ActiveKey(c.namespace)
 	if err != nil {
+		if c.observer != nil {
+			c.observer.Failed(OperationEncode, NoKeyID, FailureReason(err))
+		}
 		return payloads, err
 	}
 	out := make([]*commonpb.Payload, len(payloads))
 	for i, p := range payloads {
 		if out[i], err = c.encodeOne(key, p); err != nil {
 			return payloads, fmt.Errorf("encode payload %d: %w", i, err)
+		}
+		if c.observer != nil {
+			c.observer.Succeeded(OperationEncode, key.id, len(out[i].Data))
 		}
 	}
 	return out, nil
@@ -170,10 +178,34 @@ func (c *Codec) Decode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error
 	for i, p := range payloads {
 		var err error
 		if out[i], err = c.decodeOne(p); err != nil {
+			c.observeDecode(p, err)
 			return payloads, fmt.Errorf("decode payload %d: %w", i, err)
+		}
+		if out[i] != p {
+			c.observeDecode(p, nil)
 		}
 	}
 	return out, nil
+}
+
+// observeDecode reports a decoded (err nil) or refused encrypted payload.
+func (c *Codec) observeDecode(p *commonpb.Payload, err error) {
+	if c.observer == nil {
+		return
+	}
+	id := string(p.GetMetadata()[MetadataKeyID])
+	if err == nil {
+		c.observer.Succeeded(OperationDecode, id, len(p.Data))
+		return
+	}
+	label := id
+	if _, known := c.ring.keys[id]; !known {
+		label = UnknownKeyID
+	}
+	if id == "" {
+		label = NoKeyID
+	}
+	c.observer.Failed(OperationDecode, label, FailureReason(err))
 }
 
 func (c *Codec) decodeOne(p *commonpb.Payload) (*commonpb.Payload, error) {

@@ -18,6 +18,7 @@ from .errors import (
     UnknownKeyError,
 )
 from .keyring import DEFAULT_NAMESPACE, KEY_SIZE, Key, KeyRing
+from .observe import NO_KEY_ID, UNKNOWN_KEY_ID, CodecObserver
 from .sources import (
     DirectoryKeySource,
     EnvKeySource,
@@ -30,7 +31,10 @@ from .sources import (
 __all__ = [
     "DEFAULT_NAMESPACE",
     "KEY_SIZE",
+    "NO_KEY_ID",
+    "UNKNOWN_KEY_ID",
     "CiphertextTooShortError",
+    "CodecObserver",
     "CodecConfigError",
     "CodecError",
     "DecodeError",

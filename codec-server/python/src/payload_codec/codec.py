@@ -15,14 +15,17 @@ from temporalio.converter import PayloadCodec
 from ._redact import safe_id
 from .errors import (
     CiphertextTooShortError,
+    DecodeError,
     DecompressionError,
     DecompressionLimitError,
     DecryptionError,
+    EncodeError,
     MalformedPayloadError,
     MissingKeyIdError,
     UnknownKeyError,
 )
 from .keyring import Key, KeyRing
+from .observe import NO_KEY_ID, UNKNOWN_KEY_ID, CodecObserver
 
 ENCODING = "encoding"
 KEY_ID = "encryption-key-id"
@@ -71,6 +74,7 @@ class EncryptionCodec(PayloadCodec):
         max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
         *,
         nonce_source: NonceSource = os.urandom,
+        observer: CodecObserver | None = None,
     ) -> None:
         if compression_threshold < 0:
             raise ValueError("compression_threshold must be >= 0 (0 disables compression)")
@@ -81,6 +85,7 @@ class EncryptionCodec(PayloadCodec):
         self.compression_threshold = compression_threshold
         self.max_inflated_bytes = max_inflated_bytes
         self._nonce_source = nonce_source
+        self.observer = observer
         # Keyed by the Key itself (id and material), so a replaced key ring never reuses a cipher.
         self._ciphers: dict[Key, AESGCM] = {}
 
@@ -98,14 +103,22 @@ class EncryptionCodec(PayloadCodec):
 
     def encode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
         # Resolved once per batch so one batch never mixes keys during a rotation.
-        key = self.keyring.active_for(self.namespace)
+        key = self._active_key()
         return [self._encode_one(p, key) for p in payloads]
 
     def decode_sync(self, payloads: Iterable[Payload]) -> list[Payload]:
         return [self.decode_one(p) for p in payloads]
 
     def encode_one(self, payload: Payload) -> Payload:
-        return self._encode_one(payload, self.keyring.active_for(self.namespace))
+        return self._encode_one(payload, self._active_key())
+
+    def _active_key(self) -> Key:
+        try:
+            return self.keyring.active_for(self.namespace)
+        except EncodeError as err:
+            if self.observer is not None:
+                self.observer.failed("encode", NO_KEY_ID, err.reason)
+            raise
 
     def _encode_one(self, payload: Payload, key: Key) -> Payload:
         plaintext = serialize(payload)
@@ -118,14 +131,30 @@ class EncryptionCodec(PayloadCodec):
         if len(nonce) != NONCE_SIZE:
             raise ValueError(f"nonce source returned {len(nonce)} bytes; GCM needs {NONCE_SIZE}")
         sealed = self._cipher(key).encrypt(nonce, plaintext, None)
-        return Payload(
+        encoded = Payload(
             metadata={ENCODING: ENCRYPTED, KEY_ID: key.id.encode()},
             data=nonce + sealed,
         )
+        if self.observer is not None:
+            self.observer.succeeded("encode", key.id, len(encoded.data))
+        return encoded
 
     def decode_one(self, payload: Payload) -> Payload:
         if not is_encrypted(payload):
             return payload
+        if self.observer is None:
+            return self._decode_encrypted(payload)
+        key_id = _raw_key_id(payload)
+        try:
+            decoded = self._decode_encrypted(payload)
+        except DecodeError as err:
+            label = key_id if key_id in self.keyring else (UNKNOWN_KEY_ID if key_id else NO_KEY_ID)
+            self.observer.failed("decode", label, err.reason)
+            raise
+        self.observer.succeeded("decode", key_id, len(payload.data))
+        return decoded
+
+    def _decode_encrypted(self, payload: Payload) -> Payload:
         key_id = _raw_key_id(payload)
         if not key_id:
             raise MissingKeyIdError()

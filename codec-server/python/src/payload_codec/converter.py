@@ -9,6 +9,7 @@ from temporalio.converter import DataConverter, DefaultFailureConverterWithEncod
 
 from .codec import DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_MAX_INFLATED_BYTES, EncryptionCodec
 from .keyring import KeyRing
+from .observe import CodecObserver
 from .sources import keyring_from_env
 
 
@@ -18,6 +19,7 @@ def data_converter(
     *,
     compression_threshold: int = DEFAULT_COMPRESSION_THRESHOLD,
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
+    observer: CodecObserver | None = None,
 ) -> DataConverter:
     """The default converter plus encryption, with failure message and stack trace encoded.
 
@@ -31,13 +33,18 @@ def data_converter(
             namespace,
             compression_threshold=compression_threshold,
             max_inflated_bytes=max_inflated_bytes,
+            observer=observer,
         ),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 
 
 def data_converter_from_env(
-    namespace: str, environ: Mapping[str, str] | None = None, **options: int
+    namespace: str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    observer: CodecObserver | None = None,
+    **options: int,
 ) -> DataConverter:
     """:func:`data_converter` with the key ring the environment selects (SPEC §5.2)."""
-    return data_converter(keyring_from_env(environ), namespace, **options)
+    return data_converter(keyring_from_env(environ), namespace, observer=observer, **options)

@@ -21,9 +21,13 @@ class CodecConfigError(CodecError, ValueError):
 class EncodeError(CodecError):
     """A payload cannot be encrypted."""
 
+    reason = "encode_failed"
+
 
 class NoActiveKeyError(EncodeError):
     """The key ring names no active key for the namespace (and no ``*`` default)."""
+
+    reason = "no_active_key"
 
     def __init__(self, namespace: str) -> None:
         self.namespace = namespace
@@ -37,7 +41,10 @@ class DecodeError(CodecError):
     """An encrypted payload cannot be decrypted.
 
     ``key_id`` is the id the payload names, in its printable form (see ``_redact.safe_id``).
+    ``reason`` is a short, fixed label for metrics (``codec_failures_total``).
     """
+
+    reason = "malformed"
 
     def __init__(self, message: str, key_id: str | None = None) -> None:
         self.key_id = safe_id(key_id) if key_id is not None else None
@@ -45,21 +52,29 @@ class DecodeError(CodecError):
 
 
 class MissingKeyIdError(DecodeError):
+    reason = "missing_key_id"
+
     def __init__(self) -> None:
         super().__init__("missing encryption-key-id")
 
 
 class UnknownKeyError(DecodeError):
+    reason = "unknown_key"
+
     def __init__(self, key_id: str) -> None:
         super().__init__(f'unknown encryption key id "{safe_id(key_id)}"', key_id)
 
 
 class CiphertextTooShortError(DecodeError):
+    reason = "too_short"
+
     def __init__(self, key_id: str) -> None:
         super().__init__(f'ciphertext too short for key id "{safe_id(key_id)}"', key_id)
 
 
 class DecryptionError(DecodeError):
+    reason = "auth_failed"
+
     def __init__(self, key_id: str) -> None:
         super().__init__(
             f'decryption failed for key id "{safe_id(key_id)}" (wrong key or tampered data)', key_id
@@ -69,8 +84,12 @@ class DecryptionError(DecodeError):
 class DecompressionError(DecodeError):
     """The authenticated inner payload is compressed but cannot be inflated."""
 
+    reason = "malformed"
+
 
 class DecompressionLimitError(DecompressionError):
+    reason = "decompression_limit"
+
     def __init__(self, key_id: str, limit: int) -> None:
         self.limit = limit
         super().__init__(

@@ -93,7 +93,7 @@ class CodecService:
             if len(payloads) > self.max_payloads:
                 raise RequestError(413, "too_large", f"at most {self.max_payloads} payloads per request")
             bytes_in = sum(len(p.data) for p in payloads)
-            codec = EncryptionCodec(self.keyring, namespace)
+            codec = EncryptionCodec(self.keyring, namespace, observer=self.metrics.codec)
             if operation == "decode":
                 self._note_ciphertexts(record, payloads)
                 result = await anyio.to_thread.run_sync(codec.decode_sync, payloads)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from payload_codec import CodecObserver
+from payload_codec.observe import BYTES_METRIC, FAILURES_METRIC, OUTCOME_ERROR, OUTCOME_OK, PAYLOADS_METRIC, Operation
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -50,6 +52,7 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.codec = PrometheusCodecObserver(self.registry)
 
     def namespace_label(self, namespace: str | None) -> str:
         if namespace is None:
@@ -62,3 +65,28 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class PrometheusCodecObserver(CodecObserver):
+    """The codec library's own metrics (the names every worker exports too), per key id."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.payloads = Counter(
+            PAYLOADS_METRIC, "Payloads encrypted or decrypted, by outcome.",
+            ["operation", "key_id", "outcome"], registry=registry,
+        )
+        self.bytes = Counter(
+            BYTES_METRIC, "Ciphertext bytes produced or opened.", ["operation", "key_id"], registry=registry
+        )
+        self.failures = Counter(
+            FAILURES_METRIC, "Payloads the codec could not process, by reason.",
+            ["operation", "key_id", "reason"], registry=registry,
+        )
+
+    def succeeded(self, operation: Operation, key_id: str, size: int) -> None:
+        self.payloads.labels(operation, key_id, OUTCOME_OK).inc()
+        self.bytes.labels(operation, key_id).inc(size)
+
+    def failed(self, operation: Operation, key_id: str, reason: str) -> None:
+        self.payloads.labels(operation, key_id, OUTCOME_ERROR).inc()
+        self.failures.labels(operation, key_id, reason).inc()

@@ -41,6 +41,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
                 "port with --port or CODEC_SERVER_PORT."
             ) from None
         raise BindError(f"cannot listen on {host}:{port} ({exc.strerror}).") from None
+    # Listening now, not when uvicorn starts: the address is announced before uvicorn is up,
+    # and a client that connects in between must wait in the backlog, not be refused.
+    sock.listen(2048)
     return sock
 
 

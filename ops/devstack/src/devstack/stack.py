@@ -13,10 +13,17 @@ from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
 
+from devstack import prometheus
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.secrets import CodecTokens, ensure_codec_tokens, ensure_keyring
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
-from devstack.temporal_setup import ensure_namespaces, ensure_nexus_endpoints, server_healthy, temporal_cli
+from devstack.temporal_setup import (
+    ensure_namespaces,
+    ensure_nexus_endpoints,
+    ensure_search_attributes,
+    server_healthy,
+    temporal_cli,
+)
 
 # Variables that would point a dev-stack worker somewhere else (a Cloud API key, TLS files,
 # a TOML profile); the stack names its own server explicitly instead.
@@ -31,6 +38,8 @@ def retrieval_worker_binary() -> Path:
 
 
 def knowledge_base_dir() -> Path:
+    """The demo knowledge base; `make demo` and the test harness ingest it through IngestWorkflow
+    (the retrieval worker no longer seeds it at start-up)."""
     return REPO_ROOT / "ops" / "demo" / "knowledge-base"
 
 
@@ -39,6 +48,16 @@ class ProcessStatus:
     name: str
     running: RunningProcess | None
     url: str
+
+
+# Worker Deployment Versioning works on the dev server as shipped; these only make a retired
+# version show as drained within seconds instead of the server's default minutes (it rechecks
+# visibility every refresh interval, after a grace period for visibility to catch up), so a
+# rollout drill (`make drill-rollout`) sees the whole cycle. A production cluster keeps its defaults.
+DEV_DYNAMIC_CONFIG = (
+    'matching.wv.VersionDrainageStatusRefreshInterval="2s"',
+    'matching.wv.VersionDrainageStatusVisibilityGracePeriod="5s"',
+)
 
 
 class Stack:
@@ -90,6 +109,7 @@ class Stack:
                         "--db-filename", str(c.data_dir / "temporal.sqlite"),
                         "--ui-disable-news-fetch",
                         "--ui-codec-endpoint", c.codec_server_url,
+                        *[arg for kv in DEV_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", kv)],
                         *[arg for ns in NAMESPACES for arg in ("--namespace", ns)],
                     ],
                     ports=[p["temporal"], p["temporal_ui"], p["temporal_http"], p["temporal_metrics"]],
@@ -132,40 +152,49 @@ class Stack:
                 env=self._worker_env(
                     "retrieval",
                     RETRIEVAL_HTTP_ADDR=f"{host}:{p['retrieval_worker']}",
-                    RETRIEVAL_SEED_DIR=str(knowledge_base_dir()),
                     RETRIEVAL_DATA_DIR=str(c.data_dir / "retrieval"),
                 ),
             ),
             ProcessSpec(
                 name="business-worker",
                 argv=[python, "-m", "business.worker"],
-                ports=[p["business_worker"]],
+                ports=[p["business_worker"], p["business_metrics"]],
                 ready=http_ok(f"http://{host}:{p['business_worker']}/readyz"),
                 env=self._worker_env(
                     "business",
                     HEALTH_HOST=host,
                     BUSINESS_HEALTH_PORT=str(p["business_worker"]),
+                    METRICS_HOST=host,
+                    BUSINESS_METRICS_PORT=str(p["business_metrics"]),
                     BUSINESS_DB_PATH=str(c.data_dir / "business.sqlite3"),
                 ),
             ),
             ProcessSpec(
                 name="agent-worker",
                 argv=[python, "-m", "agent.worker"],
-                ports=[p["agent_worker"]],
+                ports=[p["agent_worker"], p["agent_metrics"]],
                 ready=http_ok(f"http://{host}:{p['agent_worker']}/readyz"),
                 env=self._worker_env(
                     "agents",
                     HEALTH_HOST=host,
                     AGENT_HEALTH_PORT=str(p["agent_worker"]),
+                    METRICS_HOST=host,
+                    AGENT_METRICS_PORT=str(p["agent_metrics"]),
                     AGENT_BLOB_DIR=str(c.data_dir / "agent-blobs"),
                     **model_env,
                 ),
             ),
         ]
+        # Optional: the stack works without it, `up` says how to install it.
+        if scraper := prometheus.spec(c, skip_jobs=("temporal",) if self.external_temporal else ()):
+            specs.append(scraper)
         return specs
 
     def process_names(self) -> list[str]:
         names = ["model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker"]
+        # Optional: without the binary a missing Prometheus is no failure (status exits 0).
+        if prometheus.binary() or self.processes.running("prometheus"):
+            names.append("prometheus")
         return names if self.external_temporal else ["temporal", *names]
 
     def up(self, log=print) -> None:
@@ -186,18 +215,23 @@ class Stack:
                 self._prepare_server()
         if self.external_temporal is None:
             log(f"Temporal UI        {self.config.ui_url}")
+        if prometheus.binary() is None:
+            log(prometheus.INSTALL_HINT)
+        else:
+            log(f"Prometheus         {prometheus.url(self.config)}")
 
     def _prepare_server(self) -> None:
         if not server_healthy(self.temporal_address):
             raise StackError(f"the Temporal server at {self.temporal_address} does not answer")
         ensure_namespaces(self.temporal_address, NAMESPACES)
         ensure_nexus_endpoints(self.temporal_address)
+        ensure_search_attributes(self.temporal_address)
 
     def restart_workers(self, log=print) -> None:
         """Stop and start every process that reads the key ring at start-up (the codec server and
         the workers), leaving the Temporal server and the model server up: how a rotated key ring
         takes effect."""
-        keep = ("temporal", "model-server")
+        keep = ("temporal", "model-server", "prometheus")
         specs = [s for s in self.specs() if s.name not in keep]
         for spec in reversed(specs):
             if self.processes.stop(spec.name):
@@ -219,6 +253,7 @@ class Stack:
             "retrieval-worker": f"http://{host}:{p['retrieval_worker']}/readyz",
             "business-worker": f"http://{host}:{p['business_worker']}/readyz",
             "agent-worker": f"http://{host}:{p['agent_worker']}/readyz",
+            "prometheus": prometheus.url(self.config),
         }
         return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]
 

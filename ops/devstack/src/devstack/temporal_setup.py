@@ -78,3 +78,22 @@ def ensure_nexus_endpoints(address: str) -> list[str]:
         if result.returncode != 0:
             raise StackError(f"cannot {verb} Nexus endpoint {endpoint.name} at {address}: {result.stderr.strip()}")
     return [e.name for e in load_endpoints()]
+
+
+# Custom search attributes the workflows write: name -> (namespace, type). A workflow that
+# upserts an unregistered attribute fails its workflow tasks, so the stack registers them
+# before any worker starts (clusters: the same CLI command, see ops/metrics/README.md).
+SEARCH_ATTRIBUTES = {"AgentPendingApprovals": ("agents", "Int")}
+
+
+def ensure_search_attributes(address: str) -> None:
+    for name, (namespace, kind) in SEARCH_ATTRIBUTES.items():
+        # Creating an attribute that exists with the same type succeeds, so this is idempotent.
+        created = _cli(
+            address, "operator", "search-attribute", "create", "--namespace", namespace, "--name", name, "--type", kind
+        )
+        if created.returncode != 0:
+            raise StackError(
+                f"cannot register search attribute {name} ({kind}) in namespace {namespace} at {address}: "
+                f"{created.stderr.strip()}"
+            )

@@ -18,6 +18,9 @@ from temporalio.api.common.v1 import Payload
 
 PAYLOAD_TYPE = Payload.DESCRIPTOR.full_name
 _INDEX = re.compile(r"\[[^\]]*\]")
+_PLAIN_BY_DESIGN = re.compile(
+    r"search_attributes\.indexed_fields\[|marker_recorded_event_attributes\.details\[(patch-data|change-id|version)\]"
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,14 @@ class FoundPayload:
         activity event shows in plain text; the local activity's result, in the same marker,
         is encrypted. Not user data, so neither a leak nor a key reference."""
         return "marker_recorded_event_attributes.details[data]" in self.path
+
+    @property
+    def plain_by_design(self) -> bool:
+        """Plain text in every history, whatever the codec: the SDK's bookkeeping above, the
+        markers of ``workflow.patched``/``GetVersion`` (a change id, not data), and search
+        attribute values, which the server must read to index them. Ours hold only counts and
+        ids, never customer text (docs/versioning.md, ops/metrics/README.md)."""
+        return self.sdk_bookkeeping or _PLAIN_BY_DESIGN.search(self.path) is not None
 
 
 def walk_payloads(root: Message | Iterable[Message], path: str = "") -> Iterator[FoundPayload]:

@@ -13,6 +13,11 @@ one model call) and prints what each hop returned.
     agent chat show ID                    (transcript, current step, pending approvals, token totals)
     agent chat end ID [--reason TEXT]
 
+``agent ingest PATH... [--collection kb] [--workflow-id ID]`` runs IngestWorkflow over files and
+directories (text, Markdown, HTML, PDF) with a progress display, then prints one line per
+document: indexed, unchanged or failed (with the reason), and its chunks. Exit code 1 when a
+document failed.
+
 ``agent demo`` runs a scripted conversation (policy question, refund over the threshold,
 approval, exactly-once refund). Exit codes: 0 ok; 1 the agent or conversation failed; 2 usage
 error, or the server is unreachable or not configured; 3 no such conversation; 4 the
@@ -36,12 +41,14 @@ from temporalio.client import WorkflowFailureError
 from agent.chat.client import ChatError, Conversations
 from agent.chat.demo import DEMO_CONVERSATION_ID, run_demo
 from agent.chat.render import render_approvals, render_outcome, render_reply, render_status, render_summary
+from agent.ingest.command import ingest
 from agent.queues import AGENT_TASK_QUEUE
 from agent.support.policy import settings_problems
 from agent.support.types import ConversationSettings, ConversationStart
 from agent.workflows.system_check import SystemCheckInput, SystemCheckResult, SystemCheckWorkflow
 from workerkit import ConfigError, TemporalUnreachable, connect
 from workerkit.process import exit_without_finalizing
+from workerkit.tracing import traced_command
 
 NAMESPACE = "agents"
 console = Console()
@@ -65,7 +72,7 @@ def render_system_check(result: SystemCheckResult, workflow_id: str) -> None:
     hop(
         "retrieval.search",
         "Go retrieval worker, Nexus sync operation (endpoint retrieval)",
-        [f"{len(search.hits)} hits among {search.total_documents} documents, ranked in {search.took_ms:.2f} ms"]
+        [f"{len(search.hits)} {search.mode} hits among {search.total_documents} documents, ranked in {search.took_ms:.2f} ms"]
         + [f"[{h.doc_id}] {h.title}  score {h.score:.2f}" for h in search.hits],
     )
     order = result.order
@@ -206,6 +213,17 @@ async def chat_end(args: argparse.Namespace) -> int:
     return 0
 
 
+async def run_ingest(args: argparse.Namespace) -> int:
+    return await ingest(
+        await connect(NAMESPACE),
+        console,
+        args.paths,
+        collection=args.collection,
+        workflow_id=args.workflow_id,
+        retrieval_endpoint=_endpoints()["retrieval_endpoint"],
+    )
+
+
 async def demo(args: argparse.Namespace) -> int:
     conversations = await _conversations()
     await run_demo(
@@ -278,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--workflow-id", help="workflow id (default: a new random one)")
     check.set_defaults(handler=run_check)
     _add_chat(commands)
+    ingest_parser = commands.add_parser("ingest", help="ingest documents (text, Markdown, HTML, PDF) into a collection")
+    ingest_parser.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories of them")
+    ingest_parser.add_argument("--collection", default="kb", help="collection to index into (default kb)")
+    ingest_parser.add_argument("--workflow-id", help="workflow id (default: a new random one)")
+    ingest_parser.set_defaults(handler=run_ingest)
     demo_parser = commands.add_parser("demo", help="run the scripted support conversation on the offline model")
     demo_parser.add_argument(
         "--id", default=DEMO_CONVERSATION_ID, help=f"conversation id (default {DEMO_CONVERSATION_ID})"
@@ -291,7 +314,10 @@ def run(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code (usage errors exit 2 through argparse)."""
     args = build_parser().parse_args(argv)
     try:
-        code: int = asyncio.run(args.handler(args))
+        # One trace per command when OTEL_* ask for tracing: a chat send's update, the agent
+        # workflow, its model calls and the Nexus hops all hang under "agent chat".
+        with traced_command("agent-cli", f"agent {args.command}"):
+            code: int = asyncio.run(args.handler(args))
     except (TemporalUnreachable, ConfigError) as err:
         console.print(f"[red]agent:[/red] {err}")
         code = 2

@@ -45,9 +45,17 @@ def ledger(model_server_url: str) -> list[dict[str, Any]]:
     return calls
 
 
-def calls_of(entries: list[dict[str, Any]], workflow_id: str) -> list[dict[str, Any]]:
-    """The ledger entries of one conversation (its request keys start with the workflow id)."""
-    return [e for e in entries if (e.get("request_key") or "").startswith(f"{workflow_id}/")]
+def calls_of(
+    entries: list[dict[str, Any]], workflow_id: str, endpoint: str = "chat.completions"
+) -> list[dict[str, Any]]:
+    """The ledger entries of one conversation (its request keys start with the workflow id), of
+    one endpoint: model calls by default. Knowledge searches embed the query under the same
+    workflow id (``endpoint="embeddings"``, keys ``<workflow>/<activity>/<attempt>/<batch>``)."""
+    return [
+        e
+        for e in entries
+        if (e.get("request_key") or "").startswith(f"{workflow_id}/") and e.get("endpoint", "chat.completions") == endpoint
+    ]
 
 
 def attempt_of(entry: dict[str, Any]) -> tuple[str, int]:

@@ -21,16 +21,20 @@ from agent.blobs.store import blob_store_from_env
 from agent.llm.activities import ModelActivities
 from agent.llm.settings import ModelSettings
 from agent.embeddings.activities import build_embedding_activities
+from agent.ingest.activities import IngestActivities
+from agent.metrics import gauge_interval, require_search_attribute, visibility_gauges
 from agent.queues import AGENT_TASK_QUEUE, EMBED_TASK_QUEUE, LLM_TASK_QUEUE
 from agent.support.activities import SupportActivities
+from agent.workflows.ingest import IngestDocumentWorkflow, IngestWorkflow
 from agent.workflows.support_agent import SupportAgentWorkflow
 from agent.workflows.system_check import SystemCheckWorkflow
 from workerkit import ConfigError, run_workers
+from workerkit.deployment import deployment_config
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "agents"
-WORKFLOWS = [SystemCheckWorkflow, SupportAgentWorkflow]
+WORKFLOWS = [SystemCheckWorkflow, SupportAgentWorkflow, IngestWorkflow, IngestDocumentWorkflow]
 
 
 def _queues() -> set[str]:
@@ -46,16 +50,28 @@ async def build_workers(client: Client) -> Sequence[Worker]:
     queues = _queues()
     blobs = blob_store_from_env()
     log.info("blob store: %s", blobs.root)
+    # Every queue of the process polls as the same version, so a pinned conversation's model
+    # calls and embeddings run on the build that started it.
+    deployment = deployment_config()
     workers = []
     if AGENT_TASK_QUEUE in queues:
+        gauge_interval()  # a bad setting stops the start, not the gauges later
+        await require_search_attribute(client)
         workers.append(
             Worker(
                 client,
                 task_queue=AGENT_TASK_QUEUE,
+                deployment_config=deployment,
                 workflows=WORKFLOWS,
                 # Local activities of the workflows: they write to the blob store from the
                 # workflow worker, so their (large) inputs never enter history.
-                activities=[BlobActivities(blobs).store_text, SupportActivities(blobs).archive_transcript],
+                # inspect/extract/read_chunks are ordinary activities of ingestion: file reads
+                # that may take a while and must retry on their own.
+                activities=[
+                    BlobActivities(blobs).store_text,
+                    SupportActivities(blobs).archive_transcript,
+                    *IngestActivities(blobs, client).all(),
+                ],
             )
         )
     if LLM_TASK_QUEUE in queues:
@@ -64,6 +80,7 @@ async def build_workers(client: Client) -> Sequence[Worker]:
             Worker(
                 client,
                 task_queue=LLM_TASK_QUEUE,
+                deployment_config=deployment,
                 activities=[model.chat_completion],
                 # Bounded so a burst of conversations cannot stampede the provider's rate limit.
                 max_concurrent_activities=int(os.environ.get("AGENT_LLM_CONCURRENCY", "16")),
@@ -75,6 +92,7 @@ async def build_workers(client: Client) -> Sequence[Worker]:
             Worker(
                 client,
                 task_queue=EMBED_TASK_QUEUE,
+                deployment_config=deployment,
                 activities=[embedding.embed_texts],
                 # Embedding is compute-bound at the provider: a few concurrent batches saturate it.
                 max_concurrent_activities=int(os.environ.get("AGENT_EMBED_CONCURRENCY", "4")),
@@ -83,8 +101,23 @@ async def build_workers(client: Client) -> Sequence[Worker]:
     return workers
 
 
+async def _gauges(client: Client) -> None:
+    # Only processes that serve the workflows count conversations (any one of them would do).
+    if AGENT_TASK_QUEUE in _queues():
+        await visibility_gauges(client)
+
+
 def main() -> None:
-    run_workers("agent-worker", NAMESPACE, build_workers, port_env="AGENT_HEALTH_PORT", default_port=8403)
+    run_workers(
+        "agent-worker",
+        NAMESPACE,
+        build_workers,
+        port_env="AGENT_HEALTH_PORT",
+        default_port=8403,
+        metrics_port_env="AGENT_METRICS_PORT",
+        default_metrics_port=8413,
+        background=[_gauges],
+    )
 
 
 if __name__ == "__main__":

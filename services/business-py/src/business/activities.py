@@ -6,6 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from business.db import InvalidRefund, OrderNotFound, Store
+from business.metrics import DUPLICATE, NOT_FOUND, REFUNDED, REJECTED, record_refund
 from nexus_contracts.business import RefundRequest, RefundResult
 
 # ApplicationError types, also listed as non-retryable in the workflow's retry policy.
@@ -27,16 +28,19 @@ class BusinessActivities:
         # Safe to retry at any point, including after a commit whose reply was lost: the
         # store answers a known key with the refund it already made.
         try:
-            result = self._store.apply_refund(
+            result, new = self._store.refund_once(
                 order_id=request.order_id,
                 amount_cents=request.amount_cents,
                 reason=request.reason,
                 idempotency_key=request.idempotency_key,
             )
         except OrderNotFound as err:
+            record_refund(NOT_FOUND)
             raise ApplicationError(str(err), type=ORDER_NOT_FOUND, non_retryable=True) from err
         except InvalidRefund as err:
+            record_refund(REJECTED)
             raise ApplicationError(str(err), type=INVALID_REFUND, non_retryable=True) from err
+        record_refund(REFUNDED if new else DUPLICATE)
         activity.logger.info(
             "refund %s on order %s: %d %s",
             result.refund_id,

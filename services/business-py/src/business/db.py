@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nexus_contracts.business import TICKET_PRIORITIES, Order, OrderItem, RefundResult, Ticket
+from nexus_contracts.business import TICKET_PRIORITIES, CreateTicketRequest, Order, OrderItem, RefundResult, Ticket
 
 DB_PATH_ENV = "BUSINESS_DB_PATH"
 DEFAULT_DB_PATH = Path(".data") / "business.sqlite3"
@@ -336,7 +336,14 @@ class Store:
     def apply_refund(
         self, order_id: str, amount_cents: int, reason: str, idempotency_key: str
     ) -> RefundResult:
-        """Refund ``amount_cents`` of an order, once per ``idempotency_key``.
+        """Refund ``amount_cents`` of an order, once per ``idempotency_key`` (see :meth:`refund_once`)."""
+        return self.refund_once(order_id, amount_cents, reason, idempotency_key)[0]
+
+    def refund_once(
+        self, order_id: str, amount_cents: int, reason: str, idempotency_key: str
+    ) -> tuple[RefundResult, bool]:
+        """Refund ``amount_cents`` of an order, once per ``idempotency_key``; True if this call
+        made the refund (False: the key's earlier refund, returned unchanged).
 
         If the key was refunded before, the stored refund is returned unchanged and nothing
         is written, even when this call's order, amount or reason differ: the key names the
@@ -352,7 +359,7 @@ class Store:
         with self._write() as conn:
             existing = self._read_refund(conn, idempotency_key)
             if existing is not None:
-                return existing
+                return existing, False
             order = self._refundable_order(conn, order_id, amount_cents)
             currency = order["currency"]
             refund_id = refund_id_for(idempotency_key)
@@ -374,7 +381,7 @@ class Store:
                 currency=currency,
                 status=REFUND_COMPLETED,
                 idempotency_key=idempotency_key,
-            )
+            ), True
 
     def create_ticket(
         self,
@@ -384,7 +391,11 @@ class Store:
         order_id: str | None = None,
         priority: str = "normal",
     ) -> Ticket:
-        """Open a ticket, once per ``idempotency_key``.
+        """Open a ticket, once per ``idempotency_key`` (see :meth:`ticket_once`)."""
+        return self.ticket_once(CreateTicketRequest(subject, idempotency_key, body, order_id, priority))[0]
+
+    def ticket_once(self, request: CreateTicketRequest) -> tuple[Ticket, bool]:
+        """Open a ticket, once per idempotency key; True if this call opened it.
 
         As with refunds, the key names the ticket: a known key returns the stored ticket
         unchanged, whatever this call's other fields say, so an agent step retried after a
@@ -395,12 +406,14 @@ class Store:
         Raises :class:`OrderNotFound` or :class:`InvalidTicket` for a new key that cannot
         become a ticket; both are final.
         """
+        subject, idempotency_key, body = request.subject, request.idempotency_key, request.body
+        order_id, priority = request.order_id, request.priority
         if not idempotency_key:
             raise InvalidTicket("a ticket needs a non-empty idempotency key")
         with self._write() as conn:
             existing = self._read_ticket(conn, "idempotency_key", idempotency_key)
             if existing is not None:
-                return existing
+                return existing, False
             if not subject.strip():
                 raise InvalidTicket("a ticket needs a non-empty subject")
             if priority not in TICKET_PRIORITIES:
@@ -435,7 +448,7 @@ class Store:
                     ticket.idempotency_key,
                 ),
             )
-            return ticket
+            return ticket, True
 
     def get_ticket(self, ticket_id: str) -> Ticket | None:
         with self._lock:

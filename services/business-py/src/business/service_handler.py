@@ -17,6 +17,7 @@ import temporalio.nexus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from business.db import InvalidRefund, InvalidTicket, OrderNotFound, Store
+from business.metrics import record_ticket_created
 from business.workflows import RefundWorkflow
 from nexus_contracts.business import (
     TICKET_PRIORITIES,
@@ -115,18 +116,14 @@ class BusinessServiceHandler:
         # key, so the caller's Nexus retries (and an agent step replayed after a crash) are safe.
         _check_ticket_request(input)
         try:
-            return await asyncio.to_thread(
-                self._store.create_ticket,
-                subject=input.subject,
-                idempotency_key=input.idempotency_key,
-                body=input.body,
-                order_id=input.order_id,
-                priority=input.priority,
-            )
+            ticket, new = await asyncio.to_thread(self._store.ticket_once, input)
         except OrderNotFound as err:
             raise _not_found(str(err)) from err
         except InvalidTicket as err:
             raise _bad_request(str(err)) from err
+        if new:
+            record_ticket_created()
+        return ticket
 
     @nexusrpc.handler.sync_operation
     async def get_ticket(self, ctx: nexusrpc.handler.StartOperationContext, input: GetTicketRequest) -> Ticket:

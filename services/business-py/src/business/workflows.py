@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from workerkit.deployment import when_versioned
     from business.activities import INVALID_REFUND, ORDER_NOT_FOUND, BusinessActivities
     from nexus_contracts.business import RefundRequest, RefundResult
 
@@ -22,7 +23,9 @@ REFUND_RETRY_POLICY = RetryPolicy(
 )
 
 
-@workflow.defn
+# Pinned: a refund is one short, idempotent write; it finishes on the build that started it
+# (or, while the business worker is down, waits for that build to come back), never mixing two.
+@workflow.defn(versioning_behavior=when_versioned(VersioningBehavior.PINNED))
 class RefundWorkflow:
     """Backs the ``refund`` Nexus operation; its id derives from the idempotency key."""
 

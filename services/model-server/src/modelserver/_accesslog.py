@@ -1,4 +1,5 @@
-"""One log line per request: method, path, status, latency. Never bodies, never headers."""
+"""One log line per request (method, path, status, latency) and its count in the metrics.
+Never bodies, never headers."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._metrics import Metrics
+
 log = logging.getLogger("modelserver.access")
 
 
 class AccessLog:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -32,3 +36,4 @@ class AccessLog:
         finally:
             # The path only: query strings could carry anything a caller chose to put there.
             log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000)
+            self.metrics.request(scope["path"], status)

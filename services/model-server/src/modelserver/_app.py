@@ -27,6 +27,7 @@ from ._embeddings import build_embedding_response, parse_embedding_request
 from ._errors import APIFailure, context_length_exceeded, invalid_request, method_not_allowed, not_found
 from ._faults import FaultConfigError, FaultQueue, failure_for, parse_rules
 from ._ledger import Ledger, LedgerEntry, utc_timestamp
+from ._metrics import Metrics
 from ._policy import decide
 from ._request import parse_chat_request
 from ._settings import Settings
@@ -43,6 +44,7 @@ class ServerState:
     ledger: Ledger
     faults: FaultQueue
     api_key: str | None
+    metrics: Metrics
     clock: Callable[[], float] = time.time
 
 
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ledger=Ledger(settings.ledger_path),
         faults=FaultQueue(list(settings.faults)),
         api_key=settings.api_key,
+        metrics=Metrics(),
     )
     routes = [
         Route("/v1/chat/completions", _chat_completions, methods=["POST"]),
@@ -61,10 +64,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/ledger", _ledger, methods=["GET", "DELETE"]),
         Route("/admin/faults", _admin_faults, methods=["GET", "POST", "DELETE"]),
         Route("/healthz", _healthz, methods=["GET"]),
+        Route("/metrics", _metrics, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AccessLog)],
+        middleware=[Middleware(AccessLog, metrics=state.metrics)],
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
     )
     app.state.sim = state
@@ -108,6 +112,7 @@ async def _chat_completions(request: Request) -> Response:
         rule = state.faults.take(chat.latest_user_text(), request_key, "chat.completions")
         if rule is not None:
             fault = rule.kind
+            state.metrics.fault(fault, "chat.completions")
             failure = failure_for(rule, model=chat.model, context_window=sim_model.context_window, prompt_tokens=prompt)
             if failure is not None:
                 raise failure
@@ -201,6 +206,7 @@ async def _embeddings(request: Request) -> Response:
         rule = state.faults.take(embed.fault_text(), request_key, "embeddings")
         if rule is not None:
             fault = rule.kind
+            state.metrics.fault(fault, "embeddings")
             failure = failure_for(rule, model=embed.model, context_window=served.context_window, prompt_tokens=0)
             if failure is not None:
                 if failure.param == "messages":
@@ -319,6 +325,11 @@ async def _admin_faults(request: Request) -> Response:
         faults.clear()
     rules = faults.snapshot()
     return JSONResponse({"faults": rules, "count": len(rules)})
+
+
+async def _metrics(request: Request) -> Response:
+    metrics = _state(request).metrics
+    return Response(metrics.render(), media_type=metrics.content_type)
 
 
 async def _healthz(request: Request) -> Response:

@@ -18,6 +18,13 @@
 //	                                                  kind bad_request|internal|timeout
 //	retrieval_index_documents{collection}             gauge, read from the index at scrape time
 //	retrieval_index_bytes{collection}                 gauge, bytes of the collection on disk
+//	codec_payloads_total{operation, key_id, outcome}  counter; the payload codec's, named as in Python
+//	codec_payload_bytes_total{operation, key_id}      counter
+//	codec_failures_total{operation, key_id, reason}   counter
+//
+// With WithConstantLabels (build_id and deployment_name from TEMPORAL_WORKER_BUILD_ID and
+// TEMPORAL_DEPLOYMENT_NAME, see ConstantLabels) every series carries the worker's version, as
+// the Python workers' do. The catalogue of every name is ops/metrics/catalogue.yaml.
 //
 // Collection names come from callers, so only the first MaxCollectionLabels
 // collections (in name order) get their own series; the rest are summed
@@ -28,6 +35,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +45,8 @@ import (
 	tallyprom "github.com/uber-go/tally/v4/prometheus"
 	"go.temporal.io/sdk/client"
 	sdktally "go.temporal.io/sdk/contrib/tally"
+
+	"github.com/durable-agents/reference/codec-server/go/codec"
 )
 
 // Label values, the only ones the worker uses.
@@ -67,14 +77,48 @@ type CollectionSize struct {
 // tests need not build one.
 type Metrics struct {
 	reg            *prometheus.Registry
+	registerer     prometheus.Registerer // reg, adding the constant labels
 	searchDuration *prometheus.HistogramVec
 	errors         *prometheus.CounterVec
+	codecPayloads  *prometheus.CounterVec
+	codecBytes     *prometheus.CounterVec
+	codecFailures  *prometheus.CounterVec
+}
+
+// Option configures New.
+type Option func(*Metrics)
+
+// WithConstantLabels adds labels to every series of the process (SDK metrics included).
+func WithConstantLabels(labels map[string]string) Option {
+	return func(m *Metrics) {
+		if len(labels) > 0 {
+			m.registerer = prometheus.WrapRegistererWith(labels, m.reg)
+		}
+	}
+}
+
+// ConstantLabelEnv maps each constant label to the environment variable that sets it: the
+// Worker Deployment Versioning settings, so error rates can be split by version.
+var ConstantLabelEnv = map[string]string{
+	"build_id":        "TEMPORAL_WORKER_BUILD_ID",
+	"deployment_name": "TEMPORAL_DEPLOYMENT_NAME",
+}
+
+// ConstantLabels reads the constant labels from the environment; unset or empty ones are left out.
+func ConstantLabels(lookup func(string) (string, bool)) map[string]string {
+	out := map[string]string{}
+	for label, env := range ConstantLabelEnv {
+		if v, ok := lookup(env); ok && strings.TrimSpace(v) != "" {
+			out[label] = strings.TrimSpace(v)
+		}
+	}
+	return out
 }
 
 // New returns a registry with the Go runtime and process collectors and the
 // worker's metrics. sizes is called at every scrape for the gauges; nil
 // means no collections.
-func New(sizes func() []CollectionSize) *Metrics {
+func New(sizes func() []CollectionSize, opts ...Option) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		searchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -86,18 +130,52 @@ func New(sizes func() []CollectionSize) *Metrics {
 			Name: "retrieval_errors_total",
 			Help: "Failed retrieval operations, by operation and kind (bad_request, internal, timeout).",
 		}, []string{"operation", "kind"}),
+		codecPayloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: codec.MetricPayloads + "_total",
+			Help: "Payloads encrypted or decrypted, by outcome.",
+		}, []string{"operation", "key_id", "outcome"}),
+		codecBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: codec.MetricBytes + "_total",
+			Help: "Ciphertext bytes produced or opened.",
+		}, []string{"operation", "key_id"}),
+		codecFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: codec.MetricFailures + "_total",
+			Help: "Payloads the codec could not process, by reason.",
+		}, []string{"operation", "key_id", "reason"}),
+	}
+	m.registerer = m.reg
+	for _, opt := range opts {
+		opt(m)
 	}
 	if sizes == nil {
 		sizes = func() []CollectionSize { return nil }
 	}
-	m.reg.MustRegister(
+	m.registerer.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.searchDuration,
 		m.errors,
+		m.codecPayloads,
+		m.codecBytes,
+		m.codecFailures,
 		&sizeCollector{sizes: sizes},
 	)
 	return m
+}
+
+// CodecObserver reports the payload codec's work to the registry (codec.WithObserver).
+func (m *Metrics) CodecObserver() codec.Observer { return codecObserver{m} }
+
+type codecObserver struct{ m *Metrics }
+
+func (o codecObserver) Succeeded(operation, keyID string, size int) {
+	o.m.codecPayloads.WithLabelValues(operation, keyID, codec.OutcomeOK).Inc()
+	o.m.codecBytes.WithLabelValues(operation, keyID).Add(float64(size))
+}
+
+func (o codecObserver) Failed(operation, keyID, reason string) {
+	o.m.codecPayloads.WithLabelValues(operation, keyID, codec.OutcomeError).Inc()
+	o.m.codecFailures.WithLabelValues(operation, keyID, reason).Inc()
 }
 
 // Registry returns the registry, for tests and extra collectors.
@@ -129,7 +207,7 @@ func (m *Metrics) Error(operation, kind string) {
 // which the tally reporter would otherwise turn into panics.
 func (m *Metrics) TemporalHandler(logger *slog.Logger) (client.MetricsHandler, io.Closer) {
 	reporter := tallyprom.NewReporter(tallyprom.Options{
-		Registerer:              m.reg,
+		Registerer:              m.registerer,
 		DefaultTimerType:        tallyprom.HistogramTimerType,
 		DefaultHistogramBuckets: temporalBuckets,
 		OnRegisterError: func(err error) {
@@ -140,6 +218,9 @@ func (m *Metrics) TemporalHandler(logger *slog.Logger) (client.MetricsHandler, i
 		CachedReporter:  reporter,
 		Separator:       tallyprom.DefaultSeparator,
 		SanitizeOptions: &sdktally.PrometheusSanitizeOptions,
+		// tally's own bookkeeping series (tally_internal_*) mean nothing to an operator and
+		// have no counterpart in the Python workers.
+		OmitCardinalityMetrics: true,
 	}, time.Second)
 	return sdktally.NewMetricsHandler(sdktally.NewPrometheusNamingScope(scope)), closer
 }

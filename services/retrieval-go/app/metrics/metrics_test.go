@@ -80,3 +80,36 @@ func grep(s, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// Codec metrics carry the Python names, and the constant labels reach every series, the
+// SDK's included, so an error rate can be split by worker version.
+func TestCodecMetricsAndConstantLabels(t *testing.T) {
+	labels := ConstantLabels(func(name string) (string, bool) {
+		return map[string]string{"TEMPORAL_WORKER_BUILD_ID": " b7 ", "TEMPORAL_DEPLOYMENT_NAME": ""}[name], true
+	})
+	if len(labels) != 1 || labels["build_id"] != "b7" {
+		t.Fatalf("ConstantLabels = %v, want only build_id=b7", labels)
+	}
+	m := New(nil, WithConstantLabels(labels))
+	o := m.CodecObserver()
+	o.Succeeded("encode", "k1", 100)
+	o.Failed("decode", "unknown", "unknown_key")
+	h, closer := m.TemporalHandler(slog.New(slog.DiscardHandler))
+	h.Counter("temporal_workflow_completed").Inc(1)
+	closer.Close()
+	body := scrape(t, m)
+	for _, want := range []string{
+		`codec_payloads_total{build_id="b7",key_id="k1",operation="encode",outcome="ok"} 1`,
+		`codec_payload_bytes_total{build_id="b7",key_id="k1",operation="encode"} 100`,
+		`codec_payloads_total{build_id="b7",key_id="unknown",operation="decode",outcome="error"} 1`,
+		`codec_failures_total{build_id="b7",key_id="unknown",operation="decode",reason="unknown_key"} 1`,
+		`temporal_workflow_completed_total{build_id="b7"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("scrape lacks %q:\n%s", want, grep(body, "codec_")+"\n"+grep(body, "temporal_"))
+		}
+	}
+	if strings.Contains(body, "\ngo_goroutines ") {
+		t.Error("a runtime series lacks the constant labels")
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -61,7 +60,7 @@ func IndexDocumentsWorkflow(ctx workflow.Context, req IndexRequest) (IndexRespon
 		},
 	})
 	resp := IndexResponse{Collection: req.Collection, BatchID: req.BatchID}
-	for batch := range slices.Chunk(req.Documents, ActivityBatchSize) {
+	for _, batch := range indexBatches(ctx, req.Documents) {
 		var r IndexBatchResult
 		if err := workflow.ExecuteActivity(ctx, IndexBatchActivityName, IndexBatch{Collection: req.Collection, Documents: batch}).Get(ctx, &r); err != nil {
 			return IndexResponse{}, err
@@ -102,7 +101,13 @@ func (a *Activities) IndexBatch(ctx context.Context, b IndexBatch) (IndexBatchRe
 
 // RegisterWorkflow registers IndexDocumentsWorkflow and its activity on w.
 func RegisterWorkflow(w worker.Registry, st *store.Store, opts Options) {
-	w.RegisterWorkflowWithOptions(IndexDocumentsWorkflow, workflow.RegisterOptions{Name: IndexWorkflowName})
+	w.RegisterWorkflowWithOptions(IndexDocumentsWorkflow, workflow.RegisterOptions{
+		Name: IndexWorkflowName,
+		// Pinned: a request is indexed in minutes by one build's batching;
+		// it need not move to a newer build mid-run, so changing this code
+		// needs no GetVersion for runs already in flight.
+		VersioningBehavior: workflow.VersioningBehaviorPinned,
+	})
 	acts := &Activities{Store: st, Metrics: opts.Metrics}
 	w.RegisterActivityWithOptions(acts.IndexBatch, activity.RegisterOptions{Name: IndexBatchActivityName})
 }

@@ -1,5 +1,8 @@
-// Package seed loads the Markdown documents a worker indexes at start-up,
-// until an ingestion pipeline replaces them.
+// Package seed loads Markdown documents a worker indexes at start-up. It is
+// an opt-in (--seed-dir / RETRIEVAL_SEED_DIR) for running the Go worker on its
+// own: seeded documents are whole files without vectors, so they answer BM25
+// only. The dev stack and tests leave it off and fill collection "kb" through
+// the agent's IngestWorkflow (chunked, embedded, hybrid-searchable).
 package seed
 
 import (

@@ -10,8 +10,11 @@ import (
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/worker"
 
+	"github.com/durable-agents/reference/codec-server/go/codec"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
+	"github.com/durable-agents/reference/services/retrieval-go/app/metrics"
 	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
 )
 
@@ -47,6 +50,14 @@ type Config struct {
 	LogFormat string
 	// PayloadEncryption is false only when PAYLOAD_ENCRYPTION=off.
 	PayloadEncryption bool
+	// KeyRing is the payload key ring, nil when encryption is off.
+	KeyRing *codec.KeyRing
+	// MetricLabels are put on every metric series (see metrics.ConstantLabels).
+	MetricLabels map[string]string
+	// Deployment is the Worker Deployment Versioning version of the worker
+	// (TEMPORAL_DEPLOYMENT_NAME and TEMPORAL_WORKER_BUILD_ID); zero means
+	// unversioned.
+	Deployment worker.DeploymentOptions
 }
 
 type setting struct {
@@ -115,7 +126,12 @@ func LoadConfig(args []string, env envconfig.EnvLookup) (Config, error) {
 	if opts.Namespace == "" {
 		opts.Namespace = retrieval.DefaultNamespace
 	}
-	if cfg.PayloadEncryption, err = applyPayloadEncryption(&opts, env); err != nil {
+	if cfg.KeyRing, err = applyPayloadEncryption(&opts, env); err != nil {
+		return Config{}, err
+	}
+	cfg.PayloadEncryption = cfg.KeyRing != nil
+	cfg.MetricLabels = metrics.ConstantLabels(env.LookupEnv)
+	if cfg.Deployment, err = loadDeployment(env); err != nil {
 		return Config{}, err
 	}
 	cfg.Client = opts

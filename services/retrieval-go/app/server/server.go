@@ -29,6 +29,7 @@ import (
 	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
 	"github.com/durable-agents/reference/services/retrieval-go/app/seed"
 	"github.com/durable-agents/reference/services/retrieval-go/app/store"
+	"github.com/durable-agents/reference/services/retrieval-go/app/tracing"
 )
 
 const (
@@ -81,7 +82,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 			out = append(out, metrics.CollectionSize{Name: s.Name, Documents: s.Documents, Bytes: s.BytesOnDisk})
 		}
 		return out
-	})
+	}, metrics.WithConstantLabels(cfg.MetricLabels))
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
@@ -127,10 +128,21 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 		logger.Warn("payload encryption is off (PAYLOAD_ENCRYPTION=off): the Temporal server stores queries and documents in plain text")
 	}
 	clientOpts := cfg.Client
+	if err := observePayloadEncryption(&clientOpts, cfg.KeyRing, m.CodecObserver()); err != nil {
+		return err
+	}
 	clientOpts.Logger = sdklog.NewStructuredLogger(logger)
 	sdkMetrics, flush := m.TemporalHandler(logger)
 	defer flush.Close()
 	clientOpts.MetricsHandler = sdkMetrics
+	traces, err := tracing.Setup(ctx)
+	if err != nil {
+		return err
+	}
+	// Deferred before the client's Close so it runs after the worker has
+	// drained: the last requests' spans are flushed too.
+	defer shutdownTracing(traces, logger)
+	clientOpts.Interceptors = append(clientOpts.Interceptors, traces.Interceptors()...)
 	dialCtx, cancel := context.WithTimeout(ctx, dialTimeout)
 	c, err := client.DialContext(dialCtx, clientOpts)
 	cancel()
@@ -145,6 +157,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 	fatal := make(chan error, 1)
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: stopTimeout,
+		DeploymentOptions: cfg.Deployment,
 		OnFatalError: func(err error) {
 			select {
 			case fatal <- err:
@@ -219,6 +232,14 @@ func listenError(addr string, err error) error {
 		return fmt.Errorf("cannot serve health probes on %s: permission denied; use a port above 1023 in RETRIEVAL_HTTP_ADDR", addr)
 	}
 	return fmt.Errorf("cannot serve health probes on %s: %s; check RETRIEVAL_HTTP_ADDR", addr, rootCause(err))
+}
+
+func shutdownTracing(t *tracing.Tracing, logger *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.Shutdown(ctx); err != nil {
+		logger.Warn("could not export the last trace spans", "error", err)
+	}
 }
 
 func shutdownHTTP(srv *http.Server, logger *slog.Logger) {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 
-from payload_codec import CodecConfigError, data_converter_from_env
+from payload_codec import CodecConfigError, CodecObserver, data_converter_from_env
 from temporalio.converter import DataConverter
 
 from workerkit.errors import ConfigError
@@ -19,7 +19,7 @@ ENV_PAYLOAD_ENCRYPTION = "PAYLOAD_ENCRYPTION"
 log = logging.getLogger(__name__)
 
 
-def payload_data_converter(namespace: str) -> DataConverter:
+def payload_data_converter(namespace: str, observer: CodecObserver | None = None) -> DataConverter:
     """The data converter for ``namespace``: encrypting with its active key, or plain if opted out."""
     if os.environ.get(ENV_PAYLOAD_ENCRYPTION) == "off":
         log.warning(
@@ -28,7 +28,7 @@ def payload_data_converter(namespace: str) -> DataConverter:
         )
         return DataConverter.default
     try:
-        return data_converter_from_env(namespace)
+        return data_converter_from_env(namespace, observer=observer)
     except CodecConfigError as err:
         raise ConfigError(
             f"payload encryption: {err} (set {ENV_PAYLOAD_ENCRYPTION}=off to run without it, never in production)"

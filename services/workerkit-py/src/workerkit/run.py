@@ -1,4 +1,4 @@
-"""Run one process's Temporal workers until SIGTERM/SIGINT, with health endpoints."""
+"""Run one process's Temporal workers until SIGTERM/SIGINT, with health endpoints and metrics."""
 
 from __future__ import annotations
 
@@ -11,15 +11,21 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
 from workerkit.connect import connect
+from workerkit.deployment import deployment_version
 from workerkit.errors import ConfigError, TemporalUnreachable
 from workerkit.health import health_server
+from workerkit.metrics import metrics_address, metrics_runtime
+from workerkit.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
 WorkerFactory = Callable[[Client], Awaitable[Sequence[Worker]]]
+# Runs beside the workers (periodic gauges, say) and is cancelled when they stop.
+BackgroundTask = Callable[[Client], Awaitable[None]]
 
 
 def configure_logging() -> None:
@@ -29,12 +35,20 @@ def configure_logging() -> None:
     )
 
 
-async def _serve(name: str, namespace: str, factory: WorkerFactory, host: str, port: int) -> None:
+async def _serve(
+    name: str,
+    namespace: str,
+    factory: WorkerFactory,
+    host: str,
+    port: int,
+    runtime: Runtime,
+    background: Sequence[BackgroundTask],
+) -> None:
     ready = asyncio.Event()
     health = health_server(name, ready, host, port)
     health_task = asyncio.create_task(health.serve())
     try:
-        client = await connect(namespace)
+        client = await connect(namespace, runtime)
         workers = await factory(client)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -43,6 +57,8 @@ async def _serve(name: str, namespace: str, factory: WorkerFactory, host: str, p
         async with contextlib.AsyncExitStack() as stack:
             for worker in workers:
                 await stack.enter_async_context(worker)
+            for job in background:
+                stack.callback(asyncio.create_task(job(client)).cancel)
             ready.set()
             log.info(
                 "%s ready: namespace=%s task_queues=%s health=http://%s:%d/readyz",
@@ -59,10 +75,21 @@ async def _serve(name: str, namespace: str, factory: WorkerFactory, host: str, p
         await health_task
 
 
-def run_workers(name: str, namespace: str, factory: WorkerFactory, port_env: str, default_port: int) -> None:
+def run_workers(
+    name: str,
+    namespace: str,
+    factory: WorkerFactory,
+    port_env: str,
+    default_port: int,
+    *,
+    metrics_port_env: str,
+    default_metrics_port: int,
+    background: Sequence[BackgroundTask] = (),
+) -> None:
     """Entry point helper: exits 0 on a clean stop, 1 with one clear line on a start-up failure.
 
-    The health port comes from ``port_env`` (host from ``HEALTH_HOST``, default loopback).
+    The health port comes from ``port_env`` (host from ``HEALTH_HOST``, default loopback), the
+    Prometheus ``/metrics`` port from ``metrics_port_env`` (host from ``METRICS_HOST``).
     """
     configure_logging()
     host = os.environ.get("HEALTH_HOST", "127.0.0.1")
@@ -71,6 +98,13 @@ def run_workers(name: str, namespace: str, factory: WorkerFactory, port_env: str
     except ValueError:
         sys.exit(f"{name}: {port_env} must be a port number, got {os.environ[port_env]!r}")
     try:
-        asyncio.run(_serve(name, namespace, factory, host, port))
+        # A half-set deployment version fails here, before anything connects or listens.
+        deployment_version()
+        runtime = metrics_runtime(metrics_address(metrics_port_env, default_metrics_port))
+        configure_tracing(name)
+        asyncio.run(_serve(name, namespace, factory, host, port, runtime, background))
     except (TemporalUnreachable, ConfigError) as err:
         sys.exit(f"{name}: {err}")
+    finally:
+        # After SIGTERM the workers have drained; send the spans of their last tasks.
+        shutdown_tracing()

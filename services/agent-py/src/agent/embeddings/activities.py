@@ -35,6 +35,7 @@ from agent.blobs.store import BlobCorrupted, BlobNotFound, BlobStore
 from agent.blobs.types import BlobRef
 from agent.embeddings.provider import EmbeddingProvider
 from agent.embeddings.types import MAX_TEXTS_PER_CALL, PURPOSES, EmbeddingErrorType, EmbedRequest, EmbedResult
+from agent.metrics import record_embedding_call
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,15 @@ class EmbeddingActivities:
 
     @activity.defn(name="embed_texts")
     async def embed_texts(self, request: EmbedRequest) -> EmbedResult:
+        try:
+            result = await self._embed(request)
+        except ApplicationError as err:
+            record_embedding_call(self.provider.model, 0, err.type)
+            raise
+        record_embedding_call(self.provider.model, len(result.vectors), None)
+        return result
+
+    async def _embed(self, request: EmbedRequest) -> EmbedResult:
         texts = await self._texts(request)
         prefix = self.prefixes[request.purpose]
         inputs = [prefix + text for text in texts] if prefix else texts

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import openai
 from temporalio.exceptions import ApplicationError
+from workerkit.tracing import model_call_span, record_model_response
 
 from agent.embeddings.settings import EmbeddingSettings
 from agent.embeddings.types import EmbeddingErrorType
@@ -56,15 +57,19 @@ class OpenAIEmbeddingProvider:
         )
 
     async def embed(self, texts: Sequence[str], *, request_key: str | None = None) -> EmbeddingBatch:
-        try:
-            # The client asks for base64 (float32 bytes) and decodes it: a third of the JSON size.
-            response = await self._client.embeddings.create(
-                model=self.model,
-                input=list(texts),
-                extra_headers={"X-Request-Key": request_key} if request_key else None,
+        with model_call_span("embeddings", self.model, str(self._client.base_url)) as span:
+            try:
+                # The client asks for base64 (float32 bytes) and decodes it: a third of the JSON size.
+                response = await self._client.embeddings.create(
+                    model=self.model,
+                    input=list(texts),
+                    extra_headers={"X-Request-Key": request_key} if request_key else None,
+                )
+            except openai.OpenAIError as err:
+                raise classify(err, timedelta(seconds=self.settings.max_retry_after_s)) from None
+            record_model_response(
+                span, response.model or self.model, response.usage.prompt_tokens if response.usage else 0
             )
-        except openai.OpenAIError as err:
-            raise classify(err, timedelta(seconds=self.settings.max_retry_after_s)) from None
         data = sorted(response.data, key=lambda item: item.index)
         if [item.index for item in data] != list(range(len(texts))):
             raise ApplicationError(

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
 import openai
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from workerkit.tracing import model_call_span, record_model_response
 
 from agent.blobs.store import BlobCorrupted, BlobNotFound, BlobStore
 from agent.blobs.types import BlobRef
 from agent.llm.errors import classify
 from agent.llm.settings import ModelSettings
 from agent.llm.types import ChatMessage, ChatRequest, ChatResult, ModelErrorType, ToolCall, Usage
+from agent.metrics import ModelCall, model_prices, record_model_call
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class ModelActivities:
     def __init__(self, settings: ModelSettings, blobs: BlobStore) -> None:
         self.settings = settings
         self.blobs = blobs
+        self.prices = model_prices()
         self.client = openai.AsyncOpenAI(
             base_url=settings.base_url,
             api_key=settings.api_key,
@@ -90,19 +94,39 @@ class ModelActivities:
                 kwargs["tool_choice"] = request.tool_choice
         if request.max_tokens:
             kwargs["max_tokens"] = request.max_tokens
-        try:
-            response = await self.client.chat.completions.create(**kwargs)
-        except openai.OpenAIError as err:
-            failure = classify(err, timedelta(seconds=self.settings.max_retry_after_s))
-            log.warning(
-                "model call failed model=%s key=%s type=%s retryable=%s",
-                model, request_key, failure.type, not failure.non_retryable,
+        started = time.monotonic()
+        with model_call_span("chat", model, str(self.client.base_url)) as span:
+            try:
+                response = await self.client.chat.completions.create(**kwargs)
+            except openai.OpenAIError as err:
+                failure = classify(err, timedelta(seconds=self.settings.max_retry_after_s))
+                record_model_call(ModelCall(model, _elapsed(started), failure.type), self.prices)
+                log.warning(
+                    "model call failed model=%s key=%s type=%s retryable=%s",
+                    model, request_key, failure.type, not failure.non_retryable,
+                )
+                raise failure from None
+            usage = response.usage
+            record_model_response(
+                span,
+                response.model,
+                usage.prompt_tokens if usage else 0,
+                usage.completion_tokens if usage else 0,
+                [c.finish_reason for c in response.choices if c.finish_reason],
             )
-            raise failure from None
         if not response.choices:
+            record_model_call(ModelCall(model, _elapsed(started), ModelErrorType.SERVER_ERROR), self.prices)
             raise ApplicationError("the model provider answered without a choice", type=ModelErrorType.SERVER_ERROR)
+        record_model_call(
+            ModelCall(
+                model,
+                _elapsed(started),
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+            ),
+            self.prices,
+        )
         choice = response.choices[0]
-        usage = response.usage
         result = ChatResult(
             model=response.model,
             content=choice.message.content,
@@ -128,3 +152,7 @@ class ModelActivities:
             result.usage.completion_tokens,
         )
         return result
+
+
+def _elapsed(started: float) -> timedelta:
+    return timedelta(seconds=time.monotonic() - started)

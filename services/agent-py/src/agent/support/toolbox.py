@@ -16,10 +16,18 @@ from typing import Any
 
 import nexusrpc
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, NexusOperationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, NexusOperationError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from agent.blobs.types import preview_of
+from agent.embeddings.types import (
+    EMBED_TASK_QUEUE,
+    EMBED_TEXTS_ACTIVITY,
+    NON_RETRYABLE_EMBEDDING_ERRORS,
+    EmbedRequest,
+    EmbedResult,
+)
 from agent.llm.types import ToolCall
 from agent.support.policy import format_money, needs_approval
 from agent.support.types import Citation, ConversationSettings
@@ -33,7 +41,7 @@ from nexus_contracts.business import (
     RefundResult,
     Ticket,
 )
-from nexus_contracts.retrieval import RetrievalService, SearchRequest
+from nexus_contracts.retrieval import MODE_BM25, MODE_HYBRID, RetrievalService, SearchHit, SearchRequest, SearchResponse
 
 LOOKUP_TIMEOUT = timedelta(seconds=30)
 # A refund is a workflow in the business namespace; give its retries (a locked database,
@@ -46,6 +54,58 @@ MAX_QUERY_CHARS = 1000
 MAX_REASON_CHARS = 500
 MAX_SUBJECT_CHARS = 200
 MAX_BODY_CHARS = 8000
+# A query embedding is one short provider request; past this (retries included) the search
+# goes on with BM25 alone rather than keep the customer waiting.
+QUERY_EMBED_TIMEOUT = timedelta(seconds=20)
+HYBRID_SEARCH_PATCH = "hybrid-knowledge-search"
+
+
+@dataclass
+class KnowledgeSearch:
+    response: SearchResponse
+    fallback: str = ""
+    """Why the search ran as BM25 only (empty when it was hybrid)."""
+
+
+def source_of(hit: SearchHit) -> str:
+    """The document a hit (a chunk, ``<doc_id>#<n>``) comes from: what a citation names."""
+    return (hit.metadata or {}).get("source_id") or hit.doc_id
+
+
+async def search_knowledge(
+    retrieval: workflow.NexusClient[RetrievalService], query: str, collection: str, top_k: int
+) -> KnowledgeSearch:
+    """Hybrid search (BM25 and the query's embedding, fused by rank), or BM25 alone when the
+    query cannot be embedded. Histories recorded before hybrid search replay the BM25 path."""
+    vector: list[float] | None = None
+    fallback = ""
+    if workflow.patched(HYBRID_SEARCH_PATCH):
+        try:
+            embedded = await workflow.execute_activity(
+                EMBED_TEXTS_ACTIVITY,
+                EmbedRequest(texts=[query], purpose="query"),
+                result_type=EmbedResult,
+                task_queue=EMBED_TASK_QUEUE,
+                schedule_to_close_timeout=QUERY_EMBED_TIMEOUT,
+                retry_policy=RetryPolicy(non_retryable_error_types=NON_RETRYABLE_EMBEDDING_ERRORS),
+            )
+            vector = embedded.vectors[0]
+        except ActivityError as err:
+            cause = err.cause
+            reason = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+            fallback = f"the query could not be embedded ({reason}), so these results are from keyword search only"
+    response = await retrieval.execute_operation(
+        RetrievalService.search,
+        SearchRequest(
+            query=query,
+            collection=collection,
+            top_k=top_k,
+            mode=MODE_HYBRID if vector is not None else MODE_BM25,
+            query_vector=vector,
+        ),
+        schedule_to_close_timeout=LOOKUP_TIMEOUT,
+    )
+    return KnowledgeSearch(response=response, fallback=fallback)
 
 
 @dataclass
@@ -156,22 +216,20 @@ class Toolbox:
             return error_outcome(*failure_of(err))
 
     async def _search_knowledge(self, args: dict[str, Any], _: str) -> ToolOutcome:
-        query = _text(args, "query") or ""
-        response = await self._retrieval.execute_operation(
-            RetrievalService.search,
-            SearchRequest(
-                query=query[:MAX_QUERY_CHARS], collection=self._settings.collection, top_k=self._settings.search_top_k
-            ),
-            schedule_to_close_timeout=LOOKUP_TIMEOUT,
-        )
+        query = (_text(args, "query") or "")[:MAX_QUERY_CHARS]
+        search = await search_knowledge(self._retrieval, query, self._settings.collection, self._settings.search_top_k)
         hits = [
-            {"doc_id": h.doc_id, "title": h.title, "text": h.text, "score": round(h.score, 3)} for h in response.hits
+            {"doc_id": source_of(h), "title": h.title, "text": h.text, "score": round(h.score, 3)}
+            for h in search.response.hits
         ]
         citations: list[Citation] = []
-        for hit in response.hits:
-            if all(c.doc_id != hit.doc_id for c in citations):
-                citations.append(Citation(doc_id=hit.doc_id, title=hit.title))
-        return ToolOutcome(result={"hits": hits}, citations=citations)
+        for hit in search.response.hits:
+            if all(c.doc_id != source_of(hit) for c in citations):
+                citations.append(Citation(doc_id=source_of(hit), title=hit.title))
+        result: dict[str, Any] = {"hits": hits}
+        if search.fallback:
+            result["note"] = search.fallback
+        return ToolOutcome(result=result, citations=citations)
 
     async def order(self, order_id: str) -> Order:
         return await self._business.execute_operation(

@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError, NexusOperationError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    from workerkit.deployment import when_versioned
     from agent.blobs.activities import StoreText
     from agent.blobs.types import BlobRef
     from agent.llm.types import (
@@ -42,7 +43,18 @@ with workflow.unsafe.imports_passed_through():
         ToolCall,
         Usage,
     )
+    from agent.metrics import (
+        APPROVED,
+        ENDED,
+        EXPIRED,
+        PENDING_APPROVALS,
+        REJECTED,
+        record_approval_decided,
+        record_approval_requested,
+        record_tool_call,
+    )
     from agent.queues import LLM_TASK_QUEUE
+    from agent.support.answer_screen import SHIPPED_STAGE, STAGES
     from agent.support.activities import ArchiveRequest
     from agent.support.policy import (
         continue_as_new_reason,
@@ -135,8 +147,15 @@ def _model_error_type(err: ActivityError) -> str:
     return "unknown"
 
 
-@workflow.defn
+# Pinned: a conversation finishes on the build that started it, so changing the agent's code
+# never needs a patch for conversations already in flight (they can wait days for an approval);
+# the old version keeps serving them until they end, then drains (ops/runbooks/rollout.md).
+@workflow.defn(versioning_behavior=when_versioned(VersioningBehavior.PINNED))
 class SupportAgentWorkflow:
+    # Every answer the model writes passes this screen before the customer sees it; the stage
+    # of its patch lifecycle (docs/versioning.md) is chosen in agent.support.answer_screen.
+    screen_answer = staticmethod(STAGES[SHIPPED_STAGE])
+
     @workflow.init
     def __init__(self, start: ConversationStart) -> None:
         # State is built here, not in run, so validators and queries work from the first task.
@@ -175,6 +194,9 @@ class SupportAgentWorkflow:
         self._ending = False
         self._ended = False
         self._end_reason: str | None = None
+        # An unset attribute counts as none pending, so a conversation writes it (and its patch
+        # marker) only once it has an approval: nothing in the history of one that never does.
+        self._published_pending = 0
 
     # ---- the loop -------------------------------------------------------------------------
 
@@ -187,6 +209,7 @@ class SupportAgentWorkflow:
             )
         self._tools = Toolbox(self._settings)
         while True:
+            self._publish_pending()
             await self._wait_for_work()
             await self._escalate_overdue()
             summary = await self._work_off_inbox()
@@ -242,6 +265,15 @@ class SupportAgentWorkflow:
             await workflow.wait_condition(lambda: bool(self._inbox), timeout=timeout, timeout_summary="next deadline")
         except asyncio.TimeoutError:
             pass
+
+    def _publish_pending(self) -> None:
+        """Keep the AgentPendingApprovals search attribute equal to the pending approvals, so
+        the worker's ``agent_approvals_waiting`` gauge can count them from visibility."""
+        pending = len(self._pending())
+        if pending == self._published_pending or not workflow.patched("pending-approvals-search-attribute"):
+            return
+        workflow.upsert_search_attributes([PENDING_APPROVALS.value_set(pending)])
+        self._published_pending = pending
 
     def _idle_expired(self) -> bool:
         deadline = self._idle_deadline()
@@ -301,7 +333,7 @@ class SupportAgentWorkflow:
             if isinstance(result, _ModelFailure):
                 return self._apology(result), None, result
             if not result.tool_calls:
-                answer = result.content or ""
+                answer = self.screen_answer(result.content or "")
                 ref = await self._store_if_large(answer)
                 self._context.append(self._message("assistant", answer, ref))
                 return answer, ref, None
@@ -327,6 +359,7 @@ class SupportAgentWorkflow:
         key = step_key(self._id, self._step)
         self._phase, self._detail = Phase.RUNNING_TOOL, call.name
         outcome = await self._tools.run(call, key)
+        record_tool_call(call.name, outcome.failed)
         if outcome.approval is not None:
             outcome.result = self._open_approval(outcome.approval, key, turn)
         now = workflow.now()
@@ -372,6 +405,7 @@ class SupportAgentWorkflow:
             deadline=deadline,
         )
         turn.approvals.append(approval_id)
+        record_approval_requested()
         threshold = format_money(self._settings.approval_threshold_cents, request.currency)
         return {
             "status": "pending_approval",
@@ -536,6 +570,8 @@ class SupportAgentWorkflow:
         self._phase, self._detail = Phase.ESCALATING, approval.approval_id
         approval.status, approval.decided_by = ApprovalStatus.ESCALATED, "escalation"
         approval.decided_at = workflow.now()
+        expired = approval.decided_at >= approval.deadline
+        record_approval_decided(EXPIRED if expired else ENDED, approval.decided_at - approval.requested_at)
         try:
             ticket = await self._tools.open_ticket(
                 CreateTicketRequest(
@@ -591,7 +627,7 @@ class SupportAgentWorkflow:
         )
         turn = _Turn()
         answer = await self._call_model(turn, tool_choice="none")
-        text = answer.content if isinstance(answer, ChatResult) and answer.content else fallback
+        text = self.screen_answer(answer.content) if isinstance(answer, ChatResult) and answer.content else fallback
         self._context.append(ChatMessage(role="assistant", content=text))
         await self._record("agent", text, model=turn.model)
         self._notices.append(text)
@@ -748,6 +784,7 @@ class SupportAgentWorkflow:
         approval.status = ApprovalStatus.APPROVED if decision.approve else ApprovalStatus.REJECTED
         approval.decided_by, approval.note = decision.approver.strip(), decision.note
         approval.decided_at = workflow.now()
+        record_approval_decided(APPROVED if decision.approve else REJECTED, approval.decided_at - approval.requested_at)
         outcome = await self._queue_and_wait("decision", decision.approval_id)
         assert isinstance(outcome, ApprovalOutcome)
         return outcome

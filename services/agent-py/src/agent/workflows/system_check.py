@@ -1,6 +1,7 @@
 """SystemCheckWorkflow: one request through every hop of the system.
 
-Search the knowledge base (Go worker, ``retrieval`` endpoint), look up an order and refund it
+Search the knowledge base (the question embedded on the ``embed`` queue, then a hybrid search in
+the Go worker through the ``retrieval`` endpoint), look up an order and refund it
 (business worker, ``business`` endpoint; the refund is a workflow-run operation), then ask the
 model to answer from what came back. ``make demo`` runs it; in a cluster it is a canary that
 proves the endpoints, namespaces, codecs and workers line up.
@@ -13,9 +14,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
+    from workerkit.deployment import when_versioned
     from nexus_contracts.business import (
         BusinessService,
         GetOrderRequest,
@@ -23,10 +25,11 @@ with workflow.unsafe.imports_passed_through():
         RefundRequest,
         RefundResult,
     )
-    from nexus_contracts.retrieval import RetrievalService, SearchRequest, SearchResponse
+    from nexus_contracts.retrieval import RetrievalService, SearchResponse
 
     from agent.llm.types import ChatMessage, ChatRequest, ChatResult
     from agent.queues import LLM_TASK_QUEUE
+    from agent.support.toolbox import search_knowledge, source_of
     from agent.tools import ALL_TOOLS
 
 MODEL_CALL_TIMEOUT = timedelta(seconds=60)
@@ -57,7 +60,9 @@ class SystemCheckResult:
     hops: list[str] = field(default_factory=list)
 
 
-@workflow.defn
+# Pinned: a check lasts seconds and tests one build end to end; moving it mid-run to another
+# build would blur which one passed.
+@workflow.defn(versioning_behavior=when_versioned(VersioningBehavior.PINNED))
 class SystemCheckWorkflow:
     @workflow.run
     async def run(self, check: SystemCheckInput) -> SystemCheckResult:
@@ -69,12 +74,12 @@ class SystemCheckWorkflow:
             service=BusinessService, endpoint=check.business_endpoint
         )
 
-        search = await retrieval.execute_operation(
-            RetrievalService.search,
-            SearchRequest(query=check.question, collection=check.collection, top_k=3),
-            schedule_to_close_timeout=NEXUS_OPERATION_TIMEOUT,
-        )
-        hops.append("retrieval.search")
+        knowledge = await search_knowledge(retrieval, check.question, check.collection, top_k=3)
+        search = knowledge.response
+        # Hits are chunks; the check (like a citation) names the document each comes from.
+        for hit in search.hits:
+            hit.doc_id = source_of(hit)
+        hops.append("retrieval.search")  # search.mode says whether it ran hybrid or fell back to bm25
 
         order = await business.execute_operation(
             BusinessService.get_order,

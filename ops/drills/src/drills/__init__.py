@@ -1,0 +1,1 @@
+"""Failure drills run against a real dev stack."""

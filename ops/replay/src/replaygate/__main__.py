@@ -1,0 +1,3 @@
+from replaygate.cli import run
+
+run()

@@ -1,0 +1,122 @@
+"""``agent ingest PATH...``: run IngestWorkflow with a progress display and a summary table.
+
+Directories expand (recursively, sorted) to the files of supported types in them; files named
+explicitly are sent as they are, so an unsupported or missing one is reported per document by
+the workflow like any other failure. Paths are made absolute here, since the agent worker
+reads them: on a dev stack it shares this machine's file system; in a cluster, give paths the
+worker can see (a shared volume).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from agent.chat.client import ChatError
+from agent.ingest.types import (
+    OUTCOME_FAILED,
+    OUTCOME_INDEXED,
+    SUPPORTED_SUFFIXES,
+    IngestInput,
+    IngestProgress,
+    IngestResult,
+)
+from agent.queues import AGENT_TASK_QUEUE
+from agent.workflows.ingest import IngestWorkflow, input_problems
+
+POLL_S = 0.5
+_STYLES = {OUTCOME_INDEXED: "green", OUTCOME_FAILED: "red"}
+
+
+def expand(paths: list[str]) -> list[str]:
+    """Absolute file paths: directories become their supported files; nothing else is judged here."""
+    files: list[str] = []
+    for raw in paths:
+        path = Path(raw).expanduser().absolute()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            if not found:
+                raise ChatError(
+                    f"{raw} holds no documents to ingest ({', '.join(sorted(SUPPORTED_SUFFIXES))} files)", 4
+                )
+            files.extend(str(p) for p in found)
+        else:
+            files.append(str(path))
+    return list(dict.fromkeys(files))  # a file named twice is ingested once
+
+
+async def _watch(handle: WorkflowHandle[IngestWorkflow, IngestResult], total: int, console: Console) -> IngestResult:
+    columns = (TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
+    result = asyncio.ensure_future(handle.result())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("", total=total)
+        while not result.done():
+            try:
+                state: IngestProgress = await handle.query(IngestWorkflow.progress)
+            except RPCError:
+                state = None  # type: ignore[assignment]  # not started on a worker yet; next poll
+            if state is not None:
+                names = ", ".join(Path(p).name for p in state.in_progress[:3])
+                progress.update(task, completed=state.done, description=names)
+            await asyncio.wait([result], timeout=POLL_S)
+    return await result
+
+
+def render(console: Console, result: IngestResult, workflow_id: str) -> None:
+    table = Table(title=f"{workflow_id}: collection {result.collection}", title_justify="left")
+    for name in ("document", "id", "outcome", "chunks", "title / reason"):
+        table.add_column(name, overflow="fold")
+    for doc in result.documents:
+        style = _STYLES.get(doc.outcome, "dim")
+        table.add_row(
+            Path(doc.path).name, doc.doc_id, f"[{style}]{doc.outcome}[/{style}]", str(doc.chunks),
+            doc.error or doc.title,
+        )
+    console.print(table)
+    console.print(
+        f"{result.count(OUTCOME_INDEXED)} indexed, {result.count('unchanged')} unchanged, "
+        f"{result.count(OUTCOME_FAILED)} failed",
+        highlight=False,
+    )
+
+
+async def ingest(
+    client: Client,
+    console: Console,
+    paths: list[str],
+    *,
+    collection: str,
+    workflow_id: str | None,
+    retrieval_endpoint: str,
+) -> int:
+    request = IngestInput(paths=expand(paths), collection=collection, retrieval_endpoint=retrieval_endpoint)
+    if problems := input_problems(request):
+        raise ChatError("invalid ingestion request: " + "; ".join(problems), 4)
+    workflow_id = workflow_id or f"ingest-{uuid.uuid4().hex[:12]}"
+    try:
+        # A workflow id names one ingestion (its result is the record of it): never reused.
+        handle = await client.start_workflow(
+            IngestWorkflow.run, request, id=workflow_id, task_queue=AGENT_TASK_QUEUE,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        )
+    except WorkflowAlreadyStartedError:
+        raise ChatError(f"workflow id {workflow_id} is already in use; pick another --workflow-id", 4) from None
+    try:
+        result = await _watch(handle, len(request.paths), console)
+    except WorkflowFailureError as err:
+        cause: BaseException | None = err
+        while getattr(cause, "cause", None) is not None:
+            cause = cause.cause  # type: ignore[union-attr]
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise ChatError(f"ingestion {workflow_id} failed: {message}", 1) from None
+    render(console, result, workflow_id)
+    return 1 if result.count(OUTCOME_FAILED) else 0

@@ -1,0 +1,260 @@
+"""The agent's own metrics: names, bounded label values, the model price table and the gauges.
+
+Every name here is listed in ``ops/metrics/catalogue.yaml``. Metrics are recorded through
+Temporal's meters, so they come out of the worker's one ``/metrics`` endpoint with the SDK's:
+activity-side values through ``activity.metric_meter()``, workflow-side ones through
+``workflow.metric_meter()`` (which records nothing while a workflow replays, so a restarted
+worker does not count a decision twice), and the visibility gauges through the process meter.
+
+Label values are bounded: model names come from configuration, outcomes and tools from the
+fixed sets below; no ids, no customer text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.common import SearchAttributeKey
+
+from agent.embeddings.types import EmbeddingErrorType
+from agent.llm.settings import SIMULATOR_MODEL
+from agent.llm.types import ModelErrorType
+from agent.tools import SUPPORT_TOOLS
+from workerkit.errors import ConfigError
+from workerkit.metrics import process_meter
+
+log = logging.getLogger(__name__)
+
+# ---- names (as created; the exporter adds _total to counters and _seconds to durations) ----
+
+MODEL_REQUESTS = "agent_model_requests"
+MODEL_REQUEST_DURATION = "agent_model_request_duration"
+MODEL_TOKENS = "agent_model_tokens"
+MODEL_COST = "agent_model_cost_usd"
+EMBEDDING_REQUESTS = "agent_embedding_requests"
+EMBEDDING_TEXTS = "agent_embedding_texts"
+TOOL_CALLS = "agent_tool_calls"
+APPROVALS_REQUESTED = "agent_approvals_requested"
+APPROVAL_DECISIONS = "agent_approval_decisions"
+APPROVAL_WAIT = "agent_approval_wait"
+CONVERSATIONS_ACTIVE = "agent_conversations_active"
+APPROVALS_WAITING = "agent_approvals_waiting"
+
+# ---- label values ----
+
+OK = "ok"
+OTHER = "other"
+ERROR = "error"
+UNKNOWN_TOOL = "unknown"
+_OUTCOMES = {
+    ModelErrorType.RATE_LIMITED: "rate_limited",
+    ModelErrorType.SERVER_ERROR: "server_error",
+    ModelErrorType.TIMEOUT: "timeout",
+    ModelErrorType.CONNECTION: "connection_error",
+    ModelErrorType.BAD_REQUEST: "bad_request",
+    ModelErrorType.CONTEXT_LENGTH: "context_length",
+    ModelErrorType.AUTH: "auth",
+    ModelErrorType.NOT_FOUND: "not_found",
+    ModelErrorType.QUOTA: "quota",
+    EmbeddingErrorType.MALFORMED_RESPONSE: "server_error",
+    EmbeddingErrorType.INVALID_INPUT: "bad_request",
+}
+TOOLS = frozenset(t["function"]["name"] for t in SUPPORT_TOOLS)
+# How approvals end (``agent_approval_decisions_total{decision}``).
+APPROVED, REJECTED, EXPIRED, ENDED = "approved", "rejected", "expired", "ended"
+
+# The search attribute the support workflow keeps equal to its number of pending approvals;
+# registered by the dev stack (devstack.temporal_setup) and, in clusters, by the operator.
+PENDING_APPROVALS = SearchAttributeKey.for_int("AgentPendingApprovals")
+
+
+def outcome_of(error_type: str | None) -> str:
+    """The ``outcome`` label of a model or embedding request from its classified error type."""
+    if error_type is None:
+        return OK
+    return _OUTCOMES.get(error_type, OTHER)
+
+
+# ---- the price table ----
+
+ENV_PRICES = "AGENT_MODEL_PRICES"
+
+# US dollars per million tokens (prompt, completion), list prices of the providers' public price
+# pages; a deployment with other prices or models sets AGENT_MODEL_PRICES. The simulator's price
+# is nominal, not a real price, so that the cost panels of a demo have data.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    SIMULATOR_MODEL: (1.00, 2.00),
+}
+
+
+class PriceTableError(ConfigError):
+    """AGENT_MODEL_PRICES is not a JSON object of model -> [prompt, completion] USD per 1M tokens."""
+
+
+def model_prices(environ: Mapping[str, str] = os.environ) -> dict[str, tuple[float, float]]:
+    """The default table with ``AGENT_MODEL_PRICES`` (JSON, e.g. ``{"my-model": [0.5, 1.5]}``) over it."""
+    raw = environ.get(ENV_PRICES, "").strip()
+    prices = dict(DEFAULT_PRICES)
+    if not raw:
+        return prices
+    try:
+        table = json.loads(raw)
+        for model, pair in table.items():
+            prompt, completion = (float(x) for x in pair)
+            if prompt < 0 or completion < 0 or len(pair) != 2:
+                raise ValueError
+            prices[str(model)] = (prompt, completion)
+    except (ValueError, TypeError, AttributeError):
+        raise PriceTableError(
+            f'{ENV_PRICES} must be a JSON object like {{"gpt-4o-mini": [0.15, 0.60]}} '
+            "(US dollars per million prompt and completion tokens)"
+        ) from None
+    return prices
+
+
+def cost_usd(prices: Mapping[str, tuple[float, float]], model: str, prompt: int, completion: int) -> float | None:
+    """Estimated cost of one request; None for a model without a price (nothing is recorded)."""
+    price = prices.get(model)
+    if price is None:
+        return None
+    return (prompt * price[0] + completion * price[1]) / 1_000_000
+
+
+# ---- recording ----
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """What one model request did, for :func:`record_model_call`."""
+
+    model: str
+    duration: timedelta
+    error_type: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+def record_model_call(call: ModelCall, prices: Mapping[str, tuple[float, float]]) -> None:
+    """From inside the chat activity."""
+    meter = activity.metric_meter()
+    labels = {"model": call.model, "outcome": outcome_of(call.error_type)}
+    meter.create_counter(MODEL_REQUESTS, "Model requests by model and outcome.").add(1, labels)
+    meter.create_histogram_timedelta(MODEL_REQUEST_DURATION, "Model request wall time.").record(call.duration, labels)
+    if call.error_type is not None:
+        return
+    tokens = meter.create_counter(MODEL_TOKENS, "Tokens reported by the provider.")
+    tokens.add(call.prompt_tokens, {"model": call.model, "kind": "prompt"})
+    tokens.add(call.completion_tokens, {"model": call.model, "kind": "completion"})
+    cost = cost_usd(prices, call.model, call.prompt_tokens, call.completion_tokens)
+    if cost is not None:
+        meter.create_histogram_float(MODEL_COST, "Estimated cost of a model request in USD.").record(
+            cost, {"model": call.model}
+        )
+
+
+def record_embedding_call(model: str, texts: int, error_type: str | None) -> None:
+    """From inside the embedding activity: one call of ``embed_texts`` (all its batches)."""
+    meter = activity.metric_meter()
+    meter.create_counter(EMBEDDING_REQUESTS, "Embedding requests by model and outcome.").add(
+        1, {"model": model, "outcome": outcome_of(error_type)}
+    )
+    if error_type is None:
+        meter.create_counter(EMBEDDING_TEXTS, "Texts embedded.").add(texts, {"model": model})
+
+
+def record_tool_call(tool: str, failed: bool) -> None:
+    """From workflow code, once the tool's outcome is known."""
+    workflow.metric_meter().create_counter(TOOL_CALLS, "Tool calls by tool and outcome.").add(
+        1, {"tool": tool if tool in TOOLS else UNKNOWN_TOOL, "outcome": ERROR if failed else OK}
+    )
+
+
+def record_approval_requested() -> None:
+    workflow.metric_meter().create_counter(APPROVALS_REQUESTED, "Approvals requested.").add(1)
+
+
+def record_approval_decided(decision: str, waited: timedelta) -> None:
+    meter = workflow.metric_meter()
+    labels = {"decision": decision}
+    meter.create_counter(APPROVAL_DECISIONS, "How approvals ended.").add(1, labels)
+    meter.create_histogram_timedelta(APPROVAL_WAIT, "Workflow time an approval waited.").record(
+        max(waited, timedelta(0)), labels
+    )
+
+
+async def require_search_attribute(client: Client) -> None:
+    """Refuse to start when ``AgentPendingApprovals`` is not registered: every conversation's
+    workflow tasks would fail on it. A server that does not let workers list attributes (Temporal
+    Cloud API keys often cannot) is trusted, with a warning."""
+    try:
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=client.namespace)
+        )
+    except RPCError as err:
+        if err.status not in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+            raise
+        log.warning("cannot check that search attribute %s is registered: %s", PENDING_APPROVALS.name, err.message)
+        return
+    if listed.custom_attributes.get(PENDING_APPROVALS.name) != IndexedValueType.INDEXED_VALUE_TYPE_INT:
+        raise ConfigError(
+            f"search attribute {PENDING_APPROVALS.name} (Int) is not registered in namespace {client.namespace}; "
+            f"register it with `temporal operator search-attribute create --namespace {client.namespace} "
+            f"--name {PENDING_APPROVALS.name} --type Int` (make up does this)"
+        )
+
+
+# ---- gauges from visibility ----
+
+ENV_GAUGE_INTERVAL = "AGENT_GAUGE_INTERVAL_S"
+
+
+def gauge_interval(environ: Mapping[str, str] = os.environ) -> float:
+    raw = environ.get(ENV_GAUGE_INTERVAL, "10")
+    try:
+        interval = float(raw)
+    except ValueError:
+        interval = 0
+    if not interval > 0:
+        raise ConfigError(f"{ENV_GAUGE_INTERVAL} must be a positive number of seconds, got {raw!r}")
+    return interval
+
+_RUNNING = 'WorkflowType = "SupportAgentWorkflow" AND ExecutionStatus = "Running"'
+
+
+async def visibility_gauges(client: Client) -> None:
+    """Keep ``agent_conversations_active`` and ``agent_approvals_waiting`` current.
+
+    Counted from Temporal visibility rather than kept in memory, so the numbers stay right
+    across worker restarts and with any number of workers (each reports the same value).
+    """
+    interval = gauge_interval()
+    meter = process_meter()
+    active = meter.create_gauge(CONVERSATIONS_ACTIVE, "Running support conversations.")
+    waiting = meter.create_gauge(APPROVALS_WAITING, "Approvals waiting for a decision.")
+    while True:
+        try:
+            active.set((await client.count_workflows(_RUNNING)).count)
+            total = 0
+            query = f"{_RUNNING} AND {PENDING_APPROVALS.name} > 0"
+            async for execution in client.list_workflows(query, page_size=1000):
+                total += execution.typed_search_attributes.get(PENDING_APPROVALS) or 0
+            waiting.set(total)
+        except Exception as err:  # noqa: BLE001 - a visibility hiccup must not stop the worker
+            log.warning("cannot refresh the conversation gauges from visibility: %s", err)
+        await asyncio.sleep(interval)
