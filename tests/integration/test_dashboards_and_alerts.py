@@ -21,7 +21,6 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import yaml

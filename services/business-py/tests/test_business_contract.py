@@ -14,7 +14,6 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped, unused-ignore]
 import nexusrpc
-import pytest
 from temporalio.converter import DataConverter
 
 from business.db import SEED_ORDERS, Store

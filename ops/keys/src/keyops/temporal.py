@@ -7,7 +7,6 @@ TLS variables, TOML profiles), as in every other process of the project.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,35 +19,21 @@ from temporalio.api.workflowservice.v1 import (
     GetWorkflowExecutionHistoryRequest,
 )
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
+from workerkit.connect import DEFAULT_ADDRESS as DEFAULT_ADDRESS  # re-exported: the CLIs name it in --help
+from workerkit.connect import connect_without_codec
+from workerkit.errors import TemporalUnreachable
 
 from keyops.errors import KeyOpsError, NotFoundError
 
-DEFAULT_ADDRESS = "localhost:7233"
 
 
 async def connect_raw(namespace: str, address: str | None = None) -> Client:
-    config = ClientConfig.load_client_connect_config()
-    if address:
-        config["target_host"] = address
-    config.setdefault("target_host", DEFAULT_ADDRESS)
-    config["namespace"] = namespace
-    # No data_converter: the default one has no codec, and that is the point.
+    # No codec: the payloads stay as the server stores them, and that is the point.
     try:
-        return await Client.connect(**config)
-    except RuntimeError as err:
-        raise KeyOpsError(
-            f"cannot reach the Temporal server at {config['target_host']} ({_short_reason(err)}); "
-            "start the dev stack with `make up` or set TEMPORAL_ADDRESS / --address"
-        ) from None
-
-
-def _short_reason(err: Exception) -> str:
-    # The core SDK's message is a nested transport trace; the OS's own words are enough.
-    text = str(err)
-    found = re.search(r'message: "([^"]+)"', text)
-    return found.group(1) if found else text.splitlines()[0][:160]
+        return await connect_without_codec(namespace, address)
+    except TemporalUnreachable as err:
+        raise KeyOpsError(str(err)) from None
 
 
 def in_namespace(client: Client, namespace: str) -> Client:

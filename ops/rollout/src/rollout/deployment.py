@@ -10,7 +10,6 @@ cannot overwrite each other's step unseen.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -29,36 +28,22 @@ from temporalio.api.workflowservice.v1 import (
     SetWorkerDeploymentRampingVersionRequest,
 )
 from temporalio.client import Client
-from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
+from workerkit.connect import connect_without_codec
+from workerkit.errors import TemporalUnreachable
 
 from rollout.errors import RolloutError
 
-DEFAULT_ADDRESS = "localhost:7233"
 IDENTITY = "rollout-cli"
 T = TypeVar("T")
 
 
 async def connect(namespace: str, address: str | None = None) -> Client:
     """A client from Temporal's env config; no payload codec, since no payload is read."""
-    config = ClientConfig.load_client_connect_config()
-    if address:
-        config["target_host"] = address
-    config.setdefault("target_host", DEFAULT_ADDRESS)
-    config["namespace"] = namespace
     try:
-        return await Client.connect(**config)
-    except RuntimeError as err:
-        raise RolloutError(
-            f"cannot reach the Temporal server at {config['target_host']} ({_os_reason(err)}); "
-            "set TEMPORAL_ADDRESS or --address"
-        ) from None
-
-
-def _os_reason(err: Exception) -> str:
-    # The core SDK's message is a nested transport trace; the OS's own words are enough.
-    found = re.search(r'message: "([^"]+)"', str(err))
-    return found.group(1) if found else str(err).splitlines()[0][:160]
+        return await connect_without_codec(namespace, address)
+    except TemporalUnreachable as err:
+        raise RolloutError(str(err)) from None
 
 
 def _short_status(value: int, enum: type, prefix: str) -> str:

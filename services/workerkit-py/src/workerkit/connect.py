@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
@@ -39,10 +40,33 @@ async def connect(default_namespace: str, runtime: Runtime | None = None) -> Cli
     try:
         return await Client.connect(**config)
     except RuntimeError as err:
-        # The core SDK raises RuntimeError with a long transport trace; keep the one line a
-        # person needs, and never the API key (it is not part of the message).
         raise TemporalUnreachable(
             f"cannot reach the Temporal server at {config['target_host']} "
-            f"(namespace {config['namespace']}): {str(err).splitlines()[0]}. "
+            f"(namespace {config['namespace']}): {short_reason(err)}. "
             "Start the dev stack with `make up` or set TEMPORAL_ADDRESS."
         ) from err
+
+
+async def connect_without_codec(namespace: str, address: str | None = None) -> Client:
+    """A client that sees payloads as the server stores them (no codec): for operator tools that
+    read raw histories or call admin APIs. ``address`` overrides the env config's."""
+    config = ClientConfig.load_client_connect_config()
+    if address:
+        config["target_host"] = address
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    config["namespace"] = namespace
+    try:
+        return await Client.connect(**config)
+    except RuntimeError as err:
+        raise TemporalUnreachable(
+            f"cannot reach the Temporal server at {config['target_host']} ({short_reason(err)}); "
+            "start the dev stack with `make up` or set TEMPORAL_ADDRESS / --address"
+        ) from None
+
+
+def short_reason(err: Exception) -> str:
+    """The core SDK raises RuntimeError with a nested transport trace; the OS's own words are
+    what a person needs (and the API key is never part of them)."""
+    text = str(err)
+    found = re.search(r'message: "([^"]+)"', text)
+    return found.group(1) if found else text.splitlines()[0][:160]
