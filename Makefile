@@ -17,7 +17,7 @@ GO_REPLAYER := bin/retrieval-replay
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval test test-python test-go lint clean replay-check drill-rollout drill-crash
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval test test-python test-go lint clean replay-check drill-rollout bench-agent drill-crash
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -110,6 +110,9 @@ bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100
 	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -o bench/results/retrieval-speed.json
 
 # On a dev stack of its own (own ports and data directory); leaves `make up`'s stack alone.
+bench-agent: build ## agent per-step cost vs a plain workflow of no-op activities, and runs/s at 1 and 10 in flight -> bench/results/agent.json
+	$(PY) ops/bench/agent_bench.py
+
 drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, promote, roll back, drain -> bench/results/drill-rollout.json
 	DRILL_ROLLOUT_OUT=$(CURDIR)/bench/results/drill-rollout.json $(PY) -m pytest tests/integration/test_drill_rollout.py -q -s -p no:cacheprovider
 
