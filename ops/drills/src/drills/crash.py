@@ -9,9 +9,11 @@ or ``paid_twice`` (anything else: a call repeated after its result was recorded;
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import sqlite3
 import time
+import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -114,7 +116,7 @@ async def _completed_attempts(client: Client, cid: str) -> dict[str, int]:
 
 
 def classify(entries: list[dict[str, Any]], completed: dict[str, int], kills: list[datetime],
-             slack: timedelta = timedelta(seconds=1)) -> dict[str, list[str]]:
+             slack: timedelta = timedelta(milliseconds=250)) -> dict[str, list[str]]:
     """Sort one conversation's model calls into completed / in_flight / paid_twice."""
     out: dict[str, list[str]] = {"completed": [], "in_flight": [], "paid_twice": []}
     seen: set[tuple[str, int]] = set()
@@ -137,12 +139,26 @@ def classify(entries: list[dict[str, Any]], completed: dict[str, int], kills: li
 def _killed_in_flight(
     entries: list[dict[str, Any]], entry: dict[str, Any], kills: list[datetime], slack: timedelta
 ) -> bool:
-    """A kill fell between this attempt's call and the next attempt's call (the ledger records
-    a call when it is answered, so ``slack`` covers the answer time before the kill)."""
+    """A kill fell between this attempt's call and the next attempt's call. The ledger stamps a
+    call when it is answered, so the call began ``latency_ms`` earlier; ``slack`` absorbs the
+    clock readings of two processes."""
     activity_id, attempt = attempt_of(entry)
-    later = [at(e) for e in entries if attempt_of(e) == (activity_id, attempt + 1)]
+    later = [_began(e) for e in entries if attempt_of(e) == (activity_id, attempt + 1)]
     until = min(later) if later else datetime.max.replace(tzinfo=UTC)
-    return any(at(entry) - slack <= k <= until for k in kills)
+    return any(_began(entry) - slack <= k <= until for k in kills)
+
+
+def _began(entry: dict[str, Any]) -> datetime:
+    return at(entry) - timedelta(milliseconds=float(entry.get("latency_ms") or 0))
+
+
+def _set_faults(model_server: str, rules: list[dict[str, Any]]) -> None:
+    request = urllib.request.Request(
+        f"{model_server}/admin/faults", data=json.dumps(rules).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=5):
+        pass
 
 
 def _refunds(stack: Any, cids: list[str]) -> tuple[int, int, int]:
@@ -155,7 +171,7 @@ def _refunds(stack: Any, cids: list[str]) -> tuple[int, int, int]:
 
 async def run_drill(stack: Any, client: Client, *, conversations: int, kills: int, concurrency: int = 5,
                     kill_window_s: tuple[float, float] = (0.5, 2.5), seed: int | None = None,
-                    timeout_s: float = 600) -> Summary:
+                    model_delay_s: float = 1.5, timeout_s: float = 600) -> Summary:
     began = time.monotonic()
     rng = random.Random(seed)
     chat = Conversations(client)
@@ -169,17 +185,25 @@ async def run_drill(stack: Any, client: Client, *, conversations: int, kills: in
             await _conversation(chat, cid)
             return True
 
+    model_server = stack.config.model_server_url.removesuffix("/v1")
+    # The simulator answers in milliseconds, so a kill would almost never find a model call
+    # running; slowed down, kills cut calls in flight and the drill proves they are told apart.
+    _set_faults(model_server, [{"kind": "slow", "delay_s": model_delay_s, "endpoint": "chat.completions",
+                                "match": f"drill-crash-{run}-"}])
     killer = asyncio.create_task(_killer(stack, kills, kill_window_s, finished, rng))
-    results = await asyncio.wait_for(
-        asyncio.gather(*(one(c) for c in cids), return_exceptions=True), timeout_s
-    )
-    finished.set()
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(*(one(c) for c in cids), return_exceptions=True), timeout_s
+        )
+    finally:
+        finished.set()
+        _set_faults(model_server, [])
     kill_times = await killer
     completed_ok = 0
     for cid in cids:
         desc = await client.get_workflow_handle(cid).describe()
         completed_ok += desc.status is not None and desc.status.name == "COMPLETED"
-    entries = ledger(stack.config.model_server_url.removesuffix("/v1"))
+    entries = ledger(model_server)
     sorted_calls: dict[str, list[str]] = {"completed": [], "in_flight": [], "paid_twice": []}
     for cid in cids:
         parts = classify(calls_of(entries, cid), await _completed_attempts(client, cid), kill_times)
