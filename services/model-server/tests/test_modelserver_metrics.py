@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import re
+import time
 import urllib.error
 import urllib.request
 
@@ -38,3 +40,19 @@ def test_unknown_paths_share_one_series(sim: SimulatorHandle) -> None:
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(sim.url + path, timeout=5)
     assert sample(sim, other) - before == 2
+
+
+def test_a_slow_call_is_in_flight_until_it_is_answered(sim: SimulatorHandle, client: openai.OpenAI) -> None:
+    in_flight = 'modelserver_requests_in_flight{endpoint="chat.completions"}'
+    sim.set_faults([{"kind": "slow", "delay_s": 1.0, "times": 1}])
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        call = pool.submit(
+            client.chat.completions.create, model="sim-gpt", messages=[{"role": "user", "content": "hi"}]
+        )
+        seen = 0.0
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline and not call.done():
+            seen = sample(sim, in_flight)
+        assert seen == 1
+        call.result()
+    assert sample(sim, in_flight) == 0

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
 from agent.chat.client import EXIT_REJECTED, ChatError, Conversations
@@ -31,6 +32,8 @@ POLICY_QUESTION = "How long do refunds take?"
 REFUND_REQUEST = "Please refund $2 on order ORD-1004, it arrived damaged."
 # A killed model attempt is retried after its start-to-close timeout: 5 s keeps the drill short
 # while staying far above the simulator's answer time. Production keeps its 60 s default.
+# How long a kill waits for a model call to be in flight before it strikes anyway.
+IN_FLIGHT_WAIT_S = 15.0
 DRILL_SETTINGS = ConversationSettings(approval_threshold_cents=100, model_timeout_s=5.0, model_max_attempts=10)
 
 
@@ -86,10 +89,17 @@ async def _retrying(call: Any, attempts: int = 20) -> Any:
 
 
 async def _killer(stack: Any, kills: int, window_s: tuple[float, float], stop_at: asyncio.Event,
-                  rng: random.Random) -> list[datetime]:
+                  rng: random.Random, model_server: str) -> list[datetime]:
+    """Kills at a random moment of the window, then as soon as a model call is in flight, so every
+    kill has a paid answer to lose (a random moment alone can fall while all conversations wait)."""
     times: list[datetime] = []
     for _ in range(kills):
         await asyncio.sleep(rng.uniform(*window_s))
+        deadline = time.monotonic() + IN_FLIGHT_WAIT_S
+        while not stop_at.is_set() and time.monotonic() < deadline:
+            if await asyncio.to_thread(_chat_calls_in_flight, model_server):
+                break
+            await asyncio.sleep(0.05)
         if stop_at.is_set():
             break
         times.append(datetime.now(UTC))
@@ -152,6 +162,15 @@ def _began(entry: dict[str, Any]) -> datetime:
     return at(entry) - timedelta(milliseconds=float(entry.get("latency_ms") or 0))
 
 
+def _chat_calls_in_flight(model_server: str) -> float:
+    with urllib.request.urlopen(f"{model_server}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "modelserver_requests_in_flight":
+            return sum(s.value for s in family.samples if s.labels.get("endpoint") == "chat.completions")
+    return 0.0
+
+
 def _set_faults(model_server: str, rules: list[dict[str, Any]]) -> None:
     request = urllib.request.Request(
         f"{model_server}/admin/faults", data=json.dumps(rules).encode(), method="POST",
@@ -190,7 +209,7 @@ async def run_drill(stack: Any, client: Client, *, conversations: int, kills: in
     # running; slowed down, kills cut calls in flight and the drill proves they are told apart.
     _set_faults(model_server, [{"kind": "slow", "delay_s": model_delay_s, "endpoint": "chat.completions",
                                 "match": f"drill-crash-{run}-"}])
-    killer = asyncio.create_task(_killer(stack, kills, kill_window_s, finished, rng))
+    killer = asyncio.create_task(_killer(stack, kills, kill_window_s, finished, rng, model_server))
     try:
         results = await asyncio.wait_for(
             asyncio.gather(*(one(c) for c in cids), return_exceptions=True), timeout_s

@@ -31,9 +31,11 @@ class AccessLog:
                 status = message["status"]
             await send(message)
 
+        self.metrics.started(scope["path"])
         try:
             await self.app(scope, receive, capture)
         finally:
+            self.metrics.finished(scope["path"])
             # The path only: query strings could carry anything a caller chose to put there.
             log.info("%s %s %d %.1fms", scope["method"], scope["path"], status, (time.perf_counter() - started) * 1000)
             self.metrics.request(scope["path"], status)

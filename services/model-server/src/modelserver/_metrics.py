@@ -6,7 +6,7 @@ Label values are bounded: paths map to a fixed set of endpoint names.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _ENDPOINTS = {
@@ -39,9 +39,21 @@ class Metrics:
             "modelserver_faults_injected", "Faults injected (admin API or MODEL_SERVER_FAULTS), by kind.",
             ["kind", "endpoint"], registry=self.registry,
         )
+        # Lets a drill (or an operator) see that a model call is running right now, e.g. to kill a
+        # worker while one is in flight rather than hoping a random moment finds one.
+        self.in_flight = Gauge(
+            "modelserver_requests_in_flight", "HTTP requests being answered right now, by endpoint.",
+            ["endpoint"], registry=self.registry,
+        )
 
     def request(self, path: str, status: int) -> None:
         self.requests.labels(endpoint_of(path), str(status)).inc()
+
+    def started(self, path: str) -> None:
+        self.in_flight.labels(endpoint_of(path)).inc()
+
+    def finished(self, path: str) -> None:
+        self.in_flight.labels(endpoint_of(path)).dec()
 
     def fault(self, kind: str, endpoint: str) -> None:
         self.faults.labels(kind, endpoint).inc()
