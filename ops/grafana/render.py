@@ -167,10 +167,19 @@ DASHBOARDS = [
             Panel("Caller: operation schedule-to-close (p95)", "s", [
                 (p95("nexus_operation_schedule_to_close_latency", "nexus_endpoint"), "{{nexus_endpoint}}"),
             ]),
-            Panel("Handler: task execution (p95)", "s", [
-                (p95("temporal_nexus_task_execution_latency_seconds", "job, task_queue, nexus_service, nexus_operation", WORKERS),
-                 "{{job}} {{nexus_service}}/{{nexus_operation}}"),
-            ], "Per operation for the Go worker; the Python core SDK labels by task queue only."),
+            Panel("Handler: calls by operation", "ops", [
+                (rate("nexus_handler_operations_total", "job, nexus_service, nexus_operation, outcome"),
+                 "{{nexus_service}}/{{nexus_operation}} {{outcome}}"),
+            ], "Every handler call, Python and Go alike (workerkit.nexus_metrics, app/metrics/nexus.go)."),
+            Panel("Handler: errors by operation", "ops", [
+                (rate("nexus_handler_operations_total", "job, nexus_service, nexus_operation, outcome", '{outcome!="ok"}'),
+                 "{{nexus_service}}/{{nexus_operation}} {{outcome}}"),
+            ], "bad_request and not_found are the caller's mistakes (the model recovers); internal and "
+               "unavailable are the handler's (alert NexusOperationErrors)."),
+            Panel("Handler: latency by operation (p95)", "s", [
+                (p95("nexus_handler_operation_latency_seconds", "job, nexus_service, nexus_operation"),
+                 "{{nexus_service}}/{{nexus_operation}}"),
+            ], "Until the handler answered; for a workflow-run operation (refund, index), until its workflow started."),
             Panel("Handler: schedule-to-start (p95)", "s", [
                 (p95("temporal_nexus_task_schedule_to_start_latency_seconds", "job, task_queue", WORKERS), "{{job}} {{task_queue}}"),
             ]),

@@ -52,6 +52,7 @@ EXERCISED_FAULTS = {
     ("overview.json", "Workflow failures"): "a system check for an order that does not exist",
     ("nexus.json", "Caller: outbound request errors"): "the same check: get_order answers not-found",
     ("nexus.json", "Handler: task failures"): "the same check: the business handler fails the task",
+    ("nexus.json", "Handler: errors by operation"): "the same check (business get_order not_found) and the bad search mode (retrieval search bad_request)",
     ("retrieval.json", "Retrieval errors"): "a search with a mode the retrieval service does not know",
     ("codec.json", "Codec failures"): "a tampered payload sent to the codec server",
     ("codec.json", "Codec server auth failures"): "a codec server request with a token nobody issued",

@@ -258,3 +258,19 @@ def test_python_and_go_sdk_metric_names_are_identical(scraped: dict[str, dict[st
         if python[name].labels - go[name].labels - versions or go[name].labels - python[name].labels - go_extra
     }
     assert not label_diff, f"label names differ between Python and Go: {label_diff}"
+
+
+def test_nexus_handlers_are_measured_per_operation_in_both_languages(
+    scraped: dict[str, dict[str, Family]],
+) -> None:
+    # The run called business get_order/refund/create_ticket (Python) and retrieval search/index (Go).
+    calls, latency = "nexus_handler_operations_total", "nexus_handler_operation_latency_seconds"
+    python, go = scraped["business-worker"], scraped[GO_WORKER]
+    assert {"refund", "create_ticket"} <= python[calls].values["nexus_operation"], python[calls].values
+    assert {"search", "index"} <= go[calls].values["nexus_operation"], go[calls].values
+    assert python[calls].values["nexus_service"] == {"business"}
+    assert go[calls].values["nexus_service"] == {"retrieval"}
+    assert "ok" in python[calls].values["outcome"] and "ok" in go[calls].values["outcome"]
+    versions = set(CATALOGUE["constant_labels"])
+    for name in (calls, latency):
+        assert python[name].labels - versions == go[name].labels - versions, (name, python[name].labels, go[name].labels)

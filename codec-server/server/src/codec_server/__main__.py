@@ -2,42 +2,28 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 
+from httpkit import BindError, bind_socket, parse_server_arguments, serve
 from payload_codec import CodecConfigError, key_source_from_env, safe_id
 
 from ._app import create_app
 from ._audit import AuditLog
 from ._auth import Authenticator, JwtVerifier, StaticTokens
-from ._serve import BindError, bind_socket, serve
-from ._settings import DEFAULT_HOST, Settings, SettingsError, check_bind_host, port_from_env
+from ._settings import DEFAULT_PORT, PORT_ENV, Settings, SettingsError, check_bind_host, port_from_env
 
 log = logging.getLogger("codec_server")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m codec_server",
-        description=(
-            "Temporal codec server (encrypting codec of codec-server/SPEC.md). Keys: one of "
-            "CODEC_KEYRING_FILE, CODEC_KEYRING_DIR, CODEC_KEYRING. Auth: CODEC_SERVER_TOKENS_FILE "
-            "and/or CODEC_SERVER_JWKS_URL + CODEC_SERVER_JWT_AUDIENCE. See codec-server/README.md."
-        ),
+    args = parse_server_arguments(
+        "python -m codec_server",
+        "Temporal codec server (encrypting codec of codec-server/SPEC.md). Keys: one of "
+        "CODEC_KEYRING_FILE, CODEC_KEYRING_DIR, CODEC_KEYRING. Auth: CODEC_SERVER_TOKENS_FILE "
+        "and/or CODEC_SERVER_JWKS_URL + CODEC_SERVER_JWT_AUDIENCE. See codec-server/README.md.",
+        argv, port_env=PORT_ENV, default_port=DEFAULT_PORT,
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    parser.add_argument(
-        "--port", type=int, default=None, help="port (default: $CODEC_SERVER_PORT or 8404; 0 = any free port)"
-    )
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
     try:
         port = args.port if args.port is not None else port_from_env()
         settings = Settings.from_env()
@@ -62,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     app = create_app(settings, keyring, auth, audit)
     try:
-        sock = bind_socket(args.host, port)
+        sock = bind_socket(args.host, port, port_env=PORT_ENV)
     except BindError as exc:
         print(f"codec server: {exc}", file=sys.stderr)
         audit.close()

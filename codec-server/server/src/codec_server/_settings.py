@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_HOST = "127.0.0.1"
+PORT_ENV = "CODEC_SERVER_PORT"
 DEFAULT_PORT = 8404
 DEFAULT_CORS_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from workerkit.process import exit_without_finalizing
+from workerkit.process import exit_without_finalizing, report_errors
 
 from keyops import __version__
 from keyops.codec_client import CodecServerClient, read_token
@@ -29,9 +29,6 @@ from keyops.export import export_history
 from keyops.report import UNENCRYPTED, Report, build_report
 from keyops.store import Rotation, activate, open_store, retire, rotate
 from keyops.temporal import DEFAULT_ADDRESS, connect_raw
-
-EXIT_ERROR = 1
-EXIT_UNEXPECTED = 70
 
 
 def _add_store_args(parser: argparse.ArgumentParser, required: bool = True) -> None:
@@ -279,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Console(soft_wrap=True, highlight=False)
     err = Console(stderr=True, soft_wrap=True, highlight=False)
-    try:
+
+    def command() -> int:
         if args.command == "rotate":
             return _cmd_rotate(args, out)
         if args.command == "activate":
@@ -291,18 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "export":
             return asyncio.run(_cmd_export(args, out, err))
         raise AssertionError(args.command)
-    except (KeyOpsError, CodecConfigError) as exc:
-        err.print(f"[red]keyops:[/red] {escape(str(exc))}")
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        err.print("keyops: interrupted")
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        # The type only: an unexpected message could quote data we never meant to print.
-        err.print(f"[red]keyops:[/red] unexpected {type(exc).__name__}; rerun with --debug to see where")
-        return EXIT_UNEXPECTED
+
+    return report_errors("keyops", command, expected=(KeyOpsError, CodecConfigError), debug=args.debug, err=err)
 
 
 def run() -> NoReturn:

@@ -26,10 +26,8 @@ from rollout.deployment import Change, Deployment, DeploymentState, connect
 from rollout.errors import RolloutError
 from rollout.prometheus import prometheus_errors
 from workerkit.deployment import ENV_DEPLOYMENT_NAME
-from workerkit.process import exit_without_finalizing
+from workerkit.process import exit_without_finalizing, report_errors
 
-EXIT_ERROR = 1
-EXIT_UNEXPECTED = 70
 DEFAULT_NAMESPACE = "agents"
 
 
@@ -178,19 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Console(soft_wrap=True, highlight=False)
     err = Console(stderr=True, soft_wrap=True, highlight=False)
-    try:
-        return asyncio.run(_run(args, out))
-    except RolloutError as exc:
-        err.print(f"[red]rollout:[/red] {escape(str(exc))}")
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        err.print("rollout: interrupted")
-        return 130
-    except Exception as exc:
-        if args.debug:
-            raise
-        err.print(f"[red]rollout:[/red] unexpected {type(exc).__name__}; rerun with --debug to see where")
-        return EXIT_UNEXPECTED
+    return report_errors(
+        "rollout", lambda: asyncio.run(_run(args, out)), expected=(RolloutError,), debug=args.debug, err=err
+    )
 
 
 def run() -> NoReturn:

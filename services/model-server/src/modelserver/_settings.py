@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ._faults import FaultConfigError, FaultRule, parse_rules_text
 
-DEFAULT_HOST = "127.0.0.1"
+PORT_ENV = "MODEL_SERVER_PORT"
 DEFAULT_PORT = 8400
 
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from httpkit import bind_socket
 
 from ._app import create_app
-from ._serve import bind_socket
-from ._settings import Settings
+from ._settings import PORT_ENV, Settings
 
 STARTUP_TIMEOUT_S = 5.0
 
@@ -79,7 +79,7 @@ class SimulatorHandle:
 
 @contextmanager
 def running_simulator(settings: Settings | None = None, *, host: str = "127.0.0.1") -> Iterator[SimulatorHandle]:
-    sock = bind_socket(host, 0)
+    sock = bind_socket(host, 0, port_env=PORT_ENV)
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         create_app(settings), log_config=None, access_log=False, lifespan="off", timeout_graceful_shutdown=1

@@ -21,6 +21,7 @@
 //	codec_payloads_total{operation, key_id, outcome}  counter; the payload codec's, named as in Python
 //	codec_payload_bytes_total{operation, key_id}      counter
 //	codec_failures_total{operation, key_id, reason}   counter
+//	nexus_handler_operations_total, nexus_handler_operation_latency_seconds: see nexus.go
 //
 // With WithConstantLabels (build_id and deployment_name from TEMPORAL_WORKER_BUILD_ID and
 // TEMPORAL_DEPLOYMENT_NAME, see ConstantLabels) every series carries the worker's version, as
@@ -83,6 +84,8 @@ type Metrics struct {
 	codecPayloads  *prometheus.CounterVec
 	codecBytes     *prometheus.CounterVec
 	codecFailures  *prometheus.CounterVec
+	nexusCalls     *prometheus.CounterVec
+	nexusLatency   *prometheus.HistogramVec
 }
 
 // Option configures New.
@@ -143,6 +146,7 @@ func New(sizes func() []CollectionSize, opts ...Option) *Metrics {
 			Help: "Payloads the codec could not process, by reason.",
 		}, []string{"operation", "key_id", "reason"}),
 	}
+	m.nexusCalls, m.nexusLatency = newNexusVecs()
 	m.registerer = m.reg
 	for _, opt := range opts {
 		opt(m)
@@ -158,6 +162,8 @@ func New(sizes func() []CollectionSize, opts ...Option) *Metrics {
 		m.codecPayloads,
 		m.codecBytes,
 		m.codecFailures,
+		m.nexusCalls,
+		m.nexusLatency,
 		&sizeCollector{sizes: sizes},
 	)
 	return m

@@ -19,6 +19,7 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/grpc/codes"
@@ -158,6 +159,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: stopTimeout,
 		DeploymentOptions: cfg.Deployment,
+		Interceptors:      []interceptor.WorkerInterceptor{m.NexusInterceptor()},
 		OnFatalError: func(err error) {
 			select {
 			case fatal <- err:

@@ -12,6 +12,7 @@ from temporalio.runtime import Runtime
 from workerkit.encryption import payload_data_converter
 from workerkit.errors import TemporalUnreachable
 from workerkit.metrics import MeterCodecObserver
+from workerkit.nexus_metrics import NexusHandlerMetrics
 from workerkit.tracing import tracing_interceptors
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -35,8 +36,9 @@ async def connect(default_namespace: str, runtime: Runtime | None = None) -> Cli
     if runtime is not None:
         config["runtime"] = runtime
     # Workers built on this client inherit its interceptors, so this one line traces clients,
-    # workflows, activities and Nexus handlers alike (empty unless OTEL_* ask for tracing).
-    config["interceptors"] = tracing_interceptors()
+    # workflows, activities and Nexus handlers alike (empty unless OTEL_* ask for tracing), and
+    # counts every Nexus handler call per operation.
+    config["interceptors"] = [*tracing_interceptors(), NexusHandlerMetrics()]
     try:
         return await Client.connect(**config)
     except RuntimeError as err:

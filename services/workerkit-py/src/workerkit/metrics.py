@@ -38,8 +38,11 @@ CONSTANT_LABEL_ENV = {"build_id": ENV_BUILD_ID, "deployment_name": ENV_DEPLOYMEN
 _MODEL_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
 _HUMAN_SECONDS = (10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 3 * 24 * 3600)
 _USD = (0.00001, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1)
+# The Go worker's timer buckets (app/metrics temporalBuckets): a handler-latency panel sums both.
+_NEXUS_HANDLER_SECONDS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 HISTOGRAM_BUCKETS: dict[str, Sequence[float]] = {
     "agent_model_request_duration": _MODEL_SECONDS,
+    "nexus_handler_operation_latency": _NEXUS_HANDLER_SECONDS,
     "agent_approval_wait": _HUMAN_SECONDS,
     "agent_model_cost_usd": _USD,
 }
