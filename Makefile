@@ -17,7 +17,7 @@ GO_REPLAYER := bin/retrieval-replay
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval test test-python test-go lint clean replay-check drill-rollout bench-agent drill-crash
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval test test-python test-go lint lint-python clean replay-check drill-rollout bench-agent drill-crash
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,7 +77,8 @@ demo: up ## ingest the knowledge base, every hop once (agent check), then a scri
 ingest: ## ingest documents into the running stack's knowledge base: make ingest DOCS="path ..." (default: the demo knowledge base)
 	$(PY) -m devstack run -- $(PY) -m agent ingest $(or $(DOCS),ops/demo/knowledge-base)
 
-test: build ## run every test tier that fits in CI: pytest (unit, contract, integration) and go test
+test: build ## run every test tier that fits in CI: static checks, pytest (unit, contract, integration) and go test
+	$(MAKE) --no-print-directory lint-python
 	$(MAKE) --no-print-directory test-go
 	$(MAKE) --no-print-directory test-rules
 	$(MAKE) --no-print-directory test-python
@@ -123,9 +124,12 @@ drill-crash: build ## SIGKILL the agent worker during 20 conversations: no model
 replay-check: build ## export running/recent histories into REPLAY_CORPUS (.data/replay-corpus) and replay them on this build (ARGS="--help")
 	$(if $(TEMPORAL_ADDRESS),,$(PY) -m devstack run --) $(PY) -m replaygate $(ARGS)
 
-lint: install ## static checks
+lint: install lint-python ## static checks
 	$(GO) vet $(GO_PACKAGES)
 	@unformatted="$$(gofmt -l services/retrieval-go codec-server/go)"; if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+
+lint-python: install ## ruff (rules and exclusions in pyproject.toml)
+	$(PY) -m ruff check .
 
 clean: down ## stop the stack and remove local state, binaries and the virtualenv
 	rm -rf .data bin .venv .tools

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from harness import client_for, running_stack
 from temporalio.client import Client
 
 from devstack.stack import Stack
-from harness import client_for, running_stack
 
 
 @pytest.fixture(scope="session")

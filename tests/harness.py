@@ -24,7 +24,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from payload_codec import FileKeySource, data_converter
 from temporalio.client import Client
 
 from agent.ingest.command import expand
@@ -33,6 +32,7 @@ from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.ingest import IngestWorkflow
 from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack, knowledge_base_dir
+from payload_codec import FileKeySource, data_converter
 
 TEMPORAL_CLI_IMAGE = "temporalio/temporal:1.9.1"
 
@@ -51,7 +51,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def isolated_config(data_dir: Path) -> StackConfig:
-    ports = dict(zip(PORTS, free_ports(len(PORTS))))
+    ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=False))
     return StackConfig(data_dir=data_dir, ports=ports)
 
 
@@ -60,7 +60,8 @@ def docker_engine_unavailable_reason() -> str | None:
         return "no docker client on PATH"
     probe = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=20)
     if probe.returncode != 0:
-        return f"no Docker engine answers `docker info` ({probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else 'no output'})"
+        last_line = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else "no output"
+        return f"no Docker engine answers `docker info` ({last_line})"
     return None
 
 

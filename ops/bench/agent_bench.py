@@ -133,8 +133,12 @@ async def bench(runs: int, concurrency: int) -> dict[str, object]:
             "temporalio": version("temporalio"),
         },
         "method": __doc__.split("\n\n", 1)[1].strip(),
-        "agent_run": f"start, send {QUESTION!r}, end; steps = activities, local activities and Nexus operations scheduled",
-        "baseline_run": f"BenchNoOpChainWorkflow: the same number of no-op activities ({steps}), one after another",
+        "agent_run": (
+            f"start, send {QUESTION!r}, end; steps = activities, local activities and Nexus operations scheduled"
+        ),
+        "baseline_run": (
+            f"BenchNoOpChainWorkflow: the same number of no-op activities ({steps}), one after another"
+        ),
         "steps_per_run": steps,
         "levels": levels,
     }
@@ -149,7 +153,11 @@ def render(result: dict[str, object], console: Console) -> None:
     for level, sides in levels.items():
         for side in ("agent", "baseline"):
             m = sides[side]
-            ratio = f"step x{sides['step_p50_ratio']:.2f}, runs/s x{sides['throughput_ratio']:.2f}" if side == "agent" else ""
+            ratio = (
+                f"step x{sides['step_p50_ratio']:.2f}, runs/s x{sides['throughput_ratio']:.2f}"
+                if side == "agent"
+                else ""
+            )
             table.add_row(
                 level, side, str(m["runs"]), f"{m['run_p50_ms']:.0f}", f"{m['run_p95_ms']:.0f}",
                 f"{m['step_p50_ms']:.1f}", f"{m['runs_per_s']:.2f}", ratio,
@@ -160,7 +168,9 @@ def render(result: dict[str, object], console: Console) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--runs", type=int, default=10, help="runs per side at concurrency 1 (default: %(default)s)")
-    parser.add_argument("--concurrency", type=int, default=10, help="runs in flight for the throughput level (default: %(default)s)")
+    parser.add_argument(
+        "--concurrency", type=int, default=10, help="runs in flight for the throughput level (default: %(default)s)"
+    )
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args()
     if args.runs < 1 or args.concurrency < 2:

@@ -30,10 +30,11 @@ from pathlib import Path
 
 import cryptography
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from payload_codec import EncryptionCodec, KeyRing
 from rich.console import Console
 from rich.table import Table
 from temporalio.api.common.v1 import Payload
+
+from payload_codec import EncryptionCodec, KeyRing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GO_MODULE_DIR = REPO_ROOT / "codec-server" / "go"

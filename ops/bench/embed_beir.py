@@ -184,11 +184,22 @@ def embed_to_file(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], prog="embed_beir.py")
-    parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help=f"BEIR SciFact directory ({DEFAULT_DATASET})")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help=f"cache root ({DEFAULT_DATA_DIR}); files go to <data-dir>/embeddings/")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"texts per forward pass ({DEFAULT_BATCH_SIZE})")
+    parser.add_argument(
+        "--dataset", type=Path, default=DEFAULT_DATASET, help=f"BEIR SciFact directory ({DEFAULT_DATASET})"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help=f"cache root ({DEFAULT_DATA_DIR}); files go to <data-dir>/embeddings/",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"texts per forward pass ({DEFAULT_BATCH_SIZE})"
+    )
     parser.add_argument("--threads", type=int, default=default_threads(), help="worker threads (default: one per core)")
-    parser.add_argument("--limit", type=int, default=None, help="embed only the first N documents and queries (smoke test)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="embed only the first N documents and queries (smoke test)"
+    )
     args = parser.parse_args(argv)
     try:
         return _run(args)

@@ -64,10 +64,12 @@ DASHBOARDS = [
             Panel("Active conversations", "short", [("sum(agent_conversations_active)", "conversations")], kind="stat"),
             Panel("Approvals waiting", "short", [("sum(agent_approvals_waiting)", "waiting")], kind="stat"),
             Panel("Workflow completions", "ops", [
-                (rate("temporal_workflow_completed_total", "namespace, workflow_type", WORKERS), "{{workflow_type}} completed"),
+                (rate("temporal_workflow_completed_total", "namespace, workflow_type", WORKERS),
+                 "{{workflow_type}} completed"),
             ]),
             Panel("Workflow failures", "ops", [
-                (rate("temporal_workflow_failed_total", "namespace, workflow_type", WORKERS), "{{workflow_type}} failed"),
+                (rate("temporal_workflow_failed_total", "namespace, workflow_type", WORKERS),
+                 "{{workflow_type}} failed"),
             ], "Runs that ended failed (alert WorkflowFailureRateHigh)."),
             Panel("Model requests by outcome", "reqps", [
                 (rate("agent_model_requests_total", "model, outcome"), "{{model}} {{outcome}}"),
@@ -138,7 +140,8 @@ DASHBOARDS = [
             ]),
             Panel("Sticky cache hits and replays", "ops", [
                 (rate("temporal_sticky_cache_hit_total", "job", WORKERS), "{{job}} hits"),
-                (rate("temporal_workflow_task_replay_latency_seconds_count", "job", WORKERS), "{{job}} replays (misses)"),
+                (rate("temporal_workflow_task_replay_latency_seconds_count", "job", WORKERS),
+                 "{{job}} replays (misses)"),
             ], "A replay means the workflow was not cached: after restarts or evictions."),
             Panel("Requests to the Temporal server", "reqps", [
                 (rate("temporal_request_total", "job, operation", WORKERS), "{{job}} {{operation}}"),
@@ -152,7 +155,8 @@ DASHBOARDS = [
         "Nexus operations between the agent (caller) and the business and retrieval workers (handlers).",
         [
             Panel("Caller: outbound requests by endpoint", "reqps", [
-                (rate("nexus_outbound_requests", "destination, method, outcome"), "{{destination}} {{method}} {{outcome}}"),
+                (rate("nexus_outbound_requests", "destination, method, outcome"),
+                 "{{destination}} {{method}} {{outcome}}"),
             ], "From the Temporal server (history service): what the caller's namespace sent to each endpoint."),
             Panel("Caller: outbound request errors", "reqps", [
                 (rate("nexus_outbound_requests", "destination, method, outcome", '{outcome!~"successful|pending"}'),
@@ -162,7 +166,8 @@ DASHBOARDS = [
                 (p95("nexus_outbound_latency", "destination, method"), "{{destination}} {{method}}"),
             ]),
             Panel("Caller: operations completed by endpoint", "ops", [
-                (rate("nexus_operation_success", "nexus_endpoint, workflowType"), "{{nexus_endpoint}} from {{workflowType}}"),
+                (rate("nexus_operation_success", "nexus_endpoint, workflowType"),
+                 "{{nexus_endpoint}} from {{workflowType}}"),
             ]),
             Panel("Caller: operation schedule-to-close (p95)", "s", [
                 (p95("nexus_operation_schedule_to_close_latency", "nexus_endpoint"), "{{nexus_endpoint}}"),
@@ -172,7 +177,9 @@ DASHBOARDS = [
                  "{{nexus_service}}/{{nexus_operation}} {{outcome}}"),
             ], "Every handler call, Python and Go alike (workerkit.nexus_metrics, app/metrics/nexus.go)."),
             Panel("Handler: errors by operation", "ops", [
-                (rate("nexus_handler_operations_total", "job, nexus_service, nexus_operation, outcome", '{outcome!="ok"}'),
+                (rate(
+                    "nexus_handler_operations_total", "job, nexus_service, nexus_operation, outcome", '{outcome!="ok"}'
+                ),
                  "{{nexus_service}}/{{nexus_operation}} {{outcome}}"),
             ], "bad_request and not_found are the caller's mistakes (the model recovers); internal and "
                "unavailable are the handler's (alert NexusOperationErrors)."),
@@ -181,13 +188,16 @@ DASHBOARDS = [
                  "{{nexus_service}}/{{nexus_operation}}"),
             ], "Until the handler answered; for a workflow-run operation (refund, index), until its workflow started."),
             Panel("Handler: schedule-to-start (p95)", "s", [
-                (p95("temporal_nexus_task_schedule_to_start_latency_seconds", "job, task_queue", WORKERS), "{{job}} {{task_queue}}"),
+                (p95("temporal_nexus_task_schedule_to_start_latency_seconds", "job, task_queue", WORKERS),
+                 "{{job}} {{task_queue}}"),
             ]),
             Panel("Handler: tasks handled", "ops", [
-                (rate("temporal_nexus_task_endtoend_latency_seconds_count", "job, task_queue", WORKERS), "{{job}} {{task_queue}}"),
+                (rate("temporal_nexus_task_endtoend_latency_seconds_count", "job, task_queue", WORKERS),
+                 "{{job}} {{task_queue}}"),
             ]),
             Panel("Handler: task failures", "ops", [
-                (rate("temporal_nexus_task_execution_failed_total", "job, task_queue", WORKERS), "{{job}} {{task_queue}}"),
+                (rate("temporal_nexus_task_execution_failed_total", "job, task_queue", WORKERS),
+                 "{{job}} {{task_queue}}"),
             ], "Alert NexusOperationErrors."),
         ],
     ),
@@ -203,7 +213,9 @@ DASHBOARDS = [
                 (p50("retrieval_search_duration_seconds", "mode"), "{{mode}} p50"),
                 (p95("retrieval_search_duration_seconds", "mode"), "{{mode}} p95"),
             ]),
-            Panel("Retrieval errors", "ops", [(rate("retrieval_errors_total", "operation, kind"), "{{operation}} {{kind}}")]),
+            Panel("Retrieval errors", "ops", [
+                (rate("retrieval_errors_total", "operation, kind"), "{{operation}} {{kind}}"),
+            ]),
             Panel("Indexed documents", "short", [("sum by (instance) (retrieval_index_documents)", "{{instance}}")]),
             Panel("Index size", "bytes", [("sum by (instance) (retrieval_index_bytes)", "{{instance}}")]),
         ],
@@ -216,9 +228,12 @@ DASHBOARDS = [
             Panel("Payloads by process", "ops", [
                 (rate("codec_payloads_total", "job, operation, outcome"), "{{job}} {{operation}} {{outcome}}"),
             ]),
-            Panel("Payload bytes", "Bps", [(rate("codec_payload_bytes_total", "job, operation"), "{{job}} {{operation}}")]),
+            Panel("Payload bytes", "Bps", [
+                (rate("codec_payload_bytes_total", "job, operation"), "{{job}} {{operation}}"),
+            ]),
             Panel("Codec failures", "ops", [
-                (rate("codec_failures_total", "job, operation, key_id, reason"), "{{job}} {{operation}} {{reason}} ({{key_id}})"),
+                (rate("codec_failures_total", "job, operation, key_id, reason"),
+                 "{{job}} {{operation}} {{reason}} ({{key_id}})"),
             ], "Decode failures: alert CodecDecodeFailures (see ops/runbooks/key-rotation.md)."),
             Panel("Codec server requests", "reqps", [
                 (rate("codec_server_requests_total", "operation, outcome"), "{{operation}} {{outcome}}"),

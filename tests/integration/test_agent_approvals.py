@@ -11,7 +11,6 @@ import sqlite3
 import uuid
 
 import pytest
-from modelserver.testing import SimulatorHandle
 from temporalio.client import Client, WorkflowUpdateStage
 from temporalio.worker import Replayer
 
@@ -20,6 +19,7 @@ from agent.support.types import ApprovalDecision, ApprovalStatus, ConversationSe
 from agent.testing import calls_of, eventually, paid_twice, restart, start, stop
 from agent.workflows.support_agent import SupportAgentWorkflow
 from devstack.stack import Stack
+from modelserver.testing import SimulatorHandle
 
 THRESHOLD_CENTS = 500  # refunds above 5.00 wait for a person
 

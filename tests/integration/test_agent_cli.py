@@ -72,7 +72,8 @@ def test_chat_errors_are_one_sentence_with_an_exit_code(stack: Stack) -> None:
         "unreachable": (("chat", "show", cid), {"TEMPORAL_ADDRESS": "127.0.0.1:1"}),
     }
     with ThreadPoolExecutor(len(cases)) as pool:
-        results = dict(zip(cases, pool.map(lambda case: agent(stack, *case[0], env=case[1]), cases.values())))
+        outputs = pool.map(lambda case: agent(stack, *case[0], env=case[1]), cases.values())
+        results = dict(zip(cases, outputs, strict=False))
 
     assert (results["unknown"].returncode, results["unknown"].stdout.strip()) == (
         3, "agent: there is no conversation test-no-such-conversation; start one with `agent chat start`"

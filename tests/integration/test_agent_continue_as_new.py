@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import uuid
 
-from modelserver.testing import SimulatorHandle
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from agent.chat.client import Conversations
 from agent.support.types import ApprovalStatus, ConversationSettings, ConversationStart
 from agent.testing import blob_dir, calls_of, paid_twice
 from devstack.stack import Stack
+from modelserver.testing import SimulatorHandle
 
 EVENT_BUDGET = 100
 # One turn adds a bounded number of events (here: at most 2 model calls and 2 Nexus calls,

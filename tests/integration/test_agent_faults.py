@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from modelserver.testing import SimulatorHandle
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -20,6 +19,7 @@ from agent.chat.client import Conversations
 from agent.support.types import ConversationSettings, ConversationStart
 from agent.testing import at, attempt_of, calls_of, eventually
 from devstack.stack import Stack
+from modelserver.testing import SimulatorHandle
 
 
 @pytest.fixture

@@ -24,13 +24,14 @@ from datetime import timedelta
 
 import pytest
 import yaml
+from harness import client_for, running_stack
 from temporalio import workflow
 from temporalio.exceptions import NexusOperationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
 from devstack import prometheus
 from devstack.config import REPO_ROOT
 from devstack.stack import Stack
-from harness import client_for, running_stack
 from nexus_contracts.retrieval import RetrievalService, SearchRequest
 
 pytestmark = pytest.mark.skipif(
@@ -52,7 +53,9 @@ EXERCISED_FAULTS = {
     ("overview.json", "Workflow failures"): "a system check for an order that does not exist",
     ("nexus.json", "Caller: outbound request errors"): "the same check: get_order answers not-found",
     ("nexus.json", "Handler: task failures"): "the same check: the business handler fails the task",
-    ("nexus.json", "Handler: errors by operation"): "the same check (business get_order not_found) and the bad search mode (retrieval search bad_request)",
+    ("nexus.json", "Handler: errors by operation"): (
+        "the same check (business get_order not_found) and the bad search mode (retrieval search bad_request)"
+    ),
     ("retrieval.json", "Retrieval errors"): "a search with a mode the retrieval service does not know",
     ("codec.json", "Codec failures"): "a tampered payload sent to the codec server",
     ("codec.json", "Codec server auth failures"): "a codec server request with a token nobody issued",
@@ -103,7 +106,9 @@ def post(url: str, body: object, headers: dict[str, str] | None = None) -> int:
 
 def run_cli(stack: Stack, *args: str, exit_code: int = 0) -> None:
     env = {**os.environ, **stack.client_env()}
-    result = subprocess.run([sys.executable, "-m", "agent", *args], env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "agent", *args], env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == exit_code, f"agent {' '.join(args)}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
 
 
@@ -133,7 +138,8 @@ class BadSearchWorkflow:
         client = workflow.create_nexus_client(service=RetrievalService, endpoint="retrieval")
         try:
             await client.execute_operation(
-                RetrievalService.search, SearchRequest(query="refund", collection=collection, top_k=3, mode="no-such-mode"),
+                RetrievalService.search,
+                SearchRequest(query="refund", collection=collection, top_k=3, mode="no-such-mode"),
                 schedule_to_close_timeout=timedelta(seconds=30),
             )
         except NexusOperationError as err:

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devstack.config import PORTS
-from devstack.temporal_setup import temporal_cli
 from harness import free_ports
 
+from devstack.config import PORTS
+from devstack.temporal_setup import temporal_cli
 
 # Prometheus joins the stack when Debian's prometheus is installed, as `make test` makes sure it is.
 PROCESSES = (
@@ -26,7 +26,7 @@ def _devstack(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 
 
 def test_up_twice_status_endpoints_and_down_leave_nothing_running(tmp_path: Path) -> None:
-    ports = dict(zip(PORTS, free_ports(len(PORTS))))
+    ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=False))
     env = {**os.environ, "DEVSTACK_DATA_DIR": str(tmp_path)}
     env.update({PORTS[name][0]: str(port) for name, port in ports.items()})
     try:
@@ -66,7 +66,7 @@ def test_up_twice_status_endpoints_and_down_leave_nothing_running(tmp_path: Path
 def test_up_names_the_taken_port(tmp_path: Path) -> None:
     import socket
 
-    ports = dict(zip(PORTS, free_ports(len(PORTS))))
+    ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=False))
     env = {**os.environ, "DEVSTACK_DATA_DIR": str(tmp_path)}
     env.update({PORTS[name][0]: str(port) for name, port in ports.items()})
     with socket.socket() as blocker:

@@ -4,8 +4,9 @@ On a stack of its own (own ports and data directory), the unversioned agent work
 by version ``v1`` of deployment ``support-agent``; conversations pinned to v1 wait for a refund
 approval; ``v2`` comes up and is ramped; new conversations split between the versions; the
 pinned ones are approved and finish on v1; v2 is promoted; a rollback (current back to v1, then a
-ramp stopped) is exercised; v1 drains and is retired. Traffic moves only through the ``rollout``
-CLI, as an operator would move it (ops/runbooks/rollout.md).
+ramp stopped) is exercised; v1 drains and is retired; the per-version error figures are read
+through the stack's own Prometheus, which scrapes both versions. Traffic moves only through the
+``rollout`` CLI, as an operator would move it (ops/runbooks/rollout.md).
 
 The retrieval and business workers stay unversioned here: only the agent's workflows move.
 Drained means the server's drainage status of v1 reads ``drained`` *and* visibility counts no
@@ -26,20 +27,21 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import client_for, free_ports, isolated_config
 from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from agent.chat.client import Conversations
 from agent.support.types import ApprovalStatus, ConversationSettings, ConversationStart
 from agent.testing import eventually
+from devstack import prometheus
 from devstack.processes import ProcessSpec, http_ok
 from devstack.stack import Stack
-from harness import client_for, free_ports, isolated_config
 from rollout.deployment import Deployment, DeploymentState
 from rollout.errors import RolloutError
 from workerkit.deployment import ENV_BUILD_ID, ENV_DEPLOYMENT_NAME
@@ -182,6 +184,10 @@ async def test_rollout_drill(drill_stack: Stack, tmp_path: Path) -> None:
     stack.processes.stop("agent-worker")
     try:
         # --- v1 only, current; conversations pinned to it wait for a person -------------------
+        # The stack's Prometheus scrapes both versions from the start, as a cluster's would.
+        assert prometheus.binary(), "the drill reads error rates from Prometheus: run `make prometheus`"
+        prometheus.add_targets(stack.config, "drill-rollout", {spec.name: f"{stack.config.host}:{spec.ports[1]}"
+                                                              for spec in (v1, v2)})
         stack.processes.start_all([v1])
         await eventually(lambda: polling("v1"), 60, "v1 workers to register and poll")
         promoted = cli_json(stack, "promote", "v1")
@@ -268,17 +274,37 @@ async def test_rollout_drill(drill_stack: Stack, tmp_path: Path) -> None:
 
         await eventually(drained, 90, "v1 to report drained with no open workflows")
         await record("v1 drained", ended_on_v1=len(on_v1))
+
+        # --- the error figures per version from metrics, as the operator reads them -------------
+        # Every workflow of both versions closed normally: no failures, and v1's completions are
+        # counted under its own build id (the counter moved while Prometheus scraped it).
+        from_metrics: dict[str, Any] = {}
+
+        async def counted_by_version() -> bool:
+            from_metrics.update(cli_json(stack, "status", "--prometheus-url", prometheus.url(stack.config)))
+            versions = {v["build_id"]: v for v in from_metrics["versions"]}
+            return versions["v1"]["closed"] > 0
+
+        await eventually(counted_by_version, 60, "Prometheus to count v1's completed conversations")
+        per_version = {v["build_id"]: v for v in from_metrics["versions"]}
+        assert {v["error_source"] for v in per_version.values()} == {"prometheus"}, per_version
+        assert per_version["v1"]["failed"] == 0 and per_version["v2"]["failed"] == 0, per_version
+        await record("error figures from Prometheus", prometheus={
+            b: {"closed": round(v["closed"], 1), "failed": v["failed"], "errors_per_min": v["errors_per_min"]}
+            for b, v in per_version.items()
+        })
         stack.processes.stop(v1.name)
         status = cli_json(stack, "status")
         assert status["routing"]["current"] == "v2"
         assert {v["build_id"]: v["drainage"] for v in status["versions"]}["v1"] == "drained"
         await record("v1 workers stopped (retired)")
     finally:
+        prometheus.remove_targets(stack.config, "drill-rollout")
         for spec in (v2, v1):
             stack.processes.stop(spec.name)
 
     summary = {
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "deployment": DEPLOYMENT,
         "namespace": "agents",
         "ramp_percent": RAMP_PERCENT,

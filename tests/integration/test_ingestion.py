@@ -142,7 +142,10 @@ async def search(agents_client: Client):  # noqa: ANN201
     task_queue = f"search-probe-{uuid.uuid4().hex[:8]}"
     # Unsandboxed: this test module is not importable by name, which the sandbox needs.
     async with Worker(
-        agents_client, task_queue=task_queue, workflows=[SearchProbeWorkflow], workflow_runner=UnsandboxedWorkflowRunner()
+        agents_client,
+        task_queue=task_queue,
+        workflows=[SearchProbeWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
     ):
 
         async def run(collection: str, query: str, mode: str = "agent") -> SearchResponse:
@@ -183,7 +186,10 @@ async def test_every_format_is_ingested_and_found_by_hybrid_search(
     stack: Stack, agents_client: Client, search, tmp_path: Path  # noqa: ANN001
 ) -> None:
     collection = f"docs-{uuid.uuid4().hex[:8]}"
-    paths = [FIXTURES / n for n in [*GOOD, "broken.pdf", "latin1.txt"]] + [tmp_path / "missing.md", FIXTURES / "make_pdfs.py"]
+    paths = [FIXTURES / n for n in [*GOOD, "broken.pdf", "latin1.txt"]] + [
+        tmp_path / "missing.md",
+        FIXTURES / "make_pdfs.py",
+    ]
     result = await _ingest(agents_client, paths, collection)
 
     docs = _by_name(result)
@@ -293,7 +299,9 @@ async def test_embedding_fan_out_is_bounded(
     collection = f"fanout-{uuid.uuid4().hex[:8]}"
     # About 100-character sentences, one per chunk: 6 batches of at most 64 chunks.
     long = tmp_path / "long.txt"
-    long.write_text("\n\n".join(f"Paragraph {i} explains how the gas stove model {i} is cleaned and stored." for i in range(350)))
+    long.write_text(
+        "\n\n".join(f"Paragraph {i} explains how the gas stove model {i} is cleaned and stored." for i in range(350))
+    )
     result = await _ingest(
         agents_client, [long], collection, chunk_chars=100, overlap_chars=0, embed_concurrency=concurrency,
         document_concurrency=1,
@@ -325,7 +333,9 @@ def test_agent_ingest_command_expands_directories_and_summarises(stack: Stack, t
     (tmp_path / "notes.docx").write_bytes(b"not expanded from a directory")
     collection = f"cli-{uuid.uuid4().hex[:8]}"
 
-    done = _agent_cli(stack, "ingest", str(tmp_path), "--collection", collection, "--workflow-id", f"ingest-{collection}")
+    done = _agent_cli(
+        stack, "ingest", str(tmp_path), "--collection", collection, "--workflow-id", f"ingest-{collection}"
+    )
     assert done.returncode == 1, done.stdout + done.stderr  # one document failed
     rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if line.count("│") >= 5}
     assert set(rows) == {"broken.pdf", "care-guide.md", "gift-cards.html"}
@@ -339,7 +349,9 @@ def test_agent_ingest_command_expands_directories_and_summarises(stack: Stack, t
     # Bad input and a taken workflow id: one line each, usage-type exit code.
     empty = _agent_cli(stack, "ingest", str(tmp_path / "nothing-here"), "--collection", " ")
     assert empty.returncode == 4 and "collection name must not be empty" in empty.stdout
-    taken = _agent_cli(stack, "ingest", str(tmp_path), "--collection", collection, "--workflow-id", f"ingest-{collection}")
+    taken = _agent_cli(
+        stack, "ingest", str(tmp_path), "--collection", collection, "--workflow-id", f"ingest-{collection}"
+    )
     assert taken.returncode == 4 and "already in use" in taken.stdout
 
     unreachable = subprocess.run(
@@ -347,4 +359,8 @@ def test_agent_ingest_command_expands_directories_and_summarises(stack: Stack, t
         capture_output=True, text=True, timeout=60,
         env={**os.environ, **stack.client_env(), "TEMPORAL_ADDRESS": "127.0.0.1:9"},
     )
-    assert unreachable.returncode == 2 and unreachable.stdout.startswith("agent:") and "Traceback" not in unreachable.stderr
+    assert (
+        unreachable.returncode == 2
+        and unreachable.stdout.startswith("agent:")
+        and "Traceback" not in unreachable.stderr
+    )

@@ -19,18 +19,19 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from google.protobuf import json_format
+from harness import running_stack
+from temporalio.api.history.v1 import History
+from temporalio.client import Client
+
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from devstack.config import NAMESPACES
 from devstack.stack import Stack
-from google.protobuf import json_format
-from harness import running_stack
 from keyops.history import iter_payloads
 from keyops.report import UNENCRYPTED, tally_history
 from keyops.temporal import fetch_raw_history
 from payload_codec import EncryptionCodec, FileKeySource, KeyRing, UnknownKeyError, data_converter, is_encrypted
-from temporalio.api.history.v1 import History
-from temporalio.client import Client
 
 # Orders ORD-1004..1006 are left to drills; small refunds so a second run never exhausts them.
 CHECKS_BEFORE = (("ORD-1004", 100), ("ORD-1005", 100))

@@ -1,6 +1,7 @@
 """Every process's /metrics against ops/metrics/catalogue.yaml, after a real conversation.
 
-The run: an index operation from Python (a workflow and activities in the Go worker), a policy question (a retrieval tool call through Nexus to the Go worker), a refund
+The run: an index operation from Python (a workflow and activities in the Go worker), \
+a policy question (a retrieval tool call through Nexus to the Go worker), a refund
 above the threshold (an approval, counted by the visibility gauge while it waits), approved
 (a refund in the business worker), an escalation (a ticket), and one request to the codec
 server. Then every process is
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
+from support.probe_workflows import IndexAndSearchWorkflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -33,7 +35,6 @@ from agent.testing import eventually
 from devstack.config import REPO_ROOT
 from devstack.stack import Stack
 from nexus_contracts.retrieval import IndexDocument, IndexRequest
-from support.probe_workflows import IndexAndSearchWorkflow
 
 CATALOGUE = yaml.safe_load((REPO_ROOT / "ops" / "metrics" / "catalogue.yaml").read_text())
 PYTHON_WORKERS = ("agent-worker", "business-worker")
@@ -153,7 +154,10 @@ async def scraped(stack: Stack, agents_client: Client) -> dict[str, dict[str, Fa
 
     # The gauges come from visibility, so they count this approval whichever worker asks.
     async def counted() -> bool:
-        return gauge_value(stack, "agent_approvals_waiting") >= 1 and gauge_value(stack, "agent_conversations_active") >= 1
+        return (
+            gauge_value(stack, "agent_approvals_waiting") >= 1
+            and gauge_value(stack, "agent_conversations_active") >= 1
+        )
 
     await eventually(counted, 45, "the visibility gauges to count the waiting approval")
     outcome = await conversations.decide(cid, "APR-1", approve=True, approver="lead-metrics")
@@ -273,4 +277,8 @@ def test_nexus_handlers_are_measured_per_operation_in_both_languages(
     assert "ok" in python[calls].values["outcome"] and "ok" in go[calls].values["outcome"]
     versions = set(CATALOGUE["constant_labels"])
     for name in (calls, latency):
-        assert python[name].labels - versions == go[name].labels - versions, (name, python[name].labels, go[name].labels)
+        assert python[name].labels - versions == go[name].labels - versions, (
+            name,
+            python[name].labels,
+            go[name].labels,
+        )

@@ -10,7 +10,6 @@ import secrets
 import urllib.request
 import uuid
 
-from payload_codec import FileKeySource, KeyRing, data_converter
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
@@ -18,6 +17,7 @@ from agent.queues import AGENT_TASK_QUEUE
 from agent.testing import restart
 from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from devstack.stack import Stack
+from payload_codec import FileKeySource, KeyRing, data_converter
 
 
 def _ready(stack: Stack, port_name: str) -> bool:

@@ -13,12 +13,12 @@ import urllib.request
 import uuid
 
 import pytest
+from harness import client_for
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.system_check import SYSTEM_PROMPT, SystemCheckInput, SystemCheckWorkflow
-from harness import client_for
 from devstack.config import NAMESPACES
 from devstack.stack import Stack
 from devstack.temporal_setup import temporal_cli

@@ -6,11 +6,11 @@ import math
 import uuid
 from datetime import timedelta
 
+from support.probe_workflows import EmbedIndexSearchWorkflow, IndexAndSearchWorkflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from nexus_contracts.retrieval import IndexDocument, IndexRequest
-from support.probe_workflows import EmbedIndexSearchWorkflow, IndexAndSearchWorkflow
 
 
 def _unit(values: list[float]) -> list[float]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from harness import container_server
 
 from devstack.temporal_setup import server_healthy
-from harness import container_server
 
 
 def test_container_server_answers() -> None:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import nexusrpc
 import pytest
+from support.probe_workflows import CallMissingOperationWorkflow
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import NexusOperationError
 from temporalio.worker import Worker
@@ -18,7 +19,6 @@ from agent.queues import AGENT_TASK_QUEUE
 from agent.testing import ledger
 from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from devstack.stack import Stack
-from support.probe_workflows import CallMissingOperationWorkflow
 
 
 def _ledger(stack: Stack) -> list[dict]:

@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from harness import running_stack
 from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -29,7 +30,6 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from agent.testing import eventually
 from devstack.stack import Stack
-from harness import running_stack
 from workerkit import ConfigError
 from workerkit.tracing import configure_tracing, tracing_interceptors, tracing_requested
 

@@ -7,10 +7,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from harness import client_for
 
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
-from harness import client_for
 from devstack.stack import Stack
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

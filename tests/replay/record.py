@@ -29,6 +29,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the harness and this package, as pytest's pythonpath has them
 
+from harness import client_for, running_stack  # noqa: E402
+from replay.stage_workflows import STAGE_WORKFLOWS  # noqa: E402
 from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.api.history.v1 import History  # noqa: E402
 from temporalio.client import Client  # noqa: E402
@@ -37,18 +39,16 @@ from temporalio.worker import Worker  # noqa: E402
 from agent.blobs.activities import BlobActivities  # noqa: E402
 from agent.blobs.store import LocalBlobStore  # noqa: E402
 from agent.chat.client import Conversations  # noqa: E402
+from agent.ingest.types import OUTCOME_INDEXED, IngestInput, child_workflow_id, document_id  # noqa: E402
 from agent.queues import AGENT_TASK_QUEUE  # noqa: E402
 from agent.support.activities import SupportActivities  # noqa: E402
 from agent.support.types import ConversationSettings, ConversationStart  # noqa: E402
-from agent.ingest.types import OUTCOME_INDEXED, IngestInput, child_workflow_id, document_id  # noqa: E402
 from agent.testing import blob_dir  # noqa: E402
 from agent.workflows.ingest import IngestWorkflow  # noqa: E402
 from agent.workflows.support_agent import SupportAgentWorkflow  # noqa: E402
 from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow  # noqa: E402
 from devstack.stack import Stack  # noqa: E402
-from harness import client_for, running_stack  # noqa: E402
 from keyops.temporal import connect_raw, fetch_raw_history, list_executions, resolve_run_id  # noqa: E402
-from replay.stage_workflows import STAGE_WORKFLOWS  # noqa: E402
 from replaygate.corpus import Corpus  # noqa: E402
 
 CORPUS = HERE / "corpus"

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from payload_codec import FileKeySource, KeyRing, is_encrypted, payload_key_id
-from temporalio.api.history.v1 import History
 from google.protobuf import json_format
-from keyops.history import walk_payloads
+from replay.stage_workflows import STAGE_WORKFLOWS, SupportAgentModeratedUnpatched
+from temporalio.api.history.v1 import History
 
 from agent.support.answer_screen import PATCH_ID, SHIPPED_STAGE, screen_answer
 from agent.workflows.support_agent import SupportAgentWorkflow
-from replay.stage_workflows import STAGE_WORKFLOWS, SupportAgentModeratedUnpatched
+from keyops.history import walk_payloads
+from payload_codec import FileKeySource, KeyRing, is_encrypted, payload_key_id
 from replaygate.corpus import Corpus, CorpusEntry
 from replaygate.replay import python_workflows, replay_entry, replay_python
 
@@ -97,7 +97,10 @@ async def test_the_whole_corpus_replays_in_one_pass(keyring: KeyRing) -> None:
 
 def test_the_shipped_workflow_is_at_stage_1_and_the_stage_histories_show_it() -> None:
     assert SHIPPED_STAGE == 1 and STAGE_WORKFLOWS[1] is SupportAgentWorkflow
-    assert screen_answer("card 4111 1111 1111 1111, order 1234567890123") == "card [card number removed], order 1234567890123"
+    assert (
+        screen_answer("card 4111 1111 1111 1111, order 1234567890123")
+        == "card [card number removed], order 1234567890123"
+    )
     assert screen_answer("5500-0000-0000-0004 or 378282246310005.") == "[card number removed] or [card number removed]."
     assert screen_answer("ORD-1001, 12 EUR, tracking 4111111111111112") == "ORD-1001, 12 EUR, tracking 4111111111111112"
     # Stage 0 never asked; stage 1 (shipped) and stage 2 (deprecated) both leave the marker.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from dataclasses import asdict
+from datetime import timedelta
 
 from temporalio import workflow
 
@@ -43,7 +42,9 @@ class IndexAndSearchWorkflow:
         first = await client.execute_operation(RetrievalService.index, request, schedule_to_close_timeout=timeout)
         again = await client.execute_operation(
             RetrievalService.index,
-            IndexRequest(collection=request.collection, batch_id=request.batch_id + "-again", documents=request.documents),
+            IndexRequest(
+                collection=request.collection, batch_id=request.batch_id + "-again", documents=request.documents
+            ),
             schedule_to_close_timeout=timeout,
         )
         probe = request.documents[0]
@@ -102,7 +103,7 @@ class EmbedIndexSearchWorkflow:
                 batch_id="embedded",
                 documents=[
                     IndexDocument(id=f"doc-{i}", version=1, title=t, text=t, vector=v)
-                    for i, (t, v) in enumerate(zip(titles, vectors))
+                    for i, (t, v) in enumerate(zip(titles, vectors, strict=False))
                 ],
             ),
             schedule_to_close_timeout=timeout,

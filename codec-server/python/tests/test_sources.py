@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
+from payload_codec_testing import all_secret_forms
+
 from payload_codec import (
     CodecConfigError,
     DirectoryKeySource,
@@ -19,7 +21,6 @@ from payload_codec import (
     key_source_from_env,
 )
 from payload_codec.keyring import KEY_SIZE
-from payload_codec_testing import all_secret_forms
 
 MAT_1 = bytes(range(1, 33))
 MAT_2 = bytes(range(33, 65))

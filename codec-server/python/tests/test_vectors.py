@@ -6,10 +6,11 @@ import base64
 from typing import Any
 
 import pytest
-from payload_codec import DecodeError, EncryptionCodec
-from payload_codec.codec import serialize
 from payload_codec_testing import load_vectors, payload_from_json
 from payload_codec_testing import vector_ring as ring
+
+from payload_codec import DecodeError, EncryptionCodec
+from payload_codec.codec import serialize
 
 _DOC = load_vectors()
 VECTORS = {v["name"]: v for v in _DOC["vectors"]}

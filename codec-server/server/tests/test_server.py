@@ -10,8 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from codec_server_testing import RunningServer, b64
-from payload_codec import EncryptionCodec, KeyRing
 from temporalio.api.common.v1 import Payload
+
+from payload_codec import EncryptionCodec, KeyRing
 
 SECRET_TEXT = b'{"card":"4111-1111-1111-1111","note":"plaintext-marker-7f3a"}'
 PLAIN = {"metadata": {"encoding": b64(b"json/plain")}, "data": b64(SECRET_TEXT)}

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from codec_server_testing import free_port, server_env, sha256_hex
+
 from codec_server import Settings, SettingsError, StaticTokens
 from codec_server._settings import DEFAULT_CORS_ORIGINS, check_bind_host, port_from_env
-from codec_server_testing import free_port, server_env, sha256_hex
 
 KEYRING = json.dumps({"keys": {"k1": "A" * 43 + "="}, "active": {"*": "k1"}})
 

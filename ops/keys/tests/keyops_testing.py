@@ -6,8 +6,9 @@ import base64
 import json
 from pathlib import Path
 
-from payload_codec import EncryptionCodec, KeyRing
 from temporalio.api.common.v1 import Payload
+
+from payload_codec import EncryptionCodec, KeyRing
 
 KEY_A = "alpha-20260101-aaaaaa"
 KEY_B = "beta-20260201-bbbbbb"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from temporalio.api.common.v1 import Payload
+
 from keyops import codec_client
 from keyops.codec_client import CodecServerClient, _batches, read_token
 from keyops.errors import KeyOpsError
 from keyops.export import audit_user_agent
-from temporalio.api.common.v1 import Payload
 
 
 def test_batches_respect_count_and_size_and_keep_order(monkeypatch: pytest.MonkeyPatch) -> None:

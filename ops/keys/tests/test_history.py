@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 from history_fixture import EXPECTED, build_history
-from keyops.history import iter_payloads, walk_payloads
 from keyops_testing import KEY_A, KEY_B, plain, ring
+
+from keyops.history import iter_payloads, walk_payloads
 from payload_codec import EncryptionCodec, is_encrypted, payload_key_id
 
 

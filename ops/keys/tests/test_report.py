@@ -6,11 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from history_fixture import EXPECTED, EXPECTED_UNENCRYPTED_LOCATIONS, build_history
+from keyops_testing import KEY_A, KEY_B
+from rich.console import Console
+
 from keyops.cli import render_report
 from keyops.report import NamespaceReport, Report, tally_history
 from keyops.temporal import ExecutionRef
-from keyops_testing import KEY_A, KEY_B
-from rich.console import Console
 
 CLOSED_AT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

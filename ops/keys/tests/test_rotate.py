@@ -9,11 +9,12 @@ import stat
 from pathlib import Path
 
 import pytest
+from keyops_testing import KEY_A, KEY_B, MATERIAL, all_b64_material, plain, write_dir_ring, write_file_ring
+
 from keyops import _fs
 from keyops.cli import main
 from keyops.errors import KeyOpsError
 from keyops.store import DirectoryStore, FileStore, activate, retire, rotate
-from keyops_testing import KEY_A, KEY_B, MATERIAL, all_b64_material, plain, write_dir_ring, write_file_ring
 from payload_codec import DirectoryKeySource, EncryptionCodec, FileKeySource, KeyRing
 
 NEW_ID = re.compile(r"^default-\d{8}-[0-9a-f]{6}$")

@@ -6,7 +6,7 @@ The drill (tests/integration/test_drill_rollout.py) runs every command against a
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -40,7 +40,7 @@ def _info(current: str, *summaries: WorkerDeploymentInfo.WorkerDeploymentVersion
 
 
 def test_rollback_returns_to_the_version_current_most_recently() -> None:
-    t = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    t = datetime(2026, 11, 23, tzinfo=UTC)
     info = _info(
         "v3",
         _summary("v1", t),

@@ -16,8 +16,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from modelserver.embedding import get_encoder
-from modelserver.testing import SimulatorHandle, running_simulator
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -34,6 +32,8 @@ from agent.embeddings.types import (
     EmbedResult,
 )
 from agent.llm.types import ModelErrorType
+from modelserver.embedding import get_encoder
+from modelserver.testing import SimulatorHandle, running_simulator
 from workerkit import ConfigError
 
 TEXTS = [

@@ -17,7 +17,6 @@ from pathlib import Path
 import httpx2
 import openai
 import pytest
-from modelserver.testing import SimulatorHandle, running_simulator
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -28,6 +27,7 @@ from agent.llm.errors import retry_after
 from agent.llm.settings import ModelSettings
 from agent.llm.types import NON_RETRYABLE_MODEL_ERRORS, ChatMessage, ChatRequest, ModelErrorType
 from agent.tools import SUPPORT_TOOLS
+from modelserver.testing import SimulatorHandle, running_simulator
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,15 @@ from typing import Any
 import nexusrpc
 import pytest
 import pytest_asyncio
+from business_nexus_callers import (
+    GetOrderCall,
+    GetOrderCaller,
+    RefundCaller,
+    RefundCalls,
+    RefundOutcomes,
+    TicketCaller,
+    TicketCalls,
+)
 from temporalio.api.nexus.v1 import EndpointSpec, EndpointTarget
 from temporalio.api.operatorservice.v1 import CreateNexusEndpointRequest
 from temporalio.client import Client, WorkflowFailureError
@@ -29,15 +38,6 @@ from temporalio.worker import Worker
 from business.db import Store, refund_id_for
 from business.worker import build_worker
 from business.workflows import RefundWorkflow
-from business_nexus_callers import (
-    GetOrderCall,
-    GetOrderCaller,
-    RefundCaller,
-    RefundCalls,
-    RefundOutcomes,
-    TicketCaller,
-    TicketCalls,
-)
 from nexus_contracts.business import CreateTicketRequest, Order, OrderItem, RefundRequest, RefundResult, Ticket
 
 CALLER_NAMESPACE = "agents"

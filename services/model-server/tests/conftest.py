@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import openai
 import pytest
+
 from modelserver.testing import SimulatorHandle, running_simulator
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from modelserver.embedding import DIMENSION, MODEL_ID, SentenceEncoder, erf, get_encoder, packaged_model_dir
 
 REFERENCE = Path(__file__).parent / "reference" / "minilm_reference.json"

@@ -7,13 +7,14 @@ from typing import Any
 
 import openai
 import pytest
-from modelserver.testing import SimulatorHandle
 from openai.types.chat import (
     ChatCompletion,
     ChatCompletionFunctionToolParam,
     ChatCompletionMessageParam,
     ChatCompletionUserMessageParam,
 )
+
+from modelserver.testing import SimulatorHandle
 
 
 def tool(name: str, properties: dict[str, Any], required: list[str] | None = None) -> ChatCompletionFunctionToolParam:

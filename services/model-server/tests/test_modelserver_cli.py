@@ -16,8 +16,9 @@ from pathlib import Path
 
 import openai
 import pytest
-from modelserver.__main__ import main
 from openai.types.chat import ChatCompletionMessageParam
+
+from modelserver.__main__ import main
 
 SECRET = "sk-sim-very-secret-key"
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)/v1")

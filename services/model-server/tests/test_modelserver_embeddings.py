@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import openai
 import pytest
+
 from modelserver import Settings
 from modelserver.embedding import get_encoder
 from modelserver.testing import SimulatorHandle, running_simulator
@@ -47,7 +48,9 @@ def test_usage_counts_the_real_tokenizer(client: openai.OpenAI) -> None:
 
 def test_single_string_input_and_raw_wire_format(sim: SimulatorHandle) -> None:
     raw = httpx.post(
-        f"{sim.base_url}/embeddings", json={"model": MODEL, "input": "refund €25", "encoding_format": "base64"}, timeout=30
+        f"{sim.base_url}/embeddings",
+        json={"model": MODEL, "input": "refund €25", "encoding_format": "base64"},
+        timeout=30,
     )
     assert raw.status_code == 200
     body = raw.json()
@@ -76,7 +79,9 @@ def test_single_string_input_and_raw_wire_format(sim: SimulatorHandle) -> None:
         ({"input": "x", "model": "sim-gpt"}, "model", "model_not_supported"),
     ],
 )
-def test_invalid_requests_are_400_with_param(sim: SimulatorHandle, payload: dict[str, Any], param: str, code: str) -> None:
+def test_invalid_requests_are_400_with_param(
+    sim: SimulatorHandle, payload: dict[str, Any], param: str, code: str
+) -> None:
     body = {"model": MODEL, **payload}
     if payload.get("model", MODEL) is None:
         del body["model"]

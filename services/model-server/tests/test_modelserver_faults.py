@@ -7,6 +7,7 @@ from typing import Any
 
 import openai
 import pytest
+
 from modelserver import Settings
 from modelserver._settings import SettingsError
 from modelserver.testing import SimulatorHandle, running_simulator

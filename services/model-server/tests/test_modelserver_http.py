@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+
 from modelserver import Settings
 from modelserver.testing import SimulatorHandle, running_simulator
 

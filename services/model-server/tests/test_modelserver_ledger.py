@@ -7,6 +7,7 @@ from pathlib import Path
 
 import openai
 import pytest
+
 from modelserver import Settings
 from modelserver.testing import SimulatorHandle, running_simulator
 

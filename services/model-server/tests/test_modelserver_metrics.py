@@ -10,6 +10,7 @@ import urllib.request
 
 import openai
 import pytest
+
 from modelserver.testing import SimulatorHandle
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from modelserver._answer import compose_answer
 from modelserver._arguments import Unfillable, build_arguments
 from modelserver._extract import first_id, first_money

@@ -52,7 +52,9 @@ def test_half_or_malformed_settings_are_one_clear_error(environ: dict[str, str],
 def test_a_worker_process_with_half_the_settings_exits_with_that_sentence() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
     env.update(TEMPORAL_WORKER_BUILD_ID="v2", TEMPORAL_ADDRESS="127.0.0.1:1")
-    done = subprocess.run([sys.executable, "-m", "business.worker"], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "business.worker"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1] == (
         "business-worker: TEMPORAL_WORKER_BUILD_ID is set but TEMPORAL_DEPLOYMENT_NAME is not; "

@@ -36,7 +36,7 @@ def test_port_in_use_is_one_clear_error() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        address = "127.0.0.1:%d" % taken.getsockname()[1]
+        address = f"127.0.0.1:{taken.getsockname()[1]:d}"
         with pytest.raises(ConfigError) as err:
             metrics_runtime(address, {})
     assert str(err.value).startswith(f"cannot serve metrics on {address}: Address already in use")

@@ -6,6 +6,7 @@ import asyncio
 
 import nexusrpc
 import pytest
+
 from workerkit.nexus_metrics import outcome_of
 
 

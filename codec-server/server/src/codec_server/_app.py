@@ -9,6 +9,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from temporalio.api.common.v1 import Payload
+
 from payload_codec import (
     CodecError,
     DecodeError,
@@ -18,14 +27,6 @@ from payload_codec import (
     is_encrypted,
     payload_key_id,
 )
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from temporalio.api.common.v1 import Payload
 
 from ._audit import DIGEST_HEX_CHARS, AuditLog, AuditRecord
 from ._auth import Authenticator, AuthError, Operation, authorize

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from payload_codec import CodecObserver
-from payload_codec.observe import BYTES_METRIC, FAILURES_METRIC, OUTCOME_ERROR, OUTCOME_OK, PAYLOADS_METRIC, Operation
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from payload_codec import CodecObserver
+from payload_codec.observe import BYTES_METRIC, FAILURES_METRIC, OUTCOME_ERROR, OUTCOME_OK, PAYLOADS_METRIC, Operation
 
 OTHER = "other"
 NONE = "none"

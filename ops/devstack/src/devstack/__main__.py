@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             stack.up()
             tokens = stack.codec_tokens
-            print(f"codec endpoint     {stack.config.codec_server_url} (tokens: {tokens.developer_token_file}, {tokens.auditor_token_file})")
+            print(
+                f"codec endpoint     {stack.config.codec_server_url} "
+                f"(tokens: {tokens.developer_token_file}, {tokens.auditor_token_file})"
+            )
             print('ready. Use the CLI with: eval "$(.venv/bin/python -m devstack env)"; .venv/bin/agent check')
         elif args.command == "env":
             for name, value in stack.client_env().items():
@@ -60,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
             names = [args.name] if args.name else stack.process_names()
             unknown = set(names) - set(stack.process_names())
             if unknown:
-                raise StackError(f"no process named {', '.join(sorted(unknown))}; known: {', '.join(stack.process_names())}")
+                raise StackError(
+                    f"no process named {', '.join(sorted(unknown))}; known: {', '.join(stack.process_names())}"
+                )
             paths = [str(stack.processes.log_path(n)) for n in names if stack.processes.log_path(n).exists()]
             if not paths:
                 raise StackError(f"no log files yet in {stack.config.log_dir}; run `make up` first")

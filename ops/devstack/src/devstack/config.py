@@ -52,11 +52,11 @@ class StackConfig:
     host: str = "127.0.0.1"
 
     @classmethod
-    def from_env(cls) -> "StackConfig":
+    def from_env(cls) -> StackConfig:
         data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR", REPO_ROOT / ".data" / "devstack"))
         return cls(data_dir=data_dir.resolve(), ports={name: _port(name) for name in PORTS})
 
-    def with_ports(self, ports: dict[str, int]) -> "StackConfig":
+    def with_ports(self, ports: dict[str, int]) -> StackConfig:
         return replace(self, ports={**self.ports, **ports})
 
     @property

@@ -107,7 +107,7 @@ class ProcessManager:
                     launched.append((spec, existing, None))
                 else:
                     launched.append((spec, *self._launch(spec)))
-            for spec, proc, popen in launched:
+            for spec, _proc, popen in launched:
                 if popen is not None:
                     self._wait_ready(spec, popen)
         except StackError:

@@ -33,18 +33,54 @@ def config_path(config: StackConfig) -> Path:
     return config.data_dir / "prometheus" / "prometheus.yml"
 
 
+# Processes started next to the stack's own (a second version of a worker during a rollout drill,
+# say) are scraped through file-based discovery: a JSON file per group of targets, picked up
+# without restarting Prometheus.
+EXTRA_JOB = "extra"
+EXTRA_REFRESH = "2s"
+
+
+def targets_dir(config: StackConfig) -> Path:
+    return config.data_dir / "prometheus" / "targets"
+
+
 def render_config(config: StackConfig, skip_jobs: tuple[str, ...] = ()) -> dict:
-    """The scrape config: one job per StackConfig.metrics_targets() entry, plus the alert rules.
-    ``skip_jobs``: targets this stack does not run (a server someone else runs has its own)."""
+    """The scrape config: one job per StackConfig.metrics_targets() entry, the extra targets of
+    :func:`add_targets`, and the alert rules. ``skip_jobs``: targets this stack does not run (a
+    server someone else runs has its own)."""
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": EVALUATION_INTERVAL},
         "rule_files": [str(RULES_DIR / "*.yaml")],
         "scrape_configs": [
-            {"job_name": job, "static_configs": [{"targets": [target]}]}
-            for job, target in config.metrics_targets().items()
-            if job not in skip_jobs
+            *(
+                {"job_name": job, "static_configs": [{"targets": [target]}]}
+                for job, target in config.metrics_targets().items()
+                if job not in skip_jobs
+            ),
+            {
+                "job_name": EXTRA_JOB,
+                "file_sd_configs": [
+                    {"files": [str(targets_dir(config) / "*.json")], "refresh_interval": EXTRA_REFRESH}
+                ],
+            },
         ],
     }
+
+
+def add_targets(config: StackConfig, group: str, jobs: dict[str, str]) -> Path:
+    """Scrape ``jobs`` (job label -> host:port) from now on, under the file ``group``.json.
+    Written to a temporary name first: Prometheus must never read half a file."""
+    directory = targets_dir(config)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{group}.json"
+    staged = path.with_suffix(".tmp")
+    staged.write_text(json.dumps([{"targets": [t], "labels": {"job": job}} for job, t in jobs.items()], indent=2))
+    staged.replace(path)
+    return path
+
+
+def remove_targets(config: StackConfig, group: str) -> None:
+    (targets_dir(config) / f"{group}.json").unlink(missing_ok=True)
 
 
 def spec(config: StackConfig, skip_jobs: tuple[str, ...] = ()) -> ProcessSpec | None:

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-
 from devstack import prometheus
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
-from devstack.secrets import CodecTokens, ensure_codec_tokens, ensure_keyring
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
+from devstack.secrets import CodecTokens, ensure_codec_tokens, ensure_keyring
 from devstack.temporal_setup import (
     ensure_namespaces,
     ensure_nexus_endpoints,
@@ -208,7 +207,7 @@ class Stack:
         phases = [[s for s in specs if s.name in servers], [s for s in specs if s.name not in servers]]
         for phase in phases:
             already = {s.name for s in phase if self.processes.running(s.name)}
-            for spec, proc in zip(phase, self.processes.start_all(phase)):
+            for spec, proc in zip(phase, self.processes.start_all(phase), strict=False):
                 state = "already running" if spec.name in already else "started"
                 log(f"{spec.name:17} {state} (pid {proc.pid}, log {proc.log_path})")
             if phase is phases[0] and self.external_temporal is None:
@@ -236,7 +235,7 @@ class Stack:
         for spec in reversed(specs):
             if self.processes.stop(spec.name):
                 log(f"{spec.name:17} stopped")
-        for spec, proc in zip(specs, self.processes.start_all(specs)):
+        for spec, proc in zip(specs, self.processes.start_all(specs), strict=False):
             log(f"{spec.name:17} started (pid {proc.pid}, log {proc.log_path})")
 
     def down(self, log=print) -> None:

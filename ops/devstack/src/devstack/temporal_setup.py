@@ -12,9 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nexus_contracts import load_endpoints
-
 from devstack.processes import StackError
+from nexus_contracts import load_endpoints
 
 
 def temporal_cli() -> str:

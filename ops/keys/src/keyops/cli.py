@@ -15,12 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import NoReturn
 
-from payload_codec import CodecConfigError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-
-from workerkit.process import exit_without_finalizing, report_errors
 
 from keyops import __version__
 from keyops.codec_client import CodecServerClient, read_token
@@ -29,6 +26,8 @@ from keyops.export import export_history
 from keyops.report import UNENCRYPTED, Report, build_report
 from keyops.store import Rotation, activate, open_store, retire, rotate
 from keyops.temporal import DEFAULT_ADDRESS, connect_raw
+from payload_codec import CodecConfigError
+from workerkit.process import exit_without_finalizing, report_errors
 
 
 def _add_store_args(parser: argparse.ArgumentParser, required: bool = True) -> None:

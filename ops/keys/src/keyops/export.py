@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from google.protobuf import json_format
-from payload_codec import is_encrypted, payload_key_id
 from temporalio.client import Client
 
 from keyops import __version__
@@ -24,6 +23,7 @@ from keyops._fs import atomic_write
 from keyops.codec_client import CodecServerClient
 from keyops.history import walk_payloads
 from keyops.temporal import fetch_raw_history, resolve_run_id
+from payload_codec import is_encrypted, payload_key_id
 
 
 @dataclass(frozen=True)

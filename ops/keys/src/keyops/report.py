@@ -16,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from google.protobuf.message import Message
-from payload_codec import is_encrypted, payload_key_id
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from keyops.errors import KeyOpsError, NotFoundError
 from keyops.history import walk_payloads
 from keyops.temporal import ExecutionRef, fetch_raw_history, in_namespace, list_executions, retention
+from payload_codec import is_encrypted, payload_key_id
 
 UNENCRYPTED = "unencrypted"
 NO_KEY_ID = "(encrypted, no key id)"

@@ -17,11 +17,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from payload_codec import DEFAULT_NAMESPACE, KEY_SIZE, CodecConfigError, DirectoryKeySource, KeyRing
-from payload_codec.keyring import is_valid_key_id
-
 from keyops._fs import atomic_write
 from keyops.errors import KeyOpsError
+from payload_codec import DEFAULT_NAMESPACE, KEY_SIZE, CodecConfigError, DirectoryKeySource, KeyRing
+from payload_codec.keyring import is_valid_key_id
 
 _NAMESPACE = re.compile(r"[A-Za-z0-9._-]{1,255}")
 _KEY_SUFFIX = ".key"

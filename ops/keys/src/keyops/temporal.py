@@ -20,12 +20,11 @@ from temporalio.api.workflowservice.v1 import (
 )
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
+
+from keyops.errors import KeyOpsError, NotFoundError
 from workerkit.connect import DEFAULT_ADDRESS as DEFAULT_ADDRESS  # re-exported: the CLIs name it in --help
 from workerkit.connect import connect_without_codec
 from workerkit.errors import TemporalUnreachable
-
-from keyops.errors import KeyOpsError, NotFoundError
-
 
 
 async def connect_raw(namespace: str, address: str | None = None) -> Client:

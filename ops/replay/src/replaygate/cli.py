@@ -14,21 +14,21 @@ import json
 import os
 import subprocess
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
 
 from keyops.errors import KeyOpsError
 from keyops.temporal import DEFAULT_ADDRESS, connect_raw, fetch_raw_history, list_executions
 from payload_codec import CodecConfigError, KeyRing, keyring_from_env
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
-from workerkit.process import exit_without_finalizing
-
 from replaygate.corpus import Corpus, CorpusEntry
 from replaygate.errors import ReplayGateError
 from replaygate.replay import GO_NAMESPACES, ReplayOutcome, registered_types, replay_python
+from workerkit.process import exit_without_finalizing
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--since-hours", type=float, default=24.0,
                         help="also export runs closed in this many hours (default: %(default)s)")
-    parser.add_argument("--limit", type=int, default=200, help="at most this many runs per namespace (default: %(default)s)")
+    parser.add_argument(
+        "--limit", type=int, default=200, help="at most this many runs per namespace (default: %(default)s)"
+    )
     parser.add_argument("--no-export", action="store_true", help="replay the corpus as it is, without a cluster")
     parser.add_argument(
         "--go-replayer", type=Path, default=DEFAULT_GO_REPLAYER,
@@ -65,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _recent_query(since: timedelta) -> str:
-    cutoff = (datetime.now(timezone.utc) - since).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cutoff = (datetime.now(UTC) - since).strftime("%Y-%m-%dT%H:%M:%SZ")
     return f"ExecutionStatus = 'Running' OR CloseTime > '{cutoff}'"
 
 
@@ -123,7 +125,13 @@ def _table(outcomes: Sequence[ReplayOutcome]) -> Table:
         table.add_column(column, overflow="fold")
     for o in outcomes:
         e: CorpusEntry = o.entry
-        result = "[green]ok[/green]" if o.ok else "[red]NON-DETERMINISTIC[/red]" if o.nondeterministic else "[red]FAILED[/red]"
+        result = (
+            "[green]ok[/green]"
+            if o.ok
+            else "[red]NON-DETERMINISTIC[/red]"
+            if o.nondeterministic
+            else "[red]FAILED[/red]"
+        )
         table.add_row(e.namespace, e.workflow_type, escape(e.workflow_id), e.run_id[:8], result)
     return table
 

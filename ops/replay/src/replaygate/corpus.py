@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from google.protobuf import json_format
-from keyops.history import walk_payloads
-from payload_codec import is_encrypted
 from temporalio.api.history.v1 import History
 
+from keyops.history import walk_payloads
+from payload_codec import is_encrypted
 from replaygate.errors import ReplayGateError
 
 MANIFEST = "corpus.json"

@@ -11,11 +11,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from payload_codec import KeyRing, data_converter
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import _Definition  # the SDK's own reading of @workflow.defn (type names)
 
+from payload_codec import KeyRing, data_converter
 from replaygate.corpus import Corpus, CorpusEntry
 
 GO_NAMESPACES = frozenset({"retrieval"})
@@ -94,7 +94,9 @@ async def replay_python(
             continue
         registered = workflows.get(entry.namespace)
         if registered is None:
-            outcomes.append(ReplayOutcome(entry, f"{entry.label}: no Python worker serves namespace {entry.namespace!r}"))
+            outcomes.append(
+                ReplayOutcome(entry, f"{entry.label}: no Python worker serves namespace {entry.namespace!r}")
+            )
             continue
         if entry.workflow_type not in _type_names(registered):
             outcomes.append(

@@ -75,7 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prometheus-url",
         default=os.environ.get("PROMETHEUS_URL") or None,
-        help="Prometheus base URL for error rates by build_id (default: $PROMETHEUS_URL; without it, visibility counts)",
+        help=(
+            "Prometheus base URL for error rates by build_id "
+            "(default: $PROMETHEUS_URL; without it, visibility counts)"
+        ),
     )
     p.add_argument("--window", type=_minutes, default=timedelta(minutes=15), metavar="MINUTES",
                    help="window of the error figures, in minutes (default 15)")
@@ -130,7 +133,7 @@ def render_status(out: Console, state: DeploymentState) -> None:
 
 def _state_json(state: DeploymentState) -> dict:
     data = asdict(state)
-    for version, raw in zip(state.versions, data["versions"]):
+    for version, raw in zip(state.versions, data["versions"], strict=False):
         raw["error_rate"] = version.error_rate
         raw["last_current_time"] = version.last_current_time.isoformat() if version.last_current_time else None
     return data

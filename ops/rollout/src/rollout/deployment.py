@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio.api.deployment.v1 import WorkerDeploymentInfo, WorkerDeploymentVersion
@@ -22,17 +22,17 @@ from temporalio.api.workflowservice.v1 import (
     DescribeTaskQueueRequest,
     DescribeWorkerDeploymentRequest,
     DescribeWorkerDeploymentResponse,
-    DescribeWorkerDeploymentVersionResponse,
     DescribeWorkerDeploymentVersionRequest,
+    DescribeWorkerDeploymentVersionResponse,
     SetWorkerDeploymentCurrentVersionRequest,
     SetWorkerDeploymentRampingVersionRequest,
 )
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
-from workerkit.connect import connect_without_codec
-from workerkit.errors import TemporalUnreachable
 
 from rollout.errors import RolloutError
+from workerkit.connect import connect_without_codec
+from workerkit.errors import TemporalUnreachable
 
 IDENTITY = "rollout-cli"
 T = TypeVar("T")
@@ -163,13 +163,19 @@ class Deployment:
                 f"cannot {what}: the server does not offer Worker Deployment Versioning "
                 f"(it needs Temporal server 1.28 or later with deployment versions enabled): {message}"
             )
-        if err.status == RPCStatusCode.NOT_FOUND and "deployment" in message.lower() and "version" not in message.lower():
+        if (
+            err.status == RPCStatusCode.NOT_FOUND
+            and "deployment" in message.lower()
+            and "version" not in message.lower()
+        ):
             return RolloutError(
                 f"cannot {what}: deployment {self.name!r} does not exist in namespace {self.namespace!r}; "
                 "start a worker with TEMPORAL_DEPLOYMENT_NAME and TEMPORAL_WORKER_BUILD_ID set first"
             )
         if err.status == RPCStatusCode.ABORTED or "conflict" in message.lower():
-            return RolloutError(f"cannot {what}: someone else changed the deployment meanwhile; check `status` and retry")
+            return RolloutError(
+                f"cannot {what}: someone else changed the deployment meanwhile; check `status` and retry"
+            )
         if "poller" in message.lower():
             return RolloutError(
                 f"cannot {what}: the server reports no pollers on the version ({message}); "
@@ -240,12 +246,14 @@ class Deployment:
             task_queues=sorted({f"{name} ({_queue_kind(kind)})" for name, kind in queues}),
             pollers=await self._pollers(build_id, queues),
             backlog=sum(s.approximate_backlog_count for s in with_stats) if with_stats else None,
-            backlog_age_s=max((s.approximate_backlog_age.ToTimedelta().total_seconds() for s in with_stats), default=0.0),
+            backlog_age_s=max(
+                (s.approximate_backlog_age.ToTimedelta().total_seconds() for s in with_stats), default=0.0
+            ),
             running=await self._count(
                 f"TemporalWorkerDeploymentVersion = {_quote(search_value(self.name, build_id))} "
                 "AND ExecutionStatus = 'Running'"
             ),
-            last_current_time=summary.last_current_time.ToDatetime(timezone.utc)
+            last_current_time=summary.last_current_time.ToDatetime(UTC)
             if summary.HasField("last_current_time")
             else None,
         )
@@ -259,7 +267,7 @@ class Deployment:
 
     async def visibility_errors(self, state: DeploymentState, window: timedelta) -> None:
         """Failed / closed workflows per version over ``window``: the fallback without Prometheus."""
-        since = (datetime.now(timezone.utc) - window).strftime("%Y-%m-%dT%H:%M:%SZ")
+        since = (datetime.now(UTC) - window).strftime("%Y-%m-%dT%H:%M:%SZ")
         for version in state.versions:
             scope = (
                 f"TemporalWorkerDeploymentVersion = {_quote(search_value(self.name, version.build_id))} "

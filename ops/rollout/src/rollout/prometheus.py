@@ -31,7 +31,8 @@ def _increase(metrics: tuple[str, ...], deployment: str, window: timedelta) -> s
     name = deployment.replace("\\", "\\\\").replace('"', '\\"')
     # One selector over several counter names keeps each series apart (``or`` would merge
     # series whose labels match); a version without any series counts as zero below.
-    selector = '{__name__=~"%s", deployment_name="%s"}' % ("|".join(metrics), name)
+    names = "|".join(metrics)
+    selector = f'{{__name__=~"{names}", deployment_name="{name}"}}'
     return f"sum by (build_id) (increase({selector}[{seconds}s]))"
 
 

@@ -72,7 +72,10 @@ def render_system_check(result: SystemCheckResult, workflow_id: str) -> None:
     hop(
         "retrieval.search",
         "Go retrieval worker, Nexus sync operation (endpoint retrieval)",
-        [f"{len(search.hits)} {search.mode} hits among {search.total_documents} documents, ranked in {search.took_ms:.2f} ms"]
+        [
+            f"{len(search.hits)} {search.mode} hits among {search.total_documents} documents, "
+            f"ranked in {search.took_ms:.2f} ms"
+        ]
         + [f"[{h.doc_id}] {h.title}  score {h.score:.2f}" for h in search.hits],
     )
     order = result.order

@@ -54,7 +54,8 @@ def calls_of(
     return [
         e
         for e in entries
-        if (e.get("request_key") or "").startswith(f"{workflow_id}/") and e.get("endpoint", "chat.completions") == endpoint
+        if (e.get("request_key") or "").startswith(f"{workflow_id}/")
+        and e.get("endpoint", "chat.completions") == endpoint
     ]
 
 

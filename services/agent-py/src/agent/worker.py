@@ -18,10 +18,10 @@ from temporalio.worker import Worker
 
 from agent.blobs.activities import BlobActivities
 from agent.blobs.store import blob_store_from_env
-from agent.llm.activities import ModelActivities
-from agent.llm.settings import ModelSettings
 from agent.embeddings.activities import build_embedding_activities
 from agent.ingest.activities import IngestActivities
+from agent.llm.activities import ModelActivities
+from agent.llm.settings import ModelSettings
 from agent.metrics import gauge_interval, require_search_attribute, visibility_gauges
 from agent.queues import AGENT_TASK_QUEUE, EMBED_TASK_QUEUE, LLM_TASK_QUEUE
 from agent.support.activities import SupportActivities

@@ -9,9 +9,9 @@ from temporalio.common import RetryPolicy, VersioningBehavior
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workerkit.deployment import when_versioned
     from business.activities import INVALID_REFUND, ORDER_NOT_FOUND, BusinessActivities
     from nexus_contracts.business import RefundRequest, RefundResult
+    from workerkit.deployment import when_versioned
 
 # Transient failures (a locked or briefly unavailable database) retry with backoff until the
 # caller's Nexus operation timeout gives up; the write is idempotent, so retries are free.

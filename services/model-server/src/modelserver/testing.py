@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+
 from httpkit import bind_socket
 
 from ._app import create_app

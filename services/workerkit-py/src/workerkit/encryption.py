@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import os
 
-from payload_codec import CodecConfigError, CodecObserver, data_converter_from_env
 from temporalio.converter import DataConverter
 
+from payload_codec import CodecConfigError, CodecObserver, data_converter_from_env
 from workerkit.errors import ConfigError
 
 ENV_PAYLOAD_ENCRYPTION = "PAYLOAD_ENCRYPTION"

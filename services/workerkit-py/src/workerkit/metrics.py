@@ -18,11 +18,11 @@ import os
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from payload_codec import CodecObserver
-from payload_codec.observe import BYTES_METRIC, FAILURES_METRIC, OUTCOME_ERROR, OUTCOME_OK, PAYLOADS_METRIC, Operation
 from temporalio.common import MetricMeter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from payload_codec import CodecObserver
+from payload_codec.observe import BYTES_METRIC, FAILURES_METRIC, OUTCOME_ERROR, OUTCOME_OK, PAYLOADS_METRIC, Operation
 from workerkit.deployment import ENV_BUILD_ID, ENV_DEPLOYMENT_NAME
 from workerkit.errors import ConfigError
 

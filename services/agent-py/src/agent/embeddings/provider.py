@@ -15,11 +15,11 @@ from typing import Protocol
 
 import openai
 from temporalio.exceptions import ApplicationError
-from workerkit.tracing import model_call_span, record_model_response
 
 from agent.embeddings.settings import EmbeddingSettings
 from agent.embeddings.types import EmbeddingErrorType
 from agent.llm.errors import classify
+from workerkit.tracing import model_call_span, record_model_response
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@
 | ``EMBEDDING_DIMENSION`` | 384 for all-minilm-l6-v2, else learnt from the first answer | expected vector size |
 | ``EMBEDDING_BATCH_SIZE`` | 64 | texts per provider request (1-2048) |
 | ``EMBEDDING_TIMEOUT_S`` | 60 | one provider request |
-| ``EMBEDDING_DOCUMENT_PREFIX`` / ``EMBEDDING_QUERY_PREFIX`` | empty | instruction prefixes for models that need them (e5: ``passage: `` / ``query: ``) |
+| ``EMBEDDING_DOCUMENT_PREFIX`` / ``EMBEDDING_QUERY_PREFIX`` | empty | \
+instruction prefixes for models that need them (e5: ``passage: `` / ``query: ``) |
 | ``AGENT_MAX_RETRY_AFTER_S`` | 120 | cap on a provider's Retry-After (shared with chat calls) |
 """
 
@@ -47,7 +48,9 @@ class EmbeddingSettings:
             base_url = SIMULATOR_BASE_URL  # the offline model server serves the real MiniLM
         model = env.get("EMBEDDING_MODEL") or DEFAULT_EMBEDDING_MODEL
         raw_dimension = env.get("EMBEDDING_DIMENSION", "").strip()
-        dimension = _positive_int("EMBEDDING_DIMENSION", raw_dimension) if raw_dimension else KNOWN_DIMENSIONS.get(model)
+        dimension = (
+            _positive_int("EMBEDDING_DIMENSION", raw_dimension) if raw_dimension else KNOWN_DIMENSIONS.get(model)
+        )
         batch_size = _positive_int("EMBEDDING_BATCH_SIZE", env.get("EMBEDDING_BATCH_SIZE", "64"))
         if batch_size > MAX_BATCH_SIZE:
             raise ConfigError(f"EMBEDDING_BATCH_SIZE must be at most {MAX_BATCH_SIZE}, got {batch_size}")

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 from agent.blobs.types import BlobRef
 from agent.llm.types import NON_RETRYABLE_MODEL_ERRORS
-
 from agent.queues import EMBED_TASK_QUEUE  # noqa: F401  (re-exported for callers of this module)
 
 EMBED_TEXTS_ACTIVITY = "embed_texts"

@@ -57,7 +57,9 @@ def _read_file(path: Path) -> bytes:
             )
         return path.read_bytes()
     except FileNotFoundError:
-        raise _problem(f"{path} does not exist (paths are read by the agent worker)", IngestErrorType.NOT_FOUND) from None
+        raise _problem(
+            f"{path} does not exist (paths are read by the agent worker)", IngestErrorType.NOT_FOUND
+        ) from None
     except PermissionError:
         raise _problem(f"{path} is not readable by the agent worker", IngestErrorType.NOT_FOUND) from None
 

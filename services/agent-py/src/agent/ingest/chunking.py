@@ -38,7 +38,9 @@ def chunk_text(text: str, chunk_chars: int, overlap_chars: int) -> list[str]:
     if chunk_chars < 100:
         raise ValueError(f"chunk_chars must be at least 100, got {chunk_chars}")
     if not 0 <= overlap_chars < chunk_chars // 2:
-        raise ValueError(f"overlap_chars must be between 0 and half of chunk_chars ({chunk_chars // 2}), got {overlap_chars}")
+        raise ValueError(
+            f"overlap_chars must be between 0 and half of chunk_chars ({chunk_chars // 2}), got {overlap_chars}"
+        )
     units: list[tuple[str, int]] = []  # (sentence, length of its paragraph if it starts one, else 0)
     for paragraph in paragraphs(text):
         for number, piece in enumerate(_sentences(paragraph, chunk_chars)):
@@ -62,7 +64,9 @@ def chunk_text(text: str, chunk_chars: int, overlap_chars: int) -> list[str]:
         piece, paragraph = unit
         full = current and size(current) + len(piece) > chunk_chars
         # Better a shorter chunk than a paragraph torn in two, as long as the chunk is worth it.
-        ends_early = current and paragraph and size(current) + paragraph > chunk_chars and 2 * size(current) >= chunk_chars
+        ends_early = (
+            current and paragraph and size(current) + paragraph > chunk_chars and 2 * size(current) >= chunk_chars
+        )
         if fresh and (full or ends_early):
             chunks.append(render(current))
             carried: list[tuple[str, int]] = []

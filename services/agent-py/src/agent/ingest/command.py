@@ -55,7 +55,13 @@ def expand(paths: list[str]) -> list[str]:
 
 
 async def _watch(handle: WorkflowHandle[IngestWorkflow, IngestResult], total: int, console: Console) -> IngestResult:
-    columns = (TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"))
+    columns = (
+        TextColumn("ingesting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
     result = asyncio.ensure_future(handle.result())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("", total=total)

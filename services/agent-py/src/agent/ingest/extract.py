@@ -95,7 +95,9 @@ def extract_pdf(data: bytes, source: str) -> Extracted:
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
-            raise DocumentProblem(f"{source} is a password-protected PDF; remove the password", IngestErrorType.MALFORMED)
+            raise DocumentProblem(
+                f"{source} is a password-protected PDF; remove the password", IngestErrorType.MALFORMED
+            )
         pages = [page.extract_text() or "" for page in reader.pages]
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except DocumentProblem:

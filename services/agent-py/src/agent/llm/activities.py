@@ -17,7 +17,6 @@ from typing import Any
 import openai
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
-from workerkit.tracing import model_call_span, record_model_response
 
 from agent.blobs.store import BlobCorrupted, BlobNotFound, BlobStore
 from agent.blobs.types import BlobRef
@@ -25,6 +24,7 @@ from agent.llm.errors import classify
 from agent.llm.settings import ModelSettings
 from agent.llm.types import ChatMessage, ChatRequest, ChatResult, ModelErrorType, ToolCall, Usage
 from agent.metrics import ModelCall, model_prices, record_model_call
+from workerkit.tracing import model_call_span, record_model_response
 
 log = logging.getLogger(__name__)
 

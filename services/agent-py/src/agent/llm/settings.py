@@ -29,7 +29,7 @@ class ModelSettings:
     max_retry_after_s: float = 120.0
 
     @classmethod
-    def from_env(cls) -> "ModelSettings":
+    def from_env(cls) -> ModelSettings:
         base_url = os.environ.get("OPENAI_BASE_URL") or None
         api_key = os.environ.get("OPENAI_API_KEY") or None
         use_simulator = base_url is None and api_key is None

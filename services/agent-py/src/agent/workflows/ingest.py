@@ -36,14 +36,6 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from nexus_contracts.retrieval import (
-        MAX_DELETE_IDS,
-        DeleteRequest,
-        IndexDocument,
-        IndexRequest,
-        RetrievalService,
-    )
-
     from agent.blobs.types import BlobRef
     from agent.embeddings.types import (
         EMBED_TASK_QUEUE,
@@ -75,12 +67,21 @@ with workflow.unsafe.imports_passed_through():
         document_id,
     )
     from agent.support.toolbox import failure_of
+    from nexus_contracts.retrieval import (
+        MAX_DELETE_IDS,
+        DeleteRequest,
+        IndexDocument,
+        IndexRequest,
+        RetrievalService,
+    )
     from workerkit.deployment import when_versioned
 
 FILE_TIMEOUT = timedelta(minutes=5)
 NEXUS_TIMEOUT = timedelta(minutes=10)
 EMBED_TIMEOUT = timedelta(minutes=5)
-INGEST_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE_INGEST_ERRORS)
+INGEST_RETRY = RetryPolicy(
+    maximum_interval=timedelta(seconds=30), non_retryable_error_types=NON_RETRYABLE_INGEST_ERRORS
+)
 
 
 def input_problems(request: IngestInput) -> list[str]:
@@ -169,7 +170,9 @@ class IngestDocumentWorkflow:
             ]
             await retrieval.execute_operation(
                 RetrievalService.index,
-                IndexRequest(collection=request.collection, batch_id=f"{doc.doc_id}@{version}/{number}", documents=documents),
+                IndexRequest(
+                    collection=request.collection, batch_id=f"{doc.doc_id}@{version}/{number}", documents=documents
+                ),
                 schedule_to_close_timeout=NEXUS_TIMEOUT,
             )
 
@@ -203,7 +206,9 @@ class IngestWorkflow:
     @workflow.run
     async def run(self, request: IngestInput) -> IngestResult:
         if problems := input_problems(request):
-            raise ApplicationError("invalid ingestion request: " + "; ".join(problems), type="BadRequest", non_retryable=True)
+            raise ApplicationError(
+                "invalid ingestion request: " + "; ".join(problems), type="BadRequest", non_retryable=True
+            )
         self._progress = IngestProgress(total=len(request.paths))
         meter = workflow.metric_meter()  # replay-aware: a replayed workflow does not count twice
         documents = meter.create_counter("agent_ingest_documents", "documents ingested, by outcome")
@@ -214,7 +219,9 @@ class IngestWorkflow:
         async def one(path: str) -> DocumentOutcome:
             doc_id = document_id(path)
             if doc_id in seen:
-                return DocumentOutcome(path, OUTCOME_FAILED, doc_id, error=f"same document id as {seen[doc_id]}; rename one of them")
+                return DocumentOutcome(
+                    path, OUTCOME_FAILED, doc_id, error=f"same document id as {seen[doc_id]}; rename one of them"
+                )
             seen[doc_id] = path
             async with slots:
                 self._progress.in_progress.append(path)
@@ -261,7 +268,10 @@ class IngestWorkflow:
             )
         except WorkflowAlreadyStartedError:
             return DocumentOutcome(
-                path, OUTCOME_FAILED, doc_id, error="another ingestion of this document is running; try again when it is done"
+                path,
+                OUTCOME_FAILED,
+                doc_id,
+                error="another ingestion of this document is running; try again when it is done",
             )
         except ChildWorkflowError as err:  # terminated or cancelled by someone: this document only
             return DocumentOutcome(path, OUTCOME_FAILED, doc_id, error=f"its ingestion was stopped: {_reason(err)}")

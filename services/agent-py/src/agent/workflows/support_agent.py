@@ -19,7 +19,6 @@ approvals, step counter, totals) and a blob reference to the full transcript.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import deque
 from dataclasses import dataclass, field
@@ -31,7 +30,10 @@ from temporalio.exceptions import ActivityError, ApplicationError, NexusOperatio
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from workerkit.deployment import when_versioned
+    # Imported here although only the toolbox names them: the converter resolves a result
+    # type's annotations through the sandbox's ``sys.modules``, which only holds modules the
+    # workflow module imported itself.
+    import nexus_contracts.retrieval  # noqa: F401
     from agent.blobs.activities import StoreText
     from agent.blobs.types import BlobRef
     from agent.llm.types import (
@@ -54,8 +56,8 @@ with workflow.unsafe.imports_passed_through():
         record_tool_call,
     )
     from agent.queues import LLM_TASK_QUEUE
-    from agent.support.answer_screen import SHIPPED_STAGE, STAGES
     from agent.support.activities import ArchiveRequest
+    from agent.support.answer_screen import SHIPPED_STAGE, STAGES
     from agent.support.policy import (
         continue_as_new_reason,
         escalation_key,
@@ -87,11 +89,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from agent.tools import SUPPORT_TOOLS
     from nexus_contracts.business import CreateTicketRequest, RefundRequest
-
-    # Imported here although only the toolbox names them: the converter resolves a result
-    # type's annotations through the sandbox's ``sys.modules``, which only holds modules the
-    # workflow module imported itself.
-    import nexus_contracts.retrieval  # noqa: F401
+    from workerkit.deployment import when_versioned
 
 BLOB_ACTIVITY_TIMEOUT = timedelta(seconds=30)
 MAX_QUEUED_MESSAGES = 5
@@ -263,7 +261,7 @@ class SupportAgentWorkflow:
             return
         try:
             await workflow.wait_condition(lambda: bool(self._inbox), timeout=timeout, timeout_summary="next deadline")
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     def _publish_pending(self) -> None:

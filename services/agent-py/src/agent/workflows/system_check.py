@@ -17,7 +17,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
-    from workerkit.deployment import when_versioned
+    from agent.llm.types import ChatMessage, ChatRequest, ChatResult
+    from agent.queues import LLM_TASK_QUEUE
+    from agent.support.toolbox import search_knowledge, source_of
+    from agent.tools import ALL_TOOLS
     from nexus_contracts.business import (
         BusinessService,
         GetOrderRequest,
@@ -26,11 +29,7 @@ with workflow.unsafe.imports_passed_through():
         RefundResult,
     )
     from nexus_contracts.retrieval import RetrievalService, SearchResponse
-
-    from agent.llm.types import ChatMessage, ChatRequest, ChatResult
-    from agent.queues import LLM_TASK_QUEUE
-    from agent.support.toolbox import search_knowledge, source_of
-    from agent.tools import ALL_TOOLS
+    from workerkit.deployment import when_versioned
 
 MODEL_CALL_TIMEOUT = timedelta(seconds=60)
 NEXUS_OPERATION_TIMEOUT = timedelta(seconds=60)

@@ -74,7 +74,8 @@ def load_spec(directory: Path | None = None) -> ModelSpec:
     if config.get("position_embedding_type", "absolute") != "absolute":
         raise ModelFilesError(f"{directory}: only absolute position embeddings are implemented.")
     mean_only = pooling.get("pooling_mode_mean_tokens") is True and not any(
-        pooling.get(k) for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
+        pooling.get(k)
+        for k in ("pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens")
     )
     if not mean_only:
         raise ModelFilesError(f"{directory}: only mean pooling is implemented; 1_Pooling/config.json asks for more.")
