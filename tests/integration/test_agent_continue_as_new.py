@@ -10,9 +10,10 @@ import uuid
 
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from agent.blobs.types import BlobRef
 from agent.chat.client import Conversations
 from agent.support.types import ApprovalStatus, ConversationSettings, ConversationStart
-from agent.testing import blob_dir, calls_of, paid_twice
+from agent.testing import blob_store, calls_of, paid_twice
 from devstack.stack import Stack
 from modelserver.testing import SimulatorHandle
 
@@ -69,11 +70,12 @@ async def test_long_conversation_rolls_over_and_keeps_its_state(stack: Stack, ag
         assert len(history.events) < EVENT_BUDGET + ONE_TURN_AT_MOST, (run.run_id, len(history.events))
 
     # The full transcript is in the blob store, one archive per run, chained.
-    chain, ref = [], transcript.archive.digest
-    while ref:
-        document = json.loads((blob_dir(stack) / ref[:2] / ref).read_text())
+    store = blob_store(stack, agents_client)
+    chain, uri = [], transcript.archive.uri
+    while uri:
+        document = json.loads(await store.get(BlobRef(uri=uri, size=0)))
         chain.append(document)
-        ref = (document["previous"] or "").removeprefix("sha256:")
+        uri = document["previous"]
     assert [d["run_index"] for d in chain] == list(range(status.run_index - 1, -1, -1))
     archived = [e["text"] for d in reversed(chain) for e in d["entries"] if e["role"] == "user"]
     assert archived[0].startswith("Please refund $20 on order ORD-1002")

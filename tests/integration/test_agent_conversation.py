@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from agent.chat.client import Conversations
 from agent.support.types import ConversationSettings, ConversationStart
-from agent.testing import at, blob_dir, calls_of, ledger, paid_twice
+from agent.testing import at, blob_store, calls_of, ledger, paid_twice
 from agent.workflows.support_agent import SupportAgentWorkflow
 from devstack.stack import Stack
 
@@ -141,11 +141,14 @@ async def test_large_texts_travel_by_reference(
             if marker.encode() in payload.data:
                 holders.append(EventType.Name(event.event_type))
     assert sorted(holders) == ["EVENT_TYPE_ACTIVITY_TASK_COMPLETED", "EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED"]
-    # The text is in the blob store, named by its hash.
+    # The text is in the blob store, named by its hash, sealed by the namespace's codec: the
+    # file on disk holds none of it.
     transcript = await conversations.transcript(cid)
     user = transcript.entries[0]
     assert user.ref is not None and user.ref.size == len(text.encode())
-    assert (blob_dir(stack) / user.ref.digest[:2] / user.ref.digest).read_bytes() == text.encode()
+    store = blob_store(stack, agents_client)
+    assert await store.get(user.ref) == text.encode()
+    assert marker.encode() not in store.sealed_path_for(user.ref).read_bytes()
     assert len(user.text) <= 160  # the transcript shows a preview
 
 

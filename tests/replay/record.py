@@ -215,7 +215,7 @@ async def go_before_byte_batches(stack: Stack) -> list[Recorded]:
 def _stage(stage: int) -> Scenario:
     async def record(stack: Stack) -> list[Recorded]:
         client = await client_for(stack, "agents")
-        blobs = LocalBlobStore(blob_dir(stack))
+        blobs = LocalBlobStore(blob_dir(stack), client.data_converter.payload_codec)
         task_queue = f"replay-stage-{stage}"
         worker = Worker(
             client,

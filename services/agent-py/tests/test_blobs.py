@@ -1,4 +1,5 @@
-"""The local blob store: content addressing, atomic writes, integrity, clear configuration errors."""
+"""The local blob store: content addressing, atomic writes, integrity, sealing with the payload
+codec, clear configuration errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from agent.blobs.store import BlobCorrupted, BlobNotFound, LocalBlobStore, blob_store_from_env
 from agent.blobs.types import BlobRef, preview_of
+from payload_codec import KEY_SIZE, EncryptionCodec, KeyRing, UnknownKeyError
 from workerkit import ConfigError
 
 
@@ -50,3 +52,47 @@ def test_store_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def test_preview_is_short_and_flat() -> None:
     assert preview_of("a\n\n b") == "a b"
     assert preview_of("x" * 500, 10) == "x" * 9 + "…"
+
+
+def _codec(*keys: str, active: str) -> EncryptionCodec:
+    ring = KeyRing({k: bytes([i + 1]) * KEY_SIZE for i, k in enumerate(keys)}, {"agents": active})
+    return EncryptionCodec(ring, "agents")
+
+
+async def test_with_a_codec_blobs_are_sealed_on_disk_and_read_back(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path, _codec("k1", active="k1"))
+    secret = b"card 4111 1111 1111 1111, refund to Ada Lovelace " * 10
+    ref = await store.put(secret)
+    assert ref.uri == "sha256:" + hashlib.sha256(secret).hexdigest()  # named by the plain bytes
+    [stored] = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert stored == store.sealed_path_for(ref)
+    assert b"4111" not in stored.read_bytes() and b"Lovelace" not in stored.read_bytes()
+    assert await store.get(ref) == secret
+    assert await store.put(secret) == ref and len([p for p in tmp_path.rglob("*") if p.is_file()]) == 1
+
+
+async def test_sealed_blobs_survive_a_key_rotation_and_need_their_key(tmp_path: Path) -> None:
+    ref = await LocalBlobStore(tmp_path, _codec("k1", active="k1")).put(b"written under k1")
+    rotated = LocalBlobStore(tmp_path, _codec("k1", "k2", active="k2"))
+    assert await rotated.get(ref) == b"written under k1"
+    with pytest.raises(UnknownKeyError, match="k1"):
+        await LocalBlobStore(tmp_path, _codec("k2", active="k2")).get(ref)
+    with pytest.raises(BlobNotFound, match="encrypted and this process has no payload codec"):
+        await LocalBlobStore(tmp_path).get(ref)
+
+
+async def test_tampered_sealed_blob_and_plain_blobs_from_before_encryption(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path, _codec("k1", active="k1"))
+    ref = await store.put(b"sealed")
+    path = store.sealed_path_for(ref)
+    sealed = bytearray(path.read_bytes())
+    sealed[-1] ^= 0xFF
+    path.write_bytes(bytes(sealed))
+    with pytest.raises(BlobCorrupted, match="cannot be decrypted"):
+        await store.get(ref)
+    path.write_bytes(b"\xff not a payload")
+    with pytest.raises(BlobCorrupted, match="cannot be decrypted"):
+        await store.get(ref)
+    # A store that ran without encryption before: its plain files stay readable.
+    legacy = await LocalBlobStore(tmp_path).put(b"written in plain text")
+    assert await store.get(legacy) == b"written in plain text"

@@ -19,7 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent.blobs.store import BLOB_DIR_ENV, DEFAULT_BLOB_DIR
+from temporalio.client import Client
+
+from agent.blobs.store import BLOB_DIR_ENV, DEFAULT_BLOB_DIR, LocalBlobStore
 
 
 class _Processes(Protocol):
@@ -106,6 +108,12 @@ def blob_dir(stack: StackLike) -> Path:
     env = _spec(stack, "agent-worker").env
     raw = env.get(BLOB_DIR_ENV) or os.environ.get(BLOB_DIR_ENV)
     return Path(raw) if raw else Path.cwd() / DEFAULT_BLOB_DIR
+
+
+def blob_store(stack: StackLike, client: Client) -> LocalBlobStore:
+    """The stack's blob store, read the way its agent worker reads it: sealed blobs are opened
+    with ``client``'s payload codec (the namespace's keys)."""
+    return LocalBlobStore(blob_dir(stack), client.data_converter.payload_codec)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:

@@ -48,8 +48,9 @@ def _queues() -> set[str]:
 
 async def build_workers(client: Client) -> Sequence[Worker]:
     queues = _queues()
-    blobs = blob_store_from_env()
-    log.info("blob store: %s", blobs.root)
+    # Blobs hold what history would otherwise hold, so they are sealed by the same codec.
+    blobs = blob_store_from_env(client.data_converter.payload_codec)
+    log.info("blob store: %s (%s)", blobs.root, "sealed" if blobs.codec else "plain files")
     # Every queue of the process polls as the same version, so a pinned conversation's model
     # calls and embeddings run on the build that started it.
     deployment = deployment_config()

@@ -4,6 +4,12 @@ The interface is two async calls, ``put`` and ``get``, so an S3-compatible store
 under ``<prefix>/<aa>/<digest>``, get_object, with the same integrity check) fits behind it
 without touching workflows or activities. The local store writes each blob once, atomically
 (temporary file + rename), so concurrent writers of the same content cannot tear it.
+
+Blobs hold what the payload codec keeps off the Temporal server in clear (user messages,
+documents, archived transcripts), so they are sealed by the same codec: given the worker's
+payload codec, the store writes each blob as an encoded Payload (``<digest>.enc``) under the
+namespace's active key, and a key rotation needs nothing new here (the key id travels with each
+file, as it does in history). Without a codec (``PAYLOAD_ENCRYPTION=off``) blobs are plain files.
 """
 
 from __future__ import annotations
@@ -15,11 +21,19 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import PayloadCodec
+
 from agent.blobs.types import BlobRef, preview_of
+from payload_codec import DecodeError, UnknownKeyError
 from workerkit import ConfigError
 
 BLOB_DIR_ENV = "AGENT_BLOB_DIR"
 DEFAULT_BLOB_DIR = Path(".data") / "agent-blobs"
+SEALED_SUFFIX = ".enc"
+# The blob's bytes are opaque to the codec: binary/plain keeps them out of any JSON handling.
+_BLOB_ENCODING = {"encoding": b"binary/plain"}
 
 
 class BlobNotFound(LookupError):
@@ -27,7 +41,7 @@ class BlobNotFound(LookupError):
 
 
 class BlobCorrupted(ValueError):
-    """The stored bytes no longer hash to their name."""
+    """The stored bytes no longer hash to their name, or a sealed blob does not decrypt."""
 
 
 class BlobStore(Protocol):
@@ -43,10 +57,15 @@ def ref_for(data: bytes, media_type: str, preview: str = "") -> BlobRef:
 
 
 class LocalBlobStore:
-    """A directory of content-addressed files, ``<root>/<first 2 hex>/<digest>``."""
+    """A directory of content-addressed files, ``<root>/<first 2 hex>/<digest>[.enc]``.
 
-    def __init__(self, root: Path) -> None:
+    With ``codec``, new blobs are sealed; plain files written before encryption was turned on
+    stay readable, so turning it on loses nothing.
+    """
+
+    def __init__(self, root: Path, codec: PayloadCodec | None = None) -> None:
         self.root = root
+        self.codec = codec
 
     def path_for(self, ref: BlobRef) -> Path:
         digest = ref.digest
@@ -55,14 +74,39 @@ class LocalBlobStore:
             raise BlobNotFound(f"{ref.uri!r} is not a sha256 blob reference")
         return self.root / digest[:2] / digest
 
+    def sealed_path_for(self, ref: BlobRef) -> Path:
+        return self.path_for(ref).with_suffix(SEALED_SUFFIX)
+
     async def put(self, data: bytes, media_type: str = "text/plain; charset=utf-8") -> BlobRef:
         preview = preview_of(data.decode("utf-8", "replace")) if media_type.startswith("text/") else ""
         ref = ref_for(data, media_type, preview)
-        await asyncio.to_thread(self._write, self.path_for(ref), data)
+        if self.codec is None:
+            await asyncio.to_thread(self._write, self.path_for(ref), data)
+            return ref
+        path = self.sealed_path_for(ref)
+        if not path.exists():  # same name, same bytes: sealed before (under some key)
+            [sealed] = await self.codec.encode([Payload(metadata=_BLOB_ENCODING, data=data)])
+            await asyncio.to_thread(self._write, path, sealed.SerializeToString())
         return ref
 
     async def get(self, ref: BlobRef) -> bytes:
-        return await asyncio.to_thread(self._read, ref)
+        sealed = self.sealed_path_for(ref)
+        if self.codec is not None and sealed.exists():
+            data = await self._unseal(ref, await asyncio.to_thread(sealed.read_bytes))
+        else:
+            data = await asyncio.to_thread(self._read_plain, ref)
+        if hashlib.sha256(data).hexdigest() != ref.digest:
+            raise BlobCorrupted(f"blob {ref.uri} in {self.root} does not match its hash")
+        return data
+
+    async def _unseal(self, ref: BlobRef, stored: bytes) -> bytes:
+        try:
+            [payload] = await self.codec.decode([Payload.FromString(stored)])  # type: ignore[union-attr]
+        except UnknownKeyError:
+            raise  # an operator can supply the key: worth retrying, and the message names it
+        except (DecodeError, ProtobufDecodeError) as err:
+            raise BlobCorrupted(f"blob {ref.uri} in {self.root} cannot be decrypted: {err}") from None
+        return payload.data
 
     @staticmethod
     def _write(path: Path, data: bytes) -> None:
@@ -80,18 +124,20 @@ class LocalBlobStore:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def _read(self, ref: BlobRef) -> bytes:
+    def _read_plain(self, ref: BlobRef) -> bytes:
         path = self.path_for(ref)
         try:
-            data = path.read_bytes()
+            return path.read_bytes()
         except FileNotFoundError:
+            if self.sealed_path_for(ref).exists():
+                raise BlobNotFound(
+                    f"blob {ref.uri} in {self.root} is encrypted and this process has no payload codec"
+                ) from None
             raise BlobNotFound(f"blob {ref.uri} is not in {self.root}") from None
-        if hashlib.sha256(data).hexdigest() != ref.digest:
-            raise BlobCorrupted(f"blob {ref.uri} in {self.root} does not match its hash")
-        return data
 
 
-def blob_store_from_env() -> LocalBlobStore:
+def blob_store_from_env(codec: PayloadCodec | None = None) -> LocalBlobStore:
+    """The store in ``AGENT_BLOB_DIR``, sealing blobs with ``codec`` (the worker's payload codec)."""
     root = Path(os.environ.get(BLOB_DIR_ENV) or DEFAULT_BLOB_DIR).resolve()
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -101,4 +147,4 @@ def blob_store_from_env() -> LocalBlobStore:
         ) from None
     if not os.access(root, os.W_OK):
         raise ConfigError(f"the blob store {root} is not writable. Set {BLOB_DIR_ENV} to a writable directory.")
-    return LocalBlobStore(root)
+    return LocalBlobStore(root, codec)
