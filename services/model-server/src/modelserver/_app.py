@@ -7,8 +7,8 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from starlette.applications import Starlette
@@ -80,20 +80,40 @@ def _state(request: Request) -> ServerState:
     return state
 
 
-async def _chat_completions(request: Request) -> Response:
-    state = _state(request)
-    started = time.perf_counter()
-    seq = state.ledger.reserve()
-    request_key = request.headers.get(REQUEST_KEY_HEADER)
-    raw = await request.body()
-    body, digest = _decode(raw)
+@dataclass
+class _Call:
+    """One API request on its way to the ledger: what is known of it so far. The endpoint's
+    handler fills in what it learns (model, usage, fault, ...); the ledger records the rest."""
 
-    model: str | None = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+    endpoint: str
+    request_key: str | None
+    digest: str
+    model: str | None
     fault: str | None = None
     usage: dict[str, Any] | None = None
     finish_reason: str | None = None
-    tool_names: list[str] = []
-    stream = isinstance(body, dict) and body.get("stream") is True
+    tool_calls: list[str] = field(default_factory=list)
+    stream: bool = False
+    inputs: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    """Extra response headers for a successful answer."""
+
+
+_Handler = Callable[[ServerState, _Call, Any], Awaitable[Response]]
+
+
+async def _serve_call(request: Request, endpoint: str, handle: _Handler) -> Response:
+    """The lifecycle every model endpoint shares: a ledger sequence number first (so concurrent
+    calls are numbered in arrival order), auth, the JSON body, the handler, then one ledger entry
+    whatever happened, failures and simulator bugs included."""
+    state = _state(request)
+    started = time.perf_counter()
+    seq = state.ledger.reserve()
+    body, digest = _decode(await request.body())
+    model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
+    call = _Call(endpoint=endpoint, request_key=request.headers.get(REQUEST_KEY_HEADER), digest=digest, model=model)
+    # Recorded as asked, even when the request fails before it is parsed.
+    call.stream = isinstance(body, dict) and body.get("stream") is True
     try:
         denied = check_bearer(request.headers, state.api_key)
         if denied is not None:
@@ -104,42 +124,16 @@ async def _chat_completions(request: Request) -> Response:
                 "(Content-Type: application/json).",
                 code="invalid_json",
             )
-        chat = parse_chat_request(body)
-        model = chat.model
-        sim_model = lookup_kind(chat.model, "chat")
-        prompt = prompt_tokens(chat)
-
-        rule = state.faults.take(chat.latest_user_text(), request_key, "chat.completions")
-        if rule is not None:
-            fault = rule.kind
-            state.metrics.fault(fault, "chat.completions")
-            failure = failure_for(rule, model=chat.model, context_window=sim_model.context_window, prompt_tokens=prompt)
-            if failure is not None:
-                raise failure
-            await asyncio.sleep(rule.delay_s)
-        if prompt > sim_model.context_window:
-            raise context_length_exceeded(chat.model, sim_model.context_window, prompt)
-
-        decision = decide(chat)
-        completion = build_completion(chat, decision, digest=digest, created=int(state.clock()))
-        usage = completion["usage"]
-        finish_reason = decision.finish_reason
-        tool_names = [call.name for call in decision.calls]
+        response = await handle(state, call, body)
         status, outcome = 200, "ok"
-        response: Response
-        if chat.stream:
-            response = StreamingResponse(
-                sse_events(completion, include_usage=chat.include_usage), media_type="text/event-stream"
-            )
-        else:
-            response = JSONResponse(completion)
+        response.headers.update(call.headers)
     except APIFailure as failure:
         status, outcome = failure.status, failure.outcome
         response = failure.to_response()
     except Exception as exc:  # noqa: BLE001 - a simulator bug must still be answered and recorded
         # The traceback without the exception's message: the message could quote the conversation.
         trace = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("chat completion %d failed inside the simulator: %s\n%s", seq, type(exc).__name__, trace)
+        log.error("%s request %d failed inside the simulator: %s\n%s", endpoint, seq, type(exc).__name__, trace)
         internal = _internal_error()
         status, outcome = internal.status, internal.outcome
         response = internal.to_response()
@@ -151,124 +145,106 @@ async def _chat_completions(request: Request) -> Response:
         LedgerEntry(
             seq=seq,
             timestamp=utc_timestamp(state.clock()),
-            model=model,
-            request_digest=digest,
-            request_key=request_key,
+            model=call.model,
+            request_digest=call.digest,
+            request_key=call.request_key,
             outcome=outcome,
             status=status,
-            usage=usage,
+            usage=call.usage,
             latency_ms=latency_ms,
-            fault=fault,
-            finish_reason=finish_reason,
-            tool_calls=tool_names,
-            stream=bool(stream),
-            endpoint="chat.completions",
+            fault=call.fault,
+            finish_reason=call.finish_reason,
+            tool_calls=call.tool_calls,
+            stream=call.stream,
+            endpoint=endpoint,
+            inputs=call.inputs,
         )
     )
     return response
+
+
+async def _inject_fault(
+    state: ServerState, call: _Call, text: str, *, context_window: int, prompt_tokens: int, param: str
+) -> None:
+    """Apply the first queued fault that matches this call: raise its error, or sleep (``slow``)."""
+    rule = state.faults.take(text, call.request_key, call.endpoint)
+    if rule is None:
+        return
+    call.fault = rule.kind
+    state.metrics.fault(rule.kind, call.endpoint)
+    failure = failure_for(rule, model=call.model or "", context_window=context_window, prompt_tokens=prompt_tokens)
+    if failure is not None:
+        # The failure names the request field at fault the way each endpoint calls it.
+        raise replace(failure, param=param) if failure.param == "messages" else failure
+    await asyncio.sleep(rule.delay_s)
+
+
+async def _chat_completions(request: Request) -> Response:
+    return await _serve_call(request, "chat.completions", _answer_chat)
+
+
+async def _answer_chat(state: ServerState, call: _Call, body: Any) -> Response:
+    chat = parse_chat_request(body)
+    call.model = chat.model
+    sim_model = lookup_kind(chat.model, "chat")
+    prompt = prompt_tokens(chat)
+    await _inject_fault(
+        state, call, chat.latest_user_text(),
+        context_window=sim_model.context_window, prompt_tokens=prompt, param="messages",
+    )
+    if prompt > sim_model.context_window:
+        raise context_length_exceeded(chat.model, sim_model.context_window, prompt)
+
+    decision = decide(chat)
+    completion = build_completion(chat, decision, digest=call.digest, created=int(state.clock()))
+    call.usage = completion["usage"]
+    call.finish_reason = decision.finish_reason
+    call.tool_calls = [c.name for c in decision.calls]
+    if chat.stream:
+        return StreamingResponse(
+            sse_events(completion, include_usage=chat.include_usage), media_type="text/event-stream"
+        )
+    return JSONResponse(completion)
 
 
 async def _embeddings(request: Request) -> Response:
     """Real embeddings from all-MiniLM-L6-v2; same ledger, faults, auth and error shapes as chat."""
-    state = _state(request)
-    started = time.perf_counter()
-    seq = state.ledger.reserve()
-    request_key = request.headers.get(REQUEST_KEY_HEADER)
-    raw = await request.body()
-    body, digest = _decode(raw)
+    return await _serve_call(request, "embeddings", _answer_embeddings)
 
-    model: str | None = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
-    fault: str | None = None
-    usage: dict[str, Any] | None = None
-    inputs: int | None = None
-    truncated = 0
-    try:
-        denied = check_bearer(request.headers, state.api_key)
-        if denied is not None:
-            raise denied
-        if body is _UNPARSEABLE:
-            raise invalid_request(
-                "We could not parse the JSON body of your request. The body must be a JSON object "
-                "(Content-Type: application/json).",
-                code="invalid_json",
-            )
-        embed = parse_embedding_request(body)
-        model = embed.model
-        inputs = len(embed.inputs)
-        served = lookup_kind(embed.model, "embedding")
-        if embed.dimensions is not None and embed.dimensions != served.dimension:
-            raise invalid_request(
-                f"This model does not support specifying dimensions: `{served.id}` always returns "
-                f"{served.dimension}-dimensional vectors. Omit 'dimensions'.",
-                param="dimensions",
-            )
 
-        rule = state.faults.take(embed.fault_text(), request_key, "embeddings")
-        if rule is not None:
-            fault = rule.kind
-            state.metrics.fault(fault, "embeddings")
-            failure = failure_for(rule, model=embed.model, context_window=served.context_window, prompt_tokens=0)
-            if failure is not None:
-                if failure.param == "messages":
-                    failure = replace(failure, param="input")
-                raise failure
-            await asyncio.sleep(rule.delay_s)
-
-        try:
-            # Loading (first request only) and the forward pass are CPU work: keep them off the
-            # event loop so /healthz, the ledger and other requests stay responsive.
-            encoder = await asyncio.to_thread(get_encoder)
-            result = await asyncio.to_thread(encoder.encode, list(embed.inputs))
-        except ModelFilesError as exc:
-            log.error("embedding model unavailable: %s", exc)
-            raise APIFailure(
-                500,
-                f"The embedding model could not be loaded: {exc}",
-                type="server_error",
-                code="model_unavailable",
-            ) from None
-        truncated = result.truncated
-        usage = {"prompt_tokens": result.total_tokens, "total_tokens": result.total_tokens}
-        response: Response = JSONResponse(
-            build_embedding_response(embed, result.vectors, model=served.id, prompt_tokens=result.total_tokens)
+async def _answer_embeddings(state: ServerState, call: _Call, body: Any) -> Response:
+    embed = parse_embedding_request(body)
+    call.model = embed.model
+    call.inputs = len(embed.inputs)
+    served = lookup_kind(embed.model, "embedding")
+    if embed.dimensions is not None and embed.dimensions != served.dimension:
+        raise invalid_request(
+            f"This model does not support specifying dimensions: `{served.id}` always returns "
+            f"{served.dimension}-dimensional vectors. Omit 'dimensions'.",
+            param="dimensions",
         )
-        status, outcome = 200, "ok"
-    except APIFailure as failure:
-        status, outcome = failure.status, failure.outcome
-        response = failure.to_response()
-    except Exception as exc:  # noqa: BLE001 - a server bug must still be answered and recorded
-        trace = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("embeddings request %d failed inside the server: %s\n%s", seq, type(exc).__name__, trace)
-        internal = _internal_error()
-        status, outcome = internal.status, internal.outcome
-        response = internal.to_response()
-
-    latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    response.headers["x-request-id"] = f"req_sim_{seq}"
-    response.headers["openai-processing-ms"] = str(round(latency_ms))
-    if status == 200:
-        # Inputs longer than the model's 256 tokens were cut (as sentence-transformers does).
-        response.headers["x-truncated-inputs"] = str(truncated)
-    state.ledger.record(
-        LedgerEntry(
-            seq=seq,
-            timestamp=utc_timestamp(state.clock()),
-            model=model,
-            request_digest=digest,
-            request_key=request_key,
-            outcome=outcome,
-            status=status,
-            usage=usage,
-            latency_ms=latency_ms,
-            fault=fault,
-            finish_reason=None,
-            tool_calls=[],
-            stream=False,
-            endpoint="embeddings",
-            inputs=inputs,
-        )
+    await _inject_fault(
+        state, call, embed.fault_text(), context_window=served.context_window, prompt_tokens=0, param="input"
     )
-    return response
+    try:
+        # Loading (first request only) and the forward pass are CPU work: keep them off the
+        # event loop so /healthz, the ledger and other requests stay responsive.
+        encoder = await asyncio.to_thread(get_encoder)
+        result = await asyncio.to_thread(encoder.encode, list(embed.inputs))
+    except ModelFilesError as exc:
+        log.error("embedding model unavailable: %s", exc)
+        raise APIFailure(
+            500,
+            f"The embedding model could not be loaded: {exc}",
+            type="server_error",
+            code="model_unavailable",
+        ) from None
+    call.usage = {"prompt_tokens": result.total_tokens, "total_tokens": result.total_tokens}
+    # Inputs longer than the model's 256 tokens were cut (as sentence-transformers does).
+    call.headers["x-truncated-inputs"] = str(result.truncated)
+    return JSONResponse(
+        build_embedding_response(embed, result.vectors, model=served.id, prompt_tokens=result.total_tokens)
+    )
 
 
 class _Unparseable:
