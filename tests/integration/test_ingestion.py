@@ -21,6 +21,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from agent.ingest.chunking import chunk_text, paragraphs
 from agent.ingest.extract import DocumentProblem, extract
 from agent.ingest.types import (
+    MAX_DOCUMENTS_PER_INGESTION,
     OUTCOME_FAILED,
     OUTCOME_INDEXED,
     OUTCOME_UNCHANGED,
@@ -34,7 +35,7 @@ from agent.ingest.types import (
 from agent.queues import AGENT_TASK_QUEUE
 from agent.support.toolbox import search_knowledge, source_of
 from agent.testing import at, ledger
-from agent.workflows.ingest import IngestWorkflow
+from agent.workflows.ingest import IngestWorkflow, input_problems
 from devstack.stack import Stack
 from nexus_contracts.retrieval import RetrievalService, SearchHit, SearchRequest, SearchResponse
 
@@ -111,6 +112,13 @@ def test_a_sentence_longer_than_a_chunk_is_cut_between_words() -> None:
 def test_chunking_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="overlap_chars"):
         chunk_text("x", 200, 150)
+
+
+def test_one_ingestion_takes_a_bounded_number_of_documents() -> None:
+    paths = [f"/kb/doc-{n}.txt" for n in range(MAX_DOCUMENTS_PER_INGESTION + 1)]
+    assert input_problems(IngestInput(paths=paths[:-1])) == []
+    [problem] = input_problems(IngestInput(paths=paths))
+    assert f"at most {MAX_DOCUMENTS_PER_INGESTION} documents" in problem and "split them" in problem
 
 
 def test_document_ids_come_from_file_names() -> None:
@@ -345,6 +353,17 @@ def test_agent_ingest_command_expands_directories_and_summarises(stack: Stack, t
 
     again = _agent_cli(stack, "ingest", str(tmp_path / "care-guide.md"), "--collection", collection)
     assert again.returncode == 0 and "0 indexed, 1 unchanged, 0 failed" in again.stdout
+
+    # More documents than one ingestion takes: several ingestions, one after the other, one total.
+    split = _agent_cli(
+        stack, "ingest", str(tmp_path), "--collection", collection, "--documents-per-ingestion", "2",
+        "--workflow-id", f"split-{collection}",
+    )
+    assert split.returncode == 1, split.stdout + split.stderr  # broken.pdf still fails
+    assert f"split-{collection}-1-of-2:" in split.stdout and f"split-{collection}-2-of-2:" in split.stdout
+    assert "0 indexed, 2 unchanged, 1 failed" in split.stdout
+    too_many = _agent_cli(stack, "ingest", str(tmp_path), "--documents-per-ingestion", "0")
+    assert too_many.returncode == 4 and "--documents-per-ingestion must be between 1 and" in too_many.stdout
 
     # Bad input and a taken workflow id: one line each, usage-type exit code.
     empty = _agent_cli(stack, "ingest", str(tmp_path / "nothing-here"), "--collection", " ")

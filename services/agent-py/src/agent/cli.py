@@ -13,10 +13,12 @@ one model call) and prints what each hop returned.
     agent chat show ID                    (transcript, current step, pending approvals, token totals)
     agent chat end ID [--reason TEXT]
 
-``agent ingest PATH... [--collection kb] [--workflow-id ID]`` runs IngestWorkflow over files and
-directories (text, Markdown, HTML, PDF) with a progress display, then prints one line per
-document: indexed, unchanged or failed (with the reason), and its chunks. Exit code 1 when a
-document failed.
+``agent ingest PATH... [--collection kb] [--workflow-id ID] [--documents-per-ingestion N]`` runs
+IngestWorkflow over files and directories (text, Markdown, HTML, PDF) with a progress display,
+then prints one line per document: indexed, unchanged or failed (with the reason), and its
+chunks. More than N documents (at most and by default 1000, the history budget of one
+ingestion) are ingested in several workflows, one after the other. Exit code 1 when a document
+failed.
 
 ``agent demo`` runs a scripted conversation (policy question, refund over the threshold,
 approval, exactly-once refund). Exit codes: 0 ok; 1 the agent or conversation failed; 2 usage
@@ -42,6 +44,7 @@ from agent.chat.client import ChatError, Conversations
 from agent.chat.demo import DEMO_CONVERSATION_ID, run_demo
 from agent.chat.render import render_approvals, render_outcome, render_reply, render_status, render_summary
 from agent.ingest.command import ingest
+from agent.ingest.types import MAX_DOCUMENTS_PER_INGESTION
 from agent.queues import AGENT_TASK_QUEUE
 from agent.support.policy import settings_problems
 from agent.support.types import ConversationSettings, ConversationStart
@@ -224,6 +227,7 @@ async def run_ingest(args: argparse.Namespace) -> int:
         collection=args.collection,
         workflow_id=args.workflow_id,
         retrieval_endpoint=_endpoints()["retrieval_endpoint"],
+        per_ingestion=args.documents_per_ingestion,
     )
 
 
@@ -303,6 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_parser.add_argument("paths", nargs="+", metavar="PATH", help="files, or directories of them")
     ingest_parser.add_argument("--collection", default="kb", help="collection to index into (default kb)")
     ingest_parser.add_argument("--workflow-id", help="workflow id (default: a new random one)")
+    ingest_parser.add_argument(
+        "--documents-per-ingestion",
+        type=int,
+        default=MAX_DOCUMENTS_PER_INGESTION,
+        metavar="N",
+        help=f"documents per IngestWorkflow; more are ingested in several, one after the other "
+        f"(default and most {MAX_DOCUMENTS_PER_INGESTION})",
+    )
     ingest_parser.set_defaults(handler=run_ingest)
     demo_parser = commands.add_parser("demo", help="run the scripted support conversation on the offline model")
     demo_parser.add_argument(

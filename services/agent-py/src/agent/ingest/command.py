@@ -23,8 +23,10 @@ from temporalio.service import RPCError
 
 from agent.chat.client import ChatError
 from agent.ingest.types import (
+    MAX_DOCUMENTS_PER_INGESTION,
     OUTCOME_FAILED,
     OUTCOME_INDEXED,
+    OUTCOME_UNCHANGED,
     SUPPORTED_SUFFIXES,
     IngestInput,
     IngestProgress,
@@ -88,9 +90,14 @@ def render(console: Console, result: IngestResult, workflow_id: str) -> None:
             doc.error or doc.title,
         )
     console.print(table)
+
+
+def summarise(console: Console, results: list[IngestResult]) -> None:
+    def count(outcome: str) -> int:
+        return sum(r.count(outcome) for r in results)
+
     console.print(
-        f"{result.count(OUTCOME_INDEXED)} indexed, {result.count('unchanged')} unchanged, "
-        f"{result.count(OUTCOME_FAILED)} failed",
+        f"{count(OUTCOME_INDEXED)} indexed, {count(OUTCOME_UNCHANGED)} unchanged, {count(OUTCOME_FAILED)} failed",
         highlight=False,
     )
 
@@ -103,11 +110,30 @@ async def ingest(
     collection: str,
     workflow_id: str | None,
     retrieval_endpoint: str,
+    per_ingestion: int = MAX_DOCUMENTS_PER_INGESTION,
 ) -> int:
-    request = IngestInput(paths=expand(paths), collection=collection, retrieval_endpoint=retrieval_endpoint)
-    if problems := input_problems(request):
-        raise ChatError("invalid ingestion request: " + "; ".join(problems), 4)
-    workflow_id = workflow_id or f"ingest-{uuid.uuid4().hex[:12]}"
+    """Ingest ``paths`` in ingestions of at most ``per_ingestion`` documents, one after the other
+    (ids ``<workflow_id>-<k>-of-<n>`` when there are several); exit code 1 when a document failed."""
+    if not 1 <= per_ingestion <= MAX_DOCUMENTS_PER_INGESTION:
+        raise ChatError(f"--documents-per-ingestion must be between 1 and {MAX_DOCUMENTS_PER_INGESTION}", 4)
+    files = expand(paths)
+    parts = [files[start : start + per_ingestion] for start in range(0, len(files), per_ingestion)] or [[]]
+    requests = [IngestInput(paths=part, collection=collection, retrieval_endpoint=retrieval_endpoint) for part in parts]
+    for request in requests:
+        if problems := input_problems(request):
+            raise ChatError("invalid ingestion request: " + "; ".join(problems), 4)
+    base = workflow_id or f"ingest-{uuid.uuid4().hex[:12]}"
+    ids = [base] if len(parts) == 1 else [f"{base}-{k}-of-{len(parts)}" for k in range(1, len(parts) + 1)]
+    results = []
+    for request, one_id in zip(requests, ids, strict=True):
+        result = await _run(client, console, request, one_id)
+        render(console, result, one_id)
+        results.append(result)
+    summarise(console, results)
+    return 1 if any(r.count(OUTCOME_FAILED) for r in results) else 0
+
+
+async def _run(client: Client, console: Console, request: IngestInput, workflow_id: str) -> IngestResult:
     try:
         # A workflow id names one ingestion (its result is the record of it): never reused.
         handle = await client.start_workflow(
@@ -117,12 +143,10 @@ async def ingest(
     except WorkflowAlreadyStartedError:
         raise ChatError(f"workflow id {workflow_id} is already in use; pick another --workflow-id", 4) from None
     try:
-        result = await _watch(handle, len(request.paths), console)
+        return await _watch(handle, len(request.paths), console)
     except WorkflowFailureError as err:
         cause: BaseException | None = err
         while getattr(cause, "cause", None) is not None:
             cause = cause.cause  # type: ignore[union-attr]
         message = cause.message if isinstance(cause, ApplicationError) else str(cause)
         raise ChatError(f"ingestion {workflow_id} failed: {message}", 1) from None
-    render(console, result, workflow_id)
-    return 1 if result.count(OUTCOME_FAILED) else 0

@@ -34,6 +34,12 @@ CHUNKS_PER_BATCH = 64
 another batch; 64 chunks of 1000 characters plus 384-float vectors is about 0.4 MB of Nexus
 input, far under the 2 MB payload limit."""
 
+MAX_DOCUMENTS_PER_INGESTION = 1000
+"""Paths one IngestWorkflow takes. Each document costs its run at most about 15 history events
+(an activity: 3, a child workflow: 3, up to three workflow tasks: 9), so 1000 documents stay near
+15k events, well under Temporal's 51,200-event limit, with the paths and per-document outcomes
+in well under a payload's 2 MB. ``agent ingest`` splits a larger set into several ingestions."""
+
 DEFAULT_EMBED_CONCURRENCY = 4
 DEFAULT_DOCUMENT_CONCURRENCY = 2
 

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         CHUNKS_PER_BATCH,
         EXTRACT_DOCUMENT_ACTIVITY,
         INSPECT_DOCUMENT_ACTIVITY,
+        MAX_DOCUMENTS_PER_INGESTION,
         NON_RETRYABLE_INGEST_ERRORS,
         OUTCOME_FAILED,
         OUTCOME_INDEXED,
@@ -89,6 +90,11 @@ def input_problems(request: IngestInput) -> list[str]:
     problems = []
     if not request.paths:
         problems.append("give at least one document path")
+    elif len(request.paths) > MAX_DOCUMENTS_PER_INGESTION:
+        problems.append(
+            f"one ingestion takes at most {MAX_DOCUMENTS_PER_INGESTION} documents (its history budget), "
+            f"got {len(request.paths)}: split them into several ingestions"
+        )
     if not request.collection.strip():
         problems.append("the collection name must not be empty")
     if request.embed_concurrency < 1 or request.document_concurrency < 1:
