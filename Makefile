@@ -17,7 +17,7 @@ GO_REPLAYER := bin/retrieval-replay
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval test test-python test-go lint lint-python clean replay-check drill-rollout bench-agent drill-crash
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval test test-python test-go lint lint-python clean replay-check drill-rollout bench-agent drill-crash helm test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -81,6 +81,7 @@ test: build ## run every test tier that fits in CI: static checks, pytest (unit,
 	$(MAKE) --no-print-directory lint-python
 	$(MAKE) --no-print-directory test-go
 	$(MAKE) --no-print-directory test-rules
+	$(MAKE) --no-print-directory helm
 	$(MAKE) --no-print-directory test-python
 
 test-python: build browser prometheus
@@ -130,6 +131,17 @@ lint: install lint-python ## static checks
 
 lint-python: install ## ruff (rules and exclusions in pyproject.toml)
 	$(PY) -m ruff check .
+
+# Helm from the Go module proxy, built once into .tools/bin (about 5 minutes cold on a 2-core machine).
+HELM_VERSION := v4.3.2
+HELM := $(CURDIR)/.tools/bin/helm
+
+helm: ## build the helm binary (v4.3.2, HELM_VERSION) into .tools/bin if it is missing
+	@test -x $(HELM) || { echo "building helm $(HELM_VERSION) into .tools/bin (a few minutes, once)"; \
+	  GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
+
+test-helm: helm install ## lint and render the Helm chart (deploy/helm), validate every manifest, check its security and values
+	$(PY) -m pytest -q -p no:cacheprovider tests/deploy
 
 clean: down ## stop the stack and remove local state, binaries and the virtualenv
 	rm -rf .data bin .venv .tools

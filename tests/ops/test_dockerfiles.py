@@ -82,6 +82,8 @@ def test_every_service_with_a_dockerfile_is_checked() -> None:
     assert {str(p.parent) for p in DOCKERFILES} >= {
         "services/retrieval-go",
         "services/business-py",
+        "services/agent-py",
+        "services/model-server",
         "codec-server/server",
     }
 
