@@ -122,6 +122,12 @@ func (a *Analyzer) Terms(s string) []string {
 
 // AppendTerms appends the terms of s to dst and returns the extended slice.
 func (a *Analyzer) AppendTerms(dst []string, s string) []string {
+	// Invalid bytes are separators anyway, but left in place they stop NFKC
+	// from normalising the letters after them ("\xf4ϔ" kept U+03D4, an
+	// upper-case letter without a lower-case form): replace them first.
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, string(utf8.RuneError))
+	}
 	// NFKC is a no-op for most input; checking first avoids a copy.
 	if !norm.NFKC.IsNormalString(s) {
 		s = norm.NFKC.String(s)
