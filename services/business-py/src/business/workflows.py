@@ -23,9 +23,11 @@ REFUND_RETRY_POLICY = RetryPolicy(
 )
 
 
-# Pinned: a refund is one short, idempotent write; it finishes on the build that started it
-# (or, while the business worker is down, waits for that build to come back), never mixing two.
-@workflow.defn(versioning_behavior=when_versioned(VersioningBehavior.PINNED))
+# Auto-upgrade: the business worker is the single writer of its SQLite file, so only one build
+# runs at a time and the build that started a refund is gone once its pod is replaced. A pinned
+# refund would wait for it forever; this one moves to the new build, which must replay it (a
+# change to this workflow goes behind workflow.patched, and the replay gate checks it).
+@workflow.defn(versioning_behavior=when_versioned(VersioningBehavior.AUTO_UPGRADE))
 class RefundWorkflow:
     """Backs the ``refund`` Nexus operation; its id derives from the idempotency key."""
 

@@ -103,10 +103,13 @@ func (a *Activities) IndexBatch(ctx context.Context, b IndexBatch) (IndexBatchRe
 func RegisterWorkflow(w worker.Registry, st *store.Store, opts Options) {
 	w.RegisterWorkflowWithOptions(IndexDocumentsWorkflow, workflow.RegisterOptions{
 		Name: IndexWorkflowName,
-		// Pinned: a request is indexed in minutes by one build's batching;
-		// it need not move to a newer build mid-run, so changing this code
-		// needs no GetVersion for runs already in flight.
-		VersioningBehavior: workflow.VersioningBehaviorPinned,
+		// Auto-upgrade: the worker is the single writer of its index
+		// directory, so one build runs at a time and a replaced pod's build
+		// never comes back; a pinned request would wait for it forever. An
+		// in-flight request moves to the new build instead, which is why a
+		// change here goes behind workflow.GetVersion (see the byte-capped
+		// batches) and the replay gate replays recorded runs.
+		VersioningBehavior: workflow.VersioningBehaviorAutoUpgrade,
 	})
 	acts := &Activities{Store: st, Metrics: opts.Metrics}
 	w.RegisterActivityWithOptions(acts.IndexBatch, activity.RegisterOptions{Name: IndexBatchActivityName})
