@@ -4,7 +4,8 @@
 ``.tools/bin``; without it these tests are skipped and say so). Every rendered manifest is
 validated against the Kubernetes API schemas of KUBERNETES_VERSIONS with kubernetes-validate in
 strict mode (unknown fields fail), and the properties a platform team relies on are asserted on
-the rendered objects: hardened containers, secrets by reference only, the versioning build id,
+the rendered objects: hardened containers, secrets by reference only, every environment
+variable read by the process it is set for, the versioning build id,
 the dashboards and alerts of ops/ shipped whole, the values schema refusing bad input, and a
 README that documents every value.
 """
@@ -419,6 +420,84 @@ def test_self_hosted_defaults_connect_in_plain_text_to_the_frontend() -> None:
         env = env_of(container)
         assert "TEMPORAL_TLS" not in env and "TEMPORAL_API_KEY" not in env, where
         assert env["TEMPORAL_ADDRESS"]["value"] == "temporal-frontend.temporal.svc.cluster.local:7233"
+
+
+# ---- every setting reaches a process ----
+
+# Where each component's process reads its environment: the project's own sources, and the
+# libraries that read standard variables themselves (Temporal's envconfig reads TEMPORAL_*,
+# the openai client OPENAI_*, OpenTelemetry OTEL_*). A name none of them mentions would be
+# ignored silently: the pod would start with a default instead of the operator's value.
+_PY_WORKER = ["services/workerkit-py/src", "codec-server/python/src", "nexus/python/src"]
+COMPONENT_SOURCES = {
+    "agent-worker": ["services/agent-py/src", *_PY_WORKER],
+    "llm-worker": ["services/agent-py/src", *_PY_WORKER],
+    "embed-worker": ["services/agent-py/src", *_PY_WORKER],
+    "business-worker": ["services/business-py/src", *_PY_WORKER],
+    "retrieval-worker": ["services/retrieval-go", "codec-server/go"],
+    "codec-server": ["codec-server/server/src", "codec-server/python/src", "services/httpkit-py/src"],
+    "model-server": ["services/model-server/src", "services/httpkit-py/src"],
+}
+PYTHON_LIBRARIES = ("temporalio", "openai", "opentelemetry")
+GO_LIBRARIES = ("go.temporal.io/sdk/contrib/envconfig", "go.opentelemetry.io/otel")
+SOURCE_SUFFIXES = {".py", ".go", ".rs"}
+# The setup hook runs a shell script of the chart's own, checked by its own test.
+NOT_A_PROCESS_OF_OURS = {"setup"}
+
+
+def _text_under(roots: list[Path]) -> str:
+    return "\n".join(
+        f.read_text(errors="replace")
+        for root in roots
+        for f in root.rglob("*")
+        if f.suffix in SOURCE_SUFFIXES and f.is_file() and not f.name.endswith("_test.go")
+    )
+
+
+@pytest.fixture(scope="module")
+def library_sources() -> dict[str, str]:
+    """The source text of the libraries that read standard variables, per language."""
+    import importlib.util
+
+    python_roots = []
+    for name in PYTHON_LIBRARIES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.submodule_search_locations, f"{name} is not installed"
+        python_roots += [Path(p) for p in spec.submodule_search_locations]
+    listed = subprocess.run(
+        ["go", "list", "-m", "-f", "{{.Path}} {{.Dir}}", "all"],
+        capture_output=True, text=True, timeout=120, cwd=REPO / "services" / "retrieval-go", check=True,
+    ).stdout.splitlines()
+    go_roots = [
+        Path(directory)
+        for path, _, directory in (line.partition(" ") for line in listed)
+        if directory and any(path == lib or path.startswith(lib + "/") for lib in GO_LIBRARIES)
+    ]
+    assert go_roots, "the Go modules are not downloaded: run `make install`"
+    return {"python": _text_under(python_roots), "go": _text_under(go_roots)}
+
+
+@pytest.mark.parametrize("render_name", ["everything-on", *[f"example-{p.stem}" for p in EXAMPLES]])
+def test_every_environment_variable_is_read_by_its_process(render_name: str, library_sources: dict[str, str]) -> None:
+    docs = render(*RENDERS[render_name])
+    unread: list[str] = []
+    for doc in docs:
+        if doc["kind"] not in WORKLOADS:
+            continue
+        component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component in NOT_A_PROCESS_OF_OURS:
+            continue
+        assert component in COMPONENT_SOURCES, f"{component}: say where its process reads its environment"
+        roots = COMPONENT_SOURCES[component]
+        own = _text_under([REPO / r for r in roots])
+        libraries = library_sources["go" if any(r.endswith("go") for r in roots) else "python"]
+        spec = doc["spec"]["template"]["spec"]
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            for name in env_of(container):
+                quoted = (f'"{name}"', f"'{name}'")
+                if not any(q in own or q in libraries for q in quoted):
+                    unread.append(f"{component}: {name}")
+    assert not unread, "set by the chart but read by no code of the process: " + ", ".join(sorted(set(unread)))
 
 
 # ---- versioning ----
