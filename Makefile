@@ -140,7 +140,7 @@ helm: ## build the helm binary (v4.3.2, HELM_VERSION) into .tools/bin if it is m
 	@test -x $(HELM) || { echo "building helm $(HELM_VERSION) into .tools/bin (a few minutes, once)"; \
 	  GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
 
-test-helm: helm install ## lint and render the Helm chart (deploy/helm), validate every manifest, check its security and values
+test-helm: build helm ## the Helm chart: lint, render, validate every manifest, check security and values, run its processes from the rendered config
 	$(PY) -m pytest -q -p no:cacheprovider tests/deploy
 
 clean: down ## stop the stack and remove local state, binaries and the virtualenv

@@ -21,20 +21,26 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from support.helm_chart import (
+    CHART,
+    EXAMPLES,
+    REPO,
+    SKIP_WITHOUT_HELM,
+    WORKLOADS,
+    containers,
+    env_of,
+    helm,
+    render,
+)
 
 from nexus_contracts import load_endpoints
 
-REPO = Path(__file__).resolve().parents[2]
-CHART = REPO / "deploy" / "helm" / "durable-agents"
-HELM = REPO / ".tools" / "bin" / "helm"
-EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
 # The oldest and the newest minor the chart is validated against (Chart.yaml asks for >= 1.27;
 # StatefulSet PVC retention policies are GA from 1.32).
 KUBERNETES_VERSIONS = ("1.32.0", "1.37.0")
 # Kinds of the Prometheus Operator: kubernetes-validate has no schema for CRDs; their content
 # is checked by the tests below instead.
 CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
-WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 # Every optional part on, so that it is rendered, validated and hardened like the rest.
 EVERYTHING_ON = [
     "--set",
@@ -56,23 +62,8 @@ RENDERS = {
     **{f"example-{p.stem}": ["-f", str(p)] for p in EXAMPLES},
 }
 
-pytestmark = pytest.mark.skipif(
-    not HELM.exists(), reason=f"helm is not built ({HELM} is missing); run `make helm` (a few minutes, once)"
-)
+pytestmark = SKIP_WITHOUT_HELM
 
-
-def helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=120, cwd=REPO)
-
-
-def render_text(*args: str) -> str:
-    result = helm("template", "agents", str(CHART), "--namespace", "durable-agents", *args)
-    assert result.returncode == 0, f"helm template {' '.join(args)} failed:\n{result.stderr}"
-    return result.stdout
-
-
-def render(*args: str) -> list[dict]:
-    return [doc for doc in yaml.safe_load_all(render_text(*args)) if doc]
 
 
 def helm_fails(*args: str) -> str:
@@ -85,22 +76,6 @@ def helm_fails(*args: str) -> str:
 
 def kinds(docs: list[dict], kind: str) -> list[dict]:
     return [d for d in docs if d["kind"] == kind]
-
-
-def pod_specs(docs: list[dict]) -> Iterator[tuple[str, dict]]:
-    for doc in docs:
-        if doc["kind"] in WORKLOADS:
-            yield f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]
-
-
-def containers(docs: list[dict]) -> Iterator[tuple[str, dict, dict]]:
-    for name, spec in pod_specs(docs):
-        for container in spec.get("initContainers", []) + spec["containers"]:
-            yield f"{name}/{container['name']}", container, spec
-
-
-def env_of(container: dict) -> dict[str, dict]:
-    return {e["name"]: e for e in container.get("env", [])}
 
 
 def workload(docs: list[dict], kind: str, component: str) -> dict:

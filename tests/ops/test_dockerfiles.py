@@ -16,26 +16,14 @@ import tomllib
 from pathlib import Path, PurePosixPath
 
 import pytest
+from support.dockerfile import instructions as dockerfile_instructions
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILES = sorted(p.relative_to(REPO) for p in REPO.glob("*/*/Dockerfile"))
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, list[str]]]:
-    """(INSTRUCTION, arguments) pairs, continuation lines joined and comments dropped."""
-    logical, pending = [], ""
-    for line in dockerfile.read_text().splitlines():
-        if line.lstrip().startswith("#") and not pending:
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        text = (pending + line).strip()
-        pending = ""
-        if text:
-            keyword, _, rest = text.partition(" ")
-            logical.append((keyword.upper(), shlex.split(rest)))
-    return logical
+    return [(keyword, shlex.split(rest)) for keyword, rest in dockerfile_instructions(dockerfile)]
 
 
 def copied_from_context(dockerfile: Path) -> list[PurePosixPath]:

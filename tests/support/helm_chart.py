@@ -1,0 +1,58 @@
+"""Rendering deploy/helm/durable-agents with the real helm binary, for the chart's tests.
+
+``make helm`` builds helm into ``.tools/bin``; without it the chart's tests are skipped with
+:data:`SKIP_WITHOUT_HELM`'s reason.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "deploy" / "helm" / "durable-agents"
+HELM = REPO / ".tools" / "bin" / "helm"
+EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
+WORKLOADS = {"Deployment", "StatefulSet", "Job"}
+
+SKIP_WITHOUT_HELM = pytest.mark.skipif(
+    not HELM.exists(), reason=f"helm is not built ({HELM} is missing); run `make helm` (a few minutes, once)"
+)
+
+
+def helm(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+def render_text(*args: str) -> str:
+    result = helm("template", "agents", str(CHART), "--namespace", "durable-agents", *args)
+    assert result.returncode == 0, f"helm template {' '.join(args)} failed:\n{result.stderr}"
+    return result.stdout
+
+
+def render(*args: str) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(render_text(*args)) if doc]
+
+
+def pod_specs(docs: list[dict]) -> Iterator[tuple[str, dict]]:
+    for doc in docs:
+        if doc["kind"] in WORKLOADS:
+            yield f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]
+
+
+def containers(docs: list[dict]) -> Iterator[tuple[str, dict, dict]]:
+    for name, spec in pod_specs(docs):
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            yield f"{name}/{container['name']}", container, spec
+
+
+def env_of(container: dict) -> dict[str, dict]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def component_of(doc: dict) -> str:
+    return doc["metadata"]["labels"]["app.kubernetes.io/component"]
