@@ -96,3 +96,26 @@ def test_worker_without_server_exits_1_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("business-worker: cannot reach the Temporal server at 127.0.0.1:")
     assert "Traceback" not in proc.stderr
+
+
+def test_worker_whose_health_port_is_taken_exits_1_naming_the_setting(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            **os.environ,
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
+            "BUSINESS_HEALTH_PORT": str(port),
+            "BUSINESS_METRICS_PORT": str(_free_port()),
+            "BUSINESS_DB_PATH": str(tmp_path / "b.sqlite3"),
+            "CODEC_KEYRING": '{"keys": {"k1": "' + "A" * 43 + '="}, "active": {"*": "k1"}}',
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "business"], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"business-worker: cannot serve health probes: port {port} on 127.0.0.1 is already in use; "
+        "stop the process using it or choose another port with BUSINESS_HEALTH_PORT."
+    ], proc.stderr

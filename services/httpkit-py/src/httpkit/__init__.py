@@ -47,8 +47,9 @@ def parse_server_arguments(
     return args
 
 
-def bind_socket(host: str, port: int, *, port_env: str) -> socket.socket:
-    """A listening socket on ``host:port``; ``port_env`` is named in the error when the port is taken."""
+def bind_socket(host: str, port: int, *, port_env: str, port_flag: str | None = "--port") -> socket.socket:
+    """A listening socket on ``host:port``; the error for a taken port names the settings that
+    choose another: ``port_flag`` (a process without one passes None) and ``port_env``."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
             host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
@@ -64,9 +65,10 @@ def bind_socket(host: str, port: int, *, port_env: str) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
+            settings = f"{port_flag} or {port_env}" if port_flag else port_env
             raise BindError(
                 f"port {port} on {host} is already in use; stop the process using it or choose another "
-                f"port with --port or {port_env}."
+                f"port with {settings}."
             ) from None
         raise BindError(f"cannot listen on {host}:{port} ({exc.strerror}).") from None
     # Listening now, not when uvicorn starts: the address is announced before uvicorn is up,

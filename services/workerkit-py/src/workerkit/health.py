@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from httpkit import BindError, bind_socket
+from workerkit.errors import ConfigError
 
 
 def health_app(name: str, ready: asyncio.Event) -> Starlette:
@@ -23,8 +27,14 @@ def health_app(name: str, ready: asyncio.Event) -> Starlette:
     return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz)])
 
 
-def health_server(name: str, ready: asyncio.Event, host: str, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(
-        health_app(name, ready), host=host, port=port, log_level="warning", lifespan="off"
-    )
-    return uvicorn.Server(config)
+def health_server(name: str, ready: asyncio.Event) -> uvicorn.Server:
+    """The probe server; serve it on a socket bound first (:func:`health_socket`)."""
+    return uvicorn.Server(uvicorn.Config(health_app(name, ready), log_level="warning", lifespan="off"))
+
+
+def health_socket(host: str, port: int, port_env: str) -> socket.socket:
+    """Bound before anything connects: a taken port is one sentence naming ``port_env``, at start."""
+    try:
+        return bind_socket(host, port, port_env=port_env, port_flag=None)
+    except BindError as err:
+        raise ConfigError(f"cannot serve health probes: {err}") from None

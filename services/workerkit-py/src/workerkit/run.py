@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -17,7 +18,7 @@ from temporalio.worker import Worker
 from workerkit.connect import connect
 from workerkit.deployment import deployment_version
 from workerkit.errors import ConfigError, TemporalUnreachable
-from workerkit.health import health_server
+from workerkit.health import health_server, health_socket
 from workerkit.metrics import metrics_address, metrics_runtime
 from workerkit.tracing import configure_tracing, shutdown_tracing
 
@@ -39,14 +40,14 @@ async def _serve(
     name: str,
     namespace: str,
     factory: WorkerFactory,
-    host: str,
-    port: int,
+    probes: socket.socket,
     runtime: Runtime,
     background: Sequence[BackgroundTask],
 ) -> None:
     ready = asyncio.Event()
-    health = health_server(name, ready, host, port)
-    health_task = asyncio.create_task(health.serve())
+    health = health_server(name, ready)
+    health_task = asyncio.create_task(health.serve(sockets=[probes]))
+    host, port = probes.getsockname()[:2]
     try:
         client = await connect(namespace, runtime)
         workers = await factory(client)
@@ -100,9 +101,10 @@ def run_workers(
     try:
         # A half-set deployment version fails here, before anything connects or listens.
         deployment_version()
+        probes = health_socket(host, port, port_env)
         runtime = metrics_runtime(metrics_address(metrics_port_env, default_metrics_port))
         configure_tracing(name)
-        asyncio.run(_serve(name, namespace, factory, host, port, runtime, background))
+        asyncio.run(_serve(name, namespace, factory, probes, runtime, background))
     except (TemporalUnreachable, ConfigError) as err:
         sys.exit(f"{name}: {err}")
     finally:
