@@ -6,13 +6,17 @@ the chart's command and args, the image's ENV overlaid by the chart's env, Secre
 as local files and directories, container ports on free local ports, Services resolving to those
 ports. The setup hook's own script creates the search attribute and the Nexus endpoints on a
 fresh Temporal dev server that has nothing else; then every process must report ready on the
-probe the chart gives it, and the agent's system check (every hop: model, embeddings, retrieval
-and business through Nexus) must pass through them. A setting the chart gets wrong (a variable
-name, a path, a port, a probe, an endpoint) fails here as it would on a cluster.
+probe the chart gives it, the agent's system check (every hop: model, embeddings, retrieval
+and business through Nexus) must pass through them, an auditor's token must decode a payload
+through the codec server (and no token must not), and every process must exit 0 on SIGTERM.
+A setting the chart gets wrong (a variable name, a path, a port, a probe, an endpoint) fails
+here as it would on a cluster.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import signal
@@ -26,14 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from google.protobuf.json_format import MessageToDict
 from harness import free_ports
 from support.dockerfile import image_config
 from support.helm_chart import REPO, SKIP_WITHOUT_HELM, WORKLOADS, component_of, env_of, render
+from temporalio.api.common.v1 import Payload
 
 from devstack.secrets import ensure_codec_tokens
 from devstack.stack import DEV_DYNAMIC_CONFIG, retrieval_worker_binary
 from devstack.temporal_setup import temporal_cli
 from keyops.store import DirectoryStore, new_key_id, new_key_material
+from payload_codec import DirectoryKeySource, EncryptionCodec
 
 pytestmark = SKIP_WITHOUT_HELM
 
@@ -215,6 +222,16 @@ def wait_ready(pod: Pod) -> None:
     pytest.fail(f"{pod.component} was not ready on {pod.ready_url} in {READY_TIMEOUT_S}s:\n{log}")
 
 
+def decode_status(codec_url: str, body: bytes, token: str | None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    request = urllib.request.Request(f"{codec_url}/agents/decode", data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, {}
+
+
 @pytest.fixture
 def temporal_server(tmp_path: Path) -> Iterator[str]:
     """A dev server with nothing on it: no namespace but default, no endpoint, no attribute."""
@@ -300,6 +317,18 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         )
         assert check.returncode == 0, check.stdout + check.stderr
         assert "hops answered" in check.stdout, check.stdout
+
+        # An auditor decodes a payload through the codec server as the chart configured it
+        # (key ring and tokens from their Secrets); without a token it is refused.
+        codec_pod = next(p for p in pods if p.component == "codec-server")
+        codec_url = codec_pod.ready_url.removesuffix("/healthz")  # type: ignore[union-attr]
+        plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"order": "ORD-1004"}')
+        [sealed] = EncryptionCodec(DirectoryKeySource(keyring).load(), "agents").encode_sync([plain])
+        body = json.dumps({"payloads": [MessageToDict(sealed)]}).encode()
+        auditor = tokens.auditor_token_file.read_text().strip()
+        assert decode_status(codec_url, body, None)[0] == 401
+        status, answer = decode_status(codec_url, body, auditor)
+        assert status == 200 and base64.b64decode(answer["payloads"][0]["data"]) == plain.data, answer
 
         # A rolling update's SIGTERM: every process drains and exits cleanly within its pod's grace.
         grace = {
