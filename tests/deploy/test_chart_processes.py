@@ -4,13 +4,15 @@ The chart is rendered for a self-hosted cluster; then each pod is started the wa
 would start: the image's ENTRYPOINT and CMD (read from the Dockerfile the image is built from),
 the chart's command and args, the image's ENV overlaid by the chart's env, Secrets and volumes
 as local files and directories, container ports on free local ports, Services resolving to those
-ports. The setup hook's own script creates the search attribute and the Nexus endpoints on a
-fresh Temporal dev server that has nothing else; then every process must report ready on the
-probe the chart gives it, the agent's system check (every hop: model, embeddings, retrieval
-and business through Nexus) must pass through them, an auditor's token must decode a payload
-through the codec server (and no token must not), and every process must exit 0 on SIGTERM.
-A setting the chart gets wrong (a variable name, a path, a port, a probe, an endpoint) fails
-here as it would on a cluster.
+ports. The setup hook's own script creates the namespaces, the search attribute and the Nexus
+endpoints on a fresh Temporal dev server that has nothing else. Then every process must report
+ready on the probe the chart gives it; the agent pools' Worker Deployment Version (build id: the
+image tag) is made current with ``rollout promote``, as the chart README says; the agent's
+system check (every hop: model, embeddings, retrieval and business through Nexus) must pass
+through them; an auditor's token must decode a payload through the codec server (and no token
+must not); and every process must exit 0 on SIGTERM within its pod's grace period. A setting
+the chart gets wrong (a variable name, a path, a port, a probe, an endpoint) fails here as it
+would on a cluster.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ DOCKERFILES = {
 # What an image's executables are on this machine.
 EXECUTABLES = {"python": sys.executable, "/retrieval-worker": str(retrieval_worker_binary())}
 READY_TIMEOUT_S = 120
+BUILD_ID = "2026.12.06-1"
 
 
 @dataclass
@@ -259,8 +262,7 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         "--set", f"temporal.address={temporal_server}",
         "--set", "setup.createNamespaces=true",
         "--set", "modelServer.enabled=true",
-        # One build per process here: versioning has its own drill (make drill-rollout).
-        "--set", "versioning.enabled=false",
+        "--set", f"image.tag={BUILD_ID}",
     )
     cluster = LocalCluster(tmp_path, docs)
 
@@ -302,8 +304,18 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         for pod in pods:
             wait_ready(pod)
 
-        # Every hop once, through the processes as the chart configured them.
+        # The agent pools joined their Worker Deployment Version (build id: the image tag); after
+        # a first install it is made current, as the chart README says, or no workflow starts.
         agent = next(p for p in pods if p.component == "agent-worker")
+        assert agent.env["TEMPORAL_WORKER_BUILD_ID"] == BUILD_ID
+        promote = subprocess.run(
+            [sys.executable, "-m", "rollout", "promote", BUILD_ID, "-d", agent.env["TEMPORAL_DEPLOYMENT_NAME"],
+             "--address", temporal_server, "--json"],
+            env={"PATH": path, "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=120,
+        )
+        assert promote.returncode == 0, promote.stdout + promote.stderr
+
+        # Every hop once, through the processes as the chart configured them.
         check = subprocess.run(
             [sys.executable, "-m", "agent", "check"],
             env={
