@@ -136,8 +136,10 @@ lint-python: install ## ruff (rules and exclusions in pyproject.toml)
 HELM_VERSION := v4.3.2
 HELM := $(CURDIR)/.tools/bin/helm
 
-helm: ## build the helm binary (v4.3.2, HELM_VERSION) into .tools/bin if it is missing
-	@test -x $(HELM) || { echo "building helm $(HELM_VERSION) into .tools/bin (a few minutes, once)"; \
+# The binary records the module version it was built from: a bump of HELM_VERSION rebuilds it.
+helm: ## build the helm binary (HELM_VERSION) into .tools/bin unless that version is there
+	@$(GO) version -m $(HELM) 2>/dev/null | grep -qE "^\s+mod\s+helm.sh/helm/v4\s+$(HELM_VERSION)\s" || { \
+	  echo "building helm $(HELM_VERSION) into .tools/bin (a few minutes, once)"; \
 	  GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
 
 test-helm: build helm ## the Helm chart: lint, render, validate every manifest, check security and values, run its processes from the rendered config

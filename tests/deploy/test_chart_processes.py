@@ -35,9 +35,18 @@ import pytest
 from google.protobuf.json_format import MessageToDict
 from harness import free_ports
 from support.dockerfile import image_config
-from support.helm_chart import REPO, SKIP_WITHOUT_HELM, WORKLOADS, component_of, env_of, render
+from support.helm_chart import (
+    COMPONENT_DOCKERFILES,
+    REPO,
+    SKIP_WITHOUT_HELM,
+    WORKLOADS,
+    component_of,
+    env_of,
+    render,
+)
 from temporalio.api.common.v1 import Payload
 
+from devstack.processes import http_ok
 from devstack.secrets import ensure_codec_tokens
 from devstack.stack import DEV_DYNAMIC_CONFIG, retrieval_worker_binary
 from devstack.temporal_setup import temporal_cli
@@ -46,16 +55,6 @@ from payload_codec import DirectoryKeySource, EncryptionCodec
 
 pytestmark = SKIP_WITHOUT_HELM
 
-# The image each component runs, by the Dockerfile it is built from.
-DOCKERFILES = {
-    "agent-worker": "services/agent-py/Dockerfile",
-    "llm-worker": "services/agent-py/Dockerfile",
-    "embed-worker": "services/agent-py/Dockerfile",
-    "business-worker": "services/business-py/Dockerfile",
-    "retrieval-worker": "services/retrieval-go/Dockerfile",
-    "codec-server": "codec-server/server/Dockerfile",
-    "model-server": "services/model-server/Dockerfile",
-}
 # What an image's executables are on this machine.
 EXECUTABLES = {"python": sys.executable, "/retrieval-worker": str(retrieval_worker_binary())}
 READY_TIMEOUT_S = 120
@@ -79,56 +78,55 @@ class LocalCluster:
         self.root = root
         self.files = root / "volumes"
         self.docs = docs
-        # All at once: ports taken one by one can repeat (each probe socket is closed again).
-        wanted = sorted(
-            {
-                (component_of(d), int(port["containerPort"]))
-                for d in docs
-                if d["kind"] in WORKLOADS
-                for container in d["spec"]["template"]["spec"]["containers"]
-                for port in container.get("ports", [])
-            }
-        )
+        self.pods = {component_of(d): d for d in docs if d["kind"] in WORKLOADS}
+        # Per component, each named container port; every one gets a free local port, all taken
+        # at once (ports taken one by one can repeat: each probe socket is closed again).
+        self.named_ports = {
+            component: {p["name"]: int(p["containerPort"]) for p in self._container(doc).get("ports", [])}
+            for component, doc in self.pods.items()
+        }
+        wanted = sorted((c, port) for c, ports in self.named_ports.items() for port in ports.values())
         self.ports: dict[tuple[str, int], int] = dict(zip(wanted, free_ports(len(wanted)), strict=True))
         self.services = self._services()
 
+    @staticmethod
+    def _container(doc: dict) -> dict:
+        [container] = doc["spec"]["template"]["spec"]["containers"]
+        return container
+
+    def local_port(self, component: str, port: int | str) -> int:
+        """The local port of a container port, given by number or by name."""
+        number = self.named_ports[component].get(port, port) if isinstance(port, str) else port
+        return self.ports[(component, int(number))]
+
     def _services(self) -> dict[str, str]:
         """``<service>:<port>`` -> ``127.0.0.1:<local port of the pod behind it>``."""
-        pods = {component_of(d): d for d in self.docs if d["kind"] in WORKLOADS}
         found = {}
         for service in (d for d in self.docs if d["kind"] == "Service"):
-            target = pods.get(service["spec"]["selector"].get("app.kubernetes.io/component", ""))
-            if target is None:
+            component = service["spec"]["selector"].get("app.kubernetes.io/component", "")
+            if component not in self.pods:
                 continue
-            container = target["spec"]["template"]["spec"]["containers"][0]
-            by_name = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
             for port in service["spec"]["ports"]:
-                wanted = port.get("targetPort", port["port"])
-                container_port = by_name.get(wanted, wanted)
-                local = self.local_port(component_of(target), int(container_port))
+                local = self.local_port(component, port.get("targetPort", port["port"]))
                 found[f"{service['metadata']['name']}:{port['port']}"] = f"127.0.0.1:{local}"
         return found
-
-    def local_port(self, component: str, container_port: int) -> int:
-        return self.ports[(component, container_port)]
 
     def pod(self, doc: dict, secrets: dict[str, Path]) -> Pod:
         """The process a pod's single container runs; ``secrets``: Secret name -> directory."""
         component = component_of(doc)
         spec = doc["spec"]["template"]["spec"]
-        [container] = spec["containers"]
+        container = self._container(doc)
         mounts = self._mounts(component, spec, container, secrets)
-        entrypoint, cmd, image_env = (
-            image_config(REPO / DOCKERFILES[component]) if component in DOCKERFILES else ([], [], {})
-        )
+        dockerfile = COMPONENT_DOCKERFILES.get(component)
+        entrypoint, cmd, image_env = image_config(REPO / dockerfile) if dockerfile else ([], [], {})
         argv = container.get("command") or entrypoint
         argv = argv + (container["args"] if "args" in container else cmd)
         env: dict[str, str] = dict(image_env)
         for name, entry in env_of(container).items():
             assert "value" in entry, f"{component}: {name} comes from a Secret this render should not need"
             env[name] = entry["value"]
-        by_name = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
-        container_ports = {int(p) for p in by_name.values()}
+        env.pop("PATH", None)  # the image's venv; here, this interpreter's
+        container_ports = self.named_ports[component].values()
 
         def local(value: str) -> str:
             for mount in sorted(mounts, key=len, reverse=True):  # /data/blobs before /data
@@ -145,9 +143,7 @@ class LocalCluster:
 
         ready_url = None
         if probe := container.get("readinessProbe", {}).get("httpGet"):
-            port = self.local_port(component, int(by_name.get(probe["port"], probe["port"])))
-            ready_url = f"http://127.0.0.1:{port}{probe['path']}"
-        env.pop("PATH", None)  # the image's venv; here, this interpreter's
+            ready_url = f"http://127.0.0.1:{self.local_port(component, probe['port'])}{probe['path']}"
         return Pod(
             component=component,
             argv=[EXECUTABLES.get(argv[0], argv[0]), *(local(a) for a in argv[1:])],
@@ -208,21 +204,16 @@ def stop(pod: Pod, grace_s: float = 30) -> int | None:
 
 
 def wait_ready(pod: Pod) -> None:
-    assert pod.ready_url, f"{pod.component} has no readiness probe"
+    assert pod.ready_url and pod.process, f"{pod.component} has no readiness probe or was not started"
+    ready = http_ok(pod.ready_url)
     deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        assert pod.process is not None
+    while not ready():
         if pod.process.poll() is not None:
             pytest.fail(f"{pod.component} exited with {pod.process.returncode}:\n{pod.log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(pod.ready_url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
+        if time.monotonic() > deadline:
+            log = pod.log.read_text()[-3000:]
+            pytest.fail(f"{pod.component} was not ready on {pod.ready_url} in {READY_TIMEOUT_S}s:\n{log}")
         time.sleep(0.5)
-    log = pod.log.read_text()[-3000:]
-    pytest.fail(f"{pod.component} was not ready on {pod.ready_url} in {READY_TIMEOUT_S}s:\n{log}")
 
 
 def decode_status(codec_url: str, body: bytes, token: str | None) -> tuple[int, dict]:
@@ -279,7 +270,7 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
     secrets = {"codec-keys": keyring, "codec-server-tokens": tokens_dir}
 
     workloads = [d for d in docs if d["kind"] in WORKLOADS]
-    assert {component_of(d) for d in workloads} == {"setup", *DOCKERFILES}
+    assert {component_of(d) for d in workloads} == {"setup", *COMPONENT_DOCKERFILES}
     path = f"{Path(temporal_cli()).parent}:{os.environ['PATH']}"
 
     # The setup hook first, as Helm runs it: its script against the empty server.

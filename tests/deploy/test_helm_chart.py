@@ -12,6 +12,7 @@ README that documents every value.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -21,12 +22,15 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
+from support.dockerfile import copied_from_context
 from support.helm_chart import (
     CHART,
+    COMPONENT_DOCKERFILES,
     EXAMPLES,
     REPO,
     SKIP_WITHOUT_HELM,
     WORKLOADS,
+    component_of,
     containers,
     env_of,
     helm,
@@ -79,7 +83,7 @@ def kinds(docs: list[dict], kind: str) -> list[dict]:
 
 
 def workload(docs: list[dict], kind: str, component: str) -> dict:
-    found = [d for d in kinds(docs, kind) if d["metadata"]["labels"]["app.kubernetes.io/component"] == component]
+    found = [d for d in kinds(docs, kind) if component_of(d) == component]
     assert len(found) == 1, f"expected one {kind} for {component}, found {len(found)}"
     return found[0]
 
@@ -173,7 +177,7 @@ def test_probes_use_the_endpoints_the_processes_serve() -> None:
         "model-server": ("/healthz", "/healthz", 8400),
     }
     for doc in kinds(docs, "Deployment") + kinds(docs, "StatefulSet"):
-        component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+        component = component_of(doc)
         container = doc["spec"]["template"]["spec"]["containers"][0]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         live, ready, port = expected.pop(component)
@@ -209,9 +213,7 @@ def test_workers_name_their_metrics_port_and_annotate_it() -> None:
 @pytest.mark.parametrize(("component", "mount"), [("retrieval-worker", "/data"), ("business-worker", "/data")])
 def test_stateful_workers_are_single_replica_statefulsets_with_a_volume(component: str, mount: str) -> None:
     docs = render()
-    assert not [
-        d for d in kinds(docs, "Deployment") if d["metadata"]["labels"]["app.kubernetes.io/component"] == component
-    ]
+    assert not [d for d in kinds(docs, "Deployment") if component_of(d) == component]
     sts = workload(docs, "StatefulSet", component)
     assert sts["spec"]["replicas"] == 1
     claims = sts["spec"]["volumeClaimTemplates"]
@@ -308,7 +310,7 @@ def test_secret_names_only_appear_as_references() -> None:
 def test_the_keyring_is_mounted_read_only_wherever_payloads_are_encrypted() -> None:
     docs = render(*EVERYTHING_ON)
     for doc in kinds(docs, "Deployment") + kinds(docs, "StatefulSet"):
-        component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+        component = component_of(doc)
         spec = doc["spec"]["template"]["spec"]
         container = spec["containers"][0]
         mounts = {m["name"]: m for m in container.get("volumeMounts", [])}
@@ -399,24 +401,15 @@ def test_self_hosted_defaults_connect_in_plain_text_to_the_frontend() -> None:
 
 # ---- every setting reaches a process ----
 
-# Where each component's process reads its environment: the project's own sources, and the
-# libraries that read standard variables themselves (Temporal's envconfig reads TEMPORAL_*,
-# the openai client OPENAI_*, OpenTelemetry OTEL_*). A name none of them mentions would be
-# ignored silently: the pod would start with a default instead of the operator's value.
-_PY_WORKER = ["services/workerkit-py/src", "codec-server/python/src", "nexus/python/src"]
-COMPONENT_SOURCES = {
-    "agent-worker": ["services/agent-py/src", *_PY_WORKER],
-    "llm-worker": ["services/agent-py/src", *_PY_WORKER],
-    "embed-worker": ["services/agent-py/src", *_PY_WORKER],
-    "business-worker": ["services/business-py/src", *_PY_WORKER],
-    "retrieval-worker": ["services/retrieval-go", "codec-server/go"],
-    "codec-server": ["codec-server/server/src", "codec-server/python/src", "services/httpkit-py/src"],
-    "model-server": ["services/model-server/src", "services/httpkit-py/src"],
-}
+# Where a component's process reads its environment: the code its image copies (its Dockerfile
+# says which), and the libraries that read standard variables themselves (Temporal's envconfig
+# reads TEMPORAL_*, the openai client OPENAI_*, OpenTelemetry OTEL_*). A name none of them
+# mentions would be ignored silently: the pod would start with a default instead of the
+# operator's value.
 PYTHON_LIBRARIES = ("temporalio", "openai", "opentelemetry")
 GO_LIBRARIES = ("go.temporal.io/sdk/contrib/envconfig", "go.opentelemetry.io/otel")
 SOURCE_SUFFIXES = {".py", ".go", ".rs"}
-# The setup hook runs a shell script of the chart's own, checked by its own test.
+# The setup hook runs a shell script of the chart's own, which the process test runs.
 NOT_A_PROCESS_OF_OURS = {"setup"}
 
 
@@ -425,13 +418,23 @@ def _text_under(roots: list[Path]) -> str:
         f.read_text(errors="replace")
         for root in roots
         for f in root.rglob("*")
-        if f.suffix in SOURCE_SUFFIXES and f.is_file() and not f.name.endswith("_test.go")
+        if f.suffix in SOURCE_SUFFIXES
+        and f.is_file()
+        and not f.name.endswith("_test.go")
+        and not {"tests", "testdata"} & set(f.relative_to(root).parts)
     )
 
 
+@functools.cache
+def image_code(dockerfile: str) -> tuple[str, bool]:
+    """The source text an image copies from the repository, and whether it is a Go image."""
+    roots = [REPO / p for p in copied_from_context(REPO / dockerfile) if (REPO / p).is_dir()]
+    return _text_under(roots), any((root / "go.mod").exists() for root in roots)
+
+
 @pytest.fixture(scope="module")
-def library_sources() -> dict[str, str]:
-    """The source text of the libraries that read standard variables, per language."""
+def library_sources() -> dict[bool, str]:
+    """The source text of the libraries that read standard variables: {is Go: text}."""
     import importlib.util
 
     python_roots = []
@@ -449,28 +452,24 @@ def library_sources() -> dict[str, str]:
         if directory and any(path == lib or path.startswith(lib + "/") for lib in GO_LIBRARIES)
     ]
     assert go_roots, "the Go modules are not downloaded: run `make install`"
-    return {"python": _text_under(python_roots), "go": _text_under(go_roots)}
+    return {False: _text_under(python_roots), True: _text_under(go_roots)}
 
 
-@pytest.mark.parametrize("render_name", ["everything-on", *[f"example-{p.stem}" for p in EXAMPLES]])
-def test_every_environment_variable_is_read_by_its_process(render_name: str, library_sources: dict[str, str]) -> None:
-    docs = render(*RENDERS[render_name])
+def test_every_environment_variable_is_read_by_its_process(
+    rendered: tuple[str, list[dict]], library_sources: dict[bool, str]
+) -> None:
     unread: list[str] = []
-    for doc in docs:
-        if doc["kind"] not in WORKLOADS:
+    for doc in rendered[1]:
+        component = component_of(doc) if doc["kind"] in WORKLOADS else None
+        if component is None or component in NOT_A_PROCESS_OF_OURS:
             continue
-        component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
-        if component in NOT_A_PROCESS_OF_OURS:
-            continue
-        assert component in COMPONENT_SOURCES, f"{component}: say where its process reads its environment"
-        roots = COMPONENT_SOURCES[component]
-        own = _text_under([REPO / r for r in roots])
-        libraries = library_sources["go" if any(r.endswith("go") for r in roots) else "python"]
+        assert component in COMPONENT_DOCKERFILES, f"{component}: name the Dockerfile of its image"
+        own, is_go = image_code(COMPONENT_DOCKERFILES[component])
         spec = doc["spec"]["template"]["spec"]
         for container in spec.get("initContainers", []) + spec["containers"]:
             for name in env_of(container):
                 quoted = (f'"{name}"', f"'{name}'")
-                if not any(q in own or q in libraries for q in quoted):
+                if not any(q in own or q in library_sources[is_go] for q in quoted):
                     unread.append(f"{component}: {name}")
     assert not unread, "set by the chart but read by no code of the process: " + ", ".join(sorted(set(unread)))
 
@@ -485,7 +484,7 @@ def build_ids(docs: list[dict]) -> dict[str, tuple[str, str, str]]:
         container = doc["spec"]["template"]["spec"]["containers"][0]
         env = env_of(container)
         if "TEMPORAL_WORKER_BUILD_ID" in env:
-            component = doc["metadata"]["labels"]["app.kubernetes.io/component"]
+            component = component_of(doc)
             tag = container["image"].rsplit(":", 1)[1]
             found[component] = (env["TEMPORAL_DEPLOYMENT_NAME"]["value"], env["TEMPORAL_WORKER_BUILD_ID"]["value"], tag)
     return found
@@ -544,7 +543,7 @@ def test_service_monitor_selects_every_metrics_service() -> None:
     selector = monitor["spec"]["selector"]["matchLabels"]
     ports = {e["port"] for e in monitor["spec"]["endpoints"]}
     selected = [s for s in kinds(docs, "Service") if selector.items() <= s["metadata"]["labels"].items()]
-    assert {s["metadata"]["labels"]["app.kubernetes.io/component"] for s in selected} == {
+    assert {component_of(s) for s in selected} == {
         "agent-worker",
         "llm-worker",
         "embed-worker",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 
 def instructions(dockerfile: Path) -> list[tuple[str, str]]:
@@ -41,3 +41,16 @@ def image_config(dockerfile: Path) -> tuple[list[str], list[str], dict[str, str]
                 name, _, value = pair.partition("=")
                 env[name] = value
     return entrypoint, cmd, env
+
+
+def copied_from_context(dockerfile: Path) -> list[PurePosixPath]:
+    """Sources of the COPY instructions that read the build context (not another stage), relative
+    to the repository root: the context every image of ours builds from."""
+    sources = []
+    for keyword, rest in instructions(dockerfile):
+        args = shlex.split(rest)
+        if keyword != "COPY" or any(a.startswith("--from") for a in args):
+            continue
+        paths = [a for a in args if not a.startswith("--")]
+        sources += [PurePosixPath(p.rstrip("/")) for p in paths[:-1]]
+    return sources

@@ -18,6 +18,17 @@ CHART = REPO / "deploy" / "helm" / "durable-agents"
 HELM = REPO / ".tools" / "bin" / "helm"
 EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
+# The image each component of the chart runs, by the Dockerfile it is built from (relative to the
+# repository root, the build context of every image).
+COMPONENT_DOCKERFILES = {
+    "agent-worker": "services/agent-py/Dockerfile",
+    "llm-worker": "services/agent-py/Dockerfile",
+    "embed-worker": "services/agent-py/Dockerfile",
+    "business-worker": "services/business-py/Dockerfile",
+    "retrieval-worker": "services/retrieval-go/Dockerfile",
+    "codec-server": "codec-server/server/Dockerfile",
+    "model-server": "services/model-server/Dockerfile",
+}
 
 SKIP_WITHOUT_HELM = pytest.mark.skipif(
     not HELM.exists(), reason=f"helm is not built ({HELM} is missing); run `make helm` (a few minutes, once)"

@@ -92,16 +92,16 @@ class LocalBlobStore:
     async def get(self, ref: BlobRef) -> bytes:
         sealed = self.sealed_path_for(ref)
         if self.codec is not None and sealed.exists():
-            data = await self._unseal(ref, await asyncio.to_thread(sealed.read_bytes))
+            data = await self._unseal(self.codec, ref, await asyncio.to_thread(sealed.read_bytes))
         else:
             data = await asyncio.to_thread(self._read_plain, ref)
         if hashlib.sha256(data).hexdigest() != ref.digest:
             raise BlobCorrupted(f"blob {ref.uri} in {self.root} does not match its hash")
         return data
 
-    async def _unseal(self, ref: BlobRef, stored: bytes) -> bytes:
+    async def _unseal(self, codec: PayloadCodec, ref: BlobRef, stored: bytes) -> bytes:
         try:
-            [payload] = await self.codec.decode([Payload.FromString(stored)])  # type: ignore[union-attr]
+            [payload] = await codec.decode([Payload.FromString(stored)])
         except UnknownKeyError:
             raise  # an operator can supply the key: worth retrying, and the message names it
         except (DecodeError, ProtobufDecodeError) as err:
