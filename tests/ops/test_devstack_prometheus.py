@@ -6,6 +6,8 @@ import glob
 import json
 from pathlib import Path
 
+import pytest
+
 from devstack import prometheus
 from devstack.config import PORTS, StackConfig
 
@@ -37,3 +39,12 @@ def test_extra_targets_are_discovered_from_files(tmp_path: Path) -> None:
     assert json.loads(path.read_text()) == [{"targets": ["127.0.0.1:9001"], "labels": {"job": "agent-worker-v1"}}]
     prometheus.remove_targets(stack_config, "drill")
     assert glob.glob(pattern) == []
+
+
+def test_the_discovery_directory_exists_before_prometheus_starts(tmp_path: Path) -> None:
+    """Prometheus cannot watch a missing directory: it would log an error every refresh."""
+    if prometheus.binary() is None:
+        pytest.skip("Debian's prometheus is not installed (make prometheus): no process spec to write")
+    stack_config = StackConfig(data_dir=tmp_path, ports=config().ports)
+    assert prometheus.spec(stack_config) is not None
+    assert prometheus.targets_dir(stack_config).is_dir()

@@ -70,9 +70,8 @@ def render_config(config: StackConfig, skip_jobs: tuple[str, ...] = ()) -> dict:
 def add_targets(config: StackConfig, group: str, jobs: dict[str, str]) -> Path:
     """Scrape ``jobs`` (job label -> host:port) from now on, under the file ``group``.json.
     Written to a temporary name first: Prometheus must never read half a file."""
-    directory = targets_dir(config)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{group}.json"
+    path = targets_dir(config) / f"{group}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     staged = path.with_suffix(".tmp")
     staged.write_text(json.dumps([{"targets": [t], "labels": {"job": job}} for job, t in jobs.items()], indent=2))
     staged.replace(path)
@@ -89,7 +88,9 @@ def spec(config: StackConfig, skip_jobs: tuple[str, ...] = ()) -> ProcessSpec | 
     if exe is None:
         return None
     path = config_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    # The discovery directory exists from the start: Prometheus cannot watch a missing one (it
+    # logs an error every refresh) and would miss targets added later.
+    targets_dir(config).mkdir(parents=True, exist_ok=True)
     # JSON is YAML, so the stdlib writes the config without a YAML dependency.
     path.write_text(json.dumps(render_config(config, skip_jobs), indent=2))
     return ProcessSpec(
