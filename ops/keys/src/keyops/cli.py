@@ -95,7 +95,7 @@ def _next_steps(out: Console, rotation: Rotation) -> None:
     out.print("  dev stack:   make restart-workers")
     out.print(
         "  Kubernetes:  apply the Secret from the updated directory, then "
-        "kubectl rollout restart the worker and codec-server Deployments (ops/keys/README.md)"
+        "kubectl rollout restart every workload that mounts it (ops/keys/README.md)"
     )
     out.print(
         "Keep the previous key: old histories still need it. Retire it only when `keyops report` "
