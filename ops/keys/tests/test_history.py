@@ -6,8 +6,10 @@ from collections import Counter
 
 from history_fixture import EXPECTED, build_history
 from keyops_testing import KEY_A, KEY_B, plain, ring
+from temporalio.api.common.v1 import Header, Memo, SearchAttributes
+from temporalio.api.history.v1 import History, HistoryEvent, WorkflowExecutionStartedEventAttributes
 
-from keyops.history import iter_payloads, walk_payloads
+from keyops.history import TRACE_CONTEXT_HEADER, iter_payloads, walk_payloads
 from payload_codec import EncryptionCodec, is_encrypted, payload_key_id
 
 
@@ -55,3 +57,26 @@ def test_yields_the_history_s_own_objects_so_they_can_be_rewritten() -> None:
 def test_a_bare_payload_is_itself() -> None:
     payload = plain("x")
     assert list(iter_payloads(payload)) == [payload]
+
+
+def test_only_ids_and_bookkeeping_are_plain_by_design() -> None:
+    """The trace context header and search attributes may be plain; any other header, the memo
+    and inputs may not (a plain one there is a payload written without the codec)."""
+    history = History(
+        events=[
+            HistoryEvent(
+                workflow_execution_started_event_attributes=WorkflowExecutionStartedEventAttributes(
+                    header=Header(fields={TRACE_CONTEXT_HEADER: plain("trace"), "tenant": plain("acme")}),
+                    memo=Memo(fields={"note": plain("secret")}),
+                    search_attributes=SearchAttributes(indexed_fields={"AgentPendingApprovals": plain("1")}),
+                )
+            )
+        ]
+    )
+    started = "events[0].workflow_execution_started_event_attributes"
+    assert {f.path: f.plain_by_design for f in walk_payloads(history)} == {
+        f"{started}.header.fields[{TRACE_CONTEXT_HEADER}]": True,
+        f"{started}.header.fields[tenant]": False,
+        f"{started}.memo.fields[note]": False,
+        f"{started}.search_attributes.indexed_fields[AgentPendingApprovals]": True,
+    }

@@ -18,8 +18,12 @@ from temporalio.api.common.v1 import Payload
 
 PAYLOAD_TYPE = Payload.DESCRIPTOR.full_name
 _INDEX = re.compile(r"\[[^\]]*\]")
+# The trace context header: both SDKs' tracing interceptors write it with the payload converter
+# alone (headers skip the codec by default), so a traced workflow carries it in every language.
+TRACE_CONTEXT_HEADER = "_tracer-data"
 _PLAIN_BY_DESIGN = re.compile(
     r"search_attributes\.indexed_fields\[|marker_recorded_event_attributes\.details\[(patch-data|change-id|version)\]"
+    rf"|header\.fields\[{TRACE_CONTEXT_HEADER}\]"
 )
 
 
@@ -45,9 +49,10 @@ class FoundPayload:
     @property
     def plain_by_design(self) -> bool:
         """Plain text in every history, whatever the codec: the SDK's bookkeeping above, the
-        markers of ``workflow.patched``/``GetVersion`` (a change id, not data), and search
-        attribute values, which the server must read to index them. Ours hold only counts and
-        ids, never customer text (docs/versioning.md, ops/metrics/README.md)."""
+        markers of ``workflow.patched``/``GetVersion`` (a change id, not data), search attribute
+        values, which the server must read to index them, and the OpenTelemetry trace context
+        header of a traced workflow (trace and span ids). Ours hold only counts and ids, never
+        customer text (docs/versioning.md, ops/metrics/README.md)."""
         return self.sdk_bookkeeping or _PLAIN_BY_DESIGN.search(self.path) is not None
 
 
