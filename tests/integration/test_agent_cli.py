@@ -69,7 +69,7 @@ def test_chat_errors_are_one_sentence_with_an_exit_code(stack: Stack) -> None:
         "empty": (("chat", "send", cid, ""), {}),
         "no approval": (("chat", "reject", cid, "APR-7"), {}),
         "bad threshold": (("chat", "start", "--approval-threshold", "lots"), {}),
-        "unreachable": (("chat", "show", cid), {"TEMPORAL_ADDRESS": "127.0.0.1:1"}),
+        "unreachable": (("chat", "show", cid), {"TEMPORAL_ADDRESS": "127.0.0.1:1", "AGENT_CLIENT_PATIENCE_S": "2"}),
     }
     with ThreadPoolExecutor(len(cases)) as pool:
         outputs = pool.map(lambda case: agent(stack, *case[0], env=case[1]), cases.values())
@@ -87,7 +87,8 @@ def test_chat_errors_are_one_sentence_with_an_exit_code(stack: Stack) -> None:
     assert results["bad threshold"].returncode == 2
     assert "'lots' is not an amount; use e.g. 100 or 100.00" in results["bad threshold"].stderr
     assert results["unreachable"].returncode == 2
-    assert "cannot reach the Temporal server at 127.0.0.1:1" in results["unreachable"].stdout
+    assert "cannot reach the Temporal server at 127.0.0.1:1 for 2 s" in results["unreachable"].stdout
+    assert "waiting up to 2 s for the Temporal server at 127.0.0.1:1" in results["unreachable"].stderr
     ok(agent(stack, "chat", "end", cid))
 
 

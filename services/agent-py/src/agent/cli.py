@@ -6,12 +6,16 @@ one model call) and prints what each hop returned.
 ``agent chat ...`` talks to support conversations (SupportAgentWorkflow):
 
     agent chat start [--id ID] [--approval-threshold 100.00] [--approval-timeout 24h] [--max-idle 24h]
-    agent chat send ID "message"          (prints the agent's answer; "-" reads the message from stdin)
+    agent chat send ID "message" [--message-id MID]   (prints the agent's answer; "-" reads stdin)
     agent chat approvals ID
-    agent chat approve ID APPROVAL-ID [--note TEXT] [--approver NAME]
-    agent chat reject ID APPROVAL-ID [--note TEXT] [--approver NAME]
+    agent chat approve ID APPROVAL-ID [--note TEXT] [--approver NAME] [--decision-id DID]
+    agent chat reject ID APPROVAL-ID [--note TEXT] [--approver NAME] [--decision-id DID]
     agent chat show ID                    (transcript, current step, pending approvals, token totals)
-    agent chat end ID [--reason TEXT]
+    agent chat end ID [--reason TEXT] [--request-id RID]
+
+Messages, decisions and end requests are idempotent: each has an id (printed on stderr when the
+CLI makes one); sending it again with the same id never processes it twice. While the Temporal
+server is unreachable, commands wait up to ``AGENT_CLIENT_PATIENCE_S`` (default 120 s).
 
 ``agent ingest PATH... [--collection kb] [--workflow-id ID] [--documents-per-ingestion N]`` runs
 IngestWorkflow over files and directories (text, Markdown, HTML, PDF) with a progress display,
@@ -39,8 +43,9 @@ from typing import NoReturn
 
 from rich.console import Console
 from temporalio.client import WorkflowFailureError
+from temporalio.runtime import Runtime, TelemetryConfig
 
-from agent.chat.client import ChatError, Conversations
+from agent.chat.client import ChatError, Conversations, new_request_id, patience_from_env
 from agent.chat.demo import DEMO_CONVERSATION_ID, run_demo
 from agent.chat.render import render_approvals, render_outcome, render_reply, render_status, render_summary
 from agent.ingest.command import ingest
@@ -55,6 +60,8 @@ from workerkit.tracing import traced_command
 
 NAMESPACE = "agents"
 console = Console()
+# Progress and ids go to stderr, so stdout holds only the answer a script reads.
+notes = Console(stderr=True)
 
 
 def _money(cents: int, currency: str) -> str:
@@ -161,7 +168,26 @@ def _endpoints() -> dict[str, str]:
 
 
 async def _conversations() -> Conversations:
-    return Conversations(await connect(NAMESPACE))
+    patience = patience_from_env()
+    try:
+        client = await connect(NAMESPACE)
+    except TemporalUnreachable:
+        if not patience:
+            raise
+        # A restarting server is back within seconds; a stopped one is not: say which we wait for.
+        address = os.environ.get("TEMPORAL_ADDRESS", "the configured address")
+        notes.print(f"[dim]waiting up to {patience:.0f} s for the Temporal server at {address}...[/dim]")
+        client = await connect(NAMESPACE, patience_s=patience)
+    return Conversations(client, patience_s=patience)
+
+
+def _request_id(given: str | None, kind: str, flag: str) -> str:
+    """The caller's id, or a new one, printed so that a failed command can be resent safely."""
+    if given:
+        return given
+    made = new_request_id(kind)
+    notes.print(f"[dim]{flag} {made}[/dim]", highlight=False)
+    return made
 
 
 async def chat_start(args: argparse.Namespace) -> int:
@@ -181,9 +207,10 @@ async def chat_start(args: argparse.Namespace) -> int:
 
 async def chat_send(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.message == "-" else args.message
+    message_id = _request_id(args.message_id, "msg", "--message-id")
     conversations = await _conversations()
     with console.status("waiting for the agent..."):
-        reply = await conversations.send(args.id, text)
+        reply = await conversations.send(args.id, text, message_id=message_id)
     render_reply(console, args.id, reply)
     return 0
 
@@ -196,9 +223,11 @@ async def chat_approvals(args: argparse.Namespace) -> int:
 async def chat_decide(args: argparse.Namespace) -> int:
     conversations = await _conversations()
     verb = "approving" if args.approve else "rejecting"
+    decision_id = _request_id(args.decision_id, "decision", "--decision-id")
     with console.status(f"{verb} {args.approval_id}..."):
         outcome = await conversations.decide(
-            args.id, args.approval_id, approve=args.approve, approver=args.approver, note=args.note
+            args.id, args.approval_id, approve=args.approve, approver=args.approver, note=args.note,
+            decision_id=decision_id,
         )
     render_outcome(console, outcome)
     return 0
@@ -212,9 +241,10 @@ async def chat_show(args: argparse.Namespace) -> int:
 
 
 async def chat_end(args: argparse.Namespace) -> int:
+    request_id = _request_id(args.request_id, "end", "--request-id")
     conversations = await _conversations()
     with console.status("ending the conversation..."):
-        summary = await conversations.end(args.id, args.reason)
+        summary = await conversations.end(args.id, args.reason, request_id=request_id)
     render_summary(console, summary)
     return 0
 
@@ -268,6 +298,9 @@ def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
     send = sub.add_parser("send", help="send a message and print the agent's answer")
     send.add_argument("id")
     send.add_argument("message", help='the message, or "-" to read it from stdin')
+    send.add_argument("--message-id", metavar="MID",
+                      help="id of this message; resending with the same id never processes it twice "
+                      "(default: a new one, printed on stderr)")
     send.set_defaults(handler=chat_send)
 
     approvals = sub.add_parser("approvals", help="list the approvals waiting for a person")
@@ -281,6 +314,8 @@ def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
         decide.add_argument("--note", default="", help="why (shown to the customer on rejection)")
         decide.add_argument("--approver", default=_default_approver(),
                             help="who decides (default: $AGENT_APPROVER or your user name)")
+        decide.add_argument("--decision-id", metavar="DID",
+                            help="id of this decision, to resend it safely (default: a new one, printed on stderr)")
         decide.set_defaults(handler=chat_decide, approve=approve)
 
     show = sub.add_parser("show", help="transcript, current step, pending approvals, token totals")
@@ -290,6 +325,8 @@ def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
     end = sub.add_parser("end", help="end a conversation (pending approvals are escalated)")
     end.add_argument("id")
     end.add_argument("--reason", default="ended by the customer")
+    end.add_argument("--request-id", metavar="RID",
+                     help="id of this request, to resend it safely (default: a new one, printed on stderr)")
     end.set_defaults(handler=chat_end)
 
 
@@ -328,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: list[str] | None = None) -> int:
     """Run one command; returns its exit code (usage errors exit 2 through argparse)."""
     args = build_parser().parse_args(argv)
+    # The SDK core's own log lines (connection retries while a server restarts) are for worker
+    # logs; a person at a terminal gets this command's one-line outcome instead.
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=None)), error_if_already_set=False)
     try:
         # One trace per command when OTEL_* ask for tracing: a chat send's update, the agent
         # workflow, its model calls and the Nexus hops all hang under "agent chat".
@@ -339,6 +379,11 @@ def run(argv: list[str] | None = None) -> int:
     except ChatError as err:
         console.print("[red]agent:[/red] ", end="")
         console.print(err.message, markup=False, highlight=False)
+        if err.resend_id:
+            flag = {"send": "--message-id", "approve": "--decision-id", "reject": "--decision-id"}.get(
+                getattr(args, "chat_command", ""), "--request-id"
+            )
+            console.print(f"to resend: the same command with {flag} {err.resend_id}", markup=False, highlight=False)
         code = err.exit_code
     except KeyboardInterrupt:
         code = 130

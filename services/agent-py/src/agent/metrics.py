@@ -43,6 +43,7 @@ MODEL_REQUEST_DURATION = "agent_model_request_duration"
 MODEL_TOKENS = "agent_model_tokens"
 MODEL_COST = "agent_model_cost_usd"
 EMBEDDING_REQUESTS = "agent_embedding_requests"
+PAID_ANSWERS_REUSED = "agent_paid_answers_reused"
 EMBEDDING_TEXTS = "agent_embedding_texts"
 TOOL_CALLS = "agent_tool_calls"
 APPROVALS_REQUESTED = "agent_approvals_requested"
@@ -176,6 +177,13 @@ def record_embedding_call(model: str, texts: int, error_type: str | None) -> Non
     )
     if error_type is None:
         meter.create_counter(EMBEDDING_TEXTS, "Texts embedded.").add(texts, {"model": model})
+
+
+def record_paid_answer_reused(kind: str) -> None:
+    """From inside a model or embedding activity that returned a kept answer instead of paying."""
+    activity.metric_meter().create_counter(
+        PAID_ANSWERS_REUSED, "Provider answers returned from the kept answer of an earlier attempt."
+    ).add(1, {"kind": kind})
 
 
 def record_tool_call(tool: str, failed: bool) -> None:

@@ -23,6 +23,7 @@ from agent.ingest.activities import IngestActivities
 from agent.llm.activities import ModelActivities
 from agent.llm.settings import ModelSettings
 from agent.metrics import gauge_interval, require_search_attribute, visibility_gauges
+from agent.paid_calls import paid_answers_from
 from agent.queues import AGENT_TASK_QUEUE, EMBED_TASK_QUEUE, LLM_TASK_QUEUE
 from agent.support.activities import SupportActivities
 from agent.workflows.ingest import IngestDocumentWorkflow, IngestWorkflow
@@ -51,6 +52,8 @@ async def build_workers(client: Client) -> Sequence[Worker]:
     # Blobs hold what history would otherwise hold, so they are sealed by the same codec.
     blobs = blob_store_from_env(client.data_converter.payload_codec)
     log.info("blob store: %s (%s)", blobs.root, "sealed" if blobs.codec else "plain files")
+    # Paid provider answers are kept beside the blobs until their activity can no longer retry.
+    answers = paid_answers_from(blobs.root, blobs.codec)
     # Every queue of the process polls as the same version, so a pinned conversation's model
     # calls and embeddings run on the build that started it.
     deployment = deployment_config()
@@ -76,19 +79,19 @@ async def build_workers(client: Client) -> Sequence[Worker]:
             )
         )
     if LLM_TASK_QUEUE in queues:
-        model = ModelActivities(ModelSettings.from_env(), blobs)
+        model = ModelActivities(ModelSettings.from_env(), blobs, answers)
         workers.append(
             Worker(
                 client,
                 task_queue=LLM_TASK_QUEUE,
                 deployment_config=deployment,
-                activities=[model.chat_completion],
+                activities=[model.chat_completion, model.model_health],
                 # Bounded so a burst of conversations cannot stampede the provider's rate limit.
                 max_concurrent_activities=int(os.environ.get("AGENT_LLM_CONCURRENCY", "16")),
             )
         )
     if EMBED_TASK_QUEUE in queues:
-        embedding = build_embedding_activities(blobs)
+        embedding = build_embedding_activities(blobs, answers)
         workers.append(
             Worker(
                 client,

@@ -81,12 +81,12 @@ class LocalBlobStore:
         preview = preview_of(data.decode("utf-8", "replace")) if media_type.startswith("text/") else ""
         ref = ref_for(data, media_type, preview)
         if self.codec is None:
-            await asyncio.to_thread(self._write, self.path_for(ref), data)
+            await asyncio.to_thread(write_once, self.path_for(ref), data)
             return ref
         path = self.sealed_path_for(ref)
         if not path.exists():  # same name, same bytes: sealed before (under some key)
             [sealed] = await self.codec.encode([Payload(metadata=_BLOB_ENCODING, data=data)])
-            await asyncio.to_thread(self._write, path, sealed.SerializeToString())
+            await asyncio.to_thread(write_once, path, sealed.SerializeToString())
         return ref
 
     async def get(self, ref: BlobRef) -> bytes:
@@ -108,22 +108,6 @@ class LocalBlobStore:
             raise BlobCorrupted(f"blob {ref.uri} in {self.root} cannot be decrypted: {err}") from None
         return payload.data
 
-    @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        if path.exists():
-            return  # same name, same bytes: written before
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
     def _read_plain(self, ref: BlobRef) -> bytes:
         path = self.path_for(ref)
         try:
@@ -134,6 +118,24 @@ class LocalBlobStore:
                     f"blob {ref.uri} in {self.root} is encrypted and this process has no payload codec"
                 ) from None
             raise BlobNotFound(f"blob {ref.uri} is not in {self.root}") from None
+
+
+def write_once(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically (temporary file, fsync, rename) unless it exists: a name that
+    is already there was written by an earlier, equal write."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def blob_store_from_env(codec: PayloadCodec | None = None) -> LocalBlobStore:

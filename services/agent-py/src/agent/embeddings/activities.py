@@ -17,9 +17,9 @@ Calling it from a workflow (see README.md beside this file for the full options)
         retry_policy=RetryPolicy(non_retryable_error_types=NON_RETRYABLE_EMBEDDING_ERRORS),
     )
 
-Paying twice: each provider request carries ``X-Request-Key: <workflow id>/<activity id>/<attempt>/<batch>``.
-A retry of the activity repeats all of its batches, so a workflow that must never re-pay sends at
-most ``EMBEDDING_BATCH_SIZE`` texts per call (one provider request per activity).
+Paying twice: each provider request carries ``X-Request-Key: <workflow id>/<activity id>/<attempt>/<batch>``,
+and each batch's answer is kept (:mod:`agent.paid_calls`) before the next one is asked for, so a retry
+of the activity (a dead worker, a lost completion) re-pays none of the batches already answered.
 """
 
 from __future__ import annotations
@@ -33,9 +33,10 @@ from temporalio.exceptions import ApplicationError
 
 from agent.blobs.store import BlobCorrupted, BlobNotFound, BlobStore
 from agent.blobs.types import BlobRef
-from agent.embeddings.provider import EmbeddingProvider
+from agent.embeddings.provider import EmbeddingBatch, EmbeddingProvider
 from agent.embeddings.types import MAX_TEXTS_PER_CALL, PURPOSES, EmbeddingErrorType, EmbedRequest, EmbedResult
-from agent.metrics import record_embedding_call
+from agent.metrics import record_embedding_call, record_paid_answer_reused
+from agent.paid_calls import PaidAnswers, call_key, fingerprint, kept_alive
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class EmbeddingActivities:
         blobs: BlobStore | None = None,
         document_prefix: str = "",
         query_prefix: str = "",
+        answers: PaidAnswers | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -58,6 +60,7 @@ class EmbeddingActivities:
         self.batch_size = batch_size
         self.blobs = blobs
         self.prefixes = {"document": document_prefix, "query": query_prefix}
+        self.answers = answers
 
     @activity.defn(name="embed_texts")
     async def embed_texts(self, request: EmbedRequest) -> EmbedResult:
@@ -82,7 +85,7 @@ class EmbeddingActivities:
         model = self.provider.model
         batches = [inputs[i : i + self.batch_size] for i in range(0, len(inputs), self.batch_size)]
         for number, batch in enumerate(batches):
-            answer = await self.provider.embed(batch, request_key=f"{base_key}/{number}")
+            answer = await self._batch(batch, f"{base_key}/{number}", part=f"batch-{number}")
             for offset, vector in enumerate(answer.vectors):
                 expected = self._check_vector(vector, expected, index=len(vectors) + offset)
             vectors.extend(answer.vectors)
@@ -96,6 +99,18 @@ class EmbeddingActivities:
             len(texts), len(batches), request.purpose, model, expected, prompt_tokens,
         )
         return EmbedResult(vectors=vectors, model=model, dimension=expected, prompt_tokens=prompt_tokens)
+
+    async def _batch(self, texts: list[str], request_key: str, part: str) -> EmbeddingBatch:
+        """One provider request, or its kept answer from an earlier attempt."""
+        key, asked = call_key(part), fingerprint([self.provider.model, texts])
+        if self.answers is not None and (kept := await self.answers.get(key, asked, EmbeddingBatch)) is not None:
+            record_paid_answer_reused("embeddings")
+            return kept
+        async with kept_alive("waiting for the embedding provider"):
+            answer = await self.provider.embed(texts, request_key=request_key)
+        if self.answers is not None:
+            await self.answers.put(key, asked, answer)
+        return answer
 
     async def _texts(self, request: EmbedRequest) -> list[str]:
         if request.purpose not in PURPOSES:
@@ -160,7 +175,9 @@ def _invalid(message: str) -> ApplicationError:
     return ApplicationError(message, type=EmbeddingErrorType.INVALID_INPUT, non_retryable=True)
 
 
-def build_embedding_activities(blobs: BlobStore | None = None) -> EmbeddingActivities:
+def build_embedding_activities(
+    blobs: BlobStore | None = None, answers: PaidAnswers | None = None
+) -> EmbeddingActivities:
     """The activities as the worker runs them, configured from the environment (``EMBEDDING_*``)."""
     from agent.embeddings.provider import OpenAIEmbeddingProvider
     from agent.embeddings.settings import EmbeddingSettings
@@ -172,4 +189,5 @@ def build_embedding_activities(blobs: BlobStore | None = None) -> EmbeddingActiv
         blobs=blobs,
         document_prefix=settings.document_prefix,
         query_prefix=settings.query_prefix,
+        answers=answers,
     )

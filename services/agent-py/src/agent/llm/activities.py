@@ -1,7 +1,10 @@
 """The model-call activity: one Chat Completions request through the official ``openai`` client.
 
 Its result is recorded in workflow history, so a crash after it returns never repeats the
-(paid) call. Provider errors are classified in :mod:`agent.llm.errors`. Messages whose text
+(paid) call; before it returns, the answer is also kept in :mod:`agent.paid_calls`, so a retry
+after a lost completion (a dead worker, an unreachable server) returns it without paying again.
+The call heartbeats while it waits for the provider. Provider errors are classified in
+:mod:`agent.llm.errors`. Messages whose text
 travels by reference (``content_ref``) are read from the blob store here, so the history of
 the call holds the reference only.
 """
@@ -23,7 +26,8 @@ from agent.blobs.types import BlobRef
 from agent.llm.errors import classify
 from agent.llm.settings import ModelSettings
 from agent.llm.types import ChatMessage, ChatRequest, ChatResult, ModelErrorType, ToolCall, Usage
-from agent.metrics import ModelCall, model_prices, record_model_call
+from agent.metrics import ModelCall, model_prices, record_model_call, record_paid_answer_reused
+from agent.paid_calls import PaidAnswers, call_key, fingerprint, kept_alive
 from workerkit.tracing import model_call_span, record_model_response
 
 log = logging.getLogger(__name__)
@@ -37,9 +41,10 @@ _MIN_CALL_TIMEOUT_S = 0.5
 class ModelActivities:
     """Holds one client per worker process; the connection pool is shared by all calls."""
 
-    def __init__(self, settings: ModelSettings, blobs: BlobStore) -> None:
+    def __init__(self, settings: ModelSettings, blobs: BlobStore, answers: PaidAnswers | None = None) -> None:
         self.settings = settings
         self.blobs = blobs
+        self.answers = answers
         self.prices = model_prices()
         self.client = openai.AsyncOpenAI(
             base_url=settings.base_url,
@@ -76,9 +81,32 @@ class ModelActivities:
             timeout = min(timeout, max(start_to_close.total_seconds() - _TIMEOUT_MARGIN_S, _MIN_CALL_TIMEOUT_S))
         return timeout
 
+    @activity.defn(name="model_health")
+    async def model_health(self) -> str:
+        """Whether the provider answers at all (its model list: no tokens, nothing paid); the
+        agent's cool-down ends as soon as this succeeds."""
+        try:
+            await self.client.models.list(timeout=min(self.settings.timeout_s, 10.0))
+        except openai.OpenAIError as err:
+            raise classify(err, timedelta(seconds=self.settings.max_retry_after_s)) from None
+        return "ok"
+
     @activity.defn(name="chat_completion")
     async def chat_completion(self, request: ChatRequest) -> ChatResult:
         info = activity.info()
+        key, asked = call_key(), fingerprint(request)
+        if self.answers is not None and (kept := await self.answers.get(key, asked, ChatResult)) is not None:
+            # An earlier attempt was answered and paid, but its completion never reached history.
+            record_paid_answer_reused("chat")
+            log.info("model call answered from the kept answer of attempt %d key=%s", kept.attempt, key)
+            return kept
+        async with kept_alive("waiting for the model provider"):
+            result = await self._complete(request, info)
+        if self.answers is not None:
+            await self.answers.put(key, asked, result)
+        return result
+
+    async def _complete(self, request: ChatRequest, info: activity.Info) -> ChatResult:
         model = request.model or self.settings.model
         # The key lets the provider (and the simulator's ledger) recognise a retried call.
         request_key = f"{info.workflow_id}/{info.activity_id}/{info.attempt}"

@@ -25,7 +25,7 @@ def settings_problems(s: ConversationSettings) -> list[str]:
     problems = []
     if s.approval_threshold_cents < 0:
         problems.append("approval_threshold_cents must not be negative")
-    for name in ("approval_timeout_s", "max_idle_s", "model_timeout_s"):
+    for name in ("approval_timeout_s", "max_idle_s", "model_timeout_s", "model_heartbeat_s"):
         if not getattr(s, name) > 0:
             problems.append(f"{name} must be a positive number of seconds")
     if s.cooldown_s < 0:

@@ -39,10 +39,14 @@ class ConversationSettings:
     """After this many tool failures in a row, pause (``cooldown_s``) before the next model call."""
     cooldown_s: float = 30.0
     slow_down_after_attempts: int = 3
-    """A model call that needed this many attempts (rate limits, 5xx) also triggers a pause."""
+    """Read only when replaying runs recorded before cool-downs followed the provider: a model call
+    that needed this many attempts then paused the next one, even with the provider back."""
     model: str | None = None
     model_timeout_s: float = 60.0
     """Start-to-close timeout of one model call attempt."""
+    model_heartbeat_s: float = 10.0
+    """Heartbeat timeout of a model call: a worker that dies mid-call is noticed after this long,
+    and the call is retried on another worker (instead of after ``model_timeout_s``)."""
     model_max_attempts: int = 5
     max_answer_tokens: int = 1024
     max_turns_per_run: int = 25
@@ -175,6 +179,16 @@ class ActionRecord:
 
 
 @dataclass
+class AnsweredUpdate:
+    """The answer to one customer message or approval decision, by the update id the client chose,
+    carried over continue-as-new so a resend that reaches the next run gets the same answer."""
+
+    update_id: str
+    reply: AgentReply | None = None
+    outcome: ApprovalOutcome | None = None
+
+
+@dataclass
 class CarriedState:
     """What one run hands the next at continue-as-new: small, whatever the conversation's length."""
 
@@ -199,6 +213,8 @@ class CarriedState:
     model_call_seq: int = 0
     """Model calls scheduled so far: their activity ids (``llm-<n>``) stay unique across runs,
     so ``<workflow id>/<activity id>`` names one paid call for the provider's logs and ledgers."""
+    answered: list[AnsweredUpdate] = field(default_factory=list)
+    """The latest answers by update id (see :class:`AnsweredUpdate`)."""
 
 
 @dataclass

@@ -12,6 +12,11 @@ tools run through Nexus (retrieval ``search``; business ``get_order``, ``refund`
 until it answers. A refund above the conversation's threshold becomes an *approval* that waits
 for ``decide_approval`` until its deadline, after which it is escalated to a ticket.
 
+Every Update is idempotent by its id, which the client chooses and reuses when it resends (a
+timeout, a server restart): within a run the server attaches a resend to the first; across
+continue-as-new the new run knows the latest answers by update id (carried), so a resend gets
+the recorded answer instead of becoming a second message, decision or refund.
+
 Between turns the run continues as new when its history reaches the budget in
 :func:`agent.support.policy.continue_as_new_reason`, carrying a compact state (summary,
 approvals, step counter, totals) and a blob reference to the full transcript.
@@ -23,6 +28,7 @@ import json
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, VersioningBehavior
@@ -72,6 +78,7 @@ with workflow.unsafe.imports_passed_through():
     from agent.support.types import (
         ActionRecord,
         AgentReply,
+        AnsweredUpdate,
         Approval,
         ApprovalDecision,
         ApprovalOutcome,
@@ -91,6 +98,8 @@ with workflow.unsafe.imports_passed_through():
     from nexus_contracts.business import CreateTicketRequest, RefundRequest
     from workerkit.deployment import when_versioned
 
+T = TypeVar("T")
+
 BLOB_ACTIVITY_TIMEOUT = timedelta(seconds=30)
 MAX_QUEUED_MESSAGES = 5
 MAX_NOTE_CHARS = 2000
@@ -98,6 +107,16 @@ RECENT_ENTRIES_CARRIED = 4
 TOO_MANY_ROUNDS = "I could not finish this request within the steps I may take for one message; please ask again."
 DECIDED_APPROVALS_CARRIED = 10
 ACTIONS_CARRIED = 50
+ANSWERS_KEPT = 64
+"""Answers kept by update id within a run; a resend of an older one is answered by the server
+from the run's own update registry or, failing that, refused by the validators as usual."""
+ANSWERS_CARRIED = 8
+# Patch: cool-downs follow the provider's recovery (its health, its Retry-After) instead of a
+# fixed pause, and a call that succeeded after retries no longer pauses the next one.
+COOLDOWN_FOLLOWS_PROVIDER = "cooldown-follows-provider"
+# Failures after which the provider itself may be down: the cool-down ends when it answers again.
+_PROVIDER_DOWN = (ModelErrorType.CONNECTION, ModelErrorType.TIMEOUT, ModelErrorType.SERVER_ERROR)
+HEALTH_PROBE_TIMEOUT = timedelta(seconds=10)
 
 
 class Phase:
@@ -180,14 +199,19 @@ class SupportAgentWorkflow:
         self._last_activity_at = carried.last_activity_at if carried else now
         self._started_at = carried.started_at if carried else now
         self._model_call_seq = carried.model_call_seq if carried else 0
+        # Update id -> the answer it got (AgentReply, ApprovalOutcome or ConversationSummary).
+        self._answered: dict[str, object] = {
+            a.update_id: a.reply if a.reply is not None else a.outcome for a in (carried.answered if carried else [])
+        }
+        self._queued_ids: set[str] = set()
 
         self._transcript: list[TranscriptEntry] = []
         self._context: list[ChatMessage] = self._context_from(self._carried_recent)
         self._inbox: deque[_Queued] = deque()
-        self._results: dict[str, object] = {}
         self._phase = Phase.IDLE
         self._detail = ""
         self._cooldown_until: datetime | None = None
+        self._cooldown_probe = False
         self._tool_failures_in_a_row = 0
         self._ending = False
         self._ended = False
@@ -234,7 +258,7 @@ class SupportAgentWorkflow:
         while self._inbox:
             item = self._inbox.popleft()
             result = await self._handle(item)
-            self._results[item.key] = result
+            self._answer_kept(item.key, result)
             if isinstance(result, ConversationSummary):
                 return result
         return None
@@ -443,6 +467,7 @@ class SupportAgentWorkflow:
                     activity_id=f"llm-{self._model_call_seq}",
                     task_queue=LLM_TASK_QUEUE,
                     start_to_close_timeout=timedelta(seconds=s.model_timeout_s),
+                    heartbeat_timeout=timedelta(seconds=s.model_heartbeat_s),
                     retry_policy=RetryPolicy(
                         initial_interval=timedelta(seconds=1),
                         backoff_coefficient=2.0,
@@ -462,7 +487,9 @@ class SupportAgentWorkflow:
                     return _ModelFailure("model_rejected", detail)
                 if round_no == 2:
                     return _ModelFailure("model_unavailable", detail)
-                self._cool_down(f"the model kept failing ({kind})")
+                cause = err.cause
+                asked = cause.next_retry_delay if isinstance(cause, ApplicationError) else None
+                self._cool_down(f"the model kept failing ({kind})", probe=kind in _PROVIDER_DOWN, delay=asked)
                 continue
             self._usage.add(result.model, result.usage)
             turn.usage = Usage(
@@ -471,17 +498,21 @@ class SupportAgentWorkflow:
                 turn.usage.total_tokens + result.usage.total_tokens,
             )
             turn.model = result.model
-            if result.attempt >= s.slow_down_after_attempts:
-                # The provider needed several tries (rate limits, 5xx): a burst. Pause before
-                # the next call instead of adding to it.
+            if result.attempt >= s.slow_down_after_attempts and not workflow.patched(COOLDOWN_FOLLOWS_PROVIDER):
+                # Runs recorded before the patch paused after a burst even with the provider back;
+                # now the activity's retries honour Retry-After and an answer means it is back.
                 self._cool_down(f"the model needed {result.attempt} attempts")
             return result
         raise AssertionError("unreachable")
 
-    def _cool_down(self, why: str) -> None:
-        until = workflow.now() + timedelta(seconds=self._settings.cooldown_s)
+    def _cool_down(self, why: str, *, probe: bool = False, delay: timedelta | None = None) -> None:
+        """Pause the next model call: ``delay`` when the provider asked for one (Retry-After),
+        else ``cooldown_s``. With ``probe`` (the provider may be down) the pause ends as soon as
+        the provider answers again."""
+        until = workflow.now() + (delay if delay else timedelta(seconds=self._settings.cooldown_s))
         if self._cooldown_until is None or until > self._cooldown_until:
             self._cooldown_until = until
+        self._cooldown_probe = probe
         self._detail = why
         workflow.logger.info("cooling down until %s: %s", until.isoformat(), why)
 
@@ -490,8 +521,27 @@ class SupportAgentWorkflow:
             remaining = self._cooldown_until - workflow.now()
             if remaining > timedelta(0):
                 self._phase = Phase.COOLING_DOWN
-                await workflow.sleep(remaining, summary="cool-down before the next model call")
+                if self._cooldown_probe and workflow.patched(COOLDOWN_FOLLOWS_PROVIDER):
+                    await self._until_provider_answers(remaining)
+                else:
+                    await workflow.sleep(remaining, summary="cool-down before the next model call")
         self._cooldown_until = None
+        self._cooldown_probe = False
+
+    async def _until_provider_answers(self, at_most: timedelta) -> None:
+        """Probe the provider (its model list: nothing paid) until it answers, for at most ``at_most``."""
+        try:
+            await workflow.execute_activity(
+                "model_health",
+                task_queue=LLM_TASK_QUEUE,
+                start_to_close_timeout=HEALTH_PROBE_TIMEOUT,
+                schedule_to_close_timeout=at_most,
+                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)),
+                result_type=str,
+                summary="cool-down: until the model provider answers",
+            )
+        except ActivityError:
+            pass  # still down at the end of the cool-down: the next round finds out
 
     @staticmethod
     def _apology(failure: _ModelFailure) -> str:
@@ -675,6 +725,7 @@ class SupportAgentWorkflow:
             last_activity_at=self._last_activity_at,
             started_at=self._started_at,
             model_call_seq=self._model_call_seq,
+            answered=self._answers_to_carry(),
         )
         workflow.continue_as_new(ConversationStart(customer=self._customer, settings=self._settings, carried=carried))
 
@@ -746,22 +797,55 @@ class SupportAgentWorkflow:
 
     # ---- updates ------------------------------------------------------------------------------
 
-    async def _queue_and_wait(self, kind: str, payload: object) -> object:
+    @staticmethod
+    def _update_id() -> str:
         info = workflow.current_update_info()
         assert info is not None
-        self._inbox.append(_Queued(kind, info.id, payload))
-        await workflow.wait_condition(lambda: info.id in self._results)
-        return self._results.pop(info.id)
+        return info.id
+
+    def _seen(self, update_id: str) -> bool:
+        """This update id was answered or is queued: a resend, not new work."""
+        return update_id in self._answered or update_id in self._queued_ids
+
+    async def _queue_and_wait(self, kind: str, payload: object, answer_type: type[T]) -> T:
+        update_id = self._update_id()
+        if not self._seen(update_id):
+            self._queued_ids.add(update_id)
+            self._inbox.append(_Queued(kind, update_id, payload))
+        await workflow.wait_condition(lambda: update_id in self._answered)
+        answer = self._answered[update_id]
+        if not isinstance(answer, answer_type):
+            raise ApplicationError(
+                f"update id {update_id} was used before for another kind of request; choose a new id",
+                type="UpdateIdReused",
+                non_retryable=True,
+            )
+        return answer
+
+    def _answer_kept(self, update_id: str, answer: object) -> None:
+        self._queued_ids.discard(update_id)
+        self._answered[update_id] = answer
+        while len(self._answered) > ANSWERS_KEPT:
+            del self._answered[next(iter(self._answered))]
+
+    def _answers_to_carry(self) -> list[AnsweredUpdate]:
+        carried = []
+        for update_id, answer in list(self._answered.items())[-ANSWERS_CARRIED:]:
+            if isinstance(answer, AgentReply):
+                carried.append(AnsweredUpdate(update_id, reply=answer))
+            elif isinstance(answer, ApprovalOutcome):
+                carried.append(AnsweredUpdate(update_id, outcome=answer))
+        return carried
 
     @workflow.update
     async def send_message(self, message: SendMessage) -> AgentReply:
         """Returns when the agent has answered (the answer may say an approval is pending)."""
-        reply = await self._queue_and_wait("message", message)
-        assert isinstance(reply, AgentReply)
-        return reply
+        return await self._queue_and_wait("message", message, AgentReply)
 
     @send_message.validator
     def _validate_message(self, message: SendMessage) -> None:
+        if self._seen(self._update_id()):
+            return  # a resend: it gets the first one's answer
         if self._ending:
             raise ValueError(f"conversation {self._id} has ended; start a new one")
         problem = message_problem(message.text, self._settings.max_message_bytes)
@@ -774,6 +858,8 @@ class SupportAgentWorkflow:
     async def decide_approval(self, decision: ApprovalDecision) -> ApprovalOutcome:
         """Approve or reject a pending approval; returns once the refund ran (or the rejection
         was told to the customer)."""
+        if self._seen(self._update_id()):
+            return await self._queue_and_wait("decision", decision.approval_id, ApprovalOutcome)
         # Checked again here: two decisions validated in one workflow task both passed the
         # validator before either handler ran.
         if problem := self._decision_problem(decision):
@@ -783,12 +869,12 @@ class SupportAgentWorkflow:
         approval.decided_by, approval.note = decision.approver.strip(), decision.note
         approval.decided_at = workflow.now()
         record_approval_decided(APPROVED if decision.approve else REJECTED, approval.decided_at - approval.requested_at)
-        outcome = await self._queue_and_wait("decision", decision.approval_id)
-        assert isinstance(outcome, ApprovalOutcome)
-        return outcome
+        return await self._queue_and_wait("decision", decision.approval_id, ApprovalOutcome)
 
     @decide_approval.validator
     def _validate_decision(self, decision: ApprovalDecision) -> None:
+        if self._seen(self._update_id()):
+            return
         if problem := self._decision_problem(decision):
             raise ValueError(problem)
 
@@ -821,13 +907,14 @@ class SupportAgentWorkflow:
     @workflow.update
     async def end_conversation(self, request: EndRequest) -> ConversationSummary:
         """Ends the conversation: pending approvals are escalated, the transcript archived."""
-        self._ending = True
-        summary = await self._queue_and_wait("end", request)
-        assert isinstance(summary, ConversationSummary)
-        return summary
+        if not self._seen(self._update_id()):
+            self._ending = True
+        return await self._queue_and_wait("end", request, ConversationSummary)
 
     @end_conversation.validator
     def _validate_end(self, request: EndRequest) -> None:
+        if self._seen(self._update_id()):
+            return
         if self._ending:
             raise ValueError(f"conversation {self._id} has already ended")
         if not isinstance(request.reason, str) or len(request.reason) > MAX_NOTE_CHARS:

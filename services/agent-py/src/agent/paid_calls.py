@@ -1,0 +1,170 @@
+"""What keeps a paid provider call from being paid twice after it returns.
+
+Temporal records an activity's result once the worker reports it. Between the provider's answer
+and that report, two things can lose a paid answer: the worker dies, or the Temporal server does
+not answer the completion (the SDK gives up after its RPC retries and the attempt times out).
+Either way the next attempt would call the provider again. So the model and embedding
+activities keep every answer here, sealed by the payload codec, *before* they return it, and a
+later attempt of the same call returns the kept answer instead of calling the provider.
+
+- **Key**: ``<workflow id>/<run id>/<activity id>[/<part>]``. Activity retries stay within one
+  run, so the run id keeps a conversation replaced under the same workflow id (``agent demo``)
+  from reading the old run's answers. A fingerprint of the request is stored beside the answer
+  and must match, so a reused key never returns an answer to a different question.
+- **Sealing**: the file is an encoded Payload under the namespace's active key, like the blob
+  store's files; a key the process no longer has, or a file that does not decrypt, counts as
+  no answer kept (the call is made again) and is logged, never fatal.
+- **Retention**: answers are only needed while their activity may still retry, so files older
+  than ``AGENT_PAID_ANSWER_RETENTION_S`` (default 24 h) are deleted by a sweep that runs at most
+  every ten minutes, on the write path.
+
+What stays open: a worker killed after the provider answered and before the file is written
+(milliseconds), and a call in flight when its worker dies (the provider finishes a request
+nobody reads). Both are paid again; ``make drill-crash`` counts them.
+
+:func:`kept_alive` heartbeats while a provider call runs, so a worker that dies mid-call is
+noticed after the activity's heartbeat timeout (seconds), not its start-to-close timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from google.protobuf.message import DecodeError as ProtobufDecodeError
+from temporalio import activity
+from temporalio.api.common.v1 import Payload
+from temporalio.converter import DataConverter, PayloadCodec
+
+from agent.blobs.store import SEALED_SUFFIX, write_once
+from payload_codec import DecodeError, UnknownKeyError
+from workerkit import ConfigError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RETENTION_ENV = "AGENT_PAID_ANSWER_RETENTION_S"
+DEFAULT_RETENTION = timedelta(hours=24)
+SWEEP_EVERY = timedelta(minutes=10)
+ANSWERS_DIR = "paid-answers"
+_KEY = "paid-answer-key"
+_FINGERPRINT = "paid-answer-fingerprint"
+_converter = DataConverter.default.payload_converter
+
+
+def call_key(part: str | None = None) -> str:
+    """The key of the running activity's call (``part``: one of several provider requests)."""
+    info = activity.info()
+    key = f"{info.workflow_id}/{info.workflow_run_id}/{info.activity_id}"
+    return f"{key}/{part}" if part is not None else key
+
+
+def fingerprint(request: Any) -> str:
+    """A digest of what was asked, as the payload converter writes it."""
+    return hashlib.sha256(_converter.to_payload(request).data).hexdigest()
+
+
+class PaidAnswers:
+    """Answers kept in ``<root>/<sha256 of key>[.enc]``."""
+
+    def __init__(self, root: Path, codec: PayloadCodec | None, retention: timedelta = DEFAULT_RETENTION) -> None:
+        self.root = root
+        self.codec = codec
+        self.retention = retention
+        self._last_sweep = float("-inf")
+
+    def path_for(self, key: str) -> Path:
+        name = hashlib.sha256(key.encode()).hexdigest()
+        return self.root / (name + SEALED_SUFFIX if self.codec else name)
+
+    async def get(self, key: str, request_fingerprint: str, type_hint: type[T]) -> T | None:
+        """The kept answer to this call, or None (never kept, expired, or unreadable)."""
+        path = self.path_for(key)
+        try:
+            stored = await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError:
+            return None
+        try:
+            payload = Payload.FromString(stored)
+            if self.codec is not None:
+                [payload] = await self.codec.decode([payload])
+        except (UnknownKeyError, DecodeError, ProtobufDecodeError) as err:
+            log.warning("paid answer %s unreadable, the call will be made again: %s", path.name, err)
+            return None
+        meta = payload.metadata
+        if meta.get(_KEY) != key.encode() or meta.get(_FINGERPRINT) != request_fingerprint.encode():
+            log.warning("paid answer %s belongs to another request; the call will be made again", path.name)
+            return None
+        value: T = _converter.from_payload(payload, type_hint)
+        return value
+
+    async def put(self, key: str, request_fingerprint: str, answer: Any) -> None:
+        """Keep ``answer`` durably (written and fsynced) before the activity reports it."""
+        payload = _converter.to_payload(answer)
+        payload.metadata[_KEY] = key.encode()
+        payload.metadata[_FINGERPRINT] = request_fingerprint.encode()
+        if self.codec is not None:
+            [payload] = await self.codec.encode([payload])
+        await asyncio.to_thread(write_once, self.path_for(key), payload.SerializeToString())
+        if time.monotonic() - self._last_sweep >= SWEEP_EVERY.total_seconds():
+            self._last_sweep = time.monotonic()
+            await asyncio.to_thread(self.sweep)
+
+    def sweep(self, now: float | None = None) -> int:
+        """Delete answers past their retention; returns how many."""
+        cutoff = (now or time.time()) - self.retention.total_seconds()
+        removed = 0
+        for path in self.root.glob("*"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+        if removed:
+            log.info("paid answers: %d past their %s retention deleted", removed, self.retention)
+        return removed
+
+
+def paid_answers_from(blob_root: Path, codec: PayloadCodec | None) -> PaidAnswers:
+    """The store beside the blob store (same volume, same sealing)."""
+    raw = os.environ.get(RETENTION_ENV, str(int(DEFAULT_RETENTION.total_seconds())))
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if not seconds > 0:
+        raise ConfigError(f"{RETENTION_ENV} must be a positive number of seconds, got {raw!r}")
+    root = blob_root / ANSWERS_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    return PaidAnswers(root, codec, timedelta(seconds=seconds))
+
+
+@contextlib.asynccontextmanager
+async def kept_alive(what: str) -> AsyncIterator[None]:
+    """Heartbeat while the body runs, three times per heartbeat timeout (none set: nothing)."""
+    timeout = activity.info().heartbeat_timeout
+    if not timeout:
+        yield
+        return
+    interval = max(timeout.total_seconds() / 3, 0.2)
+
+    async def beat() -> None:
+        while True:
+            activity.heartbeat(what)
+            await asyncio.sleep(interval)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
