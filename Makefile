@@ -118,8 +118,8 @@ bench-agent: build ## agent per-step cost vs a plain workflow of no-op activitie
 drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, promote, roll back, drain -> bench/results/drill-rollout.json
 	DRILL_ROLLOUT_OUT=$(CURDIR)/bench/results/drill-rollout.json $(PY) -m pytest tests/integration/test_drill_rollout.py -q -s -p no:cacheprovider
 
-drill-crash: build ## SIGKILL the agent worker during 20 conversations: no model call or refund paid twice -> bench/results/drill-crash.json
-	DRILL_CRASH_CONVERSATIONS=20 DRILL_CRASH_KILLS=6 DRILL_CRASH_OUT=$(CURDIR)/bench/results/drill-crash.json $(PY) -m pytest tests/integration/test_drill_crash.py -q -s -p no:cacheprovider
+drill-crash: build ## SIGKILL every kind of process (Temporal server included) during 20 conversations: each request acts once, each answer is paid once -> bench/results/drill-crash.json
+	DRILL_CRASH_CONVERSATIONS=20 DRILL_CRASH_KILLS=12 DRILL_CRASH_OUT=$(CURDIR)/bench/results/drill-crash.json $(PY) -m pytest tests/integration/test_drill_crash.py -q -s -p no:cacheprovider
 
 # Against the cluster TEMPORAL_ADDRESS names (with the operator's CODEC_KEYRING_*), else the dev stack.
 replay-check: build ## export running/recent histories into REPLAY_CORPUS (.data/replay-corpus) and replay them on this build (ARGS="--help")

@@ -1,6 +1,6 @@
-"""Crash drill: the agent worker is SIGKILLed at random moments during support conversations.
+"""Crash drill: every kind of process is SIGKILLed during support conversations (drills.crash).
 
-Runs on its own stack (never the session ``stack``: its workers are shared). ``make drill-crash``
+Runs on its own stack (never the session ``stack``: its processes are shared). ``make drill-crash``
 runs this test bigger (``DRILL_CRASH_CONVERSATIONS``, ``DRILL_CRASH_KILLS``) and writes the summary
 to ``DRILL_CRASH_OUT``.
 """
@@ -14,27 +14,29 @@ from pathlib import Path
 import pytest
 from harness import client_for, running_stack
 
-from drills.crash import run_drill
+from drills.crash import KILL_PLAN, STEP_TIMEOUT_S, run_drill
 
 
-@pytest.mark.timeout(900)
-async def test_no_model_call_or_refund_is_paid_twice_under_sigkill(tmp_path: Path) -> None:
+@pytest.mark.timeout(1800)
+async def test_every_request_acts_once_and_every_answer_is_paid_once_under_sigkill(tmp_path: Path) -> None:
     conversations = int(os.environ.get("DRILL_CRASH_CONVERSATIONS", "4"))
-    kills = int(os.environ.get("DRILL_CRASH_KILLS", "2"))
+    kills = int(os.environ.get("DRILL_CRASH_KILLS", str(len(KILL_PLAN))))
     with running_stack(tmp_path / "stack") as stack:
         client = await client_for(stack, "agents")
         summary = await run_drill(stack, client, conversations=conversations, kills=kills, seed=None)
+        down = [s.name for s in stack.status() if s.running is None]
     report = json.dumps(summary.as_dict(), indent=2)
     print(report)
     if out := os.environ.get("DRILL_CRASH_OUT"):
         Path(out).write_text(report + "\n")
-    assert summary.kills == kills, "the workers were not killed as often as asked"
+    assert len(summary.kills) == kills, "the processes were not killed as often as asked"
+    assert {name for k in summary.kills for name in k.targets} >= {n for t in KILL_PLAN[:kills] for n in t}
+    assert down == [], f"not running after the drill: {down}"
     assert summary.completed_conversations == conversations, report
+    # The customer's intent: one refund per refund asked for, one approval, one turn per message.
+    assert summary.refunds == summary.refunds_asked and summary.conversations_with_wrong_refunds == 0, report
+    assert summary.extra_approvals == 0 and summary.escalation_tickets == 0, report
+    assert summary.messages_processed_twice == 0, report
     assert summary.paid_twice == 0, report
-    assert summary.refunds == conversations and summary.duplicate_refunds == 0, report
-    assert summary.approved_without_one_refund == 0, report
-    assert summary.completed_in_history > 0, report
-    # Model calls are slowed down during the drill, so kills do cut calls in flight: the path
-    # that tells a lost answer from a repeated payment is exercised, not only written.
-    assert summary.in_flight_repeats >= 1, report
-
+    assert summary.paid_once > 0, report
+    assert summary.slowest_request_s < STEP_TIMEOUT_S, report

@@ -1,9 +1,21 @@
-"""Crash drill: support conversations while the agent worker is SIGKILLed and restarted.
+"""Crash drill: support conversations while every kind of process is SIGKILLed and brought back.
 
-Each ledger model call is classified against the workflow histories and the kill times:
-``completed`` (the attempt whose result history holds), ``in_flight`` (an earlier attempt
-that was running when a kill hit; the model was paid, the answer was lost with the process)
-or ``paid_twice`` (anything else: a call repeated after its result was recorded; must be 0).
+The kills rotate through :data:`KILL_PLAN`: the agent worker, the Temporal server (held down
+longer than the SDK's default retries, then restarted on the same database), the model server,
+the business worker, the Go retrieval worker, and two at once. Clients behave as real ones do:
+each request waits out an outage for a while (the client's patience), and when it gives up the
+drill resends it with the same id.
+
+The verdict is the customer's, not the code's:
+
+- every conversation completed, each of its three messages processed once (three turns);
+- exactly one refund per refund asked for (the small one paid at once, the large one after its
+  approval), with the amounts asked for, and exactly one approval, executed; no escalation ticket;
+- every paid model or embedding call (``ok`` in the simulator's ledger) was paid once, except a
+  call in flight when the agent worker died (the provider answered nobody: ``in_flight``); any
+  other repeat is ``paid_twice`` and fails the drill;
+- no request waited for a 60 s timeout (the slowest is reported), and each restart's resume time
+  (from the process being ready again to the next request answered) is reported.
 """
 
 from __future__ import annotations
@@ -15,160 +27,210 @@ import sqlite3
 import time
 import urllib.request
 import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
-from agent.chat.client import EXIT_REJECTED, ChatError, Conversations
-from agent.support.types import ConversationSettings, ConversationStart
-from agent.testing import at, attempt_of, calls_of, ledger, start, stop
+from agent.chat.client import EXIT_REJECTED, EXIT_UNAVAILABLE, ChatError, Conversations
+from agent.support.types import ApprovalStatus, ConversationSettings, ConversationStart, ConversationSummary
+from agent.testing import began, calls_of, chat_calls_in_flight, ledger, start, stop
 
 AGENT_WORKER = "agent-worker"
+TEMPORAL = "temporal"
+MODEL_SERVER = "model-server"
+KILL_PLAN: tuple[tuple[str, ...], ...] = (
+    (AGENT_WORKER,),
+    (TEMPORAL,),
+    (MODEL_SERVER,),
+    ("business-worker",),
+    ("retrieval-worker",),
+    (AGENT_WORKER, TEMPORAL),
+)
 POLICY_QUESTION = "How long do refunds take?"
-# $2 on the seeded USD order (total $268): up to 134 conversations' refunds fit its total.
-REFUND_REQUEST = "Please refund $2 on order ORD-1004, it arrived damaged."
-# A killed model attempt is retried after its start-to-close timeout: 5 s keeps the drill short
-# while staying far above the simulator's answer time. Production keeps its 60 s default.
+# Below the drill's $1 threshold: refunded at once. 50 cents of ORD-1002's $113 per conversation.
+SMALL_REFUND = "Please refund $0.50 on order ORD-1002, the cable is frayed."
+# Above it: an approval first. $2 of ORD-1004's $268 per conversation.
+LARGE_REFUND = "Please refund $2 on order ORD-1004, it arrived damaged."
+EXPECTED_REFUNDS = {("ORD-1002", 50), ("ORD-1004", 200)}
+MESSAGES = 3
+# Production timeouts (60 s per model call, 10 s heartbeat): the drill proves no turn waits for them.
+DRILL_SETTINGS = ConversationSettings(approval_threshold_cents=100, model_max_attempts=10)
+# How long one client call waits out an outage before the drill resends it (the same id).
+CLIENT_PATIENCE_S = 15.0
+RESEND_LIMIT = 20
+# The Temporal server stays down this long: longer than the SDK's default RPC retries (~6-10 s),
+# as an operator's restart is (6.6 to 9.5 s measured).
+SERVER_DOWN_S = 8.0
 # How long a kill waits for a model call to be in flight before it strikes anyway.
 IN_FLIGHT_WAIT_S = 15.0
-DRILL_SETTINGS = ConversationSettings(approval_threshold_cents=100, model_timeout_s=5.0, model_max_attempts=10)
+STEP_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Kill:
+    targets: list[str]
+    killed_at: str
+    down_s: float
+    """From the kill until every target answered its readiness check again."""
+    resume_s: float | None = None
+    """From then until the next client request was answered (None: none was left)."""
 
 
 @dataclass
 class Summary:
     conversations: int
     completed_conversations: int
-    kills: int
+    kills: list[Kill]
     model_calls: int
-    completed_in_history: int
+    paid_once: int
     in_flight_repeats: int
     paid_twice: int
     refunds: int
-    duplicate_refunds: int
-    approved_without_one_refund: int
+    refunds_asked: int
+    conversations_with_wrong_refunds: int
+    extra_approvals: int
+    escalation_tickets: int
+    messages_processed_twice: int
+    resends: int
+    slowest_request_s: float
     duration_s: float
     paid_twice_keys: list[str] = field(default_factory=list)
+    in_flight_why: str = (
+        "each was a call the model server was answering when the agent worker was SIGKILLed: the "
+        "provider finished a request whose reader was gone, so its answer could not be kept"
+    )
 
     def ok(self) -> bool:
         return (
             self.completed_conversations == self.conversations
             and self.paid_twice == 0
-            and self.duplicate_refunds == 0
-            and self.approved_without_one_refund == 0
+            and self.refunds == self.refunds_asked
+            and self.conversations_with_wrong_refunds == 0
+            and self.extra_approvals == 0
+            and self.escalation_tickets == 0
+            and self.messages_processed_twice == 0
+            and self.slowest_request_s < STEP_TIMEOUT_S
         )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-async def _conversation(conversations: Conversations, cid: str) -> None:
-    """The demo's path: a policy question, a refund above the threshold, its approval, the end.
-    Updates are retried: one can be lost with the worker that was running it."""
-    await conversations.start(ConversationStart(settings=DRILL_SETTINGS), cid)
-    await _retrying(lambda: conversations.send(cid, POLICY_QUESTION))
-    await _retrying(lambda: conversations.send(cid, REFUND_REQUEST))
-    await _retrying(lambda: conversations.decide(cid, "APR-1", approve=True, approver="drill"))
-    await _retrying(lambda: conversations.end(cid))
+@dataclass
+class _Client:
+    """A customer's app and a support lead's console: patient, and resending with the same id."""
+
+    chat: Conversations
+    resends: int = 0
+    answered_at: list[float] = field(default_factory=list)
+    slowest_s: float = 0.0
+
+    async def call(self, request: Callable[[], Awaitable[Any]]) -> Any:
+        began_at = time.monotonic()
+        for _ in range(RESEND_LIMIT):
+            try:
+                result = await request()
+            except ChatError as err:
+                if err.exit_code != EXIT_UNAVAILABLE:
+                    raise  # resends are idempotent: a refusal is a finding, not noise
+                self.resends += 1
+                await asyncio.sleep(1)
+                continue
+            now = time.monotonic()
+            self.answered_at.append(now)
+            self.slowest_s = max(self.slowest_s, now - began_at)
+            return result
+        raise RuntimeError(f"gave up after {RESEND_LIMIT} resends")
 
 
-async def _retrying(call: Any, attempts: int = 20) -> Any:
-    for attempt in range(attempts):
+async def _conversation(client: _Client, cid: str) -> None:
+    """The demo's path with both kinds of refund: every request has its id before it is sent."""
+    ids = {name: f"{name}-{uuid.uuid4().hex}" for name in ("policy", "small", "large", "decision", "end")}
+    chat = client.chat
+    tries = 0
+
+    async def start_once() -> None:
+        nonlocal tries
+        tries += 1
         try:
-            return await call()
+            await chat.start(ConversationStart(settings=DRILL_SETTINGS), cid)
         except ChatError as err:
-            # A refusal after the first try means an earlier try already took effect.
-            if err.exit_code == EXIT_REJECTED and attempt:
-                return None
-            if err.exit_code == EXIT_REJECTED or attempt == attempts - 1:
-                raise
-            await asyncio.sleep(1)
-    return None
+            if err.exit_code == EXIT_REJECTED and tries > 1:
+                return  # the id is the drill's own: an earlier try started it, its answer was lost
+            raise
+
+    await client.call(start_once)
+    await client.call(lambda: chat.send(cid, POLICY_QUESTION, message_id=ids["policy"]))
+    await client.call(lambda: chat.send(cid, SMALL_REFUND, message_id=ids["small"]))
+    await client.call(lambda: chat.send(cid, LARGE_REFUND, message_id=ids["large"]))
+    await client.call(
+        lambda: chat.decide(cid, "APR-1", approve=True, approver="drill", decision_id=ids["decision"])
+    )
+    await client.call(lambda: chat.end(cid, request_id=ids["end"]))
 
 
 async def _killer(stack: Any, kills: int, window_s: tuple[float, float], stop_at: asyncio.Event,
-                  rng: random.Random, model_server: str) -> list[datetime]:
-    """Kills at a random moment of the window, then as soon as a model call is in flight, so every
-    kill has a paid answer to lose (a random moment alone can fall while all conversations wait)."""
-    times: list[datetime] = []
-    for _ in range(kills):
+                  rng: random.Random, model_server: str, faults: list[dict[str, Any]]) -> list[tuple[Kill, float]]:
+    """Kills the plan's targets in turn, each at a random moment of the window once a model call
+    is in flight (so every kill has an answer to lose); returns each kill with its ready time."""
+    done: list[tuple[Kill, float]] = []
+    for number in range(kills):
         await asyncio.sleep(rng.uniform(*window_s))
         deadline = time.monotonic() + IN_FLIGHT_WAIT_S
         while not stop_at.is_set() and time.monotonic() < deadline:
-            if await asyncio.to_thread(_chat_calls_in_flight, model_server):
+            if await asyncio.to_thread(chat_calls_in_flight, model_server):
                 break
             await asyncio.sleep(0.05)
         if stop_at.is_set():
             break
-        times.append(datetime.now(UTC))
-        await asyncio.to_thread(stop, stack, AGENT_WORKER, kill=True)
-        await asyncio.to_thread(start, stack, AGENT_WORKER)
-    return times
-
-
-async def _completed_attempts(client: Client, cid: str) -> dict[str, int]:
-    """Activity id -> the attempt whose result the history recorded."""
-    scheduled: dict[int, str] = {}
-    started: dict[int, int] = {}
-    done: dict[str, int] = {}
-    async for event in client.get_workflow_handle(cid).fetch_history_events():
-        if event.HasField("activity_task_scheduled_event_attributes"):
-            scheduled[event.event_id] = event.activity_task_scheduled_event_attributes.activity_id
-        elif event.HasField("activity_task_started_event_attributes"):
-            a = event.activity_task_started_event_attributes
-            started[a.scheduled_event_id] = a.attempt
-        elif event.HasField("activity_task_completed_event_attributes"):
-            sid = event.activity_task_completed_event_attributes.scheduled_event_id
-            done[scheduled[sid]] = started[sid]
+        targets = KILL_PLAN[number % len(KILL_PLAN)]
+        killed_at, killed = datetime.now(UTC), time.monotonic()
+        for name in targets:
+            await asyncio.to_thread(stop, stack, name, kill=True)
+        if TEMPORAL in targets:
+            await asyncio.sleep(SERVER_DOWN_S)
+        # Servers first: a worker's readiness check needs the Temporal server.
+        for name in sorted(targets, key=lambda n: n not in (TEMPORAL, MODEL_SERVER)):
+            await asyncio.to_thread(start, stack, name)
+        if MODEL_SERVER in targets:
+            _set_faults(model_server, faults)  # fault rules live in the server's memory
+        ready = time.monotonic()
+        done.append((Kill(list(targets), killed_at.isoformat(), round(ready - killed, 1)), ready))
     return done
 
 
-def classify(entries: list[dict[str, Any]], completed: dict[str, int], kills: list[datetime],
+def classify(entries: list[dict[str, Any]], agent_kills: list[datetime],
              slack: timedelta = timedelta(milliseconds=250)) -> dict[str, list[str]]:
-    """Sort one conversation's model calls into completed / in_flight / paid_twice."""
-    out: dict[str, list[str]] = {"completed": [], "in_flight": [], "paid_twice": []}
-    seen: set[tuple[str, int]] = set()
-    for entry in sorted(entries, key=at):
-        activity_id, attempt = attempt_of(entry)
-        key = str(entry["request_key"])
-        final = completed.get(activity_id)
-        if (activity_id, attempt) in seen or final is None or attempt > final:
-            out["paid_twice"].append(key)
-        elif attempt == final:
-            out["completed"].append(key)
-        elif _killed_in_flight(entries, entry, kills, slack):
-            out["in_flight"].append(key)
-        else:
-            out["paid_twice"].append(key)
-        seen.add((activity_id, attempt))
+    """Sort one conversation's paid calls (chat and embeddings) into paid_once / in_flight / paid_twice.
+
+    Per call (activity, and batch for embeddings) the last paid answer is the one history holds,
+    directly or as the kept answer a later attempt returned. An earlier paid answer is
+    ``in_flight`` when an agent-worker kill fell between its start and the next attempt's start
+    (the process died before it could keep the answer), else ``paid_twice``.
+    """
+    out: dict[str, list[str]] = {"paid_once": [], "in_flight": [], "paid_twice": []}
+    attempts: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for entry in entries:
+        if entry.get("outcome") == "ok":
+            attempts[_call_of(entry)].append(entry)
+    for paid in attempts.values():
+        paid.sort(key=began)
+        *earlier, last = paid
+        out["paid_once"].append(str(last["request_key"]))
+        for entry, following in zip(earlier, paid[1:], strict=True):
+            cut = any(began(entry) - slack <= k <= began(following) for k in agent_kills)
+            out["in_flight" if cut else "paid_twice"].append(str(entry["request_key"]))
     return out
 
 
-def _killed_in_flight(
-    entries: list[dict[str, Any]], entry: dict[str, Any], kills: list[datetime], slack: timedelta
-) -> bool:
-    """A kill fell between this attempt's call and the next attempt's call. The ledger stamps a
-    call when it is answered, so the call began ``latency_ms`` earlier; ``slack`` absorbs the
-    clock readings of two processes."""
-    activity_id, attempt = attempt_of(entry)
-    later = [_began(e) for e in entries if attempt_of(e) == (activity_id, attempt + 1)]
-    until = min(later) if later else datetime.max.replace(tzinfo=UTC)
-    return any(_began(entry) - slack <= k <= until for k in kills)
-
-
-def _began(entry: dict[str, Any]) -> datetime:
-    return at(entry) - timedelta(milliseconds=float(entry.get("latency_ms") or 0))
-
-
-def _chat_calls_in_flight(model_server: str) -> float:
-    with urllib.request.urlopen(f"{model_server}/metrics", timeout=5) as response:
-        text = response.read().decode()
-    for family in text_string_to_metric_families(text):
-        if family.name == "modelserver_requests_in_flight":
-            return sum(s.value for s in family.samples if s.labels.get("endpoint") == "chat.completions")
-    return 0.0
+def _call_of(entry: dict[str, Any]) -> tuple[str, ...]:
+    """A ledger key without its attempt: ``<wf>/<activity>/<attempt>[/<batch>]`` -> (activity[, batch])."""
+    _, activity_id, _, *batch = str(entry["request_key"]).split("/")
+    return (activity_id, *batch)
 
 
 def _set_faults(model_server: str, rules: list[dict[str, Any]]) -> None:
@@ -180,69 +242,101 @@ def _set_faults(model_server: str, rules: list[dict[str, Any]]) -> None:
         pass
 
 
-def _refunds(stack: Any, cids: list[str]) -> tuple[int, int, int]:
+def _business_rows(stack: Any, cids: list[str]) -> tuple[dict[str, list[tuple[str, int]]], dict[str, int]]:
+    """Refunds (order, amount) and ticket counts per conversation, from the business database."""
     with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
-        rows = conn.execute("SELECT idempotency_key FROM refunds").fetchall()
-    keys = [k for (k,) in rows if k.split("/", 1)[0] in cids]
-    per_cid = {cid: sum(1 for k in keys if k.startswith(f"{cid}/")) for cid in cids}
-    return len(keys), len(keys) - len(set(keys)), sum(1 for n in per_cid.values() if n != 1)
+        refunds = conn.execute("SELECT order_id, amount_cents, idempotency_key FROM refunds").fetchall()
+        tickets = conn.execute("SELECT idempotency_key FROM tickets").fetchall()
+    by_cid: dict[str, list[tuple[str, int]]] = {cid: [] for cid in cids}
+    for order_id, amount, key in refunds:
+        if (cid := key.split("/", 1)[0]) in by_cid:
+            by_cid[cid].append((order_id, amount))
+    ticket_counts = {cid: sum(1 for (key,) in tickets if key.startswith(f"{cid}/")) for cid in cids}
+    return by_cid, ticket_counts
 
 
 async def run_drill(stack: Any, client: Client, *, conversations: int, kills: int, concurrency: int = 5,
                     kill_window_s: tuple[float, float] = (0.5, 2.5), seed: int | None = None,
-                    model_delay_s: float = 1.5, timeout_s: float = 600) -> Summary:
-    began = time.monotonic()
+                    model_delay_s: float = 1.5, timeout_s: float = 900) -> Summary:
+    began_at = time.monotonic()
     rng = random.Random(seed)
-    chat = Conversations(client)
+    customer = _Client(Conversations(client, patience_s=CLIENT_PATIENCE_S))
     run = uuid.uuid4().hex[:6]
     cids = [f"drill-crash-{run}-{i:03d}" for i in range(conversations)]
     gate = asyncio.Semaphore(concurrency)
     finished = asyncio.Event()
 
-    async def one(cid: str) -> bool:
+    async def one(cid: str) -> None:
         async with gate:
-            await _conversation(chat, cid)
-            return True
+            await _conversation(customer, cid)
 
     model_server = stack.config.model_server_url.removesuffix("/v1")
     # The simulator answers in milliseconds, so a kill would almost never find a model call
     # running; slowed down, kills cut calls in flight and the drill proves they are told apart.
-    _set_faults(model_server, [{"kind": "slow", "delay_s": model_delay_s, "endpoint": "chat.completions",
-                                "match": f"drill-crash-{run}-"}])
-    killer = asyncio.create_task(_killer(stack, kills, kill_window_s, finished, rng, model_server))
+    faults = [
+        {"kind": "slow", "delay_s": model_delay_s, "endpoint": "chat.completions", "match": f"drill-crash-{run}-"}
+    ]
+    _set_faults(model_server, faults)
+    killer = asyncio.create_task(_killer(stack, kills, kill_window_s, finished, rng, model_server, faults))
+    talking = asyncio.ensure_future(asyncio.gather(*(one(c) for c in cids), return_exceptions=True))
+    deadline, watched = time.monotonic() + timeout_s, {talking, killer}
     try:
-        results = await asyncio.wait_for(
-            asyncio.gather(*(one(c) for c in cids), return_exceptions=True), timeout_s
-        )
+        while not talking.done():
+            done, _ = await asyncio.wait(
+                watched, timeout=deadline - time.monotonic(), return_when=asyncio.FIRST_COMPLETED
+            )
+            if not done:
+                raise TimeoutError(f"the conversations did not finish within {timeout_s:.0f} s")
+            if killer in done:
+                if (failure := killer.exception()) is not None:
+                    raise RuntimeError(f"a killed process did not come back: {failure}") from failure
+                watched.discard(killer)
+        results = talking.result()
     finally:
+        talking.cancel()
         finished.set()
+        failed = killer.done() and killer.exception() is not None
+        kill_log = [] if failed else await killer
         _set_faults(model_server, [])
-    kill_times = await killer
-    completed_ok = 0
+    for kill, ready in kill_log:
+        after = [t for t in customer.answered_at if t >= ready]
+        kill.resume_s = round(min(after) - ready, 1) if after else None
+
+    summaries: dict[str, ConversationSummary | None] = {}
     for cid in cids:
-        desc = await client.get_workflow_handle(cid).describe()
-        completed_ok += desc.status is not None and desc.status.name == "COMPLETED"
+        handle = client.get_workflow_handle(cid, result_type=ConversationSummary)
+        desc = await handle.describe()
+        summaries[cid] = await handle.result() if desc.status is not None and desc.status.name == "COMPLETED" else None
+    agent_kills = [datetime.fromisoformat(k.killed_at) for k, _ in kill_log if AGENT_WORKER in k.targets]
     entries = ledger(model_server)
-    sorted_calls: dict[str, list[str]] = {"completed": [], "in_flight": [], "paid_twice": []}
+    verdicts: dict[str, list[str]] = {"paid_once": [], "in_flight": [], "paid_twice": []}
     for cid in cids:
-        parts = classify(calls_of(entries, cid), await _completed_attempts(client, cid), kill_times)
-        for name, keys in parts.items():
-            sorted_calls[name] += keys
-    refunds, duplicates, unmatched = _refunds(stack, cids)
+        own = calls_of(entries, cid) + calls_of(entries, cid, endpoint="embeddings")
+        for name, keys in classify(own, agent_kills).items():
+            verdicts[name] += keys
+    refunds, tickets = _business_rows(stack, cids)
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         print(f"{len(failures)} conversation(s) raised; first: {failures[0]!r}")
+    done = [s for s in summaries.values() if s is not None]
     return Summary(
         conversations=conversations,
-        completed_conversations=completed_ok,
-        kills=len(kill_times),
-        model_calls=sum(len(v) for v in sorted_calls.values()),
-        completed_in_history=len(sorted_calls["completed"]),
-        in_flight_repeats=len(sorted_calls["in_flight"]),
-        paid_twice=len(sorted_calls["paid_twice"]),
-        refunds=refunds,
-        duplicate_refunds=duplicates,
-        approved_without_one_refund=unmatched,
-        duration_s=round(time.monotonic() - began, 1),
-        paid_twice_keys=sorted_calls["paid_twice"],
+        completed_conversations=len(done),
+        kills=[k for k, _ in kill_log],
+        model_calls=sum(len(v) for v in verdicts.values()),
+        paid_once=len(verdicts["paid_once"]),
+        in_flight_repeats=len(verdicts["in_flight"]),
+        paid_twice=len(verdicts["paid_twice"]),
+        refunds=sum(len(r) for r in refunds.values()),
+        refunds_asked=len(EXPECTED_REFUNDS) * conversations,
+        conversations_with_wrong_refunds=sum(1 for r in refunds.values() if sorted(r) != sorted(EXPECTED_REFUNDS)),
+        extra_approvals=sum(
+            len(s.approvals) - 1 + sum(a.status != ApprovalStatus.EXECUTED for a in s.approvals) for s in done
+        ),
+        escalation_tickets=sum(tickets.values()),
+        messages_processed_twice=sum(1 for s in done if s.turns != MESSAGES),
+        resends=customer.resends,
+        slowest_request_s=round(customer.slowest_s, 1),
+        duration_s=round(time.monotonic() - began_at, 1),
+        paid_twice_keys=verdicts["paid_twice"],
     )

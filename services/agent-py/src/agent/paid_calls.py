@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -46,7 +45,7 @@ from temporalio.converter import DataConverter, PayloadCodec
 
 from agent.blobs.store import SEALED_SUFFIX, write_once
 from payload_codec import DecodeError, UnknownKeyError
-from workerkit import ConfigError
+from workerkit.settings import seconds_setting
 
 log = logging.getLogger(__name__)
 
@@ -135,13 +134,7 @@ class PaidAnswers:
 
 def paid_answers_from(blob_root: Path, codec: PayloadCodec | None) -> PaidAnswers:
     """The store beside the blob store (same volume, same sealing)."""
-    raw = os.environ.get(RETENTION_ENV, str(int(DEFAULT_RETENTION.total_seconds())))
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1
-    if not seconds > 0:
-        raise ConfigError(f"{RETENTION_ENV} must be a positive number of seconds, got {raw!r}")
+    seconds = seconds_setting(RETENTION_ENV, DEFAULT_RETENTION.total_seconds())
     root = blob_root / ANSWERS_DIR
     root.mkdir(parents=True, exist_ok=True)
     return PaidAnswers(root, codec, timedelta(seconds=seconds))

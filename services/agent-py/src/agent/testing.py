@@ -15,7 +15,7 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -69,6 +69,23 @@ def attempt_of(entry: dict[str, Any]) -> tuple[str, int]:
 
 def at(entry: dict[str, Any]) -> datetime:
     return datetime.fromisoformat(str(entry["timestamp"]).replace("Z", "+00:00"))
+
+
+def began(entry: dict[str, Any]) -> datetime:
+    """When a call began: the ledger stamps it when answered, ``latency_ms`` after its start."""
+    return at(entry) - timedelta(milliseconds=float(entry.get("latency_ms") or 0))
+
+
+def chat_calls_in_flight(model_server_url: str) -> float:
+    """Chat completions the simulator is answering right now (its in-flight gauge)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"{model_server_url}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    for family in text_string_to_metric_families(text):
+        if family.name == "modelserver_requests_in_flight":
+            return sum(s.value for s in family.samples if s.labels.get("endpoint") == "chat.completions")
+    return 0.0
 
 
 def paid_twice(entries: list[dict[str, Any]]) -> list[str]:

@@ -13,9 +13,10 @@ from temporalio.runtime import Runtime
 from temporalio.service import RetryConfig
 
 from workerkit.encryption import payload_data_converter
-from workerkit.errors import ConfigError, TemporalUnreachable
+from workerkit.errors import TemporalUnreachable
 from workerkit.metrics import MeterCodecObserver
 from workerkit.nexus_metrics import NexusHandlerMetrics
+from workerkit.settings import seconds_setting
 from workerkit.tracing import tracing_interceptors
 
 DEFAULT_ADDRESS = "localhost:7233"
@@ -41,14 +42,7 @@ def worker_retry_config(patience_s: float) -> RetryConfig:
 
 
 def worker_rpc_patience_s() -> float:
-    raw = os.environ.get(WORKER_RPC_PATIENCE_ENV, str(DEFAULT_WORKER_RPC_PATIENCE_S))
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"{WORKER_RPC_PATIENCE_ENV} must be a positive number of seconds, got {raw!r}")
-    return value
+    return seconds_setting(WORKER_RPC_PATIENCE_ENV, DEFAULT_WORKER_RPC_PATIENCE_S)
 
 
 async def connect(

@@ -23,7 +23,6 @@ Every failure becomes a :class:`ChatError` with one sentence and the CLI's exit 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 import uuid
@@ -57,7 +56,7 @@ from agent.support.types import (
     TranscriptView,
 )
 from agent.workflows.support_agent import SupportAgentWorkflow
-from workerkit import ConfigError
+from workerkit.settings import seconds_setting
 
 T = TypeVar("T")
 
@@ -93,14 +92,7 @@ def new_request_id(kind: str = "msg") -> str:
 
 
 def patience_from_env() -> float:
-    raw = os.environ.get(PATIENCE_ENV, str(DEFAULT_PATIENCE_S))
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ConfigError(f"{PATIENCE_ENV} must be a number of seconds (0 or more), got {raw!r}")
-    return value
+    return seconds_setting(PATIENCE_ENV, DEFAULT_PATIENCE_S, zero_allowed=True)
 
 
 def check_request_id(request_id: str) -> str:

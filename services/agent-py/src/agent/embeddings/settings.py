@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from agent.llm.settings import SIMULATOR_BASE_URL
 from workerkit import ConfigError
+from workerkit.settings import seconds_setting
 
 DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
 KNOWN_DIMENSIONS = {DEFAULT_EMBEDDING_MODEL: 384}
@@ -60,8 +61,8 @@ class EmbeddingSettings:
             model=model,
             dimension=dimension,
             batch_size=batch_size,
-            timeout_s=_seconds("EMBEDDING_TIMEOUT_S", env.get("EMBEDDING_TIMEOUT_S", "60")),
-            max_retry_after_s=_seconds("AGENT_MAX_RETRY_AFTER_S", env.get("AGENT_MAX_RETRY_AFTER_S", "120")),
+            timeout_s=seconds_setting("EMBEDDING_TIMEOUT_S", 60, env=env),
+            max_retry_after_s=seconds_setting("AGENT_MAX_RETRY_AFTER_S", 120, env=env),
             document_prefix=env.get("EMBEDDING_DOCUMENT_PREFIX", ""),
             query_prefix=env.get("EMBEDDING_QUERY_PREFIX", ""),
         )
@@ -74,14 +75,4 @@ def _positive_int(name: str, raw: str) -> int:
         value = 0
     if value < 1:
         raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
-    return value
-
-
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
     return value

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from workerkit import ConfigError
+from workerkit.settings import seconds_setting
 
 SIMULATOR_BASE_URL = "http://127.0.0.1:8400/v1"
 SIMULATOR_MODEL = "sim-gpt"
@@ -35,8 +35,8 @@ class ModelSettings:
         use_simulator = base_url is None and api_key is None
         if use_simulator:
             base_url = SIMULATOR_BASE_URL
-        timeout_s = _seconds("AGENT_MODEL_TIMEOUT_S", "30")
-        max_retry_after_s = _seconds("AGENT_MAX_RETRY_AFTER_S", "120")
+        timeout_s = seconds_setting("AGENT_MODEL_TIMEOUT_S", 30)
+        max_retry_after_s = seconds_setting("AGENT_MAX_RETRY_AFTER_S", 120)
         return cls(
             base_url=base_url,
             api_key=api_key or "sim",
@@ -45,14 +45,3 @@ class ModelSettings:
             timeout_s=timeout_s,
             max_retry_after_s=max_retry_after_s,
         )
-
-
-def _seconds(name: str, default: str) -> float:
-    raw = os.environ.get(name, default)
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"{name} must be a positive number of seconds, got {raw!r}")
-    return value
