@@ -1,7 +1,10 @@
 """A typed client for SupportAgentWorkflow, with errors a person can act on.
 
 **Resending is safe.** Every message, approval decision and end request carries an id that the
-caller chooses (or that this client makes), sent as the Update id and reused on every retry:
+caller chooses (or that this client makes), sent as the Update id (``message/<id>``,
+``decision/<id>``, ``end/<id>``: the server attaches any update with a known id to the first
+one, whatever its kind, so the kind keeps a message id from meeting a decision id) and reused on
+every retry:
 the conversation answers a resent id with the first one's answer instead of acting twice,
 across continue-as-new too. **Outages are waited out.** Calls retry while the Temporal server
 is unreachable, for ``patience_s`` (``AGENT_CLIENT_PATIENCE_S``, default 120 s: a server restart
@@ -190,7 +193,8 @@ class Conversations:
         """The agent's answer to ``text``. Resending with the same ``message_id`` returns the
         first send's answer; the message is processed once."""
         message_id = check_request_id(message_id) if message_id else new_request_id("msg")
-        return await self._update(conversation_id, SupportAgentWorkflow.send_message, SendMessage(text), message_id)
+        update = SupportAgentWorkflow.send_message
+        return await self._update(conversation_id, update, SendMessage(text), f"message/{message_id}", message_id)
 
     async def decide(
         self,
@@ -204,14 +208,16 @@ class Conversations:
     ) -> ApprovalOutcome:
         decision_id = check_request_id(decision_id) if decision_id else new_request_id("decision")
         decision = ApprovalDecision(approval_id, approve, approver, note)
-        return await self._update(conversation_id, SupportAgentWorkflow.decide_approval, decision, decision_id)
+        update = SupportAgentWorkflow.decide_approval
+        return await self._update(conversation_id, update, decision, f"decision/{decision_id}", decision_id)
 
     async def end(
         self, conversation_id: str, reason: str = "ended by the customer", *, request_id: str | None = None
     ) -> ConversationSummary:
         request_id = check_request_id(request_id) if request_id else new_request_id("end")
         end = EndRequest(reason)
-        return await self._update(conversation_id, SupportAgentWorkflow.end_conversation, end, request_id)
+        update = SupportAgentWorkflow.end_conversation
+        return await self._update(conversation_id, update, end, f"end/{request_id}", request_id)
 
     async def approvals(self, conversation_id: str) -> list[Approval]:
         return await self._query(conversation_id, SupportAgentWorkflow.pending_approvals)
@@ -222,11 +228,11 @@ class Conversations:
     async def transcript(self, conversation_id: str) -> TranscriptView:
         return await self._query(conversation_id, SupportAgentWorkflow.transcript)
 
-    async def _update(self, conversation_id: str, update: Any, arg: Any, update_id: str) -> Any:
+    async def _update(self, conversation_id: str, update: Any, arg: Any, update_id: str, request_id: str) -> Any:
         handle = self._handle(conversation_id)
         try:
             return await self._patiently(
-                conversation_id, lambda: handle.execute_update(update, arg, id=update_id), resend_id=update_id
+                conversation_id, lambda: handle.execute_update(update, arg, id=update_id), resend_id=request_id
             )
         except ChatError as err:
             # Refused because the conversation has ended since: if this very request was answered
