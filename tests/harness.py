@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -30,6 +31,7 @@ from agent.ingest.command import expand
 from agent.ingest.types import OUTCOME_FAILED, IngestInput, IngestResult
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.ingest import IngestWorkflow
+from business.db import SEED_ORDERS
 from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack, knowledge_base_dir
 from payload_codec import FileKeySource, data_converter
@@ -139,3 +141,11 @@ async def client_for(stack: Stack, namespace: str) -> Client:
     return await Client.connect(
         stack.temporal_address, namespace=namespace, data_converter=data_converter(ring, namespace)
     )
+
+
+def customer_of(text: str) -> str:
+    """The seeded owner of the order a text names (``ORD-1001`` or a message about it): the
+    customer a test conversation about that order acts for."""
+    order_id = re.search(r"ORD-\d+", text)
+    assert order_id, f"no order id in {text!r}"
+    return next(o.customer_id for o in SEED_ORDERS if o.order_id == order_id.group())

@@ -63,7 +63,7 @@ async def agent_run(client: Client) -> tuple[float, int]:
     conversations = Conversations(client)
     cid = f"bench-agent-{uuid.uuid4().hex[:10]}"
     started = time.perf_counter()
-    await conversations.start(ConversationStart(customer="bench"), cid)
+    await conversations.start(ConversationStart(customer="bench", customer_id="cust-ada"), cid)
     await conversations.send(cid, QUESTION)
     await conversations.end(cid)
     await client.get_workflow_handle(cid).result()

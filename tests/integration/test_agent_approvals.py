@@ -11,6 +11,7 @@ import sqlite3
 import uuid
 
 import pytest
+from harness import customer_of
 from temporalio.client import Client, WorkflowUpdateStage
 from temporalio.worker import Replayer
 
@@ -39,7 +40,8 @@ async def refund_request(conversations: Conversations, text: str, approval_timeo
         ConversationStart(
             settings=ConversationSettings(
                 approval_threshold_cents=THRESHOLD_CENTS, approval_timeout_s=approval_timeout_s
-            )
+            ),
+            customer_id=customer_of(text),
         ),
         f"test-approval-{uuid.uuid4().hex[:10]}",
     )

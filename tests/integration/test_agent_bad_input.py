@@ -33,7 +33,7 @@ async def rejected(call: object) -> str:
 async def test_refused_messages_and_decisions_leave_the_conversation_as_it_was(
     conversations: Conversations, agents_client: Client
 ) -> None:
-    cid = await conversations.start(ConversationStart(), f"test-bad-{uuid.uuid4().hex[:10]}")
+    cid = await conversations.start(ConversationStart(customer_id="cust-ada"), f"test-bad-{uuid.uuid4().hex[:10]}")
     handle = agents_client.get_workflow_handle(cid)
 
     assert "the message is empty" in await rejected(conversations.send(cid, ""))
@@ -95,9 +95,9 @@ async def test_unknown_conversation(conversations: Conversations) -> None:
 
 
 async def test_conversation_ids_are_not_reused(conversations: Conversations) -> None:
-    cid = await conversations.start(ConversationStart(), f"test-bad-{uuid.uuid4().hex[:10]}")
+    cid = await conversations.start(ConversationStart(customer_id="cust-ada"), f"test-bad-{uuid.uuid4().hex[:10]}")
     with pytest.raises(ChatError) as info:
-        await conversations.start(ConversationStart(), cid)
+        await conversations.start(ConversationStart(customer_id="cust-ada"), cid)
     assert info.value.exit_code == EXIT_REJECTED and "exists already" in info.value.message
     await conversations.end(cid)
 
@@ -107,7 +107,7 @@ async def test_invalid_settings_fail_the_start_with_every_problem(agents_client:
     with pytest.raises(WorkflowFailureError) as info:
         await agents_client.execute_workflow(
             SupportAgentWorkflow.run,
-            ConversationStart(settings=settings),
+            ConversationStart(settings=settings, customer_id="cust-ada"),
             id=f"test-bad-{uuid.uuid4().hex[:10]}",
             task_queue=AGENT_TASK_QUEUE,
         )

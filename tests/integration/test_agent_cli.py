@@ -35,7 +35,8 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_chat_commands_drive_a_conversation(stack: Stack) -> None:
-    cid = ok(agent(stack, "chat", "start", "--approval-threshold", "5", "--approval-timeout", "10m")).strip()
+    cid = ok(agent(stack, "chat", "start", "--customer-id", "cust-barbara", "--approval-threshold", "5",
+                   "--approval-timeout", "10m")).strip()
     assert re.fullmatch(r"support-[0-9a-f]{12}", cid)
 
     out = ok(agent(stack, "chat", "send", cid, "How long do refunds take?"))
@@ -63,7 +64,7 @@ def test_chat_commands_drive_a_conversation(stack: Stack) -> None:
 
 
 def test_chat_errors_are_one_sentence_with_an_exit_code(stack: Stack) -> None:
-    cid = ok(agent(stack, "chat", "start")).strip()
+    cid = ok(agent(stack, "chat", "start", "--customer-id", "cust-barbara")).strip()
     cases = {
         "unknown": (("chat", "send", "test-no-such-conversation", "Hello"), {}),
         "empty": (("chat", "send", cid, ""), {}),
@@ -116,3 +117,53 @@ def test_demo_runs_the_scripted_conversation_and_refunds_once(stack: Stack) -> N
             "SELECT refund_id, amount_cents, currency FROM refunds WHERE idempotency_key = ?", (f"{demo_id}/step-3",)
         ).fetchall()
     assert rows == [(refund.group(1), 15000, "USD")]
+
+
+def as_customer(stack: Stack, customer_id: str) -> dict[str, str]:
+    return {"AGENT_TOKEN_FILE": str(stack.agent_principals.customer_token_file(customer_id))}
+
+
+def refunds_of(stack: Stack, cid: str) -> list[str]:
+    with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
+        rows = conn.execute("SELECT refund_id FROM refunds WHERE idempotency_key LIKE ?", (f"{cid}/%",))
+        return [r for (r,) in rows]
+
+
+def test_a_conversation_acts_only_for_its_authenticated_customer(stack: Stack) -> None:
+    grace = as_customer(stack, "cust-grace")
+    # A customer's own token: the conversation is hers, whatever --customer says.
+    cid = ok(agent(stack, "chat", "start", "--customer", "Mallory Example", env=grace)).strip()
+    out = ok(agent(stack, "chat", "send", cid, "Please look up order ORD-1001", env=grace))
+    assert "lookup_order failed" in out and "ORD-1001 does not belong to customer cust-grace" in out, out
+    assert "Ada" not in out and "Mechanical keyboard" not in out  # nothing of the other customer's order
+    out = ok(agent(stack, "chat", "send", cid, "Please refund €5 on order ORD-1001, it arrived broken", env=grace))
+    assert "does not belong to customer cust-grace" in out and '"status": "refunded"' not in out, out
+    assert refunds_of(stack, cid) == []
+    # Her own order is hers to see.
+    own = ok(agent(stack, "chat", "send", cid, "Where is my order ORD-1002?", env=grace))
+    assert 'lookup_order returned: {"order_id": "ORD-1002", "customer": "Grace Hopper"' in own, own
+    show = ok(agent(stack, "chat", "show", cid, env=grace))
+    assert "for customer cust-grace (customer cust-grace)" in show, show
+
+    cases = {
+        "no identity": (("chat", "start", "--customer-id", "cust-ada"),
+                        {"AGENT_PRINCIPALS_FILE": "", "AGENT_TOKEN_FILE": ""}),
+        "unknown token": (("chat", "start"), {"AGENT_TOKEN": "not-a-known-token"}),
+        "operator names no customer": (("chat", "start"), {}),
+        "customer acts for another": (("chat", "start", "--customer-id", "cust-ada"), grace),
+        "another customer speaks": (("chat", "send", cid, "Hello"), as_customer(stack, "cust-ada")),
+        "customer decides": (("chat", "approve", cid, "APR-1"), grace),
+    }
+    with ThreadPoolExecutor(len(cases)) as pool:
+        results = dict(zip(cases, pool.map(lambda c: agent(stack, *c[0], env=c[1]), cases.values()), strict=True))
+    expected = {
+        "no identity": (2, "agent: no authenticated identity: set AGENT_PRINCIPALS_FILE"),
+        "unknown token": (2, "agent: the token is not one of the principals this deployment knows"),
+        "operator names no customer": (2, "agent: operator local-support-lead must name the customer to act for"),
+        "customer acts for another": (4, "agent: cust-grace may act only for customer cust-grace, not cust-ada"),
+        "another customer speaks": (4, f"agent: cust-ada may not speak in conversation {cid}"),
+        "customer decides": (4, "agent: cust-grace may not decide approvals"),
+    }
+    for name, (code, start) in expected.items():
+        done = results[name]
+        assert (done.returncode, done.stdout.startswith(start)) == (code, True), (name, done.stdout, done.stderr)

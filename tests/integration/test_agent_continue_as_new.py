@@ -27,7 +27,7 @@ async def test_long_conversation_rolls_over_and_keeps_its_state(stack: Stack, ag
     conversations = Conversations(agents_client)
     cid = f"test-long-{uuid.uuid4().hex[:10]}"
     settings = ConversationSettings(approval_threshold_cents=1000, max_history_events=EVENT_BUDGET)
-    await conversations.start(ConversationStart(customer="long", settings=settings), cid)
+    await conversations.start(ConversationStart(customer="long", settings=settings, customer_id="cust-grace"), cid)
 
     first = await conversations.send(cid, "Please refund $20 on order ORD-1002, the dock is broken")
     assert first.approvals_requested == ["APR-1"]

@@ -57,7 +57,8 @@ def _payloads(event: HistoryEvent) -> list[Payload]:
 
 async def start(conversations: Conversations, **settings: object) -> str:
     return await conversations.start(
-        ConversationStart(customer="test", settings=ConversationSettings(**settings)),  # type: ignore[arg-type]
+        # ORD-1005 is Edsger's; the conversations here ask about no one else's order.
+        ConversationStart(customer="test", settings=ConversationSettings(**settings), customer_id="cust-edsger"),  # type: ignore[arg-type]
         f"test-conv-{uuid.uuid4().hex[:10]}",
     )
 

@@ -35,7 +35,7 @@ def conversations(agents_client: Client) -> Conversations:
 
 async def start(conversations: Conversations, **settings: object) -> str:
     return await conversations.start(
-        ConversationStart(settings=ConversationSettings(**settings)),  # type: ignore[arg-type]
+        ConversationStart(settings=ConversationSettings(**settings), customer_id="cust-grace"),  # type: ignore[arg-type]
         f"test-fault-{uuid.uuid4().hex[:10]}",
     )
 

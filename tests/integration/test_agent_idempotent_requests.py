@@ -28,7 +28,7 @@ async def test_resends_get_the_first_answer_in_a_run_across_continue_as_new_and_
     chat = Conversations(agents_client)
     cid = f"test-resend-{uuid.uuid4().hex[:10]}"
     settings = ConversationSettings(approval_threshold_cents=100, max_turns_per_run=1)
-    await chat.start(ConversationStart(settings=settings), cid)
+    await chat.start(ConversationStart(settings=settings, customer_id="cust-katherine"), cid)
 
     async def run_index_is(n: int) -> None:
         async def reached() -> bool:
@@ -36,7 +36,7 @@ async def test_resends_get_the_first_answer_in_a_run_across_continue_as_new_and_
 
         await eventually(reached, 30, f"run {n} of {cid}")
 
-    small = "Please refund $0.50 on order ORD-1002, the cable is frayed"
+    small = "Please refund $0.50 on order ORD-1004, the case is scuffed"
     first = await chat.send(cid, small, message_id="m-small")
     assert "refund_order" in first.tools_used
     # Same run: the server attaches the resend to the first update.

@@ -63,7 +63,9 @@ def model_server(stack: Stack) -> str:
 async def new_conversation(chat: Conversations, **settings: object) -> str:
     cid = f"test-outage-{uuid.uuid4().hex[:10]}"
     settings = {"approval_threshold_cents": 100, **settings}
-    await chat.start(ConversationStart(settings=ConversationSettings(**settings)), cid)  # type: ignore[arg-type]
+    # ORD-1002, the order these conversations ask about, is Grace's.
+    start = ConversationStart(settings=ConversationSettings(**settings), customer_id="cust-grace")  # type: ignore[arg-type]
+    await chat.start(start, cid)
     return cid
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness import client_for, free_ports, isolated_config
+from harness import client_for, customer_of, free_ports, isolated_config
 from temporalio.api.enums.v1 import EventType, VersioningBehavior
 from temporalio.client import Client, WorkflowExecutionStatus
 
@@ -117,8 +117,9 @@ async def version_of(client: Client, workflow_id: str) -> str:
 
 async def start_conversations(client: Client, conversations: Conversations, n: int, label: str) -> dict[str, str]:
     """Start ``n`` conversations and wait until each is pinned: {workflow id: build id}."""
+    start = ConversationStart(customer_id="cust-ada")
     ids = await asyncio.gather(
-        *(conversations.start(ConversationStart(), f"drill-{label}-{uuid.uuid4().hex[:10]}") for _ in range(n))
+        *(conversations.start(start, f"drill-{label}-{uuid.uuid4().hex[:10]}") for _ in range(n))
     )
     pinned: dict[str, str] = {}
 
@@ -134,7 +135,9 @@ async def start_conversations(client: Client, conversations: Conversations, n: i
 
 async def refund_waiting_for_approval(conversations: Conversations, order: str, euros: int) -> str:
     cid = await conversations.start(
-        ConversationStart(settings=ConversationSettings(approval_threshold_cents=THRESHOLD_CENTS)),
+        ConversationStart(
+            settings=ConversationSettings(approval_threshold_cents=THRESHOLD_CENTS), customer_id=customer_of(order)
+        ),
         f"drill-pinned-{uuid.uuid4().hex[:10]}",
     )
     reply = await conversations.send(cid, f"Please refund €{euros} on order {order}, it arrived damaged")

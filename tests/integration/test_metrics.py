@@ -144,7 +144,7 @@ def gauge_value(stack: Stack, name: str) -> float:
 async def scraped(stack: Stack, agents_client: Client) -> dict[str, dict[str, Family]]:
     conversations = Conversations(agents_client)
     cid = await conversations.start(
-        ConversationStart(settings=ConversationSettings(approval_threshold_cents=500)),
+        ConversationStart(settings=ConversationSettings(approval_threshold_cents=500), customer_id="cust-katherine"),
         f"test-metrics-{uuid.uuid4().hex[:10]}",
     )
     reply = await conversations.send(cid, "How long does a refund take?")

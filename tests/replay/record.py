@@ -77,9 +77,9 @@ def _id(name: str) -> str:
 
 
 async def _conversation(client: Client, workflow_id: str, settings: ConversationSettings,
-                        task_queue: str = AGENT_TASK_QUEUE) -> Conversations:
+                        task_queue: str = AGENT_TASK_QUEUE, customer_id: str = "cust-grace") -> Conversations:
     await client.start_workflow(
-        SupportAgentWorkflow.run, ConversationStart(customer="replay", settings=settings),
+        SupportAgentWorkflow.run, ConversationStart(customer="replay", settings=settings, customer_id=customer_id),
         id=workflow_id, task_queue=task_queue,
     )
     return Conversations(client)
@@ -99,7 +99,8 @@ async def support_waiting(stack: Stack) -> list[Recorded]:
     client = await client_for(stack, "agents")
     cid = _id("support-waiting")
     conversations = await _conversation(
-        client, cid, ConversationSettings(approval_threshold_cents=APPROVAL_THRESHOLD_CENTS, approval_timeout_s=86400)
+        client, cid, ConversationSettings(approval_threshold_cents=APPROVAL_THRESHOLD_CENTS, approval_timeout_s=86400),
+        customer_id="cust-ada",
     )
     reply = await conversations.send(cid, "Please refund €6 on order ORD-1001, the keycaps are cracked")
     assert reply.approvals_requested == ["APR-1"], reply.text
@@ -110,7 +111,7 @@ async def support_refund(stack: Stack) -> list[Recorded]:
     client = await client_for(stack, "agents")
     cid = _id("support-refund")
     conversations = await _conversation(
-        client, cid, ConversationSettings(approval_threshold_cents=APPROVAL_THRESHOLD_CENTS)
+        client, cid, ConversationSettings(approval_threshold_cents=APPROVAL_THRESHOLD_CENTS), customer_id="cust-alan"
     )
     reply = await conversations.send(cid, "Please refund €7 on order ORD-1003, it arrived broken")
     assert reply.approvals_requested == ["APR-1"], reply.text

@@ -43,10 +43,11 @@ async def test_replay_check_exports_a_running_stack_and_replays_it(
     stack: Stack, agents_client: Client, go_replayer: Path, tmp_path: Path
 ) -> None:
     conversations = Conversations(agents_client)
-    ended = await conversations.start(ConversationStart(customer="gate"), f"test-gate-{uuid.uuid4().hex[:8]}")
+    start = ConversationStart(customer="gate", customer_id="cust-ada")
+    ended = await conversations.start(start, f"test-gate-{uuid.uuid4().hex[:8]}")
     await conversations.send(ended, "How long does a refund take?")
     await conversations.end(ended)
-    waiting = await conversations.start(ConversationStart(customer="gate"), f"test-gate-{uuid.uuid4().hex[:8]}")
+    waiting = await conversations.start(start, f"test-gate-{uuid.uuid4().hex[:8]}")
     await conversations.send(waiting, "Hello")
 
     corpus_dir = tmp_path / "corpus"

@@ -33,6 +33,7 @@ OPERATION_TIMEOUT = timedelta(seconds=20)
 class GetOrderCall:
     endpoint: str
     order_id: str
+    customer_id: str | None = None
 
 
 @dataclass
@@ -57,7 +58,7 @@ class GetOrderCaller:
         client = workflow.create_nexus_client(service=BusinessService, endpoint=call.endpoint)
         return await client.execute_operation(
             BusinessService.get_order,
-            GetOrderRequest(order_id=call.order_id),
+            GetOrderRequest(order_id=call.order_id, customer_id=call.customer_id),
             schedule_to_close_timeout=OPERATION_TIMEOUT,
         )
 
@@ -88,6 +89,8 @@ class TicketCalls:
     endpoint: str
     create: list[CreateTicketRequest] = field(default_factory=list)
     get: list[str] = field(default_factory=list)
+    customer_id: str | None = None
+    """Who looks the tickets up (None: a system caller)."""
 
 
 @workflow.defn
@@ -107,7 +110,7 @@ class TicketCaller:
             tickets.append(
                 await client.execute_operation(
                     BusinessService.get_ticket,
-                    GetTicketRequest(ticket_id=ticket_id),
+                    GetTicketRequest(ticket_id=ticket_id, customer_id=calls.customer_id),
                     schedule_to_close_timeout=OPERATION_TIMEOUT,
                 )
             )

@@ -311,8 +311,8 @@ def test_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         ticket = store.create_ticket("after the upgrade", "k", body="details", order_id="ORD-1")
         assert store.get_ticket(ticket.ticket_id) == ticket and ticket.body == "details"
         order = store.get_order("ORD-1")
-        assert order is not None and order.customer == "Old Customer"
+        assert order is not None and order.customer == "Old Customer" and order.customer_id == ""
     finally:
         store.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3

@@ -85,9 +85,9 @@ class Stack:
         with sqlite3.connect(self.db_path) as conn:
             return conn.execute("SELECT refund_id, idempotency_key FROM refunds").fetchall()
 
-    async def get_order(self, order_id: str) -> Order:
+    async def get_order(self, order_id: str, customer_id: str | None = None) -> Order:
         return await self.caller_client.execute_workflow(
-            GetOrderCaller.run, GetOrderCall(self.endpoint, order_id), **self._start_options()
+            GetOrderCaller.run, GetOrderCall(self.endpoint, order_id, customer_id), **self._start_options()
         )
 
     async def refund(self, requests: list[RefundRequest], parallel: bool = False) -> RefundOutcomes:
@@ -157,6 +157,7 @@ async def test_get_order(stack: Stack) -> None:
     assert order == Order(
         order_id="ORD-1001",
         customer="Ada Lovelace",
+        customer_id="cust-ada",
         status="delivered",
         total_cents=12900,
         refunded_cents=0,
@@ -297,3 +298,39 @@ async def test_invalid_ticket_calls_are_typed_handler_errors(
     assert not error.retryable
     assert message in str(error)
     assert stack.ticket_rows() == []
+
+
+async def test_another_customers_order_is_refused_audited_and_nothing_of_it_returned(stack: Stack) -> None:
+    # The acting customer is the caller's to set (the agent takes it from the conversation's
+    # authenticated identity); the model never supplies it.
+    assert (await stack.get_order("ORD-1001", customer_id="cust-ada")).customer_id == "cust-ada"
+    with pytest.raises(WorkflowFailureError) as info:
+        await stack.get_order("ORD-1001", customer_id="cust-mallory")
+    error = handler_error_of(info.value)
+    assert error.type == nexusrpc.HandlerErrorType.UNAUTHORIZED and not error.retryable
+    assert str(error) == "ORD-1001 does not belong to customer cust-mallory; it cannot be shown or changed"
+    assert "Ada" not in str(info.value)
+
+    with pytest.raises(WorkflowFailureError) as info:
+        await stack.refund([RefundRequest("ORD-1001", 500, "broken", "mallory/step-1", customer_id="cust-mallory")])
+    assert handler_error_of(info.value).type == nexusrpc.HandlerErrorType.UNAUTHORIZED
+    assert stack.refund_rows() == []
+
+    ticket = CreateTicketRequest("Where is my keyboard?", "ada/step-2", order_id="ORD-1001", customer_id="cust-ada")
+    [opened] = await stack.tickets(TicketCalls(stack.endpoint, create=[ticket]))
+    assert opened.customer_id == "cust-ada"
+    with pytest.raises(WorkflowFailureError) as info:
+        await stack.tickets(TicketCalls(stack.endpoint, get=[opened.ticket_id], customer_id="cust-mallory"))
+    assert handler_error_of(info.value).type == nexusrpc.HandlerErrorType.UNAUTHORIZED
+    with pytest.raises(WorkflowFailureError) as info:
+        foreign = CreateTicketRequest("Refund it", "mallory/step-3", order_id="ORD-1001", customer_id="cust-mallory")
+        await stack.tickets(TicketCalls(stack.endpoint, create=[foreign]))
+    assert handler_error_of(info.value).type == nexusrpc.HandlerErrorType.UNAUTHORIZED
+
+    refusals = [(r["operation"], r["customer_id"], r["target"], r["owner"]) for r in stack.store.refusals()]
+    assert refusals == [
+        ("get_order", "cust-mallory", "ORD-1001", "cust-ada"),
+        ("refund", "cust-mallory", "ORD-1001", "cust-ada"),
+        ("get_ticket", "cust-mallory", opened.ticket_id, "cust-ada"),
+        ("create_ticket", "cust-mallory", "ORD-1001", "cust-ada"),
+    ]

@@ -7,11 +7,19 @@ from dataclasses import dataclass, field
 import nexusrpc
 
 SERVICE_NAME = "business"
+MAX_CUSTOMER_ID = 64
+
+
+# ``customer_id`` on a request is the customer the caller acts for, set by the caller's code from
+# an authenticated identity (never by a model): the service refuses that customer any order or
+# ticket of someone else. None is a system caller (the system check, an operator's script),
+# allowed everything and recorded as such.
 
 
 @dataclass
 class GetOrderRequest:
     order_id: str
+    customer_id: str | None = None
 
 
 @dataclass
@@ -31,6 +39,8 @@ class Order:
     refunded_cents: int
     currency: str
     items: list[OrderItem] = field(default_factory=list)
+    customer_id: str = ""
+    """Who owns the order (empty in results recorded before owners were kept)."""
 
 
 @dataclass
@@ -39,6 +49,7 @@ class RefundRequest:
     amount_cents: int
     reason: str
     idempotency_key: str
+    customer_id: str | None = None
 
 
 @dataclass
@@ -62,11 +73,13 @@ class CreateTicketRequest:
     body: str = ""
     order_id: str | None = None
     priority: str = "normal"
+    customer_id: str | None = None
 
 
 @dataclass
 class GetTicketRequest:
     ticket_id: str
+    customer_id: str | None = None
 
 
 @dataclass
@@ -79,6 +92,8 @@ class Ticket:
     status: str
     created_at: str
     idempotency_key: str
+    customer_id: str | None = None
+    """The customer it was opened for (None: by a system caller)."""
 
 
 @nexusrpc.service(name=SERVICE_NAME)

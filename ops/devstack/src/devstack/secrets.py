@@ -1,4 +1,5 @@
-"""Local-development secrets: the payload key ring and the codec server's access tokens.
+"""Local-development secrets: the payload key ring, the codec server's access tokens and the
+agent's principals (who may start and speak in conversations).
 
 Made once per data directory with a cryptographically random key and token, kept in files
 readable by the owner only, inside the git-ignored data directory. Clusters get theirs from
@@ -16,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.identity import principals_document
+from business.db import SEED_ORDERS
 from devstack.config import NAMESPACES
 
 
@@ -71,3 +74,37 @@ def ensure_codec_tokens(directory: Path) -> CodecTokens:
             entries[digest] = {"subject": subject, "namespaces": list(NAMESPACES), "roles": roles}
         _write_private(tokens.tokens_file, json.dumps(entries, indent=2) + "\n")
     return tokens
+
+
+@dataclass(frozen=True)
+class AgentPrincipals:
+    principals_file: Path
+    """Digests of every principal's token (AGENT_PRINCIPALS_FILE)."""
+    operator_token_file: Path
+    """A support lead's token: may act for any customer and decide approvals (the shell's default)."""
+    token_dir: Path
+    """``agent-token-<customer id>``: each seeded customer's own token."""
+
+    def customer_token_file(self, customer_id: str) -> Path:
+        return self.token_dir / f"agent-token-{customer_id}"
+
+
+def ensure_agent_principals(directory: Path) -> AgentPrincipals:
+    """A local support lead and one principal per seeded customer, each with a random token."""
+    found = AgentPrincipals(
+        principals_file=directory / "agent-principals.json",
+        operator_token_file=directory / "agent-token-operator",
+        token_dir=directory,
+    )
+    if not found.principals_file.exists():
+        entries: list[tuple[str, str, str | None]] = []
+        customers = sorted({order.customer_id for order in SEED_ORDERS})
+        for path, subject, customer_id in [
+            (found.operator_token_file, "local-support-lead", None),
+            *((found.customer_token_file(c), c, c) for c in customers),
+        ]:
+            token = secrets.token_urlsafe(32)
+            _write_private(path, token + "\n")
+            entries.append((subject, token, customer_id))
+        _write_private(found.principals_file, json.dumps(principals_document(entries), indent=2) + "\n")
+    return found

@@ -15,7 +15,7 @@ from agent.llm.settings import SIMULATOR_MODEL
 from devstack import prometheus
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
-from devstack.secrets import CodecTokens, ensure_codec_tokens, ensure_keyring
+from devstack.secrets import AgentPrincipals, CodecTokens, ensure_agent_principals, ensure_codec_tokens, ensure_keyring
 from devstack.temporal_setup import (
     ensure_namespaces,
     ensure_nexus_endpoints,
@@ -89,6 +89,10 @@ class Stack:
     @property
     def codec_tokens(self) -> CodecTokens:
         return ensure_codec_tokens(self.config.data_dir)
+
+    @property
+    def agent_principals(self) -> AgentPrincipals:
+        return ensure_agent_principals(self.config.data_dir)
 
     def specs(self) -> list[ProcessSpec]:
         c, p, host = self.config, self.config.ports, self.config.host
@@ -199,6 +203,7 @@ class Stack:
     def up(self, log=print) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         ensure_keyring(self.config.keyring_path)
+        ensure_agent_principals(self.config.data_dir)
         if self.external_temporal:
             self._prepare_server()
         specs = self.specs()
@@ -257,5 +262,12 @@ class Stack:
         return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]
 
     def client_env(self) -> dict[str, str]:
-        """What a client (CLI, test) needs to talk to this stack: its server and its keys."""
-        return {"TEMPORAL_ADDRESS": self.temporal_address, "CODEC_KEYRING_FILE": str(self.config.keyring_path)}
+        """What a client (CLI, test) needs to talk to this stack: its server, its keys, and an
+        identity (the local support lead, who may act for any customer)."""
+        principals = self.agent_principals
+        return {
+            "TEMPORAL_ADDRESS": self.temporal_address,
+            "CODEC_KEYRING_FILE": str(self.config.keyring_path),
+            "AGENT_PRINCIPALS_FILE": str(principals.principals_file),
+            "AGENT_TOKEN_FILE": str(principals.operator_token_file),
+        }

@@ -51,11 +51,13 @@ KILL_PLAN: tuple[tuple[str, ...], ...] = (
     (AGENT_WORKER, TEMPORAL),
 )
 POLICY_QUESTION = "How long do refunds take?"
-# Below the drill's $1 threshold: refunded at once. 50 cents of ORD-1002's $113 per conversation.
-SMALL_REFUND = "Please refund $0.50 on order ORD-1002, the cable is frayed."
-# Above it: an approval first. $2 of ORD-1004's $268 per conversation.
+# Both on ORD-1004 ($268, Katherine's: the conversations act for her), $2.50 per conversation.
+# Below the drill's $1 threshold: refunded at once.
+SMALL_REFUND = "Please refund $0.50 on order ORD-1004, the case is scuffed."
+# Above it: an approval first.
 LARGE_REFUND = "Please refund $2 on order ORD-1004, it arrived damaged."
-EXPECTED_REFUNDS = {("ORD-1002", 50), ("ORD-1004", 200)}
+EXPECTED_REFUNDS = [("ORD-1004", 50), ("ORD-1004", 200)]
+CUSTOMER_ID = "cust-katherine"
 MESSAGES = 3
 # Production timeouts (60 s per model call, 10 s heartbeat): the drill proves no turn waits for them.
 DRILL_SETTINGS = ConversationSettings(approval_threshold_cents=100, model_max_attempts=10)
@@ -157,7 +159,7 @@ async def _conversation(client: _Client, cid: str) -> None:
         nonlocal tries
         tries += 1
         try:
-            await chat.start(ConversationStart(settings=DRILL_SETTINGS), cid)
+            await chat.start(ConversationStart(settings=DRILL_SETTINGS, customer_id=CUSTOMER_ID), cid)
         except ChatError as err:
             if err.exit_code == EXIT_REJECTED and tries > 1:
                 return  # the id is the drill's own: an earlier try started it, its answer was lost

@@ -5,13 +5,18 @@ one model call) and prints what each hop returned.
 
 ``agent chat ...`` talks to support conversations (SupportAgentWorkflow):
 
-    agent chat start [--id ID] [--approval-threshold 100.00] [--approval-timeout 24h] [--max-idle 24h]
+    agent chat start [--customer-id ID] [--id ID] [--approval-threshold 100.00] [--approval-timeout 24h] [--max-idle 1d]
     agent chat send ID "message" [--message-id MID]   (prints the agent's answer; "-" reads stdin)
     agent chat approvals ID
     agent chat approve ID APPROVAL-ID [--note TEXT] [--approver NAME] [--decision-id DID]
     agent chat reject ID APPROVAL-ID [--note TEXT] [--approver NAME] [--decision-id DID]
     agent chat show ID                    (transcript, current step, pending approvals, token totals)
     agent chat end ID [--reason TEXT] [--request-id RID]
+
+Every chat command needs an authenticated identity: ``AGENT_TOKEN_FILE`` (or ``AGENT_TOKEN``), checked
+against ``AGENT_PRINCIPALS_FILE`` (see ``agent.identity``). A customer's token starts and speaks in
+that customer's conversations only; an operator's (a support lead's) acts for the customer named
+by ``--customer-id`` and alone decides approvals.
 
 Messages, decisions and end requests are idempotent: each has an id (printed on stderr when the
 CLI makes one); sending it again with the same id never processes it twice. While the Temporal
@@ -34,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
 import re
 import sys
@@ -46,8 +50,9 @@ from temporalio.client import WorkflowFailureError
 from temporalio.runtime import Runtime, TelemetryConfig
 
 from agent.chat.client import ChatError, Conversations, new_request_id, patience_from_env
-from agent.chat.demo import DEMO_CONVERSATION_ID, run_demo
+from agent.chat.demo import DEMO_CONVERSATION_ID, DEMO_CUSTOMER_ID, run_demo
 from agent.chat.render import render_approvals, render_outcome, render_reply, render_status, render_summary
+from agent.identity import IdentityError, Principal, principal_from_env
 from agent.ingest.command import ingest
 from agent.ingest.types import MAX_DOCUMENTS_PER_INGESTION
 from agent.queues import AGENT_TASK_QUEUE
@@ -190,7 +195,30 @@ def _request_id(given: str | None, kind: str, flag: str) -> str:
     return made
 
 
+def _principal() -> Principal:
+    try:
+        return principal_from_env()
+    except IdentityError as err:
+        raise ChatError(str(err), 2) from None
+
+
+async def _speaker(conversations: Conversations, conversation_id: str, *, deciding: bool = False) -> Principal:
+    """The caller's principal, if it may speak in this conversation (decide: an operator only)."""
+    principal = _principal()
+    if deciding and not principal.operator:
+        raise ChatError(f"{principal.subject} may not decide approvals; a support lead (an operator) does", 4)
+    if not principal.operator:
+        status = await conversations.status(conversation_id)
+        if not principal.may_speak_in(status.customer_id):
+            raise ChatError(f"{principal.subject} may not speak in conversation {conversation_id}", 4)
+    return principal
+
+
 async def chat_start(args: argparse.Namespace) -> int:
+    try:
+        customer_id, acting = _principal().acting_for(args.customer_id)
+    except IdentityError as err:
+        raise ChatError(str(err), 4 if "may act only" in str(err) else 2) from None
     settings = ConversationSettings(
         approval_threshold_cents=args.approval_threshold,
         approval_timeout_s=args.approval_timeout,
@@ -200,7 +228,8 @@ async def chat_start(args: argparse.Namespace) -> int:
     if problems := settings_problems(settings):
         raise ChatError("invalid settings: " + "; ".join(problems), 4)
     conversations = await _conversations()
-    conversation_id = await conversations.start(ConversationStart(customer=args.customer, settings=settings), args.id)
+    start = ConversationStart(customer=args.customer, settings=settings, customer_id=customer_id, acting=acting)
+    conversation_id = await conversations.start(start, args.id)
     console.print(conversation_id, highlight=False)
     return 0
 
@@ -209,6 +238,7 @@ async def chat_send(args: argparse.Namespace) -> int:
     text = sys.stdin.read() if args.message == "-" else args.message
     message_id = _request_id(args.message_id, "msg", "--message-id")
     conversations = await _conversations()
+    await _speaker(conversations, args.id)
     with console.status("waiting for the agent..."):
         reply = await conversations.send(args.id, text, message_id=message_id)
     render_reply(console, args.id, reply)
@@ -216,17 +246,21 @@ async def chat_send(args: argparse.Namespace) -> int:
 
 
 async def chat_approvals(args: argparse.Namespace) -> int:
-    render_approvals(console, await (await _conversations()).approvals(args.id))
+    conversations = await _conversations()
+    await _speaker(conversations, args.id)
+    render_approvals(console, await conversations.approvals(args.id))
     return 0
 
 
 async def chat_decide(args: argparse.Namespace) -> int:
     conversations = await _conversations()
+    principal = await _speaker(conversations, args.id, deciding=True)
     verb = "approving" if args.approve else "rejecting"
     decision_id = _request_id(args.decision_id, "decision", "--decision-id")
     with console.status(f"{verb} {args.approval_id}..."):
         outcome = await conversations.decide(
-            args.id, args.approval_id, approve=args.approve, approver=args.approver, note=args.note,
+            args.id, args.approval_id, approve=args.approve, approver=args.approver or principal.subject,
+            note=args.note,
             decision_id=decision_id,
         )
     render_outcome(console, outcome)
@@ -235,6 +269,7 @@ async def chat_decide(args: argparse.Namespace) -> int:
 
 async def chat_show(args: argparse.Namespace) -> int:
     conversations = await _conversations()
+    await _speaker(conversations, args.id)
     status = await conversations.status(args.id)
     render_status(console, status, await conversations.transcript(args.id))
     return 0
@@ -243,6 +278,7 @@ async def chat_show(args: argparse.Namespace) -> int:
 async def chat_end(args: argparse.Namespace) -> int:
     request_id = _request_id(args.request_id, "end", "--request-id")
     conversations = await _conversations()
+    await _speaker(conversations, args.id)
     with console.status("ending the conversation..."):
         summary = await conversations.end(args.id, args.reason, request_id=request_id)
     render_summary(console, summary)
@@ -262,6 +298,10 @@ async def run_ingest(args: argparse.Namespace) -> int:
 
 
 async def demo(args: argparse.Namespace) -> int:
+    try:
+        _, acting = _principal().acting_for(DEMO_CUSTOMER_ID)
+    except IdentityError as err:
+        raise ChatError(f"the demo acts for {DEMO_CUSTOMER_ID}: {err}", 2) from None
     conversations = await _conversations()
     await run_demo(
         conversations,
@@ -269,15 +309,9 @@ async def demo(args: argparse.Namespace) -> int:
         conversation_id=args.id,
         approver=args.approver,
         settings=ConversationSettings(approval_threshold_cents=10_000, approval_timeout_s=600, **_endpoints()),
+        acting=acting,
     )
     return 0
-
-
-def _default_approver() -> str:
-    try:
-        return os.environ.get("AGENT_APPROVER") or getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -286,7 +320,10 @@ def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
 
     start = sub.add_parser("start", help="start a conversation and print its id")
     start.add_argument("--id", help="conversation id (default: a new random one; ids are never reused)")
-    start.add_argument("--customer", default="", help="who the customer is (free text)")
+    start.add_argument("--customer-id", metavar="ID",
+                       help="the customer the conversation acts for: required for an operator's token, "
+                       "implied by a customer's own (AGENT_TOKEN_FILE)")
+    start.add_argument("--customer", default="", help="how to address the customer (free text, never used for access)")
     start.add_argument("--approval-threshold", type=money_cents, default=10_000, metavar="AMOUNT",
                        help="refunds above this amount wait for a person (default 100.00)")
     start.add_argument("--approval-timeout", type=duration, default=24 * 3600, metavar="DURATION",
@@ -312,8 +349,8 @@ def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
         decide.add_argument("id")
         decide.add_argument("approval_id")
         decide.add_argument("--note", default="", help="why (shown to the customer on rejection)")
-        decide.add_argument("--approver", default=_default_approver(),
-                            help="who decides (default: $AGENT_APPROVER or your user name)")
+        decide.add_argument("--approver", default=os.environ.get("AGENT_APPROVER"),
+                            help="who decides, as recorded (default: $AGENT_APPROVER or your principal's subject)")
         decide.add_argument("--decision-id", metavar="DID",
                             help="id of this decision, to resend it safely (default: a new one, printed on stderr)")
         decide.set_defaults(handler=chat_decide, approve=approve)

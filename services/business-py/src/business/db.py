@@ -27,7 +27,7 @@ DEFAULT_DB_PATH = Path(".data") / "business.sqlite3"
 # that a wedged writer surfaces as a retryable activity failure instead of a hung worker.
 BUSY_TIMEOUT_MS = 5000
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 REFUND_COMPLETED = "completed"
 
@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS orders (
     refunded_cents INTEGER NOT NULL DEFAULT 0
                        CHECK (refunded_cents >= 0 AND refunded_cents <= total_cents),
     currency       TEXT NOT NULL CHECK (length(currency) = 3),
-    created_at     TEXT NOT NULL
+    created_at     TEXT NOT NULL,
+    customer_id    TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS order_items (
     order_id    TEXT NOT NULL REFERENCES orders(order_id),
@@ -70,7 +71,15 @@ CREATE TABLE IF NOT EXISTS tickets (
     created_at      TEXT NOT NULL,
     idempotency_key TEXT NOT NULL UNIQUE,
     body            TEXT NOT NULL DEFAULT '',
-    priority        TEXT NOT NULL DEFAULT 'normal'
+    priority        TEXT NOT NULL DEFAULT 'normal',
+    customer_id     TEXT
+);
+CREATE TABLE IF NOT EXISTS access_refusals (
+    at           TEXT NOT NULL,
+    operation    TEXT NOT NULL,
+    customer_id  TEXT NOT NULL,
+    target       TEXT NOT NULL,
+    owner        TEXT NOT NULL
 );
 """
 
@@ -79,7 +88,10 @@ CREATE TABLE IF NOT EXISTS tickets (
 _ADDED_TICKET_COLUMNS = {
     "body": "TEXT NOT NULL DEFAULT ''",
     "priority": "TEXT NOT NULL DEFAULT 'normal'",
+    "customer_id": "TEXT",
 }
+# Version 3: who owns an order (backfilled for the seeded orders of an older file).
+_ADDED_ORDER_COLUMNS = {"customer_id": "TEXT NOT NULL DEFAULT ''"}
 
 TICKET_OPEN = "open"
 # Numbers start above zero-padded-looking ids so a ticket id never reads like a count.
@@ -90,6 +102,7 @@ FIRST_TICKET_NUMBER = 1001
 class _SeedOrder:
     order_id: str
     customer: str
+    customer_id: str
     status: str
     currency: str
     items: tuple[OrderItem, ...]
@@ -99,19 +112,26 @@ class _SeedOrder:
 # live lookup on a fresh stack must agree.
 SEED_ORDERS: tuple[_SeedOrder, ...] = (
     _SeedOrder(
-        "ORD-1001", "Ada Lovelace", "delivered", "EUR", (OrderItem("KB-01", "Mechanical keyboard", 1, 12900),)
+        "ORD-1001",
+        "Ada Lovelace",
+        "cust-ada",
+        "delivered",
+        "EUR",
+        (OrderItem("KB-01", "Mechanical keyboard", 1, 12900),),
     ),
     _SeedOrder(
         "ORD-1002",
         "Grace Hopper",
+        "cust-grace",
         "shipped",
         "USD",
         (OrderItem("DK-07", "USB-C dock", 1, 8900), OrderItem("CB-02", "HDMI cable", 2, 1200)),
     ),
-    _SeedOrder("ORD-1003", "Alan Turing", "placed", "EUR", (OrderItem("MA-03", "Monitor arm", 1, 5400),)),
+    _SeedOrder("ORD-1003", "Alan Turing", "cust-alan", "placed", "EUR", (OrderItem("MA-03", "Monitor arm", 1, 5400),)),
     _SeedOrder(
         "ORD-1004",
         "Katherine Johnson",
+        "cust-katherine",
         "delivered",
         "USD",
         (
@@ -122,12 +142,13 @@ SEED_ORDERS: tuple[_SeedOrder, ...] = (
     _SeedOrder(
         "ORD-1005",
         "Edsger Dijkstra",
+        "cust-edsger",
         "delivered",
         "EUR",
         (OrderItem("MS-05", "Ergonomic mouse", 1, 4900), OrderItem("MP-01", "Mouse pad", 2, 900)),
     ),
     _SeedOrder(
-        "ORD-1006", "Barbara Liskov", "shipped", "EUR", (OrderItem("LS-02", "Laptop stand", 1, 3900),)
+        "ORD-1006", "Barbara Liskov", "cust-barbara", "shipped", "EUR", (OrderItem("LS-02", "Laptop stand", 1, 3900),)
     ),
 )
 
@@ -166,7 +187,7 @@ def format_money(cents: int, currency: str) -> str:
 
 
 _REFUND_COLUMNS = "refund_id, order_id, amount_cents, currency, idempotency_key"
-_TICKET_COLUMNS = "ticket_id, order_id, subject, body, priority, status, created_at, idempotency_key"
+_TICKET_COLUMNS = "ticket_id, order_id, subject, body, priority, status, created_at, idempotency_key, customer_id"
 
 
 def _ticket_from_row(row: sqlite3.Row) -> Ticket:
@@ -234,10 +255,16 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            present = {row["name"] for row in conn.execute("PRAGMA table_info(tickets)")}
-            for column, definition in _ADDED_TICKET_COLUMNS.items():
-                if column not in present:
-                    conn.execute(f"ALTER TABLE tickets ADD COLUMN {column} {definition}")
+            for table, added in (("tickets", _ADDED_TICKET_COLUMNS), ("orders", _ADDED_ORDER_COLUMNS)):
+                present = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+                for column, definition in added.items():
+                    if column not in present:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            for seed in SEED_ORDERS:
+                conn.execute(
+                    "UPDATE orders SET customer_id = ? WHERE order_id = ? AND customer_id = ''",
+                    (seed.customer_id, seed.order_id),
+                )
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             if conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0:
                 self._seed(conn)
@@ -248,9 +275,9 @@ class Store:
         for order in SEED_ORDERS:
             total = sum(item.quantity * item.price_cents for item in order.items)
             conn.execute(
-                "INSERT INTO orders (order_id, customer, status, total_cents, refunded_cents,"
-                " currency, created_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
-                (order.order_id, order.customer, order.status, total, order.currency, created),
+                "INSERT INTO orders (order_id, customer, customer_id, status, total_cents, refunded_cents,"
+                " currency, created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
+                (order.order_id, order.customer, order.customer_id, order.status, total, order.currency, created),
             )
             conn.executemany(
                 "INSERT INTO order_items (order_id, line_no, sku, name, quantity, price_cents)"
@@ -277,6 +304,7 @@ class Store:
         return Order(
             order_id=row["order_id"],
             customer=row["customer"],
+            customer_id=row["customer_id"],
             status=row["status"],
             total_cents=row["total_cents"],
             refunded_cents=row["refunded_cents"],
@@ -390,9 +418,11 @@ class Store:
         body: str = "",
         order_id: str | None = None,
         priority: str = "normal",
+        customer_id: str | None = None,
     ) -> Ticket:
         """Open a ticket, once per ``idempotency_key`` (see :meth:`ticket_once`)."""
-        return self.ticket_once(CreateTicketRequest(subject, idempotency_key, body, order_id, priority))[0]
+        request = CreateTicketRequest(subject, idempotency_key, body, order_id, priority, customer_id)
+        return self.ticket_once(request)[0]
 
     def ticket_once(self, request: CreateTicketRequest) -> tuple[Ticket, bool]:
         """Open a ticket, once per idempotency key; True if this call opened it.
@@ -407,7 +437,7 @@ class Store:
         become a ticket; both are final.
         """
         subject, idempotency_key, body = request.subject, request.idempotency_key, request.body
-        order_id, priority = request.order_id, request.priority
+        order_id, priority, customer_id = request.order_id, request.priority, request.customer_id
         if not idempotency_key:
             raise InvalidTicket("a ticket needs a non-empty idempotency key")
         with self._write() as conn:
@@ -434,9 +464,10 @@ class Store:
                 status=TICKET_OPEN,
                 created_at=_now(),
                 idempotency_key=idempotency_key,
+                customer_id=customer_id,
             )
             conn.execute(
-                f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     ticket.ticket_id,
                     ticket.order_id,
@@ -446,9 +477,23 @@ class Store:
                     ticket.status,
                     ticket.created_at,
                     ticket.idempotency_key,
+                    ticket.customer_id,
                 ),
             )
             return ticket, True
+
+    def record_refusal(self, operation: str, customer_id: str, target: str, owner: str) -> None:
+        """Audit one request refused because its customer does not own what it names."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO access_refusals (at, operation, customer_id, target, owner) VALUES (?, ?, ?, ?, ?)",
+                (_now(), operation, customer_id, target, owner),
+            )
+
+    def refusals(self) -> list[dict[str, str]]:
+        with self._lock:
+            rows = self._conn.execute("SELECT * FROM access_refusals ORDER BY rowid").fetchall()
+        return [dict(row) for row in rows]
 
     def get_ticket(self, ticket_id: str) -> Ticket | None:
         with self._lock:

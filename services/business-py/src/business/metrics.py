@@ -10,6 +10,7 @@ from temporalio import activity, nexus
 
 REFUNDS = "business_refunds"
 TICKETS_CREATED = "business_tickets_created"
+ACCESS_REFUSALS = "business_access_refusals"
 
 # business_refunds_total{outcome}
 REFUNDED = "refunded"
@@ -21,6 +22,13 @@ NOT_FOUND = "not_found"
 def record_refund(outcome: str) -> None:
     """From inside the refund activity."""
     activity.metric_meter().create_counter(REFUNDS, "Refund requests by outcome.").add(1, {"outcome": outcome})
+
+
+def record_access_refused(operation: str) -> None:
+    """From inside a Nexus handler that refused a customer another customer's order or ticket."""
+    nexus.metric_meter().create_counter(
+        ACCESS_REFUSALS, "Requests refused because the acting customer does not own the order or ticket."
+    ).add(1, {"operation": operation})
 
 
 def record_ticket_created() -> None:

@@ -1,14 +1,22 @@
 """Nexus handler of the ``business`` service (contract: ``nexus/business/service.json``).
 
 Errors a caller cannot fix by retrying are raised here as typed, non-retryable handler errors
-(BAD_REQUEST, NOT_FOUND) before any workflow starts, so the calling agent gets an answer it
-can read at once instead of a failed or endlessly retried operation.
+(BAD_REQUEST, NOT_FOUND, UNAUTHORIZED) before any workflow starts, so the calling agent gets an
+answer it can read at once instead of a failed or endlessly retried operation.
+
+**Ownership is enforced here, below any model.** A request's ``customer_id`` is the customer
+its caller acts for (the agent sets it from the conversation's authenticated identity; the
+model cannot supply it). An order or ticket of another customer is refused with UNAUTHORIZED,
+the refusal is written to the ``access_refusals`` table and counted
+(``business_access_refusals_total{operation}``), and nothing of the other customer's data is
+returned. A request without ``customer_id`` is a system caller's (the system check).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 
 import nexusrpc
@@ -17,9 +25,10 @@ import temporalio.nexus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
 from business.db import InvalidRefund, InvalidTicket, OrderNotFound, Store
-from business.metrics import record_ticket_created
+from business.metrics import record_access_refused, record_ticket_created
 from business.workflows import RefundWorkflow
 from nexus_contracts.business import (
+    MAX_CUSTOMER_ID,
     TICKET_PRIORITIES,
     BusinessService,
     CreateTicketRequest,
@@ -41,6 +50,8 @@ MAX_BODY = 8000
 MAX_TICKET_ID = 64
 
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
+
+log = logging.getLogger(__name__)
 
 
 def refund_workflow_id(idempotency_key: str) -> str:
@@ -64,6 +75,21 @@ def _not_found(message: str) -> nexusrpc.HandlerError:
     # NOT_FOUND is non-retryable by default; said explicitly because a retried lookup of an
     # order that does not exist would only delay the agent's answer.
     return nexusrpc.HandlerError(message, type=nexusrpc.HandlerErrorType.NOT_FOUND, retryable_override=False)
+
+
+def _unauthorized(message: str) -> nexusrpc.HandlerError:
+    return nexusrpc.HandlerError(
+        message, type=nexusrpc.HandlerErrorType.UNAUTHORIZED, retryable_override=False
+    )
+
+
+def _check_customer_id(customer_id: str | None) -> None:
+    if customer_id is None:
+        return
+    if not isinstance(customer_id, str) or not customer_id.strip():
+        raise _bad_request("customer_id must be a customer's id, or absent for a system caller")
+    if len(customer_id) > MAX_CUSTOMER_ID:
+        raise _bad_request(f"customer_id must be at most {MAX_CUSTOMER_ID} characters")
 
 
 def _check_order_id(order_id: str) -> None:
@@ -99,14 +125,29 @@ class BusinessServiceHandler:
     def __init__(self, store: Store) -> None:
         self._store = store
 
+    async def _owned_order(self, operation: str, order_id: str, customer_id: str | None) -> Order:
+        """The order, if the acting customer (None: a system caller) may act on it."""
+        _check_order_id(order_id)
+        _check_customer_id(customer_id)
+        # SQLite blocks; keep the worker's event loop (and its other Nexus tasks) moving.
+        order = await asyncio.to_thread(self._store.get_order, order_id)
+        if order is None:
+            raise _not_found(f"order {order_id} does not exist")
+        await self._check_owner(operation, customer_id, order_id, order.customer_id)
+        return order
+
+    async def _check_owner(self, operation: str, customer_id: str | None, target: str, owner: str | None) -> None:
+        if customer_id is None or customer_id == owner:
+            return
+        await asyncio.to_thread(self._store.record_refusal, operation, customer_id, target, owner or "")
+        record_access_refused(operation)
+        log.warning("refused %s of %s to customer %s: not theirs", operation, target, customer_id)
+        # The same words whether the other customer exists or not: nothing about them leaks.
+        raise _unauthorized(f"{target} does not belong to customer {customer_id}; it cannot be shown or changed")
+
     @nexusrpc.handler.sync_operation
     async def get_order(self, ctx: nexusrpc.handler.StartOperationContext, input: GetOrderRequest) -> Order:
-        _check_order_id(input.order_id)
-        # SQLite blocks; keep the worker's event loop (and its other Nexus tasks) moving.
-        order = await asyncio.to_thread(self._store.get_order, input.order_id)
-        if order is None:
-            raise _not_found(f"order {input.order_id} does not exist")
-        return order
+        return await self._owned_order("get_order", input.order_id, input.customer_id)
 
     @nexusrpc.handler.sync_operation
     async def create_ticket(
@@ -115,6 +156,9 @@ class BusinessServiceHandler:
         # A sync operation although it writes: one short SQLite transaction, idempotent per
         # key, so the caller's Nexus retries (and an agent step replayed after a crash) are safe.
         _check_ticket_request(input)
+        _check_customer_id(input.customer_id)
+        if input.order_id is not None:
+            await self._owned_order("create_ticket", input.order_id, input.customer_id)
         try:
             ticket, new = await asyncio.to_thread(self._store.ticket_once, input)
         except OrderNotFound as err:
@@ -131,16 +175,18 @@ class BusinessServiceHandler:
             raise _bad_request("ticket_id must not be empty")
         if len(input.ticket_id) > MAX_TICKET_ID:
             raise _bad_request(f"ticket_id must be at most {MAX_TICKET_ID} characters")
+        _check_customer_id(input.customer_id)
         ticket = await asyncio.to_thread(self._store.get_ticket, input.ticket_id)
         if ticket is None:
             raise _not_found(f"ticket {input.ticket_id} does not exist")
+        await self._check_owner("get_ticket", input.customer_id, input.ticket_id, ticket.customer_id)
         return ticket
 
     @temporalio.nexus.workflow_run_operation
     async def refund(
         self, ctx: temporalio.nexus.WorkflowRunOperationContext, input: RefundRequest
     ) -> temporalio.nexus.WorkflowHandle[RefundResult]:
-        _check_order_id(input.order_id)
+        await self._owned_order("refund", input.order_id, input.customer_id)
         _check_idempotency_key(input.idempotency_key)
         if len(input.reason) > MAX_REASON:
             raise _bad_request(f"reason must be at most {MAX_REASON} characters")

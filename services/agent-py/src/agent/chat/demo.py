@@ -20,6 +20,8 @@ from agent.support.types import ApprovalOutcome, ConversationSettings, Conversat
 DEMO_CONVERSATION_ID = "support-demo"
 POLICY_QUESTION = "How long do refunds take?"
 REFUND_REQUEST = "Please refund $150 on order ORD-1004, the headphones stopped working."
+# The owner of ORD-1004 in the seeded business data: the demo acts for her.
+DEMO_CUSTOMER_ID = "cust-katherine"
 
 
 @dataclass
@@ -38,14 +40,20 @@ async def run_demo(
     conversation_id: str = DEMO_CONVERSATION_ID,
     approver: str = "demo-support-lead",
     settings: ConversationSettings | None = None,
+    acting: str = "",
 ) -> DemoResult:
+    """``acting``: how the caller's identity was established (an operator acting for the demo's
+    customer)."""
     settings = settings or ConversationSettings(approval_threshold_cents=10_000, approval_timeout_s=600)
 
     def step(title: str) -> None:
         console.print(Rule(title, align="left"))
 
     # replace=True: the demo always reuses its id, which is what makes its refund key repeat.
-    await conversations.start(ConversationStart(customer="demo", settings=settings), conversation_id, replace=True)
+    start = ConversationStart(
+        customer="Katherine Johnson", settings=settings, customer_id=DEMO_CUSTOMER_ID, acting=acting
+    )
+    await conversations.start(start, conversation_id, replace=True)
     console.print(
         f"Started conversation [bold]{conversation_id}[/bold] (SupportAgentWorkflow, namespace agents); "
         f"refunds above {settings.approval_threshold_cents / 100:.2f} wait for a person."

@@ -95,6 +95,8 @@ def render_status(console: Console, status: ConversationStatus, transcript: Tran
         f"step: {state} · turns: {status.turns} · tool steps: {status.step} · run {status.run_index + 1} "
         f"({status.history_length} history events) · last activity {_when(status.last_activity_at)}",
     )
+    if status.customer_id:
+        _plain(console, f"for customer {status.customer_id} ({status.acting or 'identity not recorded'})")
     _plain(console, "tokens: " + usage_line(status.usage))
     if status.cooldown_until:
         _plain(console, f"cooling down until {_when(status.cooldown_until)}", "yellow")

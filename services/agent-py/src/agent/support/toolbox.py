@@ -5,12 +5,16 @@ unknown order (NOT_FOUND), an invalid amount (BAD_REQUEST) or malformed argument
 the model recovers from ("that order does not exist; please check the number"), never a failed
 workflow. Refunds above the conversation's threshold are not executed here; the outcome asks
 the workflow to open an approval instead.
+
+Every business request leaves here with the conversation's ``customer_id`` (its authenticated
+customer), whatever the model's arguments say: the business service refuses other customers'
+orders and tickets, and that refusal comes back as a tool error the model can explain.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -191,8 +195,9 @@ def _whole_number(args: dict[str, Any], name: str) -> int:
 class Toolbox:
     """Created inside the workflow run (Nexus clients belong to the running workflow)."""
 
-    def __init__(self, settings: ConversationSettings) -> None:
+    def __init__(self, settings: ConversationSettings, customer_id: str | None) -> None:
         self._settings = settings
+        self._customer_id = customer_id
         self._retrieval = workflow.create_nexus_client(service=RetrievalService, endpoint=settings.retrieval_endpoint)
         self._business = workflow.create_nexus_client(service=BusinessService, endpoint=settings.business_endpoint)
 
@@ -233,7 +238,9 @@ class Toolbox:
 
     async def order(self, order_id: str) -> Order:
         return await self._business.execute_operation(
-            BusinessService.get_order, GetOrderRequest(order_id=order_id), schedule_to_close_timeout=LOOKUP_TIMEOUT
+            BusinessService.get_order,
+            GetOrderRequest(order_id=order_id, customer_id=self._customer_id),
+            schedule_to_close_timeout=LOOKUP_TIMEOUT,
         )
 
     async def _lookup_order(self, args: dict[str, Any], _: str) -> ToolOutcome:
@@ -277,12 +284,16 @@ class Toolbox:
 
     async def refund(self, request: RefundRequest) -> RefundResult:
         return await self._business.execute_operation(
-            BusinessService.refund, request, schedule_to_close_timeout=REFUND_TIMEOUT
+            BusinessService.refund,
+            replace(request, customer_id=self._customer_id),
+            schedule_to_close_timeout=REFUND_TIMEOUT,
         )
 
     async def open_ticket(self, request: CreateTicketRequest) -> Ticket:
         return await self._business.execute_operation(
-            BusinessService.create_ticket, request, schedule_to_close_timeout=LOOKUP_TIMEOUT
+            BusinessService.create_ticket,
+            replace(request, customer_id=self._customer_id),
+            schedule_to_close_timeout=LOOKUP_TIMEOUT,
         )
 
     async def _escalate_to_human(self, args: dict[str, Any], key: str) -> ToolOutcome:
@@ -300,7 +311,7 @@ class Toolbox:
     async def _lookup_ticket(self, args: dict[str, Any], _: str) -> ToolOutcome:
         ticket = await self._business.execute_operation(
             BusinessService.get_ticket,
-            GetTicketRequest(ticket_id=_text(args, "ticket_id") or ""),
+            GetTicketRequest(ticket_id=_text(args, "ticket_id") or "", customer_id=self._customer_id),
             schedule_to_close_timeout=LOOKUP_TIMEOUT,
         )
         return ToolOutcome(result=asdict(ticket))

@@ -220,9 +220,17 @@ class CarriedState:
 @dataclass
 class ConversationStart:
     customer: str = ""
+    """How the customer is addressed (free text, shown to people; never used for access)."""
     settings: ConversationSettings = field(default_factory=ConversationSettings)
     carried: CarriedState | None = None
     """None on a new conversation; set by the run that continued as new."""
+    customer_id: str = ""
+    """The customer the conversation acts for, from an authenticated principal (``agent.identity``);
+    every business operation carries it, so no other customer's order or ticket is reachable. The
+    model never sets it; a conversation without one is refused."""
+    acting: str = ""
+    """How that identity was established (``customer ada@example.com``, ``operator lead-ana acting
+    for cust-ada``): kept for the record, shown in ``status``."""
 
 
 @dataclass
@@ -255,6 +263,8 @@ class ConversationStatus:
     last_activity_at: datetime
     cooldown_until: datetime | None
     summary: str
+    customer_id: str = ""
+    acting: str = ""
 
 
 @dataclass

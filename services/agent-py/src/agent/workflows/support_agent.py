@@ -117,6 +117,7 @@ COOLDOWN_FOLLOWS_PROVIDER = "cooldown-follows-provider"
 # Failures after which the provider itself may be down: the cool-down ends when it answers again.
 _PROVIDER_DOWN = (ModelErrorType.CONNECTION, ModelErrorType.TIMEOUT, ModelErrorType.SERVER_ERROR)
 HEALTH_PROBE_TIMEOUT = timedelta(seconds=10)
+IDENTITY_REQUIRED = "customer-identity-required"
 
 
 class Phase:
@@ -178,6 +179,8 @@ class SupportAgentWorkflow:
         # State is built here, not in run, so validators and queries work from the first task.
         self._id = workflow.info().workflow_id
         self._customer = start.customer
+        self._customer_id = start.customer_id
+        self._acting = start.acting
         self._settings = start.settings
         now = workflow.now()
         carried = start.carried
@@ -225,11 +228,16 @@ class SupportAgentWorkflow:
     @workflow.run
     async def run(self, start: ConversationStart) -> ConversationSummary:
         problems = settings_problems(self._settings)
+        # Runs recorded before identities were required replay without one (no patch marker).
+        if not self._customer_id.strip() and workflow.patched(IDENTITY_REQUIRED):
+            problems.append(
+                "no customer_id: a conversation acts for an authenticated customer (see agent.identity)"
+            )
         if problems:
             raise ApplicationError(
                 "invalid conversation settings: " + "; ".join(problems), type="InvalidSettings", non_retryable=True
             )
-        self._tools = Toolbox(self._settings)
+        self._tools = Toolbox(self._settings, self._customer_id or None)
         while True:
             self._publish_pending()
             await self._wait_for_work()
@@ -727,7 +735,15 @@ class SupportAgentWorkflow:
             model_call_seq=self._model_call_seq,
             answered=self._answers_to_carry(),
         )
-        workflow.continue_as_new(ConversationStart(customer=self._customer, settings=self._settings, carried=carried))
+        workflow.continue_as_new(
+            ConversationStart(
+                customer=self._customer,
+                settings=self._settings,
+                carried=carried,
+                customer_id=self._customer_id,
+                acting=self._acting,
+            )
+        )
 
     async def _archive_transcript(self) -> None:
         if not self._transcript and self._archive is not None:
@@ -964,4 +980,6 @@ class SupportAgentWorkflow:
             last_activity_at=self._last_activity_at,
             cooldown_until=self._cooldown_until,
             summary=self._summary,
+            customer_id=self._customer_id,
+            acting=self._acting,
         )
