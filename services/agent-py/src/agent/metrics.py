@@ -44,6 +44,7 @@ MODEL_TOKENS = "agent_model_tokens"
 MODEL_COST = "agent_model_cost_usd"
 EMBEDDING_REQUESTS = "agent_embedding_requests"
 PAID_ANSWERS_REUSED = "agent_paid_answers_reused"
+GUARDRAIL_REFUSALS = "agent_guardrail_refusals"
 EMBEDDING_TEXTS = "agent_embedding_texts"
 TOOL_CALLS = "agent_tool_calls"
 APPROVALS_REQUESTED = "agent_approvals_requested"
@@ -184,6 +185,13 @@ def record_paid_answer_reused(kind: str) -> None:
     activity.metric_meter().create_counter(
         PAID_ANSWERS_REUSED, "Provider answers returned from the kept answer of an earlier attempt."
     ).add(1, {"kind": kind})
+
+
+def record_guardrail_refusal(rule: str) -> None:
+    """From workflow code: a rule held in code refused what the model asked (not on replay)."""
+    workflow.metric_meter().create_counter(
+        GUARDRAIL_REFUSALS, "Model requests refused by a rule held in code, by rule."
+    ).add(1, {"rule": rule})
 
 
 def record_tool_call(tool: str, failed: bool) -> None:

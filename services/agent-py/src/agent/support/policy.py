@@ -32,7 +32,10 @@ def settings_problems(s: ConversationSettings) -> list[str]:
         problems.append("cooldown_s must not be negative")
     if not 1 <= s.max_message_bytes <= MESSAGE_BYTES_CEILING:
         problems.append(f"max_message_bytes must be between 1 and {MESSAGE_BYTES_CEILING}")
-    for name in ("max_tool_rounds", "tool_failure_limit", "model_max_attempts", "max_turns_per_run", "search_top_k"):
+    for name in (
+        "max_tool_rounds", "tool_failure_limit", "model_max_attempts", "max_turns_per_run", "search_top_k",
+        "max_refund_cents_per_conversation", "max_conversation_tokens",
+    ):
         if getattr(s, name) < 1:
             problems.append(f"{name} must be at least 1")
     if s.max_history_events < HISTORY_EVENTS_FLOOR:
@@ -60,6 +63,41 @@ def message_problem(text: object, max_bytes: int) -> str | None:
 
 def needs_approval(amount_cents: int, threshold_cents: int) -> bool:
     return amount_cents > threshold_cents
+
+
+# Orders a refund may go to without a person whatever its amount: the goods have arrived.
+DELIVERED_STATUSES = ("delivered", "partially_refunded", "refunded")
+
+
+class Guardrail:
+    """Rules held in code whatever the model asks; each refusal is counted by rule
+    (``agent_guardrail_refusals_total{rule}``) and told to the model as a tool error."""
+
+    OTHER_CUSTOMER = "other_customer"
+    """The business service refused another customer's order or ticket."""
+    ABOVE_REMAINING = "above_remaining"
+    """More than is left to refund on the order."""
+    CONVERSATION_CAP = "conversation_refund_cap"
+    """More than the conversation may refund in all."""
+    TOKEN_BUDGET = "token_budget"
+    """The conversation spent its model tokens: handed to a person."""
+
+    ALL = (OTHER_CUSTOMER, ABOVE_REMAINING, CONVERSATION_CAP, TOKEN_BUDGET)
+
+
+def refund_refusal(
+    amount_cents: int, remaining_cents: int, committed_cents: int, cap_cents: int, money: str
+) -> tuple[str, str] | None:
+    """(rule, sentence) when a refund of ``amount_cents`` must be refused, else None.
+    ``committed_cents``: what this conversation refunded or asked approval for, same currency."""
+    if amount_cents > remaining_cents:
+        return Guardrail.ABOVE_REMAINING, f"only {money} is left to refund on this order"
+    if committed_cents + amount_cents > cap_cents:
+        return (
+            Guardrail.CONVERSATION_CAP,
+            "this conversation has reached the refunds it may make; a person must handle any further refund",
+        )
+    return None
 
 
 def step_key(conversation_id: str, step: int) -> str:

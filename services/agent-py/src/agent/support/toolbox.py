@@ -14,6 +14,7 @@ orders and tickets, and that refusal comes back as a tool error the model can ex
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -33,7 +34,7 @@ from agent.embeddings.types import (
     EmbedResult,
 )
 from agent.llm.types import ToolCall
-from agent.support.policy import format_money, needs_approval
+from agent.support.policy import DELIVERED_STATUSES, Guardrail, format_money, needs_approval, refund_refusal
 from agent.support.types import Citation, ConversationSettings
 from nexus_contracts.business import (
     BusinessService,
@@ -62,6 +63,9 @@ MAX_BODY_CHARS = 8000
 # goes on with BM25 alone rather than keep the customer waiting.
 QUERY_EMBED_TIMEOUT = timedelta(seconds=20)
 HYBRID_SEARCH_PATCH = "hybrid-knowledge-search"
+# Patch: refunds held to the order's remaining amount and the conversation's cap before the
+# business service is asked, and a refund on an order not yet delivered waits for a person.
+REFUND_GUARDRAILS_PATCH = "refund-guardrails"
 
 
 @dataclass
@@ -130,6 +134,8 @@ class ToolOutcome:
     refund: RefundResult | None = None
     ticket: Ticket | None = None
     approval: ApprovalRequest | None = None
+    guardrail: str | None = None
+    """The rule that refused the call (``Guardrail``), counted by the workflow."""
 
 
 class BadArguments(ValueError):
@@ -195,9 +201,13 @@ def _whole_number(args: dict[str, Any], name: str) -> int:
 class Toolbox:
     """Created inside the workflow run (Nexus clients belong to the running workflow)."""
 
-    def __init__(self, settings: ConversationSettings, customer_id: str | None) -> None:
+    def __init__(
+        self, settings: ConversationSettings, customer_id: str | None, committed: Callable[[str], int]
+    ) -> None:
+        """``committed(currency)``: cents this conversation refunded or asked approval for."""
         self._settings = settings
         self._customer_id = customer_id
+        self._committed = committed
         self._retrieval = workflow.create_nexus_client(service=RetrievalService, endpoint=settings.retrieval_endpoint)
         self._business = workflow.create_nexus_client(service=BusinessService, endpoint=settings.business_endpoint)
 
@@ -218,7 +228,10 @@ class Toolbox:
         except BadArguments as err:
             return error_outcome("INVALID_ARGUMENTS", f"{call.name}: {err}")
         except NexusOperationError as err:
-            return error_outcome(*failure_of(err))
+            outcome = error_outcome(*failure_of(err))
+            if outcome.result["error"]["type"] == "UNAUTHORIZED":
+                outcome.guardrail = Guardrail.OTHER_CUSTOMER
+            return outcome
 
     async def _search_knowledge(self, args: dict[str, Any], _: str) -> ToolOutcome:
         query = (_text(args, "query") or "")[:MAX_QUERY_CHARS]
@@ -261,7 +274,24 @@ class Toolbox:
                 f"order {order.order_id} was paid in {order.currency}; "
                 f"a refund is in {order.currency}, not {currency.upper()}",
             )
-        if not needs_approval(amount, self._settings.approval_threshold_cents):
+        remaining = order.total_cents - order.refunded_cents
+        refusal = refund_refusal(
+            amount,
+            remaining,
+            self._committed(order.currency),
+            self._settings.max_refund_cents_per_conversation,
+            format_money(remaining, order.currency),
+        )
+        undelivered = order.status not in DELIVERED_STATUSES
+        # Checked only when a rule applies, so runs recorded before the rules replay unchanged.
+        guarded = (refusal is not None or undelivered) and workflow.patched(REFUND_GUARDRAILS_PATCH)
+        if guarded and refusal is not None:
+            rule, why = refusal
+            outcome = error_outcome("REFUSED", f"cannot refund {format_money(amount, order.currency)} on "
+                                               f"order {order.order_id}: {why}")
+            outcome.guardrail = rule
+            return outcome
+        if not needs_approval(amount, self._settings.approval_threshold_cents) and not (guarded and undelivered):
             refund = await self.refund(RefundRequest(order.order_id, amount, reason, key))
             return ToolOutcome(result=refund_result(refund), refund=refund)
         if amount > order.total_cents:

@@ -53,6 +53,12 @@ class ConversationSettings:
     max_history_events: int = 1000
     """Continue-as-new budget: see ``agent.support.policy.should_continue_as_new``."""
     max_history_bytes: int = 1024 * 1024
+    max_refund_cents_per_conversation: int = 50_000
+    """Refunds one conversation may make or ask approval for, in all, per currency (500.00):
+    held in code whatever the model asks."""
+    max_conversation_tokens: int = 200_000
+    """Model tokens one conversation may spend; past it the agent hands the conversation to a
+    person (a ticket) instead of calling the model again."""
     retrieval_endpoint: str = "retrieval"
     business_endpoint: str = "business"
     collection: str = "kb"
@@ -215,6 +221,8 @@ class CarriedState:
     so ``<workflow id>/<activity id>`` names one paid call for the provider's logs and ledgers."""
     answered: list[AnsweredUpdate] = field(default_factory=list)
     """The latest answers by update id (see :class:`AnsweredUpdate`)."""
+    refunded_cents: dict[str, int] = field(default_factory=dict)
+    """Refunds made so far, by currency (the conversation's cap counts them)."""
 
 
 @dataclass

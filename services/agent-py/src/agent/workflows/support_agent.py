@@ -59,12 +59,14 @@ with workflow.unsafe.imports_passed_through():
         REJECTED,
         record_approval_decided,
         record_approval_requested,
+        record_guardrail_refusal,
         record_tool_call,
     )
     from agent.queues import LLM_TASK_QUEUE
     from agent.support.activities import ArchiveRequest
     from agent.support.answer_screen import SHIPPED_STAGE, STAGES
     from agent.support.policy import (
+        Guardrail,
         continue_as_new_reason,
         escalation_key,
         format_money,
@@ -118,6 +120,7 @@ COOLDOWN_FOLLOWS_PROVIDER = "cooldown-follows-provider"
 _PROVIDER_DOWN = (ModelErrorType.CONNECTION, ModelErrorType.TIMEOUT, ModelErrorType.SERVER_ERROR)
 HEALTH_PROBE_TIMEOUT = timedelta(seconds=10)
 IDENTITY_REQUIRED = "customer-identity-required"
+TOKEN_BUDGET_PATCH = "conversation-token-budget"
 
 
 class Phase:
@@ -207,6 +210,7 @@ class SupportAgentWorkflow:
             a.update_id: a.reply if a.reply is not None else a.outcome for a in (carried.answered if carried else [])
         }
         self._queued_ids: set[str] = set()
+        self._refunded_cents: dict[str, int] = dict(carried.refunded_cents) if carried else {}
 
         self._transcript: list[TranscriptEntry] = []
         self._context: list[ChatMessage] = self._context_from(self._carried_recent)
@@ -237,7 +241,7 @@ class SupportAgentWorkflow:
             raise ApplicationError(
                 "invalid conversation settings: " + "; ".join(problems), type="InvalidSettings", non_retryable=True
             )
-        self._tools = Toolbox(self._settings, self._customer_id or None)
+        self._tools = Toolbox(self._settings, self._customer_id or None, self._committed_cents)
         while True:
             self._publish_pending()
             await self._wait_for_work()
@@ -339,6 +343,8 @@ class SupportAgentWorkflow:
             if failure.kind == "context_length":
                 self._context.clear()
                 self._summary = summarize(self._turns, self._asked, self._actions, list(self._approvals.values()))
+            if failure.kind == "budget_spent":
+                answer = await self._hand_over(failure.detail)
         await self._record("agent", answer, citations=turn.citations, model=turn.model, ref=answer_ref)
         self._phase, self._detail = Phase.IDLE, ""
         return AgentReply(
@@ -390,11 +396,14 @@ class SupportAgentWorkflow:
         self._phase, self._detail = Phase.RUNNING_TOOL, call.name
         outcome = await self._tools.run(call, key)
         record_tool_call(call.name, outcome.failed)
+        if outcome.guardrail is not None:
+            record_guardrail_refusal(outcome.guardrail)
         if outcome.approval is not None:
             outcome.result = self._open_approval(outcome.approval, key, turn)
         now = workflow.now()
         if outcome.refund is not None:
             r = outcome.refund
+            self._refunded(r.amount_cents, r.currency)
             summary = f"refund {r.refund_id} of {format_money(r.amount_cents, r.currency)} on {r.order_id}"
             self._actions.append(ActionRecord("refund", r.refund_id, summary, key, now))
         if outcome.ticket is not None:
@@ -462,6 +471,10 @@ class SupportAgentWorkflow:
             tool_choice=tool_choice,
         )
         s = self._settings
+        if self._usage.total_tokens >= s.max_conversation_tokens and workflow.patched(TOKEN_BUDGET_PATCH):
+            record_guardrail_refusal(Guardrail.TOKEN_BUDGET)
+            spent = f"{self._usage.total_tokens} model tokens spent, the budget is {s.max_conversation_tokens}"
+            return _ModelFailure("budget_spent", spent)
         # Two rounds: the activity's own retries (backoff, Retry-After) first; if they run out
         # on a retryable error, one durable cool-down and one more round.
         for round_no in (1, 2):
@@ -551,6 +564,42 @@ class SupportAgentWorkflow:
         except ActivityError:
             pass  # still down at the end of the cool-down: the next round finds out
 
+    def _committed_cents(self, currency: str) -> int:
+        """Refunds made, or waiting for or under a decision, in ``currency``: what the cap counts."""
+        waiting = sum(
+            a.amount_cents for a in self._approvals.values()
+            if a.currency == currency and a.status in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
+        )
+        return self._refunded_cents.get(currency, 0) + waiting
+
+    def _refunded(self, cents: int, currency: str) -> None:
+        self._refunded_cents[currency] = self._refunded_cents.get(currency, 0) + cents
+
+    async def _hand_over(self, why: str) -> str:
+        """The budget is spent: a person takes over (one ticket per conversation), no model call."""
+        key = escalation_key(self._id, "budget")
+        try:
+            ticket = await self._tools.open_ticket(
+                CreateTicketRequest(
+                    subject=f"Conversation {self._id} reached its model budget",
+                    idempotency_key=key,
+                    body=f"{why}. The agent stopped calling the model; please take the conversation over.",
+                    priority="high",
+                )
+            )
+        except NexusOperationError as err:
+            return (
+                "This conversation has used the model budget it may spend, and no ticket could be opened "
+                f"({failure_of(err)[1]}); please contact support."
+            )
+        if all(a.idempotency_key != key for a in self._actions):
+            self._actions.append(ActionRecord("ticket", ticket.ticket_id, f"ticket {ticket.ticket_id}: budget spent",
+                                              key, workflow.now()))
+        return (
+            f"This conversation has used the model budget it may spend, so a person takes it over from "
+            f"here: ticket {ticket.ticket_id}. Nothing more will be done automatically."
+        )
+
     @staticmethod
     def _apology(failure: _ModelFailure) -> str:
         if failure.kind == "context_length":
@@ -590,6 +639,7 @@ class SupportAgentWorkflow:
             else:
                 approval.status, approval.result = ApprovalStatus.EXECUTED, refund.refund_id
                 refund_id = refund.refund_id
+                self._refunded(refund.amount_cents, refund.currency)
                 self._actions.append(
                     ActionRecord(
                         "refund",
@@ -734,6 +784,7 @@ class SupportAgentWorkflow:
             started_at=self._started_at,
             model_call_seq=self._model_call_seq,
             answered=self._answers_to_carry(),
+            refunded_cents=self._refunded_cents,
         )
         workflow.continue_as_new(
             ConversationStart(
