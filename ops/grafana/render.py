@@ -87,6 +87,10 @@ DASHBOARDS = [
             Panel("Approval decisions", "ops", [(rate("agent_approval_decisions_total", "decision"), "{{decision}}")]),
             Panel("Approval wait", "s", [(p95("agent_approval_wait_seconds", "decision"), "{{decision}} p95")]),
             Panel("Refunds", "ops", [(rate("business_refunds_total", "outcome"), "{{outcome}}")]),
+            Panel("Guardrail refusals", "ops", [
+                (rate("agent_guardrail_refusals_total", "rule"), "agent: {{rule}}"),
+                (rate("business_access_refusals_total", "operation"), "business: {{operation}} of another customer"),
+            ], "What the model asked and rules held in code refused (docs/threat-model.md)."),
             Panel("Ingestion", "ops", [
                 (rate("agent_ingest_documents_total", "outcome"), "documents {{outcome}}"),
                 ("sum(rate(agent_ingest_chunks_total[$__rate_interval]))", "chunks"),

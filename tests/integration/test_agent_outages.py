@@ -60,11 +60,11 @@ def model_server(stack: Stack) -> str:
     return f"http://{stack.config.host}:{stack.config.ports['model_server']}"
 
 
-async def new_conversation(chat: Conversations, **settings: object) -> str:
+async def new_conversation(chat: Conversations, customer_id: str = "cust-grace", **settings: object) -> str:
+    """A conversation for the owner of the order it asks about (ORD-1002: Grace; ORD-1004: Katherine)."""
     cid = f"test-outage-{uuid.uuid4().hex[:10]}"
     settings = {"approval_threshold_cents": 100, **settings}
-    # ORD-1002, the order these conversations ask about, is Grace's.
-    start = ConversationStart(settings=ConversationSettings(**settings), customer_id="cust-grace")  # type: ignore[arg-type]
+    start = ConversationStart(settings=ConversationSettings(**settings), customer_id=customer_id)  # type: ignore[arg-type]
     await chat.start(start, cid)
     return cid
 
@@ -85,11 +85,11 @@ def refund_keys(stack: Stack, cid: str) -> list[str]:
 async def test_a_message_sent_through_a_server_restart_is_answered_once_and_paid_once(
     outage_stack: Stack, chat: Conversations, sim: SimulatorHandle
 ) -> None:
-    cid = await new_conversation(chat)
+    cid = await new_conversation(chat, "cust-katherine")
     # The model answers 4 s into the call; the server is down from about 1 s to 11 s, longer than
     # the SDK's default retries (about 6 s) for the client's update and the worker's completion.
     sim.set_faults([{"kind": "slow", "delay_s": 4, "times": 1, "match": cid, "endpoint": "chat.completions"}])
-    text, message_id = "Please refund $0.50 on order ORD-1002, the cable is frayed", f"msg-{uuid.uuid4().hex}"
+    text, message_id = "Please refund $0.50 on order ORD-1004, the case is scuffed", f"msg-{uuid.uuid4().hex}"
     sending = asyncio.create_task(chat.send(cid, text, message_id=message_id))
     await model_call_in_flight(outage_stack)
     await asyncio.to_thread(stop, outage_stack, "temporal", kill=True)

@@ -58,6 +58,7 @@ EXERCISED_FAULTS = {
     ),
     ("retrieval.json", "Retrieval errors"): "a search with a mode the retrieval service does not know",
     ("codec.json", "Codec failures"): "a tampered payload sent to the codec server",
+    ("overview.json", "Guardrail refusals"): "a conversation for Grace asking for Ada's order ORD-1001",
     ("codec.json", "Codec server auth failures"): "a codec server request with a token nobody issued",
 }
 
@@ -170,6 +171,9 @@ def scraped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         run_cli(stack, "check", "--order", "ORD-MISSING", "--workflow-id", "dashboards-check-fails", exit_code=1)
         asyncio.run(codec_server_traffic(stack))
         asyncio.run(bad_search(stack))
+        # Another customer's order: refused below the model, counted by the agent and the business worker.
+        run_cli(stack, "chat", "start", "--customer-id", "cust-grace", "--id", "dashboards-guardrail")
+        run_cli(stack, "chat", "send", "dashboards-guardrail", "Please look up order ORD-1001")
         # Empty polls exist only once a long poll has returned without a task (about a minute of
         # idle queue), so wait for them; by then every counter has many samples in the window.
         deadline = time.monotonic() + 180

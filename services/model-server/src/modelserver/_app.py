@@ -25,7 +25,8 @@ from ._catalogue import EMBEDDING_MODEL, lookup, lookup_kind, model_list
 from ._completion import build_completion, sse_events
 from ._embeddings import build_embedding_response, parse_embedding_request
 from ._errors import APIFailure, context_length_exceeded, invalid_request, method_not_allowed, not_found
-from ._faults import FaultConfigError, FaultQueue, failure_for, parse_rules
+from ._faults import FaultConfigError, FaultQueue, FaultRule, failure_for, parse_rules
+from ._hostile import hostile_decision
 from ._ledger import Ledger, LedgerEntry, utc_timestamp
 from ._metrics import Metrics
 from ._policy import decide
@@ -165,18 +166,22 @@ async def _serve_call(request: Request, endpoint: str, handle: _Handler) -> Resp
 
 async def _inject_fault(
     state: ServerState, call: _Call, text: str, *, context_window: int, prompt_tokens: int, param: str
-) -> None:
-    """Apply the first queued fault that matches this call: raise its error, or sleep (``slow``)."""
+) -> FaultRule | None:
+    """Apply the first queued fault that matches this call: raise its error, sleep (``slow``), or
+    return a ``hostile`` rule for the caller to act on."""
     rule = state.faults.take(text, call.request_key, call.endpoint)
     if rule is None:
-        return
+        return None
     call.fault = rule.kind
     state.metrics.fault(rule.kind, call.endpoint)
     failure = failure_for(rule, model=call.model or "", context_window=context_window, prompt_tokens=prompt_tokens)
     if failure is not None:
         # The failure names the request field at fault the way each endpoint calls it.
         raise replace(failure, param=param) if failure.param == "messages" else failure
+    if rule.kind == "hostile":
+        return rule
     await asyncio.sleep(rule.delay_s)
+    return None
 
 
 async def _chat_completions(request: Request) -> Response:
@@ -188,14 +193,14 @@ async def _answer_chat(state: ServerState, call: _Call, body: Any) -> Response:
     call.model = chat.model
     sim_model = lookup_kind(chat.model, "chat")
     prompt = prompt_tokens(chat)
-    await _inject_fault(
+    hostile = await _inject_fault(
         state, call, chat.latest_user_text(),
         context_window=sim_model.context_window, prompt_tokens=prompt, param="messages",
     )
     if prompt > sim_model.context_window:
         raise context_length_exceeded(chat.model, sim_model.context_window, prompt)
 
-    decision = decide(chat)
+    decision = (hostile_decision(hostile, chat) if hostile else None) or decide(chat)
     completion = build_completion(chat, decision, digest=call.digest, created=int(state.clock()))
     call.usage = completion["usage"]
     call.finish_reason = decision.finish_reason

@@ -89,4 +89,5 @@ def _event(payload: dict[str, Any]) -> str:
 
 
 def _arguments_json(arguments: Any) -> str:
-    return json.dumps(arguments, ensure_ascii=False)
+    # A string is sent as it is: how the hostile mode sends arguments that do not parse.
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)

@@ -1,4 +1,5 @@
-"""Fault injection: a queue of rules that turn matching requests into provider failures.
+"""Fault injection: a queue of rules that turn matching requests into provider failures, or,
+with ``hostile``, into a model that works against the agent (``_hostile``).
 
 Rules are checked in order; the first that applies to a request fires and has its ``times``
 decremented (a rule without ``times`` fires forever). At most one rule fires per request.
@@ -15,10 +16,17 @@ from typing import Any, Literal, cast, get_args
 
 from ._errors import APIFailure, context_length_exceeded, invalid_api_key
 
-FaultKind = Literal["rate_limit", "server_error", "bad_request", "context_length", "auth", "slow"]
+FaultKind = Literal["rate_limit", "server_error", "bad_request", "context_length", "auth", "slow", "hostile"]
 KINDS: tuple[str, ...] = get_args(FaultKind)
 
-_FIELDS = frozenset({"kind", "times", "match", "endpoint", "status", "retry_after", "delay_s", "message"})
+_FIELDS = frozenset(
+    {"kind", "times", "match", "endpoint", "status", "retry_after", "delay_s", "message", "behaviour", "order_id"}
+)
+HostileBehaviour = Literal[
+    "other_customer", "above_remaining", "unasked_refund", "refund_burst", "unknown_tool", "bad_arguments",
+    "obey_injection", "tool_loop",
+]
+BEHAVIOURS: tuple[str, ...] = get_args(HostileBehaviour)
 
 Endpoint = Literal["chat.completions", "embeddings"]
 ENDPOINTS: tuple[str, ...] = get_args(Endpoint)
@@ -39,6 +47,10 @@ class FaultRule:
     retry_after: float = 1.0
     delay_s: float = 1.0
     message: str | None = None
+    behaviour: HostileBehaviour | None = None
+    """``hostile`` only: what the model does against the agent (see ``_hostile``)."""
+    order_id: str | None = None
+    """``hostile`` only: the order it goes after (default: the one the customer named, or ORD-1001)."""
 
     @classmethod
     def from_json(cls, raw: Any, *, where: str = "fault") -> FaultRule:
@@ -70,6 +82,15 @@ class FaultRule:
         message = raw.get("message")
         if message is not None and not isinstance(message, str):
             raise FaultConfigError(f"{where}.message must be a string.")
+        behaviour = raw.get("behaviour")
+        if (kind == "hostile") != (behaviour is not None) or (behaviour is not None and behaviour not in BEHAVIOURS):
+            raise FaultConfigError(
+                f"{where}.behaviour goes with kind hostile and must be one of {', '.join(BEHAVIOURS)}; "
+                f"got {behaviour!r}."
+            )
+        order_id = raw.get("order_id")
+        if order_id is not None and (kind != "hostile" or not isinstance(order_id, str) or not order_id):
+            raise FaultConfigError(f"{where}.order_id is a non-empty string, for kind hostile only.")
         return cls(
             kind=cast(FaultKind, kind),
             times=times,
@@ -78,6 +99,8 @@ class FaultRule:
             status=status if isinstance(status, int) else 500,
             retry_after=retry_after,
             delay_s=delay_s,
+            behaviour=cast(HostileBehaviour | None, behaviour),
+            order_id=order_id,
             message=message,
         )
 
@@ -93,6 +116,10 @@ class FaultRule:
             out["delay_s"] = self.delay_s
         if self.message is not None:
             out["message"] = self.message
+        if self.behaviour is not None:
+            out["behaviour"] = self.behaviour
+        if self.order_id is not None:
+            out["order_id"] = self.order_id
         return out
 
     def applies_to(self, user_text: str, request_key: str | None, endpoint: str = "chat.completions") -> bool:
@@ -161,7 +188,8 @@ class FaultQueue:
 
 
 def failure_for(rule: FaultRule, *, model: str, context_window: int, prompt_tokens: int) -> APIFailure | None:
-    """The error a rule produces, or None for rules (``slow``) that delay a normal answer."""
+    """The error a rule produces, or None for rules that change the answer instead (``slow``
+    delays it, ``hostile`` replaces it)."""
     note = " (simulated fault)"
     if rule.kind == "rate_limit":
         seconds = rule.retry_after

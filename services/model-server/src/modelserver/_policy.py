@@ -26,7 +26,8 @@ from ._request import ChatRequest, Tool
 @dataclass(frozen=True)
 class PlannedCall:
     name: str
-    arguments: Mapping[str, Any]
+    arguments: Mapping[str, Any] | str
+    """A string is sent as it is (the hostile mode's arguments that do not parse)."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def decide(request: ChatRequest) -> Decision:
         assert tool is not None  # _request rejects a named choice that is not offered
         return Decision(calls=(_forced_call(tool, text, why=f"tool_choice names {tool.name!r}"),))
 
-    if choice.mode == "auto" and _has_tool_results(request):
+    if choice.mode == "auto" and has_tool_results(request):
         return Decision(content=compose_answer(request))
 
     calls = relevant_calls(request.tools, text)
@@ -81,7 +82,7 @@ def _fillable(tools: list[Tool], text: str) -> list[PlannedCall]:
     return calls
 
 
-def _has_tool_results(request: ChatRequest) -> bool:
+def has_tool_results(request: ChatRequest) -> bool:
     start = request.latest_user_index()
     after = request.messages if start is None else request.messages[start + 1 :]
     return any(m.role == "tool" for m in after)

@@ -67,6 +67,14 @@ def needs_approval(amount_cents: int, threshold_cents: int) -> bool:
 
 # Orders a refund may go to without a person whatever its amount: the goods have arrived.
 DELIVERED_STATUSES = ("delivered", "partially_refunded", "refunded")
+_ASKING_WORDS = ("refund", "money back", "reimburse", "return")
+
+
+def customer_asked_refund(message: str, order_id: str) -> bool:
+    """Whether the customer's own message asks for money back on this order. A refund the model
+    decided on its own (a planted instruction, a confused model) waits for a person instead."""
+    text = message.lower()
+    return order_id.lower() in text and any(word in text for word in _ASKING_WORDS)
 
 
 class Guardrail:

@@ -34,7 +34,14 @@ from agent.embeddings.types import (
     EmbedResult,
 )
 from agent.llm.types import ToolCall
-from agent.support.policy import DELIVERED_STATUSES, Guardrail, format_money, needs_approval, refund_refusal
+from agent.support.policy import (
+    DELIVERED_STATUSES,
+    Guardrail,
+    customer_asked_refund,
+    format_money,
+    needs_approval,
+    refund_refusal,
+)
 from agent.support.types import Citation, ConversationSettings
 from nexus_contracts.business import (
     BusinessService,
@@ -208,11 +215,17 @@ class Toolbox:
         self._settings = settings
         self._customer_id = customer_id
         self._committed = committed
+        self._asked = ""
+        self._refunds_this_turn = 0
         self._retrieval = workflow.create_nexus_client(service=RetrievalService, endpoint=settings.retrieval_endpoint)
         self._business = workflow.create_nexus_client(service=BusinessService, endpoint=settings.business_endpoint)
 
-    async def run(self, call: ToolCall, idempotency_key: str) -> ToolOutcome:
-        """Never raises for a tool's failure: the outcome says what went wrong."""
+    async def run(
+        self, call: ToolCall, idempotency_key: str, asked: str = "", refunds_this_turn: int = 0
+    ) -> ToolOutcome:
+        """Never raises for a tool's failure: the outcome says what went wrong. ``asked``: the
+        customer's message this turn; ``refunds_this_turn``: refunds already made without a person."""
+        self._asked, self._refunds_this_turn = asked, refunds_this_turn
         handlers = {
             "search_knowledge": self._search_knowledge,
             "lookup_order": self._lookup_order,
@@ -282,16 +295,22 @@ class Toolbox:
             self._settings.max_refund_cents_per_conversation,
             format_money(remaining, order.currency),
         )
-        undelivered = order.status not in DELIVERED_STATUSES
+        # A person decides a refund on goods not yet delivered, one the customer did not ask for,
+        # and any but the first of one message (a burst), whatever the amount.
+        needs_person = (
+            order.status not in DELIVERED_STATUSES
+            or not customer_asked_refund(self._asked, order.order_id)
+            or self._refunds_this_turn > 0
+        )
         # Checked only when a rule applies, so runs recorded before the rules replay unchanged.
-        guarded = (refusal is not None or undelivered) and workflow.patched(REFUND_GUARDRAILS_PATCH)
+        guarded = (refusal is not None or needs_person) and workflow.patched(REFUND_GUARDRAILS_PATCH)
         if guarded and refusal is not None:
             rule, why = refusal
             outcome = error_outcome("REFUSED", f"cannot refund {format_money(amount, order.currency)} on "
                                                f"order {order.order_id}: {why}")
             outcome.guardrail = rule
             return outcome
-        if not needs_approval(amount, self._settings.approval_threshold_cents) and not (guarded and undelivered):
+        if not needs_approval(amount, self._settings.approval_threshold_cents) and not (guarded and needs_person):
             refund = await self.refund(RefundRequest(order.order_id, amount, reason, key))
             return ToolOutcome(result=refund_result(refund), refund=refund)
         if amount > order.total_cents:

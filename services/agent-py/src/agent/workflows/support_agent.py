@@ -150,6 +150,10 @@ class _Turn:
     approvals: list[str] = field(default_factory=list)
     usage: Usage = field(default_factory=lambda: Usage(0, 0, 0))
     model: str | None = None
+    asked: str = ""
+    """The customer's message this turn (what a refund without a person must answer to)."""
+    refunds: int = 0
+    """Refunds made this turn without a person."""
 
 
 @dataclass
@@ -334,7 +338,7 @@ class SupportAgentWorkflow:
         entry = await self._record("user", text)
         mark = len(self._context)
         self._context.append(self._message("user", text, entry.ref))
-        turn = _Turn()
+        turn = _Turn(asked=text)
         answer, answer_ref, failure = await self._agent_loop(turn)
         if failure is not None:
             # Take the failed turn out of what the model sees next, so one bad request does
@@ -394,7 +398,7 @@ class SupportAgentWorkflow:
         self._step += 1
         key = step_key(self._id, self._step)
         self._phase, self._detail = Phase.RUNNING_TOOL, call.name
-        outcome = await self._tools.run(call, key)
+        outcome = await self._tools.run(call, key, turn.asked, turn.refunds)
         record_tool_call(call.name, outcome.failed)
         if outcome.guardrail is not None:
             record_guardrail_refusal(outcome.guardrail)
@@ -404,6 +408,7 @@ class SupportAgentWorkflow:
         if outcome.refund is not None:
             r = outcome.refund
             self._refunded(r.amount_cents, r.currency)
+            turn.refunds += 1
             summary = f"refund {r.refund_id} of {format_money(r.amount_cents, r.currency)} on {r.order_id}"
             self._actions.append(ActionRecord("refund", r.refund_id, summary, key, now))
         if outcome.ticket is not None:
