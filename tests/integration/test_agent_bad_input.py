@@ -115,3 +115,20 @@ async def test_invalid_settings_fail_the_start_with_every_problem(agents_client:
     assert isinstance(cause, ApplicationError) and cause.type == "InvalidSettings"
     assert "approval_threshold_cents must not be negative" in cause.message
     assert "max_message_bytes must be between 1 and 65536" in cause.message
+
+
+async def test_a_conversation_without_an_identity_is_refused(
+    conversations: Conversations, agents_client: Client
+) -> None:
+    cid = f"test-bad-{uuid.uuid4().hex[:10]}"
+    with pytest.raises(ChatError) as refused:
+        await conversations.start(ConversationStart(customer="Mallory"), cid)
+    assert refused.value.exit_code == EXIT_REJECTED
+    assert refused.value.message.startswith("a conversation acts for one customer")
+    # Started around the client, the workflow itself refuses: it fails at once, nothing done.
+    handle = await agents_client.start_workflow(
+        SupportAgentWorkflow.run, ConversationStart(customer="Mallory"), id=cid, task_queue=AGENT_TASK_QUEUE
+    )
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    assert "no customer_id: a conversation acts for an authenticated customer" in str(failed.value.cause)

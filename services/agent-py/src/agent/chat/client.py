@@ -151,6 +151,12 @@ class Conversations:
         """Start a conversation. Ids are never reused (refund keys derive from them) unless
         ``replace``, which the demo uses to show that its refund happens once. A start retried
         after an outage recognises the conversation its own first try created."""
+        if not start.customer_id.strip():
+            raise ChatError(
+                "a conversation acts for one customer: set customer_id from an authenticated identity "
+                "(see agent.identity)",
+                EXIT_REJECTED,
+            )
         conversation_id = conversation_id or new_conversation_id()
         asked_at = datetime.now(UTC)
         tries = 0
