@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -56,10 +57,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		datasets, efSearch, dataDir, out, corpus, queries string
-		n, nq, dim                                        int
-		p                                                 ann.Params
-		seed                                              uint64
+		datasets, efSearch, dataDir, out, corpus, queries, cpuProfile string
+		n, nq, dim                                                    int
+		p                                                             ann.Params
+		seed                                                          uint64
 	)
 	fs.StringVar(&datasets, "datasets", "scifact,structured,random", "comma-separated data sets: scifact, structured, random")
 	fs.IntVar(&n, "n", 100_000, "base vectors of the synthetic data sets")
@@ -73,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&seed, "seed", 1, "random seed of the generators and the graph")
 	fs.StringVar(&dataDir, "data-dir", filepath.Join(".data", "ann"), "where the data sets are written for the reference implementations")
 	fs.StringVar(&out, "o", filepath.Join(".data", "ann", "ours.json"), "JSON report path")
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,6 +90,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if p.M < 2 || p.EfConstruction < 1 || n < ann.K || nq < 1 || dim < 1 {
 		return fmt.Errorf("m must be at least 2, n at least %d, and ef-construction, queries and dim positive", ann.K)
+	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return fmt.Errorf("create CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	rep := report{
