@@ -199,6 +199,9 @@ type Index struct {
 	// writeMu serialises writers, so that the outcome of a write computed
 	// before its commit hook runs still holds when it is applied.
 	writeMu sync.Mutex
+	// graphsHeld (under writeMu): writes leave the HNSW graphs alone; see
+	// HoldGraphs.
+	graphsHeld bool
 
 	mu          sync.RWMutex
 	collections map[string]*collection
@@ -496,7 +499,9 @@ func (ix *Index) Put(collection string, docs []Document, commit func(changed []D
 		}
 	}
 	c.apply(prepared)
-	c.catchUpGraph()
+	if !ix.graphsHeld {
+		c.catchUpGraph()
+	}
 	return res, nil
 }
 
@@ -556,7 +561,9 @@ func (ix *Index) Delete(collection string, ids []string, commit func(existing []
 	}
 	c.mu.Unlock()
 	res.Deleted = len(existing)
-	c.maybeRebuildGraph()
+	if !ix.graphsHeld {
+		c.maybeRebuildGraph()
+	}
 	return res, nil
 }
 
@@ -606,6 +613,9 @@ func (ix *Index) Snapshot(fn func()) []CollectionSnapshot {
 				cs.Documents = append(cs.Documents, s.doc)
 			}
 		}
+		if !ix.graphsHeld {
+			cs.Graph, cs.GraphErr = c.saveGraph()
+		}
 		c.mu.RUnlock()
 		out = append(out, cs)
 	}
@@ -617,6 +627,11 @@ type CollectionSnapshot struct {
 	Name      string
 	Dimension int
 	Documents []*Document
+	// Graph is the collection's HNSW graph numbered to match Documents, or
+	// nil (no vectors, or GraphErr says why it could not be saved: the
+	// documents are complete regardless).
+	Graph    *SavedGraph
+	GraphErr error
 }
 
 // Search ranks the documents of q.Collection. An empty mode means hybrid when

@@ -9,6 +9,8 @@
 //	LOCK                       held (flock) by the process using the directory
 //	snapshot                   the last complete snapshot
 //	snapshot.tmp               a snapshot being written; removed at open
+//	graph                      the HNSW graphs as of the snapshot (graphfile.go); a cache
+//	graph.tmp                  a graph file being written; removed at open
 //	journal-<gen>.log          journals, <gen> 16 hex digits, replayed in order
 //
 // A journal starts with the 8-byte magic "RJOURNL1"; a snapshot with
@@ -52,6 +54,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 )
@@ -322,6 +325,10 @@ func (s *Store) compactLocked() error {
 	if err != nil {
 		return err
 	}
+	if err := s.writeGraphs(snap, covered); err != nil {
+		// The snapshot is complete without it; the next start rebuilds.
+		s.log.Warn("saving the HNSW graphs failed; the next start rebuilds them from the vectors", "error", err)
+	}
 	gens, err := s.journalGenerations()
 	if err != nil {
 		return err
@@ -472,9 +479,19 @@ func (s *Store) openJournalLocked(gen uint64) error {
 // journal generation.
 func (s *Store) recover() error {
 	_ = os.Remove(filepath.Join(s.dir, snapshotName+".tmp"))
+	_ = os.Remove(filepath.Join(s.dir, graphName+".tmp"))
+	// The snapshot's documents are loaded without touching the HNSW graphs,
+	// which are then attached as saved (or built, when they cannot be) in
+	// one go.
+	s.ix.HoldGraphs()
 	nextGen, err := s.loadSnapshot()
 	if err != nil {
 		return err
+	}
+	s.loadGraphs(nextGen)
+	start := time.Now()
+	for collection, n := range s.ix.ReleaseGraphs() {
+		s.log.Info("built the HNSW graph from the snapshot's vectors", "collection", collection, "vectors", n, "seconds", time.Since(start).Seconds())
 	}
 	gens, err := s.journalGenerations()
 	if err != nil {

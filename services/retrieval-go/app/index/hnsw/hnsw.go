@@ -450,6 +450,18 @@ func (g *Graph) Search(q []float32, k, ef int, accept func(uint32) bool) []Resul
 	return slices.Clone(found[:min(k, len(found))])
 }
 
+// Vector returns the vector stored for id, or nil when id is not in the
+// graph. The graph keeps the vectors of nodes whose documents are gone (they
+// stay as waypoints), so a saved graph takes them from here.
+func (g *Graph) Vector(id uint32) []float32 {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if !g.has(id) {
+		return nil
+	}
+	return g.vecs[id]
+}
+
 // Links returns a copy of id's neighbours on layer l (nil above its top
 // layer), for tests and diagnostics.
 func (g *Graph) Links(id uint32, l int) []uint32 {
