@@ -176,10 +176,19 @@ func (c *collection) compactPostings() {
 // caller is the (single) writer; searches meanwhile compare the query with
 // the missing vectors directly, so they see every document.
 func (c *collection) catchUpGraph() {
+	c.catchUpGraphUpTo(math.MaxInt)
+}
+
+// catchUpGraphUpTo is catchUpGraph for at most limit slots; it reports
+// whether the graph has caught up.
+func (c *collection) catchUpGraphUpTo(limit int) bool {
 	c.mu.RLock()
 	end := uint32(len(c.slots))
 	c.mu.RUnlock()
 	g := c.graph.Load()
+	if start := c.graphNext.Load(); uint64(end-start) > uint64(limit) {
+		end = start + uint32(limit)
+	}
 	for s := c.graphNext.Load(); s < end; s++ {
 		c.mu.RLock()
 		e := c.slots[s]
@@ -191,6 +200,9 @@ func (c *collection) catchUpGraph() {
 		c.graphNext.Store(s + 1)
 	}
 	c.maybeRebuildGraph()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return int(c.graphNext.Load()) == len(c.slots)
 }
 
 // maybeRebuildGraph starts rebuilding the graph from the live vectors once

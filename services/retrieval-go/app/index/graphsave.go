@@ -118,18 +118,42 @@ func (c *collection) deadSlots() int {
 	return n
 }
 
-// ReleaseGraphs ends HoldGraphs: every collection's graph catches up with
-// its documents (all of them where no graph was attached). It returns how
-// many vectors were inserted per collection, for the caller to log.
-func (ix *Index) ReleaseGraphs() map[string]int {
+// ReleaseGraphs ends HoldGraphs: from now on writes insert their vectors
+// into the graphs again. The documents loaded while graphs were held (all of
+// a collection's where no graph was attached) are not in them yet:
+// CatchUpGraphs inserts them, and searches compare queries with them
+// directly until then, so they are found all along.
+func (ix *Index) ReleaseGraphs() {
 	ix.writeMu.Lock()
 	defer ix.writeMu.Unlock()
 	ix.graphsHeld = false
+}
+
+// graphCatchUpBatch is how many vectors CatchUpGraphs inserts per turn of
+// the write lock, so that writes wait at most a few hundred milliseconds.
+const graphCatchUpBatch = 256
+
+// CatchUpGraphs inserts every vector not yet in its collection's graph, a
+// batch at a time between writes, until done or until stop is closed. It
+// returns how many vectors it inserted per collection.
+func (ix *Index) CatchUpGraphs(stop <-chan struct{}) map[string]int {
 	inserted := make(map[string]int)
 	for _, name := range ix.Collections() {
-		c, _ := ix.collection(name)
+		c, err := ix.collection(name)
+		if err != nil {
+			continue
+		}
 		before := c.graph.Load().Len()
-		c.catchUpGraph()
+		for done := false; !done; {
+			select {
+			case <-stop:
+				return inserted
+			default:
+			}
+			ix.writeMu.Lock()
+			done = c.catchUpGraphUpTo(graphCatchUpBatch)
+			ix.writeMu.Unlock()
+		}
 		if n := c.graph.Load().Len() - before; n > 0 {
 			inserted[name] = n
 		}

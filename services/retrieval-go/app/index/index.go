@@ -613,10 +613,15 @@ func (ix *Index) Snapshot(fn func()) []CollectionSnapshot {
 				cs.Documents = append(cs.Documents, s.doc)
 			}
 		}
-		if !ix.graphsHeld {
-			cs.Graph, cs.GraphErr = c.saveGraph()
-		}
 		c.mu.RUnlock()
+		if !ix.graphsHeld {
+			// A graph still catching up after a start is completed first, so
+			// that the saved graph covers every document of the snapshot.
+			c.catchUpGraph()
+			c.mu.RLock()
+			cs.Graph, cs.GraphErr = c.saveGraph()
+			c.mu.RUnlock()
+		}
 		out = append(out, cs)
 	}
 	return out

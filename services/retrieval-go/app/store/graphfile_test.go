@@ -134,6 +134,7 @@ func TestSavedGraphIsLoadedAtStart(t *testing.T) {
 
 	var log syncBuffer
 	s2 := openStore(t, dir, graphOptions(&log))
+	s2.WaitForGraphs()
 	if !strings.Contains(log.String(), "loaded the saved HNSW graphs") || strings.Contains(log.String(), "built the HNSW graph") {
 		t.Fatalf("the saved graph was not used:\n%s", log.String())
 	}
@@ -204,6 +205,7 @@ func TestGraphFileProblemsFallBackToBuilding(t *testing.T) {
 
 			var log syncBuffer
 			s2 := openStore(t, dir, graphOptions(&log))
+			s2.WaitForGraphs()
 			if !strings.Contains(log.String(), tc.wantLog) || !strings.Contains(log.String(), "built the HNSW graph") {
 				t.Fatalf("log lacks %q and a rebuild:\n%s", tc.wantLog, log.String())
 			}
@@ -230,5 +232,35 @@ func TestGraphFileProblemsFallBackToBuilding(t *testing.T) {
 				t.Errorf("recall@10 after rebuilding %.3f, want >= 0.9", recall)
 			}
 		})
+	}
+}
+
+func TestJournalTailIsFoundWhileTheGraphCatchesUp(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, graphOptions(nil))
+	queries := fillForGraph(t, s)
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	var tail []index.Document
+	for i, q := range queries {
+		tail = append(tail, doc(fmt.Sprintf("tail%02d", i), 1, "tail", q...))
+	}
+	if _, err := s.Put("kb", tail); err != nil {
+		t.Fatal(err)
+	}
+	nodes := s.Index().Stats()[0].GraphNodes
+	s.Close()
+
+	s2 := openStore(t, dir, graphOptions(nil))
+	// Straight after the open, whether or not the tail is in the graph yet.
+	for i, hits := range vectorHits(t, s2, queries, false) {
+		if len(hits) == 0 || hits[0].ID != tail[i].ID {
+			t.Fatalf("query %d: the journal's document %s is not first: %v", i, tail[i].ID, hits)
+		}
+	}
+	s2.WaitForGraphs()
+	if got := s2.Index().Stats()[0].GraphNodes; got != nodes {
+		t.Errorf("graph nodes after catching up %d, want %d", got, nodes)
 	}
 }

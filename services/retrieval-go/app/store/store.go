@@ -101,6 +101,12 @@ type Store struct {
 
 	compactMu sync.Mutex // one compaction at a time
 	bg        sync.WaitGroup
+
+	// graphsCaughtUp is done once the background insertion of the vectors
+	// loaded at open has finished; closing stopGraphs ends it early.
+	graphsCaughtUp sync.WaitGroup
+	stopGraphs     chan struct{}
+	closeOnce      sync.Once
 }
 
 // Open opens the data directory dir, creating it if needed, and rebuilds the
@@ -117,6 +123,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		snapBytes:    make(map[string]int64),
 		coveredBytes: make(map[string]int64),
 		journalBytes: make(map[string]int64),
+		stopGraphs:   make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -254,6 +261,8 @@ func (s *Store) Stats() []Stats {
 // Close waits for a running compaction and closes the files. The index
 // stays readable.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stopGraphs) })
+	s.graphsCaughtUp.Wait()
 	s.bg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -489,10 +498,7 @@ func (s *Store) recover() error {
 		return err
 	}
 	s.loadGraphs(nextGen)
-	start := time.Now()
-	for collection, n := range s.ix.ReleaseGraphs() {
-		s.log.Info("built the HNSW graph from the snapshot's vectors", "collection", collection, "vectors", n, "seconds", time.Since(start).Seconds())
-	}
+	s.ix.ReleaseGraphs()
 	gens, err := s.journalGenerations()
 	if err != nil {
 		return err
@@ -532,8 +538,29 @@ func (s *Store) recover() error {
 	}
 	s.log.Info("opened the index", "dir", s.dir, "collections", len(s.ix.Collections()), "documents", docs,
 		"journal_records_replayed", records)
+	s.catchUpGraphs()
 	return nil
 }
+
+// catchUpGraphs inserts the vectors that are not in a graph after the open
+// (the journals' since the snapshot, or all of a collection's when its saved
+// graph could not be used) in the background: the store serves at once, and
+// searches compare queries with those vectors directly meanwhile.
+func (s *Store) catchUpGraphs() {
+	s.graphsCaughtUp.Add(1)
+	go func() {
+		defer s.graphsCaughtUp.Done()
+		start := time.Now()
+		for collection, n := range s.ix.CatchUpGraphs(s.stopGraphs) {
+			s.log.Info("built the HNSW graph of the vectors loaded at start", "collection", collection, "vectors", n, "seconds", time.Since(start).Seconds())
+		}
+	}()
+}
+
+// WaitForGraphs waits until the graphs hold every vector loaded at open (or
+// the store is closed). Searches do not need to wait: they are complete
+// either way, only slower before.
+func (s *Store) WaitForGraphs() { s.graphsCaughtUp.Wait() }
 
 func (s *Store) loadSnapshot() (uint64, error) {
 	path := filepath.Join(s.dir, snapshotName)
