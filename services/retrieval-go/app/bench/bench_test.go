@@ -48,3 +48,21 @@ func TestVocabularyIsDistinct(t *testing.T) {
 }
 
 func newRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+func TestRestartSmall(t *testing.T) {
+	rep, err := Restart(context.Background(), 400, Config{Dimension: 16, Vocabulary: 2000, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.SnapshotBytes == 0 || rep.GraphFileBytes == 0 || rep.IngestDocsPerSecond <= 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, tm := range []RestartTimes{rep.Saved, rep.Rebuilt} {
+		if tm.Open <= 0 || tm.FirstSearch < tm.Open || tm.GraphReady < tm.Open {
+			t.Errorf("times out of order: %+v", tm)
+		}
+	}
+	if !strings.Contains(RestartTable(rep), "| saved graph |") {
+		t.Error(RestartTable(rep))
+	}
+}

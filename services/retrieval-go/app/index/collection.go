@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -75,9 +76,29 @@ func newCollection(name string, opts Options, writeMu *sync.Mutex) *collection {
 	return c
 }
 
-// analyze turns each entry's title and text into term counts. It touches no
-// collection state, so it runs without locks.
+// parallelAnalysisMin is the batch size from which analysis is spread over
+// the CPUs: it is most of the work of loading a snapshot (256 documents a
+// record) and of indexing text, and each document is independent.
+const parallelAnalysisMin = 64
+
+// analyze turns each entry's title and text into term counts, on several
+// goroutines for large batches. It touches no collection state, so it runs
+// without locks.
 func (c *collection) analyze(entries []*slotEntry) {
+	workers := min(runtime.GOMAXPROCS(0), len(entries)/(parallelAnalysisMin/2))
+	if len(entries) < parallelAnalysisMin || workers < 2 {
+		c.analyzeSerially(entries)
+		return
+	}
+	var wg sync.WaitGroup
+	per := (len(entries) + workers - 1) / workers
+	for part := range slices.Chunk(entries, per) {
+		wg.Go(func() { c.analyzeSerially(part) })
+	}
+	wg.Wait()
+}
+
+func (c *collection) analyzeSerially(entries []*slotEntry) {
 	a := c.opts.Analyzer
 	var buf []string
 	for _, e := range entries {
