@@ -315,3 +315,29 @@ func TestPrefetchAnyLength(t *testing.T) {
 		prefetch(make([]float32, n)) // must neither fault nor read past the slice's lines
 	}
 }
+
+// TestEveryDotKernelMatchesPortable checks each assembly kernel the CPU has,
+// whichever dot picks, at lengths around every loop boundary.
+func TestEveryDotKernelMatchesPortable(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for name, k := range dotKernels() {
+		for n := 1; n <= 200; n++ {
+			a, b := unit(r, n), unit(r, n)
+			if got, want := k(a, b), dotGo(a, b); math.Abs(float64(got-want)) > 1e-5 {
+				t.Fatalf("%s, n=%d: %v, portable %v", name, n, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkDotKernels384(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x, y := unit(r, 384), unit(r, 384)
+	for name, k := range dotKernels() {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				k(x, y)
+			}
+		})
+	}
+}
