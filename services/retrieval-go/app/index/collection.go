@@ -33,8 +33,12 @@ type collection struct {
 	termIDs  map[string]uint32
 	postings [][]posting
 	df       []uint32
-	lengths  []uint32 // by slot
-	totalLen int64
+	// maxFreq and minLength are, per term, the largest frequency and the
+	// shortest document length among its postings (dead ones included):
+	// together they bound the term's BM25 weight, which MaxScore prunes by.
+	maxFreq, minLength []uint32
+	lengths            []uint32 // by slot
+	totalLen           int64
 	// deadPostings counts postings of dead slots still in the lists.
 	deadPostings, allPostings int
 
@@ -134,9 +138,13 @@ func (c *collection) apply(entries []*slotEntry) {
 				c.termIDs[w] = id
 				c.postings = append(c.postings, nil)
 				c.df = append(c.df, 0)
+				c.maxFreq = append(c.maxFreq, 0)
+				c.minLength = append(c.minLength, math.MaxUint32)
 			}
 			c.postings[id] = append(c.postings[id], posting{slot: slot, freq: f})
 			c.df[id]++
+			c.maxFreq[id] = max(c.maxFreq[id], f)
+			c.minLength[id] = min(c.minLength[id], e.length)
 			e.terms = append(e.terms, termFreq{term: id, freq: f})
 		}
 		slices.SortFunc(e.terms, func(a, b termFreq) int { return int(a.term) - int(b.term) })
@@ -299,116 +307,6 @@ func (c *collection) filter(filters map[string]string) func(uint32) bool {
 		}
 		return true
 	}
-}
-
-// searchBM25 returns the best limit slots for the query terms. Only
-// documents that contain at least one query term are ranked. The caller
-// holds a read lock.
-func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, filter func(uint32) bool, brute bool) ([]scored, error) {
-	if c.live == 0 || len(terms) == 0 || limit <= 0 {
-		return nil, nil
-	}
-	type queryTerm struct {
-		id        uint32
-		qtf       float64
-		idf, k1p1 float64
-	}
-	n := float64(c.live)
-	avgdl := float64(c.totalLen) / n
-	k1, b := c.opts.K1, c.opts.B
-	var qts []queryTerm
-	counts := make(map[uint32]float64)
-	for _, t := range terms {
-		id, ok := c.termIDs[t]
-		if !ok || c.df[id] == 0 {
-			continue
-		}
-		if counts[id] == 0 {
-			df := float64(c.df[id])
-			qts = append(qts, queryTerm{id: id, idf: math.Log(1 + (n-df+0.5)/(df+0.5)), k1p1: k1 + 1})
-		}
-		counts[id]++
-	}
-	if len(qts) == 0 {
-		return nil, nil
-	}
-	for i := range qts {
-		qts[i].qtf = counts[qts[i].id]
-	}
-	weight := func(q queryTerm, freq, length uint32) float64 {
-		tf := float64(freq)
-		return q.qtf * q.idf * tf * q.k1p1 / (tf + k1*(1-b+b*float64(length)/avgdl))
-	}
-	top := c.newTopK(limit)
-	steps := 0
-	tick := func() error {
-		if steps++; steps%cancelCheckInterval == 0 {
-			return ctx.Err()
-		}
-		return nil
-	}
-
-	if brute {
-		for slot, e := range c.slots {
-			if err := tick(); err != nil {
-				return nil, err
-			}
-			if e == nil || (filter != nil && !filter(uint32(slot))) {
-				continue
-			}
-			score, matched := 0.0, false
-			for _, q := range qts {
-				i, ok := slices.BinarySearchFunc(e.terms, q.id, func(tf termFreq, id uint32) int { return int(tf.term) - int(id) })
-				if ok {
-					score += weight(q, e.terms[i].freq, e.length)
-					matched = true
-				}
-			}
-			if matched {
-				top.offer(scored{slot: uint32(slot), score: score})
-			}
-		}
-		return top.sorted(), nil
-	}
-
-	// Term at a time into a dense accumulator: documents are visited in the
-	// same order on every run, so floating-point sums, and the ranking, are
-	// reproducible.
-	accp, _ := c.scorePool.Get().(*[]float64)
-	if accp == nil {
-		accp = new([]float64)
-	}
-	defer c.scorePool.Put(accp)
-	if len(*accp) < len(c.slots) {
-		*accp = make([]float64, len(c.slots)+len(c.slots)/4)
-	}
-	acc := (*accp)[:len(c.slots)]
-	var touched []uint32
-	defer func() {
-		for _, s := range touched {
-			acc[s] = 0
-		}
-	}()
-	for _, q := range qts {
-		for _, p := range c.postings[q.id] {
-			if err := tick(); err != nil {
-				return nil, err
-			}
-			if c.slots[p.slot] == nil {
-				continue
-			}
-			if acc[p.slot] == 0 {
-				touched = append(touched, p.slot)
-			}
-			acc[p.slot] += weight(q, p.freq, c.lengths[p.slot])
-		}
-	}
-	for _, s := range touched {
-		if filter == nil || filter(s) {
-			top.offer(scored{slot: s, score: acc[s]})
-		}
-	}
-	return top.sorted(), nil
 }
 
 // searchVector returns the best limit slots by cosine similarity. The caller

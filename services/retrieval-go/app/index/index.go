@@ -692,16 +692,20 @@ func (ix *Index) search(ctx context.Context, q Query, brute bool) (Result, error
 	}
 	filter := c.filter(q.Filters)
 
+	bm25How := bm25Auto
+	if brute {
+		bm25How = bm25BruteForce
+	}
 	var ranked []scored
 	switch mode {
 	case ModeBM25:
-		ranked, err = c.searchBM25(ctx, terms, limit, filter, brute)
+		ranked, err = c.searchBM25(ctx, terms, limit, filter, bm25How)
 	case ModeVector:
 		ranked, err = c.searchVector(ctx, qvec, limit, filter, brute)
 	case ModeHybrid:
 		depth := max(limit, ix.opts.RRFDepth)
 		var lex, sem []scored
-		if lex, err = c.searchBM25(ctx, terms, depth, filter, brute); err == nil {
+		if lex, err = c.searchBM25(ctx, terms, depth, filter, bm25How); err == nil {
 			if sem, err = c.searchVector(ctx, qvec, depth, filter, brute); err == nil {
 				ranked = c.fuse(limit, lex, sem)
 			}
