@@ -108,8 +108,9 @@ bench-codec: build ## codec vs raw AES-256-GCM throughput, Python and Go -> benc
 eval-retrieval: install ## BEIR SciFact nDCG@10 and Recall@100 for bm25, vector, hybrid -> bench/results/retrieval-quality.json
 	PYTHON=$(PY) GO=$(GO) ops/bench/eval_retrieval.sh
 
-bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100k chunks vs brute force -> bench/results/retrieval-speed.json
-	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -o bench/results/retrieval-speed.json
+bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100k chunks vs brute force, BM25 vs tantivy -> bench/results/retrieval-speed.json
+	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -export .data/bench-corpus -o bench/results/retrieval-speed.json
+	$(UV) run --no-project --with-requirements ops/bench/requirements-reference.txt python ops/bench/bm25_anchor.py --export-dir .data/bench-corpus --report bench/results/retrieval-speed.json
 
 # On a dev stack of its own (own ports and data directory); leaves `make up`'s stack alone.
 bench-restart: install ## restart with 100k chunks: first search and graph ready with the saved HNSW graph vs rebuilt -> bench/results/retrieval-restart.json

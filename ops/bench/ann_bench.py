@@ -9,9 +9,9 @@ with the same M, efConstruction and efSearch sweep, single-threaded, one run eac
 - ``faiss_flat`` (``IndexFlatIP``: exact search, the floor every graph must beat on speed).
 
 It writes the merged report (``-o``, default ``bench/results/ann.json``) and prints a table of
-ratios to hnswlib. Runs in a throw-away environment (``ops/bench/requirements-ann.txt``):
+ratios to hnswlib. Runs in a throw-away environment (``ops/bench/requirements-reference.txt``):
 
-    uv run --no-project --with-requirements ops/bench/requirements-ann.txt \\
+    uv run --no-project --with-requirements ops/bench/requirements-reference.txt \\
         python ops/bench/ann_bench.py --go-report .data/ann/ours.json
 """
 

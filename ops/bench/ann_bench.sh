@@ -2,7 +2,7 @@
 # make bench-ann: this repository's HNSW graph against hnswlib and faiss on the same vectors.
 # 1. SciFact embeddings as make eval-retrieval computes them (ops/bench/embed_beir.py, cached in .data);
 # 2. cmd/retrieval-ann writes every data set with its exact top 10 to .data/ann and measures our graph;
-# 3. ops/bench/ann_bench.py measures hnswlib and faiss on those files (pinned in requirements-ann.txt,
+# 3. ops/bench/ann_bench.py measures hnswlib and faiss on those files (pinned in requirements-reference.txt,
 #    in a throw-away uv environment) and writes bench/results/ann.json with a table of ratios.
 # ANN_N and ANN_QUERIES size the synthetic sets (default 100000 and 1000); ANN_DATASETS picks sets.
 set -euo pipefail
@@ -22,5 +22,5 @@ if [[ ,$datasets, == *,scifact,* ]]; then
 fi
 "$go" run ./services/retrieval-go/cmd/retrieval-ann -datasets "$datasets" -n "${ANN_N:-100000}" -queries "${ANN_QUERIES:-1000}" \
   -data-dir .data/ann -o .data/ann/ours.json "${args[@]}"
-"$uv" run --no-project --with-requirements ops/bench/requirements-ann.txt \
+"$uv" run --no-project --with-requirements ops/bench/requirements-reference.txt \
   python ops/bench/ann_bench.py --go-report .data/ann/ours.json -o "${ANN_OUT:-bench/results/ann.json}"

@@ -3,12 +3,15 @@ package bench
 import (
 	"context"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestRunSmall(t *testing.T) {
-	rep, err := Run(context.Background(), Config{Sizes: []int{300, 600}, Queries: 15, Dimension: 16, Vocabulary: 2000, DurableSizeLimit: 300, Seed: 3})
+	exported := t.TempDir()
+	rep, err := Run(context.Background(), Config{Sizes: []int{300, 600}, Queries: 15, Dimension: 16, Vocabulary: 2000, DurableSizeLimit: 300, Seed: 3, ExportDir: exported})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +30,11 @@ func TestRunSmall(t *testing.T) {
 	}
 	if rep.Sizes[0].DurableDocsPerSecond <= 0 || rep.Sizes[1].DurableDocsPerSecond != 0 {
 		t.Errorf("durable throughput measured for %v, %v", rep.Sizes[0].DurableDocsPerSecond, rep.Sizes[1].DurableDocsPerSecond)
+	}
+	for _, name := range []string{"300/corpus.jsonl", "600/queries.jsonl"} {
+		if b, err := os.ReadFile(filepath.Join(exported, name)); err != nil || !strings.Contains(string(b), "}\n{") {
+			t.Errorf("export %s: %v", name, err)
+		}
 	}
 	table := Table(rep)
 	for _, want := range []string{"| 300 | bm25 |", "| 600 | hybrid |", "HNSW recall@10"} {

@@ -46,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
 	fs.StringVar(&out, "o", filepath.Join("bench", "results", "retrieval-speed.json"), "JSON report path (directories are created)")
 	fs.BoolVar(&quiet, "q", false, "do not log progress to stderr")
+	fs.StringVar(&cfg.ExportDir, "export", "", "also write each size's corpus and queries as JSON lines under this directory (for ops/bench/bm25_anchor.py)")
 	fs.IntVar(&restart, "restart", 0, "instead: index this many chunks durably, then time restarts with the saved HNSW graph and with it rebuilt (-o names the report)")
 	if err := fs.Parse(args); err != nil {
 		return err
