@@ -489,16 +489,15 @@ func (s *Store) openJournalLocked(gen uint64) error {
 func (s *Store) recover() error {
 	_ = os.Remove(filepath.Join(s.dir, snapshotName+".tmp"))
 	_ = os.Remove(filepath.Join(s.dir, graphName+".tmp"))
-	// The snapshot's documents are loaded without touching the HNSW graphs,
-	// which are then attached as saved (or built, when they cannot be) in
-	// one go.
+	// Documents are loaded without touching the HNSW graphs: the saved
+	// graphs are attached to the snapshot's documents, and whatever they
+	// lack is inserted in the background once the store serves.
 	s.ix.HoldGraphs()
 	nextGen, err := s.loadSnapshot()
 	if err != nil {
 		return err
 	}
 	s.loadGraphs(nextGen)
-	s.ix.ReleaseGraphs()
 	gens, err := s.journalGenerations()
 	if err != nil {
 		return err
@@ -523,6 +522,8 @@ func (s *Store) recover() error {
 		}
 		records += n
 	}
+	// The journals' vectors join the graphs in the background (catchUpGraphs).
+	s.ix.ReleaseGraphs()
 	last := nextGen
 	if len(replay) > 0 {
 		last = max(last, replay[len(replay)-1]+1)
