@@ -18,6 +18,7 @@ import (
 	"slices"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/eval"
+	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index/hnsw"
 )
 
@@ -70,7 +71,7 @@ func Structured(n, q, dim int, seed uint64) *Dataset {
 				out[j] += float32(z) * p
 			}
 		}
-		return normalize(out)
+		return index.Normalize(out)
 	}
 	ds := &Dataset{
 		Name: "structured",
@@ -99,16 +100,16 @@ func Random(n, q, dim int, seed uint64) *Dataset {
 		Dimension: dim,
 	}
 	for range n {
-		ds.Base = append(ds.Base, normalize(gaussian(r, dim, 1)))
+		ds.Base = append(ds.Base, index.Normalize(gaussian(r, dim, 1)))
 	}
 	for range q {
 		src := ds.Base[r.IntN(n)]
-		noise := normalize(gaussian(r, dim, 1))
+		noise := index.Normalize(gaussian(r, dim, 1))
 		v := make([]float32, dim)
 		for j := range v {
 			v[j] = randomQueryNear*src[j] + (1-randomQueryNear)*noise[j]
 		}
-		ds.Queries = append(ds.Queries, normalize(v))
+		ds.Queries = append(ds.Queries, index.Normalize(v))
 	}
 	return ds
 }
@@ -133,10 +134,10 @@ func SciFact(corpusPath, queriesPath string) (*Dataset, error) {
 		Dimension:   dim,
 	}
 	for _, id := range slices.Sorted(maps.Keys(docs)) {
-		ds.Base = append(ds.Base, normalize(docs[id]))
+		ds.Base = append(ds.Base, index.Normalize(docs[id]))
 	}
 	for _, id := range slices.Sorted(maps.Keys(queries)) {
-		ds.Queries = append(ds.Queries, normalize(queries[id]))
+		ds.Queries = append(ds.Queries, index.Normalize(queries[id]))
 	}
 	return ds, nil
 }
@@ -145,18 +146,6 @@ func gaussian(r *rand.Rand, n int, sd float64) []float32 {
 	v := make([]float32, n)
 	for i := range v {
 		v[i] = float32(sd * r.NormFloat64())
-	}
-	return v
-}
-
-func normalize(v []float32) []float32 {
-	var norm float64
-	for _, x := range v {
-		norm += float64(x) * float64(x)
-	}
-	inv := 1 / math.Sqrt(norm)
-	for i := range v {
-		v[i] = float32(float64(v[i]) * inv)
 	}
 	return v
 }

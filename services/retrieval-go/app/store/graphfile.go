@@ -55,42 +55,19 @@ func (s *Store) writeGraphs(snap []index.CollectionSnapshot, nextGen uint64) err
 		}
 		frames = append(frames, appendFrame(nil, payload))
 	}
-	tmp := filepath.Join(s.dir, graphName+".tmp")
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("create graph file: %w", err)
-	}
-	defer func() {
-		if f != nil {
-			f.Close()
-			os.Remove(tmp)
+	return s.writeAtomically(graphName, "graph file", func(w *bufio.Writer) error {
+		hdr := binary.LittleEndian.AppendUint64([]byte(graphMagic), nextGen)
+		hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(frames)))
+		if _, err := w.Write(hdr); err != nil {
+			return err
 		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	hdr := binary.LittleEndian.AppendUint64([]byte(graphMagic), nextGen)
-	hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(frames)))
-	if _, err := w.Write(hdr); err != nil {
-		return fmt.Errorf("write graph file: %w", err)
-	}
-	for _, fr := range frames {
-		if _, err := w.Write(fr); err != nil {
-			return fmt.Errorf("write graph file: %w", err)
+		for _, fr := range frames {
+			if _, err := w.Write(fr); err != nil {
+				return err
+			}
 		}
-	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write graph file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync graph file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close graph file: %w", err)
-	}
-	f = nil
-	if err := os.Rename(tmp, filepath.Join(s.dir, graphName)); err != nil {
-		return fmt.Errorf("install graph file: %w", err)
-	}
-	return syncDir(s.dir)
+		return nil
+	})
 }
 
 func encodeSavedGraph(c index.CollectionSnapshot) []byte {

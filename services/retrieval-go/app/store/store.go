@@ -363,10 +363,51 @@ func (s *Store) compactLocked() error {
 
 // writeSnapshot writes snap atomically and returns each collection's bytes.
 func (s *Store) writeSnapshot(snap []index.CollectionSnapshot, nextGen uint64) (map[string]int64, error) {
-	tmp := filepath.Join(s.dir, snapshotName+".tmp")
+	sizes := make(map[string]int64)
+	err := s.writeAtomically(snapshotName, "snapshot", func(w *bufio.Writer) error {
+		hdr := binary.LittleEndian.AppendUint64([]byte(snapshotMagic), nextGen)
+		if _, err := w.Write(hdr); err != nil {
+			return err
+		}
+		var count uint64
+		var frame []byte
+		write := func(rec Record) error {
+			frame = appendFrame(frame[:0], EncodeRecord(rec))
+			sizes[rec.Collection] += int64(len(frame))
+			_, err := w.Write(frame)
+			return err
+		}
+		for _, c := range snap {
+			if err := write(Record{Kind: kindCreate, Collection: c.Name, Dimension: c.Dimension}); err != nil {
+				return err
+			}
+			for chunk := range slices.Chunk(c.Documents, snapshotBatch) {
+				docs := make([]index.Document, len(chunk))
+				for i, d := range chunk {
+					docs[i] = *d
+				}
+				if err := write(Record{Kind: kindPut, Collection: c.Name, Documents: docs}); err != nil {
+					return err
+				}
+				count += uint64(len(chunk))
+			}
+		}
+		return write(Record{Kind: kindEnd, Count: count})
+	})
+	delete(sizes, "")
+	return sizes, err
+}
+
+// writeAtomically writes the file name in the data directory through
+// name.tmp: fill writes the content, which is flushed and fsynced before the
+// rename over name and the directory's fsync, so that after a crash name is
+// either the old file or the complete new one. what names the file in
+// errors.
+func (s *Store) writeAtomically(name, what string, fill func(w *bufio.Writer) error) error {
+	tmp := filepath.Join(s.dir, name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("create snapshot: %w", err)
+		return fmt.Errorf("create %s: %w", what, err)
 	}
 	defer func() {
 		if f != nil {
@@ -375,55 +416,23 @@ func (s *Store) writeSnapshot(snap []index.CollectionSnapshot, nextGen uint64) (
 		}
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
-	hdr := binary.LittleEndian.AppendUint64([]byte(snapshotMagic), nextGen)
-	if _, err := w.Write(hdr); err != nil {
-		return nil, fmt.Errorf("write snapshot: %w", err)
+	if err := fill(w); err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
 	}
-	sizes := make(map[string]int64)
-	var count uint64
-	var frame []byte
-	write := func(rec Record) error {
-		frame = appendFrame(frame[:0], EncodeRecord(rec))
-		sizes[rec.Collection] += int64(len(frame))
-		_, err := w.Write(frame)
-		return err
-	}
-	for _, c := range snap {
-		if err := write(Record{Kind: kindCreate, Collection: c.Name, Dimension: c.Dimension}); err != nil {
-			return nil, fmt.Errorf("write snapshot: %w", err)
-		}
-		for chunk := range slices.Chunk(c.Documents, snapshotBatch) {
-			docs := make([]index.Document, len(chunk))
-			for i, d := range chunk {
-				docs[i] = *d
-			}
-			if err := write(Record{Kind: kindPut, Collection: c.Name, Documents: docs}); err != nil {
-				return nil, fmt.Errorf("write snapshot: %w", err)
-			}
-			count += uint64(len(chunk))
-		}
-	}
-	if err := write(Record{Kind: kindEnd, Count: count}); err != nil {
-		return nil, fmt.Errorf("write snapshot: %w", err)
-	}
-	delete(sizes, "")
 	if err := w.Flush(); err != nil {
-		return nil, fmt.Errorf("write snapshot: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("sync snapshot: %w", err)
+		return fmt.Errorf("sync %s: %w", what, err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("close snapshot: %w", err)
+		return fmt.Errorf("close %s: %w", what, err)
 	}
 	f = nil
-	if err := os.Rename(tmp, filepath.Join(s.dir, snapshotName)); err != nil {
-		return nil, fmt.Errorf("install snapshot: %w", err)
+	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
+		return fmt.Errorf("install %s: %w", what, err)
 	}
-	if err := syncDir(s.dir); err != nil {
-		return nil, err
-	}
-	return sizes, nil
+	return syncDir(s.dir)
 }
 
 func (s *Store) journalPath(gen uint64) string {

@@ -6,7 +6,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -20,19 +19,12 @@ import (
 	"time"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/ann"
+	"github.com/durable-agents/reference/services/retrieval-go/app/cli"
 )
 
 const program = "retrieval-ann"
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if err == flag.ErrHelp {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "%s: %s\n", program, strings.ReplaceAll(err.Error(), "\n", " "))
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(program, run) }
 
 // report is what the command writes; ops/bench/ann_bench.py adds the
 // reference implementations' measurements to it.
@@ -139,15 +131,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			Dir: dir, Results: map[string]ann.Measurement{"ours": m},
 		})
 	}
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
+	if err := cli.WriteJSON(out, rep); err != nil {
 		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return fmt.Errorf("create the report's directory: %w", err)
-	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
 	}
 	fmt.Fprintf(stdout, "written to %s\n", out)
 	return nil

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,19 +16,12 @@ import (
 	"strings"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/bench"
+	"github.com/durable-agents/reference/services/retrieval-go/app/cli"
 )
 
 const program = "retrieval-bench"
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if err == flag.ErrHelp {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "%s: %s\n", program, strings.ReplaceAll(err.Error(), "\n", " "))
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(program, run) }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
@@ -84,15 +76,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 func writeReport(stdout io.Writer, out string, rep any, table string, seconds float64) error {
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
+	if err := cli.WriteJSON(out, rep); err != nil {
 		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return fmt.Errorf("create the report's directory: %w", err)
-	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
 	}
 	fmt.Fprintf(stdout, "%s\nwritten to %s (%.0f s)\n", table, out, seconds)
 	return nil
