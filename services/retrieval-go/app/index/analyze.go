@@ -122,6 +122,18 @@ func (a *Analyzer) Terms(s string) []string {
 
 // AppendTerms appends the terms of s to dst and returns the extended slice.
 func (a *Analyzer) AppendTerms(dst []string, s string) []string {
+	return a.appendTerms(dst, s, nil)
+}
+
+// termMemo remembers, for one goroutine's batch of documents, what each word
+// became (its term, or "" when dropped). A batch repeats its words endlessly,
+// and this map needs no lock: the shared stem cache's read lock, taken for
+// every word by goroutines analysing in parallel, made its reader count
+// bounce between the cores.
+type termMemo map[string]string
+
+// appendTerms is AppendTerms with an optional memo.
+func (a *Analyzer) appendTerms(dst []string, s string, memo termMemo) []string {
 	// Invalid bytes are separators anyway, but left in place they stop NFKC
 	// from normalising the letters after them ("\xf4ϔ" kept U+03D4, an
 	// upper-case letter without a lower-case form): replace them first.
@@ -137,7 +149,7 @@ func (a *Analyzer) AppendTerms(dst []string, s string) []string {
 		if b.Len() == 0 {
 			return
 		}
-		if t := a.term(b.String()); t != "" {
+		if t := a.memoTerm(b.String(), memo); t != "" {
 			dst = append(dst, t)
 		}
 		b.Reset()
@@ -198,7 +210,24 @@ func isWordRune(r rune) bool {
 // letter; the scripts also hold symbols (radicals, iteration marks), which
 // separate like other punctuation.
 func isSingleCharWord(r rune) bool {
+	// Nothing below the CJK radicals (U+2E80) is Han or Hiragana; most text
+	// never gets past this test.
+	if r < 0x2E80 {
+		return false
+	}
 	return (unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r)) && unicode.IsLetter(r)
+}
+
+func (a *Analyzer) memoTerm(w string, memo termMemo) string {
+	if memo == nil {
+		return a.term(w)
+	}
+	t, ok := memo[w]
+	if !ok {
+		t = a.term(w)
+		memo[w] = t
+	}
+	return t
 }
 
 // term finishes a lower-cased word: possessive, apostrophes, stop words,

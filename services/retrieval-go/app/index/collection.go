@@ -88,26 +88,26 @@ const parallelAnalysisMin = 64
 // analyze turns each entry's title and text into term counts, on several
 // goroutines for large batches. It touches no collection state, so it runs
 // without locks.
-func (c *collection) analyze(entries []*slotEntry) {
+func analyze(a *Analyzer, entries []*slotEntry) {
 	workers := min(runtime.GOMAXPROCS(0), len(entries)/(parallelAnalysisMin/2))
 	if len(entries) < parallelAnalysisMin || workers < 2 {
-		c.analyzeSerially(entries)
+		analyzeSerially(a, entries)
 		return
 	}
 	var wg sync.WaitGroup
 	per := (len(entries) + workers - 1) / workers
 	for part := range slices.Chunk(entries, per) {
-		wg.Go(func() { c.analyzeSerially(part) })
+		wg.Go(func() { analyzeSerially(a, part) })
 	}
 	wg.Wait()
 }
 
-func (c *collection) analyzeSerially(entries []*slotEntry) {
-	a := c.opts.Analyzer
+func analyzeSerially(a *Analyzer, entries []*slotEntry) {
 	var buf []string
+	memo := make(termMemo)
 	for _, e := range entries {
-		buf = a.AppendTerms(buf[:0], e.doc.Title)
-		buf = a.AppendTerms(buf, e.doc.Text)
+		buf = a.appendTerms(buf[:0], e.doc.Title, memo)
+		buf = a.appendTerms(buf, e.doc.Text, memo)
 		e.words = make(map[string]uint32, len(buf))
 		for _, t := range buf {
 			e.words[t]++

@@ -428,6 +428,51 @@ func Normalize(v []float32) []float32 {
 // documents it sees hold their vectors normalised. Put does not call commit
 // when nothing would change.
 func (ix *Index) Put(collection string, docs []Document, commit func(changed []Document) error) (PutResult, error) {
+	return ix.put(collection, docs, nil, commit)
+}
+
+// Analyzed is a batch of documents prepared for a put by AnalyzeDocuments.
+type Analyzed struct {
+	docs []Document
+	// entries[i] holds docs[i] as it will be stored (vector normalised,
+	// metadata copied) with its text analysed.
+	entries []*slotEntry
+}
+
+// AnalyzeDocuments does the expensive part of putting docs ahead of the
+// put: it normalises their vectors and analyses their text, touching no
+// collection. PutAnalyzed then applies the batch as Put would apply docs.
+// A store loading a snapshot overlaps this with applying the batch before.
+func (ix *Index) AnalyzeDocuments(docs []Document) *Analyzed {
+	a := &Analyzed{docs: docs, entries: make([]*slotEntry, len(docs))}
+	for i := range docs {
+		a.entries[i] = newSlotEntry(docs[i])
+	}
+	analyze(ix.opts.Analyzer, a.entries)
+	return a
+}
+
+// PutAnalyzed is Put for a batch from AnalyzeDocuments, with the same
+// validation, versioning and atomicity.
+func (ix *Index) PutAnalyzed(collection string, a *Analyzed, commit func(changed []Document) error) (PutResult, error) {
+	return ix.put(collection, a.docs, a, commit)
+}
+
+// newSlotEntry copies d as the index stores it: vector normalised, metadata
+// cloned so that the caller's map can change afterwards.
+func newSlotEntry(d Document) *slotEntry {
+	if d.Vector != nil {
+		if CheckVector(d.Vector) == nil {
+			d.Vector = Normalize(d.Vector)
+		}
+	}
+	if d.Metadata != nil {
+		d.Metadata = maps.Clone(d.Metadata)
+	}
+	return &slotEntry{doc: &d}
+}
+
+func (ix *Index) put(collection string, docs []Document, pre *Analyzed, commit func(changed []Document) error) (PutResult, error) {
 	ix.writeMu.Lock()
 	defer ix.writeMu.Unlock()
 
@@ -443,11 +488,11 @@ func (ix *Index) Put(collection string, docs []Document, commit func(changed []D
 	}
 
 	var res PutResult
-	changed := make([]Document, 0, len(docs))
+	var picked []int // the documents that change, by index in docs
 	if c != nil {
 		c.mu.RLock()
 	}
-	for _, d := range docs {
+	for i, d := range docs {
 		var stored *Document
 		if c != nil {
 			if s, ok := c.ids[d.ID]; ok {
@@ -466,34 +511,37 @@ func (ix *Index) Put(collection string, docs []Document, commit func(changed []D
 		default:
 			res.Replaced++
 		}
-		changed = append(changed, d)
+		picked = append(picked, i)
 	}
 	if c != nil {
 		c.mu.RUnlock()
 	}
-	if len(changed) == 0 {
+	if len(picked) == 0 {
 		return res, nil
 	}
 
-	// The expensive part, analysis, happens before any lock that blocks
-	// searches is taken.
-	prepared := make([]*slotEntry, len(changed))
-	for i := range changed {
-		d := &changed[i]
-		if d.Vector != nil {
-			d.Vector = Normalize(d.Vector)
+	prepared := make([]*slotEntry, len(picked))
+	for j, i := range picked {
+		if pre != nil {
+			prepared[j] = pre.entries[i]
+		} else {
+			prepared[j] = newSlotEntry(docs[i])
 		}
-		if d.Metadata != nil {
-			d.Metadata = maps.Clone(d.Metadata)
-		}
-		prepared[i] = &slotEntry{doc: d}
 	}
 	if c == nil {
 		c = ix.ensureCollectionUncommitted(collection)
 	}
-	c.analyze(prepared)
+	if pre == nil {
+		// The expensive part, analysis, happens before any lock that blocks
+		// searches is taken.
+		analyze(ix.opts.Analyzer, prepared)
+	}
 
 	if commit != nil {
+		changed := make([]Document, len(prepared))
+		for j, e := range prepared {
+			changed[j] = *e.doc
+		}
 		if err := commit(changed); err != nil {
 			return PutResult{}, err
 		}

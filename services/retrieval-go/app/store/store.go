@@ -592,36 +592,70 @@ func (s *Store) loadSnapshot() (uint64, error) {
 		return 0, corrupt("bad header")
 	}
 	nextGen := binary.LittleEndian.Uint64(hdr[len(snapshotMagic):])
-	var buf []byte
+	// Reading, decoding and analysing a record runs one record ahead of
+	// applying it, on another goroutine: applying is serial (it builds the
+	// postings), the rest is not, and together they are most of a start.
+	type loaded struct {
+		rec      Record
+		analyzed *index.Analyzed
+		size     int
+		err      error
+	}
+	records := make(chan loaded, 2)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(records)
+		for {
+			payload, _, err := readFrame(r, nil)
+			var l loaded
+			switch {
+			case err == io.EOF:
+				l.err = errors.New("no end record")
+			case err != nil:
+				l.err = err
+			default:
+				l.size = frameHeader + len(payload)
+				l.rec, l.err = DecodeRecord(payload)
+				if l.err == nil && l.rec.Kind == kindPut {
+					l.analyzed = s.ix.AnalyzeDocuments(l.rec.Documents)
+				}
+			}
+			select {
+			case records <- l:
+			case <-stop:
+				return
+			}
+			if l.err != nil || l.rec.Kind == kindEnd {
+				return
+			}
+		}
+	}()
 	var count uint64
-	for {
-		payload, _, err := readFrame(r, buf)
-		if err == io.EOF {
-			return 0, corrupt("no end record")
+	for l := range records {
+		if l.err != nil {
+			return 0, corrupt("%v", l.err)
 		}
-		if err != nil {
-			return 0, corrupt("%v", err)
-		}
-		buf = payload
-		rec, err := DecodeRecord(payload)
-		if err != nil {
-			return 0, corrupt("%v", err)
-		}
+		rec := l.rec
 		if rec.Kind == kindEnd {
 			if rec.Count != count {
 				return 0, corrupt("end record counts %d documents, found %d", rec.Count, count)
 			}
-			break
+			return nextGen, nil
 		}
+		var err error
 		if rec.Kind == kindPut {
 			count += uint64(len(rec.Documents))
+			_, err = s.ix.PutAnalyzed(rec.Collection, l.analyzed, nil)
+		} else {
+			err = s.applyRecord(rec)
 		}
-		if err := s.applyRecord(rec); err != nil {
+		if err != nil {
 			return 0, corrupt("%v", err)
 		}
-		s.snapBytes[rec.Collection] += int64(frameHeader + len(payload))
+		s.snapBytes[rec.Collection] += int64(l.size)
 	}
-	return nextGen, nil
+	return 0, corrupt("no end record")
 }
 
 // replayJournal applies journal gen. In the newest journal (last), a torn
