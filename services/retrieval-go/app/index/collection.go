@@ -60,8 +60,10 @@ type slotEntry struct {
 	// terms are the document's distinct terms with their frequency, sorted
 	// by term id once applied.
 	terms []termFreq
-	// words are the analysed terms before they get ids.
-	words map[string]uint32
+	// local are the analysed terms with their frequency before they get the
+	// collection's ids: ids into vocab, the analysing batch's vocabulary.
+	local []termFreq
+	vocab *batchVocab
 }
 
 type termFreq struct{ term, freq uint32 }
@@ -103,17 +105,56 @@ func analyze(a *Analyzer, entries []*slotEntry) {
 }
 
 func analyzeSerially(a *Analyzer, entries []*slotEntry) {
-	var buf []string
-	memo := make(termMemo)
+	v := newBatchVocab()
+	var ids []int32
+	var counts []uint32 // by local term id; zero between documents
 	for _, e := range entries {
-		buf = a.appendTerms(buf[:0], e.doc.Title, memo)
-		buf = a.appendTerms(buf, e.doc.Text, memo)
-		e.words = make(map[string]uint32, len(buf))
-		for _, t := range buf {
-			e.words[t]++
+		ids = a.appendTermIDs(ids[:0], e.doc.Title, v)
+		ids = a.appendTermIDs(ids, e.doc.Text, v)
+		if grow := len(v.terms) - len(counts); grow > 0 {
+			counts = append(counts, make([]uint32, grow)...)
 		}
-		e.length = uint32(len(buf))
+		e.local = e.local[:0]
+		for _, id := range ids {
+			if counts[id] == 0 {
+				e.local = append(e.local, termFreq{term: uint32(id)})
+			}
+			counts[id]++
+		}
+		for i := range e.local {
+			t := &e.local[i]
+			t.freq, counts[t.term] = counts[t.term], 0
+		}
+		e.vocab = v
+		e.length = uint32(len(ids))
 	}
+}
+
+// termID returns the collection's id for the term with the given id in
+// vocab, creating it if new. Resolved ids are remembered in vocab, so a
+// batch looks each distinct term up once. The caller holds c.mu.
+func (c *collection) termID(v *batchVocab, local uint32) uint32 {
+	if v.owner != c {
+		v.owner, v.global = c, v.global[:0]
+	}
+	for len(v.global) < len(v.terms) {
+		v.global = append(v.global, -1)
+	}
+	if g := v.global[local]; g >= 0 {
+		return uint32(g)
+	}
+	w := v.terms[local]
+	id, ok := c.termIDs[w]
+	if !ok {
+		id = uint32(len(c.postings))
+		c.termIDs[w] = id
+		c.postings = append(c.postings, nil)
+		c.df = append(c.df, 0)
+		c.maxFreq = append(c.maxFreq, 0)
+		c.minLength = append(c.minLength, math.MaxUint32)
+	}
+	v.global[local] = int32(id)
+	return id
 }
 
 // apply makes the analysed entries live, replacing documents with the same
@@ -130,17 +171,9 @@ func (c *collection) apply(entries []*slotEntry) {
 			c.remove(old)
 		}
 		slot := uint32(len(c.slots))
-		e.terms = make([]termFreq, 0, len(e.words))
-		for w, f := range e.words {
-			id, ok := c.termIDs[w]
-			if !ok {
-				id = uint32(len(c.postings))
-				c.termIDs[w] = id
-				c.postings = append(c.postings, nil)
-				c.df = append(c.df, 0)
-				c.maxFreq = append(c.maxFreq, 0)
-				c.minLength = append(c.minLength, math.MaxUint32)
-			}
+		e.terms = make([]termFreq, 0, len(e.local))
+		for _, lt := range e.local {
+			id, f := c.termID(e.vocab, lt.term), lt.freq
 			c.postings[id] = append(c.postings[id], posting{slot: slot, freq: f})
 			c.df[id]++
 			c.maxFreq[id] = max(c.maxFreq[id], f)
@@ -148,7 +181,7 @@ func (c *collection) apply(entries []*slotEntry) {
 			e.terms = append(e.terms, termFreq{term: id, freq: f})
 		}
 		slices.SortFunc(e.terms, func(a, b termFreq) int { return int(a.term) - int(b.term) })
-		e.words = nil
+		e.local, e.vocab = nil, nil
 		c.allPostings += len(e.terms)
 		c.slots = append(c.slots, e)
 		c.lengths = append(c.lengths, e.length)
