@@ -33,6 +33,9 @@ type RestartReport struct {
 	Saved               RestartTimes `json:"saved_graph"`
 	Rebuilt             RestartTimes `json:"rebuilt_graph"`
 	Seconds             float64      `json:"seconds"`
+	// LoadAverage is /proc/loadavg before the restarts: the times are wall
+	// clock, and the machine may be shared.
+	LoadAverage string `json:"load_average,omitempty"`
 }
 
 // RestartTimes are seconds from the start of store.Open.
@@ -94,6 +97,9 @@ func Restart(ctx context.Context, n int, cfg Config) (*RestartReport, error) {
 	rep.SnapshotBytes = fileBytes(filepath.Join(dir, "snapshot"))
 	rep.GraphFileBytes = fileBytes(filepath.Join(dir, "graph"))
 
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rep.LoadAverage = strings.TrimSpace(string(b))
+	}
 	for _, saved := range []bool{true, false} {
 		if !saved {
 			if err := os.Remove(filepath.Join(dir, "graph")); err != nil {
