@@ -3,9 +3,9 @@ package ann
 import (
 	"runtime"
 	"runtime/debug"
-	"syscall"
 	"time"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/bench"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index/hnsw"
 )
 
@@ -53,11 +53,11 @@ func MeasureOurs(ds *Dataset, p Params, seed uint64) (Measurement, *hnsw.Graph) 
 
 	// EfSearch 1: the sweep's ef is the candidate list size, not raised to a default.
 	g := hnsw.New(hnsw.Parameters{M: p.M, EfConstruction: p.EfConstruction, EfSearch: 1, Seed: seed})
-	start, cpu := time.Now(), cpuSeconds()
+	start, cpu := time.Now(), bench.CPUSeconds()
 	for id, v := range ds.Base {
 		g.Insert(uint32(id), v)
 	}
-	m := Measurement{BuildSeconds: cpuSeconds() - cpu, BuildWallSeconds: time.Since(start).Seconds()}
+	m := Measurement{BuildSeconds: bench.CPUSeconds() - cpu, BuildWallSeconds: time.Since(start).Seconds()}
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
@@ -65,25 +65,16 @@ func MeasureOurs(ds *Dataset, p Params, seed uint64) (Measurement, *hnsw.Graph) 
 
 	for _, ef := range p.EfSearch {
 		found := make([][]uint32, len(ds.Queries))
-		start, cpu := time.Now(), cpuSeconds()
+		start, cpu := time.Now(), bench.CPUSeconds()
 		for qi, q := range ds.Queries {
 			for _, r := range g.Search(q, K, ef, nil) {
 				found[qi] = append(found[qi], r.ID)
 			}
 		}
 		n := float64(len(ds.Queries))
-		m.Sweep = append(m.Sweep, Point{EfSearch: ef, Recall: Recall(found, ds.Truth), QPS: n / (cpuSeconds() - cpu), WallQPS: n / time.Since(start).Seconds()})
+		m.Sweep = append(m.Sweep, Point{EfSearch: ef, Recall: Recall(found, ds.Truth), QPS: n / (bench.CPUSeconds() - cpu), WallQPS: n / time.Since(start).Seconds()})
 	}
 	return m, g
-}
-
-// cpuSeconds is the CPU time the process has used, user and system.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // Recall is the mean share of each query's exact top K found.
