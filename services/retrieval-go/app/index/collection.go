@@ -42,6 +42,11 @@ type collection struct {
 	// deadPostings counts postings of dead slots still in the lists.
 	deadPostings, allPostings int
 
+	// postingsReady: the postings hold every document; false only for a
+	// collection loaded while postings are held (see HoldPostings) until
+	// they are attached or built.
+	postingsReady bool
+
 	vectors   int // live documents with a vector
 	graph     atomic.Pointer[hnsw.Graph]
 	graphNext atomic.Uint32 // slots below this are in the graph
@@ -70,13 +75,14 @@ type termFreq struct{ term, freq uint32 }
 
 type posting struct{ slot, freq uint32 }
 
-func newCollection(name string, opts Options, writeMu *sync.Mutex) *collection {
+func newCollection(name string, opts Options, writeMu *sync.Mutex, postingsReady bool) *collection {
 	c := &collection{
-		name:    name,
-		opts:    opts,
-		writeMu: writeMu,
-		ids:     make(map[string]uint32),
-		termIDs: make(map[string]uint32),
+		name:          name,
+		postingsReady: postingsReady,
+		opts:          opts,
+		writeMu:       writeMu,
+		ids:           make(map[string]uint32),
+		termIDs:       make(map[string]uint32),
 	}
 	c.graph.Store(hnsw.New(opts.HNSW))
 	return c
@@ -171,22 +177,10 @@ func (c *collection) apply(entries []*slotEntry) {
 			c.remove(old)
 		}
 		slot := uint32(len(c.slots))
-		e.terms = make([]termFreq, 0, len(e.local))
-		for _, lt := range e.local {
-			id, f := c.termID(e.vocab, lt.term), lt.freq
-			c.postings[id] = append(c.postings[id], posting{slot: slot, freq: f})
-			c.df[id]++
-			c.maxFreq[id] = max(c.maxFreq[id], f)
-			c.minLength[id] = min(c.minLength[id], e.length)
-			e.terms = append(e.terms, termFreq{term: id, freq: f})
-		}
-		slices.SortFunc(e.terms, func(a, b termFreq) int { return int(a.term) - int(b.term) })
-		e.local, e.vocab = nil, nil
-		c.allPostings += len(e.terms)
 		c.slots = append(c.slots, e)
-		c.lengths = append(c.lengths, e.length)
+		c.lengths = append(c.lengths, 0)
+		c.indexTerms(e, slot)
 		c.ids[e.doc.ID] = slot
-		c.totalLen += int64(e.length)
 		c.live++
 		if e.doc.Vector != nil {
 			if c.dim == 0 {
@@ -198,6 +192,26 @@ func (c *collection) apply(entries []*slotEntry) {
 	if c.deadPostings > 1024 && c.deadPostings > c.allPostings/2 {
 		c.compactPostings()
 	}
+}
+
+// indexTerms adds the analysed terms of e, live in slot, to the postings
+// (nothing for an entry registered unanalysed while postings are held). The
+// caller holds the write lock.
+func (c *collection) indexTerms(e *slotEntry, slot uint32) {
+	e.terms = make([]termFreq, 0, len(e.local))
+	for _, lt := range e.local {
+		id, f := c.termID(e.vocab, lt.term), lt.freq
+		c.postings[id] = append(c.postings[id], posting{slot: slot, freq: f})
+		c.df[id]++
+		c.maxFreq[id] = max(c.maxFreq[id], f)
+		c.minLength[id] = min(c.minLength[id], e.length)
+		e.terms = append(e.terms, termFreq{term: id, freq: f})
+	}
+	slices.SortFunc(e.terms, func(a, b termFreq) int { return int(a.term) - int(b.term) })
+	e.local, e.vocab = nil, nil
+	c.allPostings += len(e.terms)
+	c.lengths[slot] = e.length
+	c.totalLen += int64(e.length)
 }
 
 // remove kills a slot. The caller holds the write lock and fixes c.ids.

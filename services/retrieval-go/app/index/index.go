@@ -52,6 +52,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/index/hnsw"
 )
@@ -202,6 +203,9 @@ type Index struct {
 	// graphsHeld (under writeMu): writes leave the HNSW graphs alone; see
 	// HoldGraphs.
 	graphsHeld bool
+	// postingsHeld: writes register documents without analysing them; see
+	// HoldPostings. Atomic because AnalyzeDocuments reads it without locks.
+	postingsHeld atomic.Bool
 
 	mu          sync.RWMutex
 	collections map[string]*collection
@@ -277,7 +281,7 @@ func (ix *Index) ensureCollection(name string) *collection {
 	defer ix.mu.Unlock()
 	c, ok := ix.collections[name]
 	if !ok {
-		c = newCollection(name, ix.opts, &ix.writeMu)
+		c = newCollection(name, ix.opts, &ix.writeMu, !ix.postingsHeld.Load())
 		ix.collections[name] = c
 	}
 	return c
@@ -448,7 +452,9 @@ func (ix *Index) AnalyzeDocuments(docs []Document) *Analyzed {
 	for i := range docs {
 		a.entries[i] = newSlotEntry(docs[i])
 	}
-	analyze(ix.opts.Analyzer, a.entries)
+	if !ix.postingsHeld.Load() {
+		analyze(ix.opts.Analyzer, a.entries)
+	}
 	return a
 }
 
@@ -531,7 +537,7 @@ func (ix *Index) put(collection string, docs []Document, pre *Analyzed, commit f
 	if c == nil {
 		c = ix.ensureCollectionUncommitted(collection)
 	}
-	if pre == nil {
+	if pre == nil && !ix.postingsHeld.Load() {
 		// The expensive part, analysis, happens before any lock that blocks
 		// searches is taken.
 		analyze(ix.opts.Analyzer, prepared)
@@ -557,7 +563,7 @@ func (ix *Index) put(collection string, docs []Document, pre *Analyzed, commit f
 // invisible one if needed; apply publishes it. Creating it visibly before
 // the commit succeeded would leave an empty collection behind a failed put.
 func (ix *Index) ensureCollectionUncommitted(name string) *collection {
-	c := newCollection(name, ix.opts, &ix.writeMu)
+	c := newCollection(name, ix.opts, &ix.writeMu, !ix.postingsHeld.Load())
 	c.publish = func() {
 		ix.mu.Lock()
 		if _, ok := ix.collections[name]; !ok {
@@ -670,6 +676,11 @@ func (ix *Index) Snapshot(fn func()) []CollectionSnapshot {
 			cs.Graph, cs.GraphErr = c.saveGraph()
 			c.mu.RUnlock()
 		}
+		if !ix.postingsHeld.Load() {
+			c.mu.RLock()
+			cs.Postings = c.savePostings(ix.opts.Analyzer.Config())
+			c.mu.RUnlock()
+		}
 		out = append(out, cs)
 	}
 	return out
@@ -685,6 +696,9 @@ type CollectionSnapshot struct {
 	// documents are complete regardless).
 	Graph    *SavedGraph
 	GraphErr error
+	// Postings is the collection's inverted index numbered to match
+	// Documents, for AttachPostings.
+	Postings []byte
 }
 
 // Search ranks the documents of q.Collection. An empty mode means hybrid when

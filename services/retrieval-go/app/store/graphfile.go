@@ -55,8 +55,15 @@ func (s *Store) writeGraphs(snap []index.CollectionSnapshot, nextGen uint64) err
 		}
 		frames = append(frames, appendFrame(nil, payload))
 	}
-	return s.writeAtomically(graphName, "graph file", func(w *bufio.Writer) error {
-		hdr := binary.LittleEndian.AppendUint64([]byte(graphMagic), nextGen)
+	return s.writeCacheFile(graphName, graphMagic, "graph file", nextGen, frames)
+}
+
+// writeCacheFile writes a file of framed payloads bound to the snapshot that
+// covers journals below nextGen: magic, uint64 nextGen, uint32 the number of
+// frames, the frames.
+func (s *Store) writeCacheFile(name, magic, what string, nextGen uint64, frames [][]byte) error {
+	return s.writeAtomically(name, what, func(w *bufio.Writer) error {
+		hdr := binary.LittleEndian.AppendUint64([]byte(magic), nextGen)
 		hdr = binary.LittleEndian.AppendUint32(hdr, uint32(len(frames)))
 		if _, err := w.Write(hdr); err != nil {
 			return err
@@ -156,38 +163,57 @@ func (s *Store) loadGraphs(nextGen uint64) {
 	s.log.Info("loaded the saved HNSW graphs", "collections", len(recs), "nodes", nodes, "seconds", time.Since(start).Seconds())
 }
 
-func readGraphFile(path string, nextGen uint64) ([]savedGraphRecord, error) {
+// readCacheFile reads a file writeCacheFile wrote, checking every frame's
+// CRC, and returns the snapshot generation it is bound to and its payloads.
+func readCacheFile(path, magic string) (uint64, [][]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 1<<20)
-	hdr := make([]byte, len(graphMagic)+12)
-	if _, err := io.ReadFull(r, hdr); err != nil || string(hdr[:len(graphMagic)]) != graphMagic {
-		return nil, errors.New("bad header")
+	hdr := make([]byte, len(magic)+12)
+	if _, err := io.ReadFull(r, hdr); err != nil || string(hdr[:len(magic)]) != magic {
+		return 0, nil, errors.New("bad header")
 	}
-	if gen := binary.LittleEndian.Uint64(hdr[len(graphMagic):]); gen != nextGen {
-		return nil, fmt.Errorf("it belongs to another snapshot (generation %d, the snapshot's is %d)", gen, nextGen)
-	}
-	count := binary.LittleEndian.Uint32(hdr[len(graphMagic)+8:])
-	var recs []savedGraphRecord
+	gen := binary.LittleEndian.Uint64(hdr[len(magic):])
+	count := binary.LittleEndian.Uint32(hdr[len(magic)+8:])
+	var payloads [][]byte
 	for range count {
 		payload, _, err := readFrame(r, nil)
 		if err == io.EOF {
-			return nil, errors.New("fewer collections than its header says")
+			return 0, nil, errors.New("fewer records than its header says")
 		}
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
-		rec, err := decodeSavedGraph(payload)
+		payloads = append(payloads, payload)
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		return 0, nil, errors.New("stray bytes after the last record")
+	}
+	return gen, payloads, nil
+}
+
+func readGraphFile(path string, nextGen uint64) ([]savedGraphRecord, error) {
+	gen, payloads, err := readCacheFile(path, graphMagic)
+	if err != nil {
+		return nil, err
+	}
+	if gen != nextGen {
+		return nil, otherSnapshot(gen, nextGen)
+	}
+	var recs []savedGraphRecord
+	for _, p := range payloads {
+		rec, err := decodeSavedGraph(p)
 		if err != nil {
 			return nil, err
 		}
 		recs = append(recs, rec)
 	}
-	if _, err := r.ReadByte(); err != io.EOF {
-		return nil, errors.New("stray bytes after the last collection")
-	}
 	return recs, nil
+}
+
+func otherSnapshot(gen, nextGen uint64) error {
+	return fmt.Errorf("it belongs to another snapshot (generation %d, the snapshot's is %d)", gen, nextGen)
 }

@@ -105,20 +105,53 @@ func fillForGraph(t *testing.T, s *Store) (queries [][]float32) {
 
 func vectorHits(t *testing.T, s *Store, queries [][]float32, brute bool) [][]index.Hit {
 	t.Helper()
+	var qs []index.Query
+	for _, q := range queries {
+		qs = append(qs, index.Query{Collection: "kb", Vector: q, Mode: index.ModeVector, TopK: 10})
+	}
+	return answers(t, s, qs, brute)
+}
+
+// answers runs each query, through the index or by brute force.
+func answers(t *testing.T, s *Store, queries []index.Query, brute bool) [][]index.Hit {
+	t.Helper()
+	search := s.Index().Search
+	if brute {
+		search = s.Index().SearchBruteForce
+	}
 	var out [][]index.Hit
 	for _, q := range queries {
-		query := index.Query{Collection: "kb", Vector: q, Mode: index.ModeVector, TopK: 10}
-		search := s.Index().Search
-		if brute {
-			search = s.Index().SearchBruteForce
-		}
-		res, err := search(context.Background(), query)
+		res, err := search(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, res.Hits)
 	}
 	return out
+}
+
+// twoSnapshots fills a store in dir, compacts, adds a document and compacts
+// again, and returns the first compaction's version of the cache file name
+// (another snapshot's file) with fillForGraph's queries.
+func twoSnapshots(t *testing.T, dir, name string) (older []byte, queries [][]float32) {
+	t.Helper()
+	s := openStore(t, dir, graphOptions(nil))
+	queries = fillForGraph(t, s)
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	older, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put("kb", []index.Document{doc("extra", 1, "words", queries[1]...)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return older, queries
 }
 
 func TestSavedGraphIsLoadedAtStart(t *testing.T) {
@@ -185,22 +218,7 @@ func TestGraphFileProblemsFallBackToBuilding(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := openStore(t, dir, graphOptions(nil))
-			queries := fillForGraph(t, s)
-			if err := s.Compact(); err != nil {
-				t.Fatal(err)
-			}
-			older, err := os.ReadFile(filepath.Join(dir, graphName))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := s.Put("kb", []index.Document{doc("extra", 1, "e", queries[1]...)}); err != nil {
-				t.Fatal(err)
-			}
-			if err := s.Compact(); err != nil {
-				t.Fatal(err)
-			}
-			s.Close()
+			older, queries := twoSnapshots(t, dir, graphName)
 			tc.damage(t, dir, older)
 
 			var log syncBuffer

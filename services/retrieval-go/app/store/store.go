@@ -11,6 +11,8 @@
 //	snapshot.tmp               a snapshot being written; removed at open
 //	graph                      the HNSW graphs as of the snapshot (graphfile.go); a cache
 //	graph.tmp                  a graph file being written; removed at open
+//	postings                   the inverted index as of the snapshot (postingsfile.go); a cache
+//	postings.tmp               a postings file being written; removed at open
 //	journal-<gen>.log          journals, <gen> 16 hex digits, replayed in order
 //
 // A journal starts with the 8-byte magic "RJOURNL1"; a snapshot with
@@ -338,6 +340,9 @@ func (s *Store) compactLocked() error {
 		// The snapshot is complete without it; the next start rebuilds.
 		s.log.Warn("saving the HNSW graphs failed; the next start rebuilds them from the vectors", "error", err)
 	}
+	if err := s.writePostings(snap, covered); err != nil {
+		s.log.Warn("saving the postings failed; the next start analyses the documents", "error", err)
+	}
 	gens, err := s.journalGenerations()
 	if err != nil {
 		return err
@@ -498,14 +503,17 @@ func (s *Store) openJournalLocked(gen uint64) error {
 func (s *Store) recover() error {
 	_ = os.Remove(filepath.Join(s.dir, snapshotName+".tmp"))
 	_ = os.Remove(filepath.Join(s.dir, graphName+".tmp"))
+	_ = os.Remove(filepath.Join(s.dir, postingsName+".tmp"))
 	// Documents are loaded without touching the HNSW graphs: the saved
 	// graphs are attached to the snapshot's documents, and whatever they
 	// lack is inserted in the background once the store serves.
 	s.ix.HoldGraphs()
+	postings := s.readPostings()
 	nextGen, err := s.loadSnapshot()
 	if err != nil {
 		return err
 	}
+	s.attachPostings(postings, nextGen)
 	s.loadGraphs(nextGen)
 	gens, err := s.journalGenerations()
 	if err != nil {

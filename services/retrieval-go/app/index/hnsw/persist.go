@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/durable-agents/reference/services/retrieval-go/app/wire"
 )
 
 // NoNode marks, in the order given to Encode, an id that has no node.
@@ -83,17 +85,17 @@ var ErrIncompatible = errors.New("graph built with other parameters")
 // store frames it with a CRC). p must match the parameters the graph was built with (defaults
 // filled in the same way); a mismatch fails with ErrIncompatible.
 func Decode(data []byte, p Parameters, vector func(id uint32) []float32) (*Graph, error) {
-	d := decoder{b: data}
-	if v := d.byte(); d.err == nil && v != encodingVersion {
+	d := wire.Decoder{B: data}
+	if v := d.Byte(); d.Err == nil && v != encodingVersion {
 		return nil, fmt.Errorf("%w: encoding version %d, this build reads %d", ErrIncompatible, v, encodingVersion)
 	}
-	m, efc, seed := d.uvarint(), d.uvarint(), d.uint64()
-	dim := int(d.uvarint())
-	n := d.uvarint()
-	entry := d.uvarint()
-	count := d.uvarint()
-	if d.err != nil {
-		return nil, d.err
+	m, efc, seed := d.Uvarint(), d.Uvarint(), d.Uint64()
+	dim := int(d.Uvarint())
+	n := d.Uvarint()
+	entry := d.Uvarint()
+	count := d.Uvarint()
+	if d.Err != nil {
+		return nil, d.Err
 	}
 	p = p.WithDefaults()
 	if m != uint64(p.M) || efc != uint64(p.EfConstruction) {
@@ -108,9 +110,9 @@ func Decode(data []byte, p Parameters, vector func(id uint32) []float32) (*Graph
 	g.grow(int(n))
 	maxLevel := -1
 	for id := range uint32(n) {
-		levelPlus1 := d.uvarint()
-		if d.err != nil {
-			return nil, d.err
+		levelPlus1 := d.Uvarint()
+		if d.Err != nil {
+			return nil, d.Err
 		}
 		if levelPlus1 == 0 {
 			continue
@@ -128,20 +130,20 @@ func Decode(data []byte, p Parameters, vector func(id uint32) []float32) (*Graph
 			g.upper[id] = make([][]uint32, level)
 		}
 		for l := 0; l <= level; l++ {
-			k := d.uvarint()
-			if d.err == nil && k > uint64(g.maxLinks(l)) {
+			k := d.Uvarint()
+			if d.Err == nil && k > uint64(g.maxLinks(l)) {
 				return nil, fmt.Errorf("hnsw: decode: node %d has %d links on layer %d", id, k, l)
 			}
 			links := make([]uint32, 0, k)
 			for range k {
-				nb := d.uvarint()
-				if d.err == nil && (nb >= n || nb == uint64(id)) {
+				nb := d.Uvarint()
+				if d.Err == nil && (nb >= n || nb == uint64(id)) {
 					return nil, fmt.Errorf("hnsw: decode: node %d links to %d", id, nb)
 				}
 				links = append(links, uint32(nb))
 			}
-			if d.err != nil {
-				return nil, d.err
+			if d.Err != nil {
+				return nil, d.Err
 			}
 			if l == 0 {
 				g.setNeighbours(id, 0, links)
@@ -152,7 +154,7 @@ func Decode(data []byte, p Parameters, vector func(id uint32) []float32) (*Graph
 		g.count++
 		maxLevel = max(maxLevel, level)
 	}
-	if d.err != nil || len(d.b) != 0 {
+	if d.Err != nil || len(d.B) != 0 {
 		return nil, errors.New("hnsw: decode: trailing or missing bytes")
 	}
 	if uint64(g.count) != count {
@@ -175,50 +177,4 @@ func Decode(data []byte, p Parameters, vector func(id uint32) []float32) (*Graph
 		}
 	}
 	return g, nil
-}
-
-// decoder reads uvarints and fixed-size numbers, remembering the first
-// error so that callers check once per record.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) byte() byte {
-	if d.err != nil || len(d.b) < 1 {
-		d.fail()
-		return 0
-	}
-	v := d.b[0]
-	d.b = d.b[1:]
-	return v
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail()
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) uint64() uint64 {
-	if d.err != nil || len(d.b) < 8 {
-		d.fail()
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(d.b)
-	d.b = d.b[8:]
-	return v
-}
-
-func (d *decoder) fail() {
-	if d.err == nil {
-		d.err = errors.New("hnsw: decode: the encoding ends early or holds a bad number")
-	}
 }
