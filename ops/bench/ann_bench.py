@@ -56,7 +56,9 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return hits / truth.size
 
 
-def measure(build, search, base: np.ndarray, queries: np.ndarray, truth: np.ndarray, sweep: list[int]) -> dict[str, Any]:
+def measure(
+    build, search, base: np.ndarray, queries: np.ndarray, truth: np.ndarray, sweep: list[int]
+) -> dict[str, Any]:
     """Time build(base) and search(index, queries, ef) for every ef."""
     before = rss_bytes()
     start, cpu = time.perf_counter(), time.process_time()
@@ -68,7 +70,14 @@ def measure(build, search, base: np.ndarray, queries: np.ndarray, truth: np.ndar
         start, cpu = time.perf_counter(), time.process_time()
         found = search(index, queries, ef)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - start
-        points.append({"ef_search": ef, "recall_at_10": recall(found, truth), "qps": len(queries) / cpu, "wall_qps": len(queries) / wall})
+        points.append(
+            {
+                "ef_search": ef,
+                "recall_at_10": recall(found, truth),
+                "qps": len(queries) / cpu,
+                "wall_qps": len(queries) / wall,
+            }
+        )
     return {"build_seconds": build_cpu, "build_wall_seconds": build_wall, "memory_bytes": memory, "sweep": points}
 
 
@@ -133,13 +142,16 @@ def table(report: dict[str, Any]) -> str:
                 f"| {name} | {r['build_seconds']:.2f} | {ratio(r['build_seconds'], ref['build_seconds'])} | "
                 f"{r['memory_bytes'] / 2**20:.0f} | {ratio(r['memory_bytes'], ref['memory_bytes'])} |"
             )
-        lines.append("| efSearch | ours recall | hnswlib recall | faiss recall | ours QPS (CPU) | hnswlib QPS | faiss QPS | ours QPS / hnswlib | faiss QPS / hnswlib |")
+        lines.append(
+            "| efSearch | ours recall | hnswlib recall | faiss recall | ours QPS (CPU) | hnswlib QPS | faiss QPS "
+            "| ours QPS / hnswlib | faiss QPS / hnswlib |"
+        )
         lines.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for ours, hl, fh in zip(res["ours"]["sweep"], ref["sweep"], res["faiss_hnsw"]["sweep"], strict=True):
-            lines.append(
-                f"| {ours['ef_search']} | {ours['recall_at_10']:.3f} | {hl['recall_at_10']:.3f} | {fh['recall_at_10']:.3f} | "
-                f"{ours['qps']:.0f} | {hl['qps']:.0f} | {fh['qps']:.0f} | {ratio(ours['qps'], hl['qps'])} | {ratio(fh['qps'], hl['qps'])} |"
-            )
+            recalls = f"{ours['recall_at_10']:.3f} | {hl['recall_at_10']:.3f} | {fh['recall_at_10']:.3f}"
+            rates = f"{ours['qps']:.0f} | {hl['qps']:.0f} | {fh['qps']:.0f}"
+            ratios = f"{ratio(ours['qps'], hl['qps'])} | {ratio(fh['qps'], hl['qps'])}"
+            lines.append(f"| {ours['ef_search']} | {recalls} | {rates} | {ratios} |")
         flat = res["faiss_flat"]["sweep"][0]
         lines.append(f"exact (faiss_flat): recall {flat['recall_at_10']:.3f}, {flat['qps']:.0f} QPS")
     return "\n".join(lines)
@@ -172,13 +184,19 @@ def main() -> None:
                 ds["results"][name] = pool.apply(measure_one, ((name, ds, report["parameters"], report["seed"]),))
         del ds["dir"]
     report["machine"]["python"] = platform.python_version()
-    report["reference_versions"] = {"hnswlib": getattr(hnswlib, "__version__", "0.8.0"), "faiss": faiss.__version__, "numpy": np.__version__}
+    report["reference_versions"] = {
+        "hnswlib": getattr(hnswlib, "__version__", "0.8.0"),
+        "faiss": faiss.__version__,
+        "numpy": np.__version__,
+    }
     report["notes"] = (
         "one run each, single-threaded (GOMAXPROCS 1 for the Go graph; hnswlib num_threads 1; faiss omp 1 thread); "
-        "build_seconds and qps use the process's CPU time (user + system), because the machine is shared and wall time "
-        "varies with the other work on it; build_wall_seconds and wall_qps are the wall-clock figures; "
-        "QPS = queries / time of the whole query set (Go: one Search call per query; hnswlib and faiss: one batch call); "
-        "memory: Go heap growth over the build plus the vectors the graph references, Python RSS growth over the build; "
+        "build_seconds and qps use the process's CPU time (user + system), because the machine is shared "
+        "and wall time varies with the other work on it; build_wall_seconds and wall_qps are the wall-clock figures; "
+        "QPS = queries / time of the whole query set "
+        "(Go: one Search call per query; hnswlib and faiss: one batch call); "
+        "memory: Go heap growth over the build plus the vectors the graph references, "
+        "Python RSS growth over the build; "
         "recall@10 against the exact top 10 computed by brute force in Go"
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
