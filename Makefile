@@ -17,7 +17,7 @@ GO_REPLAYER := bin/retrieval-replay
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval test test-python test-go lint lint-python clean replay-check drill-rollout bench-agent drill-crash helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-python test-go lint lint-python clean replay-check drill-rollout bench-agent drill-crash helm test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -108,10 +108,17 @@ bench-codec: build ## codec vs raw AES-256-GCM throughput, Python and Go -> benc
 eval-retrieval: install ## BEIR SciFact nDCG@10 and Recall@100 for bm25, vector, hybrid -> bench/results/retrieval-quality.json
 	PYTHON=$(PY) GO=$(GO) ops/bench/eval_retrieval.sh
 
-bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100k chunks vs brute force -> bench/results/retrieval-speed.json
-	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -o bench/results/retrieval-speed.json
+bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100k chunks vs brute force, BM25 vs tantivy -> bench/results/retrieval-speed.json
+	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -export .data/bench-corpus -o bench/results/retrieval-speed.json
+	$(UV) run --no-project --with-requirements ops/bench/requirements-reference.txt python ops/bench/bm25_anchor.py --export-dir .data/bench-corpus --report bench/results/retrieval-speed.json
 
 # On a dev stack of its own (own ports and data directory); leaves `make up`'s stack alone.
+bench-restart: install ## restart with 100k chunks: first search and graph ready with the saved HNSW graph vs rebuilt -> bench/results/retrieval-restart.json
+	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -restart $${RESTART_DOCS:-100000} -o bench/results/retrieval-restart.json
+
+bench-ann: install ## our HNSW vs hnswlib and faiss (HNSW, exact) on SciFact, structured and random vectors, single-threaded -> bench/results/ann.json
+	PYTHON=$(PY) GO=$(GO) UV=$(UV) ops/bench/ann_bench.sh
+
 bench-agent: build ## agent per-step cost vs a plain workflow of no-op activities, and runs/s at 1 and 10 in flight -> bench/results/agent.json
 	$(PY) ops/bench/agent_bench.py
 

@@ -5,12 +5,15 @@
 package bench
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -32,6 +35,11 @@ type Config struct {
 	DurableSizeLimit int
 	Seed             uint64
 	Logger           *slog.Logger
+	// ExportDir, when set, receives each size's corpus and queries as JSON
+	// lines (<dir>/<size>/corpus.jsonl: id and body, title and text as one
+	// field; queries.jsonl: text) for a reference engine to index and run
+	// (ops/bench/bm25_anchor.py, tantivy).
+	ExportDir string
 }
 
 // Report is the benchmark's outcome, written as JSON.
@@ -141,6 +149,11 @@ func runSize(ctx context.Context, cfg Config, n int, opts index.Options, log *sl
 	docs := corpus(r, vocab, n, cfg.Dimension)
 	queries := makeQueries(r, docs, cfg.Queries)
 	log.Info("generated corpus", "documents", n)
+	if cfg.ExportDir != "" {
+		if err := export(filepath.Join(cfg.ExportDir, fmt.Sprint(n)), docs, queries); err != nil {
+			return SizeResult{}, err
+		}
+	}
 
 	res := SizeResult{Documents: n, Modes: make(map[string]ModeResult)}
 	if n <= cfg.DurableSizeLimit {
@@ -218,6 +231,38 @@ func runSize(ctx context.Context, cfg Config, n int, opts index.Options, log *sl
 	res.HNSWRecallAt10 = recall / float64(len(queries))
 	res.HNSWTop1Found = top1 / float64(len(queries))
 	return res, nil
+}
+
+// export writes the corpus and the queries as JSON lines.
+func export(dir string, docs []index.Document, queries []index.Query) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create export directory: %w", err)
+	}
+	write := func(name string, n int, line func(i int) any) error {
+		f, err := os.Create(filepath.Join(dir, name))
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		w := bufio.NewWriterSize(f, 1<<20)
+		enc := json.NewEncoder(w)
+		for i := range n {
+			if err := enc.Encode(line(i)); err != nil {
+				f.Close()
+				return fmt.Errorf("export %s: %w", name, err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			f.Close()
+			return fmt.Errorf("export %s: %w", name, err)
+		}
+		return f.Close()
+	}
+	if err := write("corpus.jsonl", len(docs), func(i int) any {
+		return map[string]string{"id": docs[i].ID, "body": docs[i].Title + " " + docs[i].Text}
+	}); err != nil {
+		return err
+	}
+	return write("queries.jsonl", len(queries), func(i int) any { return map[string]string{"text": queries[i].Text} })
 }
 
 func ms64(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }

@@ -3,12 +3,15 @@ package bench
 import (
 	"context"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestRunSmall(t *testing.T) {
-	rep, err := Run(context.Background(), Config{Sizes: []int{300, 600}, Queries: 15, Dimension: 16, Vocabulary: 2000, DurableSizeLimit: 300, Seed: 3})
+	exported := t.TempDir()
+	rep, err := Run(context.Background(), Config{Sizes: []int{300, 600}, Queries: 15, Dimension: 16, Vocabulary: 2000, DurableSizeLimit: 300, Seed: 3, ExportDir: exported})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,6 +30,11 @@ func TestRunSmall(t *testing.T) {
 	}
 	if rep.Sizes[0].DurableDocsPerSecond <= 0 || rep.Sizes[1].DurableDocsPerSecond != 0 {
 		t.Errorf("durable throughput measured for %v, %v", rep.Sizes[0].DurableDocsPerSecond, rep.Sizes[1].DurableDocsPerSecond)
+	}
+	for _, name := range []string{"300/corpus.jsonl", "600/queries.jsonl"} {
+		if b, err := os.ReadFile(filepath.Join(exported, name)); err != nil || !strings.Contains(string(b), "}\n{") {
+			t.Errorf("export %s: %v", name, err)
+		}
 	}
 	table := Table(rep)
 	for _, want := range []string{"| 300 | bm25 |", "| 600 | hybrid |", "HNSW recall@10"} {
@@ -48,3 +56,27 @@ func TestVocabularyIsDistinct(t *testing.T) {
 }
 
 func newRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+func TestRestartSmall(t *testing.T) {
+	rep, err := Restart(context.Background(), 400, Config{Dimension: 16, Vocabulary: 2000, Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.SnapshotBytes == 0 || rep.GraphFileBytes == 0 || rep.IngestDocsPerSecond <= 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	for _, tm := range []RestartTimes{rep.Saved, rep.Rebuilt} {
+		if tm.Open <= 0 || tm.FirstSearch < tm.Open || tm.GraphReady < tm.Open {
+			t.Errorf("times out of order: %+v", tm)
+		}
+	}
+	// make bench-restart measures 100,000 chunks against the 5 s target; at
+	// this size a start takes milliseconds, and the bound only catches one
+	// that stalls.
+	if rep.Saved.FirstSearch > 5 {
+		t.Errorf("first search %.1f s after the open started, want under 5 s", rep.Saved.FirstSearch)
+	}
+	if !strings.Contains(RestartTable(rep), "| saved graph |") {
+		t.Error(RestartTable(rep))
+	}
+}

@@ -122,6 +122,61 @@ func (a *Analyzer) Terms(s string) []string {
 
 // AppendTerms appends the terms of s to dst and returns the extended slice.
 func (a *Analyzer) AppendTerms(dst []string, s string) []string {
+	a.eachWord(s, func(w []byte) {
+		if t := a.term(string(w)); t != "" {
+			dst = append(dst, t)
+		}
+	})
+	return dst
+}
+
+// batchVocab numbers the terms of one goroutine's batch of documents. A
+// batch repeats its words endlessly, so each distinct word is analysed (stop
+// words, stemming) once, and counting a document's terms indexes an array
+// instead of hashing every occurrence into a per-document map. It needs no
+// lock: the shared stem cache's read lock, taken for every word by
+// goroutines analysing in parallel, made its reader count bounce between the
+// cores.
+type batchVocab struct {
+	byWord map[string]int32 // lower-cased word -> local term id, or -1 when dropped
+	byTerm map[string]int32 // term -> local term id (words can share a stem)
+	terms  []string         // local term id -> term
+	// global caches the ids of terms in owner, the collection the batch
+	// was last applied to (collection.termID).
+	owner  *collection
+	global []int32
+}
+
+func newBatchVocab() *batchVocab {
+	return &batchVocab{byWord: make(map[string]int32), byTerm: make(map[string]int32)}
+}
+
+// appendTermIDs appends the local ids of the terms of s to dst.
+func (a *Analyzer) appendTermIDs(dst []int32, s string, v *batchVocab) []int32 {
+	a.eachWord(s, func(w []byte) {
+		id, ok := v.byWord[string(w)] // no allocation for a lookup
+		if !ok {
+			word := string(w)
+			id = -1
+			if t := a.term(word); t != "" {
+				if id, ok = v.byTerm[t]; !ok {
+					id = int32(len(v.terms))
+					v.terms = append(v.terms, t)
+					v.byTerm[t] = id
+				}
+			}
+			v.byWord[word] = id
+		}
+		if id >= 0 {
+			dst = append(dst, id)
+		}
+	})
+	return dst
+}
+
+// eachWord splits s into lower-cased words (see Analyzer) and calls emit
+// with each; the slice is reused after emit returns.
+func (a *Analyzer) eachWord(s string, emit func(w []byte)) {
 	// Invalid bytes are separators anyway, but left in place they stop NFKC
 	// from normalising the letters after them ("\xf4ϔ" kept U+03D4, an
 	// upper-case letter without a lower-case form): replace them first.
@@ -132,15 +187,12 @@ func (a *Analyzer) AppendTerms(dst []string, s string) []string {
 	if !norm.NFKC.IsNormalString(s) {
 		s = norm.NFKC.String(s)
 	}
-	var b strings.Builder
+	var b []byte
 	flush := func() {
-		if b.Len() == 0 {
-			return
+		if len(b) > 0 {
+			emit(b)
+			b = b[:0]
 		}
-		if t := a.term(b.String()); t != "" {
-			dst = append(dst, t)
-		}
-		b.Reset()
 	}
 	var prev rune = -1 // the previous rune written to b, or -1
 	for i := 0; i < len(s); {
@@ -150,17 +202,24 @@ func (a *Analyzer) AppendTerms(dst []string, s string) []string {
 		switch {
 		case isSingleCharWord(r):
 			flush()
-			b.WriteRune(r)
+			b = utf8.AppendRune(b, r)
 			flush()
 			prev = -1
 			continue
 		case isWordRune(r):
-			b.WriteRune(unicode.ToLower(r))
+			switch {
+			case 'A' <= r && r <= 'Z':
+				b = append(b, byte(r)+('a'-'A'))
+			case r < utf8.RuneSelf:
+				b = append(b, byte(r))
+			default:
+				b = utf8.AppendRune(b, unicode.ToLower(r))
+			}
 			prev = r
 			continue
 		}
 		if prev >= 0 && isInfix(prev, r, s[i:]) {
-			b.WriteRune(r)
+			b = utf8.AppendRune(b, r)
 			prev = -1
 			continue
 		}
@@ -168,7 +227,6 @@ func (a *Analyzer) AppendTerms(dst []string, s string) []string {
 		prev = -1
 	}
 	flush()
-	return dst
 }
 
 // isInfix reports whether the separator r, between prev and the text rest,
@@ -198,6 +256,11 @@ func isWordRune(r rune) bool {
 // letter; the scripts also hold symbols (radicals, iteration marks), which
 // separate like other punctuation.
 func isSingleCharWord(r rune) bool {
+	// Nothing below the CJK radicals (U+2E80) is Han or Hiragana; most text
+	// never gets past this test.
+	if r < 0x2E80 {
+		return false
+	}
 	return (unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r)) && unicode.IsLetter(r)
 }
 

@@ -127,6 +127,19 @@ func FuzzAnalyzer(f *testing.F) {
 			if again := a.Terms(s); !slices.Equal(again, terms) {
 				t.Fatalf("Terms(%q) = %q, then %q", s, terms, again)
 			}
+			// Indexing numbers terms through a batch vocabulary; it must
+			// see exactly the terms a query sees, also on a second pass
+			// that finds every word already known.
+			v := newBatchVocab()
+			for pass := range 2 {
+				var viaIDs []string
+				for _, id := range a.appendTermIDs(nil, s, v) {
+					viaIDs = append(viaIDs, v.terms[id])
+				}
+				if !slices.Equal(viaIDs, terms) {
+					t.Fatalf("pass %d: appendTermIDs(%q) gives %q, Terms %q", pass, s, viaIDs, terms)
+				}
+			}
 		}
 	})
 }

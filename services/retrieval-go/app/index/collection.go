@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -32,10 +33,19 @@ type collection struct {
 	termIDs  map[string]uint32
 	postings [][]posting
 	df       []uint32
-	lengths  []uint32 // by slot
-	totalLen int64
+	// maxFreq and minLength are, per term, the largest frequency and the
+	// shortest document length among its postings (dead ones included):
+	// together they bound the term's BM25 weight, which MaxScore prunes by.
+	maxFreq, minLength []uint32
+	lengths            []uint32 // by slot
+	totalLen           int64
 	// deadPostings counts postings of dead slots still in the lists.
 	deadPostings, allPostings int
+
+	// postingsReady: the postings hold every document; false only for a
+	// collection loaded while postings are held (see HoldPostings) until
+	// they are attached or built.
+	postingsReady bool
 
 	vectors   int // live documents with a vector
 	graph     atomic.Pointer[hnsw.Graph]
@@ -55,40 +65,102 @@ type slotEntry struct {
 	// terms are the document's distinct terms with their frequency, sorted
 	// by term id once applied.
 	terms []termFreq
-	// words are the analysed terms before they get ids.
-	words map[string]uint32
+	// local are the analysed terms with their frequency before they get the
+	// collection's ids: ids into vocab, the analysing batch's vocabulary.
+	local []termFreq
+	vocab *batchVocab
 }
 
 type termFreq struct{ term, freq uint32 }
 
 type posting struct{ slot, freq uint32 }
 
-func newCollection(name string, opts Options, writeMu *sync.Mutex) *collection {
+func newCollection(name string, opts Options, writeMu *sync.Mutex, postingsReady bool) *collection {
 	c := &collection{
-		name:    name,
-		opts:    opts,
-		writeMu: writeMu,
-		ids:     make(map[string]uint32),
-		termIDs: make(map[string]uint32),
+		name:          name,
+		postingsReady: postingsReady,
+		opts:          opts,
+		writeMu:       writeMu,
+		ids:           make(map[string]uint32),
+		termIDs:       make(map[string]uint32),
 	}
 	c.graph.Store(hnsw.New(opts.HNSW))
 	return c
 }
 
-// analyze turns each entry's title and text into term counts. It touches no
-// collection state, so it runs without locks.
-func (c *collection) analyze(entries []*slotEntry) {
-	a := c.opts.Analyzer
-	var buf []string
-	for _, e := range entries {
-		buf = a.AppendTerms(buf[:0], e.doc.Title)
-		buf = a.AppendTerms(buf, e.doc.Text)
-		e.words = make(map[string]uint32, len(buf))
-		for _, t := range buf {
-			e.words[t]++
-		}
-		e.length = uint32(len(buf))
+// parallelAnalysisMin is the batch size from which analysis is spread over
+// the CPUs: it is most of the work of loading a snapshot (256 documents a
+// record) and of indexing text, and each document is independent.
+const parallelAnalysisMin = 64
+
+// analyze turns each entry's title and text into term counts, on several
+// goroutines for large batches. It touches no collection state, so it runs
+// without locks.
+func analyze(a *Analyzer, entries []*slotEntry) {
+	workers := min(runtime.GOMAXPROCS(0), len(entries)/(parallelAnalysisMin/2))
+	if len(entries) < parallelAnalysisMin || workers < 2 {
+		analyzeSerially(a, entries)
+		return
 	}
+	var wg sync.WaitGroup
+	per := (len(entries) + workers - 1) / workers
+	for part := range slices.Chunk(entries, per) {
+		wg.Go(func() { analyzeSerially(a, part) })
+	}
+	wg.Wait()
+}
+
+func analyzeSerially(a *Analyzer, entries []*slotEntry) {
+	v := newBatchVocab()
+	var ids []int32
+	var counts []uint32 // by local term id; zero between documents
+	for _, e := range entries {
+		ids = a.appendTermIDs(ids[:0], e.doc.Title, v)
+		ids = a.appendTermIDs(ids, e.doc.Text, v)
+		if grow := len(v.terms) - len(counts); grow > 0 {
+			counts = append(counts, make([]uint32, grow)...)
+		}
+		e.local = e.local[:0]
+		for _, id := range ids {
+			if counts[id] == 0 {
+				e.local = append(e.local, termFreq{term: uint32(id)})
+			}
+			counts[id]++
+		}
+		for i := range e.local {
+			t := &e.local[i]
+			t.freq, counts[t.term] = counts[t.term], 0
+		}
+		e.vocab = v
+		e.length = uint32(len(ids))
+	}
+}
+
+// termID returns the collection's id for the term with the given id in
+// vocab, creating it if new. Resolved ids are remembered in vocab, so a
+// batch looks each distinct term up once. The caller holds c.mu.
+func (c *collection) termID(v *batchVocab, local uint32) uint32 {
+	if v.owner != c {
+		v.owner, v.global = c, v.global[:0]
+	}
+	for len(v.global) < len(v.terms) {
+		v.global = append(v.global, -1)
+	}
+	if g := v.global[local]; g >= 0 {
+		return uint32(g)
+	}
+	w := v.terms[local]
+	id, ok := c.termIDs[w]
+	if !ok {
+		id = uint32(len(c.postings))
+		c.termIDs[w] = id
+		c.postings = append(c.postings, nil)
+		c.df = append(c.df, 0)
+		c.maxFreq = append(c.maxFreq, 0)
+		c.minLength = append(c.minLength, math.MaxUint32)
+	}
+	v.global[local] = int32(id)
+	return id
 }
 
 // apply makes the analysed entries live, replacing documents with the same
@@ -105,26 +177,10 @@ func (c *collection) apply(entries []*slotEntry) {
 			c.remove(old)
 		}
 		slot := uint32(len(c.slots))
-		e.terms = make([]termFreq, 0, len(e.words))
-		for w, f := range e.words {
-			id, ok := c.termIDs[w]
-			if !ok {
-				id = uint32(len(c.postings))
-				c.termIDs[w] = id
-				c.postings = append(c.postings, nil)
-				c.df = append(c.df, 0)
-			}
-			c.postings[id] = append(c.postings[id], posting{slot: slot, freq: f})
-			c.df[id]++
-			e.terms = append(e.terms, termFreq{term: id, freq: f})
-		}
-		slices.SortFunc(e.terms, func(a, b termFreq) int { return int(a.term) - int(b.term) })
-		e.words = nil
-		c.allPostings += len(e.terms)
 		c.slots = append(c.slots, e)
-		c.lengths = append(c.lengths, e.length)
+		c.lengths = append(c.lengths, 0)
+		c.indexTerms(e, slot)
 		c.ids[e.doc.ID] = slot
-		c.totalLen += int64(e.length)
 		c.live++
 		if e.doc.Vector != nil {
 			if c.dim == 0 {
@@ -136,6 +192,26 @@ func (c *collection) apply(entries []*slotEntry) {
 	if c.deadPostings > 1024 && c.deadPostings > c.allPostings/2 {
 		c.compactPostings()
 	}
+}
+
+// indexTerms adds the analysed terms of e, live in slot, to the postings
+// (nothing for an entry registered unanalysed while postings are held). The
+// caller holds the write lock.
+func (c *collection) indexTerms(e *slotEntry, slot uint32) {
+	e.terms = make([]termFreq, 0, len(e.local))
+	for _, lt := range e.local {
+		id, f := c.termID(e.vocab, lt.term), lt.freq
+		c.postings[id] = append(c.postings[id], posting{slot: slot, freq: f})
+		c.df[id]++
+		c.maxFreq[id] = max(c.maxFreq[id], f)
+		c.minLength[id] = min(c.minLength[id], e.length)
+		e.terms = append(e.terms, termFreq{term: id, freq: f})
+	}
+	slices.SortFunc(e.terms, func(a, b termFreq) int { return int(a.term) - int(b.term) })
+	e.local, e.vocab = nil, nil
+	c.allPostings += len(e.terms)
+	c.lengths[slot] = e.length
+	c.totalLen += int64(e.length)
 }
 
 // remove kills a slot. The caller holds the write lock and fixes c.ids.
@@ -176,10 +252,19 @@ func (c *collection) compactPostings() {
 // caller is the (single) writer; searches meanwhile compare the query with
 // the missing vectors directly, so they see every document.
 func (c *collection) catchUpGraph() {
+	c.catchUpGraphUpTo(math.MaxInt)
+}
+
+// catchUpGraphUpTo is catchUpGraph for at most limit slots; it reports
+// whether the graph has caught up.
+func (c *collection) catchUpGraphUpTo(limit int) bool {
 	c.mu.RLock()
 	end := uint32(len(c.slots))
 	c.mu.RUnlock()
 	g := c.graph.Load()
+	if start := c.graphNext.Load(); uint64(end-start) > uint64(limit) {
+		end = start + uint32(limit)
+	}
 	for s := c.graphNext.Load(); s < end; s++ {
 		c.mu.RLock()
 		e := c.slots[s]
@@ -191,6 +276,9 @@ func (c *collection) catchUpGraph() {
 		c.graphNext.Store(s + 1)
 	}
 	c.maybeRebuildGraph()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return int(c.graphNext.Load()) == len(c.slots)
 }
 
 // maybeRebuildGraph starts rebuilding the graph from the live vectors once
@@ -266,116 +354,6 @@ func (c *collection) filter(filters map[string]string) func(uint32) bool {
 		}
 		return true
 	}
-}
-
-// searchBM25 returns the best limit slots for the query terms. Only
-// documents that contain at least one query term are ranked. The caller
-// holds a read lock.
-func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, filter func(uint32) bool, brute bool) ([]scored, error) {
-	if c.live == 0 || len(terms) == 0 || limit <= 0 {
-		return nil, nil
-	}
-	type queryTerm struct {
-		id        uint32
-		qtf       float64
-		idf, k1p1 float64
-	}
-	n := float64(c.live)
-	avgdl := float64(c.totalLen) / n
-	k1, b := c.opts.K1, c.opts.B
-	var qts []queryTerm
-	counts := make(map[uint32]float64)
-	for _, t := range terms {
-		id, ok := c.termIDs[t]
-		if !ok || c.df[id] == 0 {
-			continue
-		}
-		if counts[id] == 0 {
-			df := float64(c.df[id])
-			qts = append(qts, queryTerm{id: id, idf: math.Log(1 + (n-df+0.5)/(df+0.5)), k1p1: k1 + 1})
-		}
-		counts[id]++
-	}
-	if len(qts) == 0 {
-		return nil, nil
-	}
-	for i := range qts {
-		qts[i].qtf = counts[qts[i].id]
-	}
-	weight := func(q queryTerm, freq, length uint32) float64 {
-		tf := float64(freq)
-		return q.qtf * q.idf * tf * q.k1p1 / (tf + k1*(1-b+b*float64(length)/avgdl))
-	}
-	top := c.newTopK(limit)
-	steps := 0
-	tick := func() error {
-		if steps++; steps%cancelCheckInterval == 0 {
-			return ctx.Err()
-		}
-		return nil
-	}
-
-	if brute {
-		for slot, e := range c.slots {
-			if err := tick(); err != nil {
-				return nil, err
-			}
-			if e == nil || (filter != nil && !filter(uint32(slot))) {
-				continue
-			}
-			score, matched := 0.0, false
-			for _, q := range qts {
-				i, ok := slices.BinarySearchFunc(e.terms, q.id, func(tf termFreq, id uint32) int { return int(tf.term) - int(id) })
-				if ok {
-					score += weight(q, e.terms[i].freq, e.length)
-					matched = true
-				}
-			}
-			if matched {
-				top.offer(scored{slot: uint32(slot), score: score})
-			}
-		}
-		return top.sorted(), nil
-	}
-
-	// Term at a time into a dense accumulator: documents are visited in the
-	// same order on every run, so floating-point sums, and the ranking, are
-	// reproducible.
-	accp, _ := c.scorePool.Get().(*[]float64)
-	if accp == nil {
-		accp = new([]float64)
-	}
-	defer c.scorePool.Put(accp)
-	if len(*accp) < len(c.slots) {
-		*accp = make([]float64, len(c.slots)+len(c.slots)/4)
-	}
-	acc := (*accp)[:len(c.slots)]
-	var touched []uint32
-	defer func() {
-		for _, s := range touched {
-			acc[s] = 0
-		}
-	}()
-	for _, q := range qts {
-		for _, p := range c.postings[q.id] {
-			if err := tick(); err != nil {
-				return nil, err
-			}
-			if c.slots[p.slot] == nil {
-				continue
-			}
-			if acc[p.slot] == 0 {
-				touched = append(touched, p.slot)
-			}
-			acc[p.slot] += weight(q, p.freq, c.lengths[p.slot])
-		}
-	}
-	for _, s := range touched {
-		if filter == nil || filter(s) {
-			top.offer(scored{slot: s, score: acc[s]})
-		}
-	}
-	return top.sorted(), nil
 }
 
 // searchVector returns the best limit slots by cosine similarity. The caller

@@ -52,6 +52,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/index/hnsw"
 )
@@ -199,6 +200,12 @@ type Index struct {
 	// writeMu serialises writers, so that the outcome of a write computed
 	// before its commit hook runs still holds when it is applied.
 	writeMu sync.Mutex
+	// graphsHeld (under writeMu): writes leave the HNSW graphs alone; see
+	// HoldGraphs.
+	graphsHeld bool
+	// postingsHeld: writes register documents without analysing them; see
+	// HoldPostings. Atomic because AnalyzeDocuments reads it without locks.
+	postingsHeld atomic.Bool
 
 	mu          sync.RWMutex
 	collections map[string]*collection
@@ -274,7 +281,7 @@ func (ix *Index) ensureCollection(name string) *collection {
 	defer ix.mu.Unlock()
 	c, ok := ix.collections[name]
 	if !ok {
-		c = newCollection(name, ix.opts, &ix.writeMu)
+		c = newCollection(name, ix.opts, &ix.writeMu, !ix.postingsHeld.Load())
 		ix.collections[name] = c
 	}
 	return c
@@ -425,6 +432,53 @@ func Normalize(v []float32) []float32 {
 // documents it sees hold their vectors normalised. Put does not call commit
 // when nothing would change.
 func (ix *Index) Put(collection string, docs []Document, commit func(changed []Document) error) (PutResult, error) {
+	return ix.put(collection, docs, nil, commit)
+}
+
+// Analyzed is a batch of documents prepared for a put by AnalyzeDocuments.
+type Analyzed struct {
+	docs []Document
+	// entries[i] holds docs[i] as it will be stored (vector normalised,
+	// metadata copied) with its text analysed.
+	entries []*slotEntry
+}
+
+// AnalyzeDocuments does the expensive part of putting docs ahead of the
+// put: it normalises their vectors and analyses their text, touching no
+// collection. PutAnalyzed then applies the batch as Put would apply docs.
+// A store loading a snapshot overlaps this with applying the batch before.
+func (ix *Index) AnalyzeDocuments(docs []Document) *Analyzed {
+	a := &Analyzed{docs: docs, entries: make([]*slotEntry, len(docs))}
+	for i := range docs {
+		a.entries[i] = newSlotEntry(docs[i])
+	}
+	if !ix.postingsHeld.Load() {
+		analyze(ix.opts.Analyzer, a.entries)
+	}
+	return a
+}
+
+// PutAnalyzed is Put for a batch from AnalyzeDocuments, with the same
+// validation, versioning and atomicity.
+func (ix *Index) PutAnalyzed(collection string, a *Analyzed, commit func(changed []Document) error) (PutResult, error) {
+	return ix.put(collection, a.docs, a, commit)
+}
+
+// newSlotEntry copies d as the index stores it: vector normalised, metadata
+// cloned so that the caller's map can change afterwards.
+func newSlotEntry(d Document) *slotEntry {
+	if d.Vector != nil {
+		if CheckVector(d.Vector) == nil {
+			d.Vector = Normalize(d.Vector)
+		}
+	}
+	if d.Metadata != nil {
+		d.Metadata = maps.Clone(d.Metadata)
+	}
+	return &slotEntry{doc: &d}
+}
+
+func (ix *Index) put(collection string, docs []Document, pre *Analyzed, commit func(changed []Document) error) (PutResult, error) {
 	ix.writeMu.Lock()
 	defer ix.writeMu.Unlock()
 
@@ -440,11 +494,11 @@ func (ix *Index) Put(collection string, docs []Document, commit func(changed []D
 	}
 
 	var res PutResult
-	changed := make([]Document, 0, len(docs))
+	var picked []int // the documents that change, by index in docs
 	if c != nil {
 		c.mu.RLock()
 	}
-	for _, d := range docs {
+	for i, d := range docs {
 		var stored *Document
 		if c != nil {
 			if s, ok := c.ids[d.ID]; ok {
@@ -463,40 +517,45 @@ func (ix *Index) Put(collection string, docs []Document, commit func(changed []D
 		default:
 			res.Replaced++
 		}
-		changed = append(changed, d)
+		picked = append(picked, i)
 	}
 	if c != nil {
 		c.mu.RUnlock()
 	}
-	if len(changed) == 0 {
+	if len(picked) == 0 {
 		return res, nil
 	}
 
-	// The expensive part, analysis, happens before any lock that blocks
-	// searches is taken.
-	prepared := make([]*slotEntry, len(changed))
-	for i := range changed {
-		d := &changed[i]
-		if d.Vector != nil {
-			d.Vector = Normalize(d.Vector)
+	prepared := make([]*slotEntry, len(picked))
+	for j, i := range picked {
+		if pre != nil {
+			prepared[j] = pre.entries[i]
+		} else {
+			prepared[j] = newSlotEntry(docs[i])
 		}
-		if d.Metadata != nil {
-			d.Metadata = maps.Clone(d.Metadata)
-		}
-		prepared[i] = &slotEntry{doc: d}
 	}
 	if c == nil {
 		c = ix.ensureCollectionUncommitted(collection)
 	}
-	c.analyze(prepared)
+	if pre == nil && !ix.postingsHeld.Load() {
+		// The expensive part, analysis, happens before any lock that blocks
+		// searches is taken.
+		analyze(ix.opts.Analyzer, prepared)
+	}
 
 	if commit != nil {
+		changed := make([]Document, len(prepared))
+		for j, e := range prepared {
+			changed[j] = *e.doc
+		}
 		if err := commit(changed); err != nil {
 			return PutResult{}, err
 		}
 	}
 	c.apply(prepared)
-	c.catchUpGraph()
+	if !ix.graphsHeld {
+		c.catchUpGraph()
+	}
 	return res, nil
 }
 
@@ -504,7 +563,7 @@ func (ix *Index) Put(collection string, docs []Document, commit func(changed []D
 // invisible one if needed; apply publishes it. Creating it visibly before
 // the commit succeeded would leave an empty collection behind a failed put.
 func (ix *Index) ensureCollectionUncommitted(name string) *collection {
-	c := newCollection(name, ix.opts, &ix.writeMu)
+	c := newCollection(name, ix.opts, &ix.writeMu, !ix.postingsHeld.Load())
 	c.publish = func() {
 		ix.mu.Lock()
 		if _, ok := ix.collections[name]; !ok {
@@ -556,7 +615,9 @@ func (ix *Index) Delete(collection string, ids []string, commit func(existing []
 	}
 	c.mu.Unlock()
 	res.Deleted = len(existing)
-	c.maybeRebuildGraph()
+	if !ix.graphsHeld {
+		c.maybeRebuildGraph()
+	}
 	return res, nil
 }
 
@@ -607,6 +668,19 @@ func (ix *Index) Snapshot(fn func()) []CollectionSnapshot {
 			}
 		}
 		c.mu.RUnlock()
+		if !ix.graphsHeld {
+			// A graph still catching up after a start is completed first, so
+			// that the saved graph covers every document of the snapshot.
+			c.catchUpGraph()
+			c.mu.RLock()
+			cs.Graph, cs.GraphErr = c.saveGraph()
+			c.mu.RUnlock()
+		}
+		if !ix.postingsHeld.Load() {
+			c.mu.RLock()
+			cs.Postings = c.savePostings(ix.opts.Analyzer.Config())
+			c.mu.RUnlock()
+		}
 		out = append(out, cs)
 	}
 	return out
@@ -617,6 +691,14 @@ type CollectionSnapshot struct {
 	Name      string
 	Dimension int
 	Documents []*Document
+	// Graph is the collection's HNSW graph numbered to match Documents, or
+	// nil (no vectors, or GraphErr says why it could not be saved: the
+	// documents are complete regardless).
+	Graph    *SavedGraph
+	GraphErr error
+	// Postings is the collection's inverted index numbered to match
+	// Documents, for AttachPostings.
+	Postings []byte
 }
 
 // Search ranks the documents of q.Collection. An empty mode means hybrid when
@@ -672,16 +754,20 @@ func (ix *Index) search(ctx context.Context, q Query, brute bool) (Result, error
 	}
 	filter := c.filter(q.Filters)
 
+	bm25How := bm25Auto
+	if brute {
+		bm25How = bm25BruteForce
+	}
 	var ranked []scored
 	switch mode {
 	case ModeBM25:
-		ranked, err = c.searchBM25(ctx, terms, limit, filter, brute)
+		ranked, err = c.searchBM25(ctx, terms, limit, filter, bm25How)
 	case ModeVector:
 		ranked, err = c.searchVector(ctx, qvec, limit, filter, brute)
 	case ModeHybrid:
 		depth := max(limit, ix.opts.RRFDepth)
 		var lex, sem []scored
-		if lex, err = c.searchBM25(ctx, terms, depth, filter, brute); err == nil {
+		if lex, err = c.searchBM25(ctx, terms, depth, filter, bm25How); err == nil {
 			if sem, err = c.searchVector(ctx, qvec, depth, filter, brute); err == nil {
 				ranked = c.fuse(limit, lex, sem)
 			}

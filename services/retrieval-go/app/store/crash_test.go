@@ -2,7 +2,6 @@ package store
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -173,7 +172,7 @@ func TestKillDuringIndexing(t *testing.T) {
 		for _, op := range acked {
 			apply(state, op)
 		}
-		var logs bytes.Buffer
+		var logs syncBuffer // the store logs from background goroutines too
 		s, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 		if err != nil {
 			t.Fatalf("round %d: reopening after SIGKILL: %v", round, err)

@@ -9,6 +9,10 @@
 //	LOCK                       held (flock) by the process using the directory
 //	snapshot                   the last complete snapshot
 //	snapshot.tmp               a snapshot being written; removed at open
+//	graph                      the HNSW graphs as of the snapshot (graphfile.go); a cache
+//	graph.tmp                  a graph file being written; removed at open
+//	postings                   the inverted index as of the snapshot (postingsfile.go); a cache
+//	postings.tmp               a postings file being written; removed at open
 //	journal-<gen>.log          journals, <gen> 16 hex digits, replayed in order
 //
 // A journal starts with the 8-byte magic "RJOURNL1"; a snapshot with
@@ -52,6 +56,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 )
@@ -98,6 +103,12 @@ type Store struct {
 
 	compactMu sync.Mutex // one compaction at a time
 	bg        sync.WaitGroup
+
+	// graphsCaughtUp is done once the background insertion of the vectors
+	// loaded at open has finished; closing stopGraphs ends it early.
+	graphsCaughtUp sync.WaitGroup
+	stopGraphs     chan struct{}
+	closeOnce      sync.Once
 }
 
 // Open opens the data directory dir, creating it if needed, and rebuilds the
@@ -114,6 +125,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		snapBytes:    make(map[string]int64),
 		coveredBytes: make(map[string]int64),
 		journalBytes: make(map[string]int64),
+		stopGraphs:   make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -251,6 +263,8 @@ func (s *Store) Stats() []Stats {
 // Close waits for a running compaction and closes the files. The index
 // stays readable.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stopGraphs) })
+	s.graphsCaughtUp.Wait()
 	s.bg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -322,6 +336,13 @@ func (s *Store) compactLocked() error {
 	if err != nil {
 		return err
 	}
+	if err := s.writeGraphs(snap, covered); err != nil {
+		// The snapshot is complete without it; the next start rebuilds.
+		s.log.Warn("saving the HNSW graphs failed; the next start rebuilds them from the vectors", "error", err)
+	}
+	if err := s.writePostings(snap, covered); err != nil {
+		s.log.Warn("saving the postings failed; the next start analyses the documents", "error", err)
+	}
 	gens, err := s.journalGenerations()
 	if err != nil {
 		return err
@@ -347,10 +368,51 @@ func (s *Store) compactLocked() error {
 
 // writeSnapshot writes snap atomically and returns each collection's bytes.
 func (s *Store) writeSnapshot(snap []index.CollectionSnapshot, nextGen uint64) (map[string]int64, error) {
-	tmp := filepath.Join(s.dir, snapshotName+".tmp")
+	sizes := make(map[string]int64)
+	err := s.writeAtomically(snapshotName, "snapshot", func(w *bufio.Writer) error {
+		hdr := binary.LittleEndian.AppendUint64([]byte(snapshotMagic), nextGen)
+		if _, err := w.Write(hdr); err != nil {
+			return err
+		}
+		var count uint64
+		var frame []byte
+		write := func(rec Record) error {
+			frame = appendFrame(frame[:0], EncodeRecord(rec))
+			sizes[rec.Collection] += int64(len(frame))
+			_, err := w.Write(frame)
+			return err
+		}
+		for _, c := range snap {
+			if err := write(Record{Kind: kindCreate, Collection: c.Name, Dimension: c.Dimension}); err != nil {
+				return err
+			}
+			for chunk := range slices.Chunk(c.Documents, snapshotBatch) {
+				docs := make([]index.Document, len(chunk))
+				for i, d := range chunk {
+					docs[i] = *d
+				}
+				if err := write(Record{Kind: kindPut, Collection: c.Name, Documents: docs}); err != nil {
+					return err
+				}
+				count += uint64(len(chunk))
+			}
+		}
+		return write(Record{Kind: kindEnd, Count: count})
+	})
+	delete(sizes, "")
+	return sizes, err
+}
+
+// writeAtomically writes the file name in the data directory through
+// name.tmp: fill writes the content, which is flushed and fsynced before the
+// rename over name and the directory's fsync, so that after a crash name is
+// either the old file or the complete new one. what names the file in
+// errors.
+func (s *Store) writeAtomically(name, what string, fill func(w *bufio.Writer) error) error {
+	tmp := filepath.Join(s.dir, name+".tmp")
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("create snapshot: %w", err)
+		return fmt.Errorf("create %s: %w", what, err)
 	}
 	defer func() {
 		if f != nil {
@@ -359,55 +421,23 @@ func (s *Store) writeSnapshot(snap []index.CollectionSnapshot, nextGen uint64) (
 		}
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
-	hdr := binary.LittleEndian.AppendUint64([]byte(snapshotMagic), nextGen)
-	if _, err := w.Write(hdr); err != nil {
-		return nil, fmt.Errorf("write snapshot: %w", err)
+	if err := fill(w); err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
 	}
-	sizes := make(map[string]int64)
-	var count uint64
-	var frame []byte
-	write := func(rec Record) error {
-		frame = appendFrame(frame[:0], EncodeRecord(rec))
-		sizes[rec.Collection] += int64(len(frame))
-		_, err := w.Write(frame)
-		return err
-	}
-	for _, c := range snap {
-		if err := write(Record{Kind: kindCreate, Collection: c.Name, Dimension: c.Dimension}); err != nil {
-			return nil, fmt.Errorf("write snapshot: %w", err)
-		}
-		for chunk := range slices.Chunk(c.Documents, snapshotBatch) {
-			docs := make([]index.Document, len(chunk))
-			for i, d := range chunk {
-				docs[i] = *d
-			}
-			if err := write(Record{Kind: kindPut, Collection: c.Name, Documents: docs}); err != nil {
-				return nil, fmt.Errorf("write snapshot: %w", err)
-			}
-			count += uint64(len(chunk))
-		}
-	}
-	if err := write(Record{Kind: kindEnd, Count: count}); err != nil {
-		return nil, fmt.Errorf("write snapshot: %w", err)
-	}
-	delete(sizes, "")
 	if err := w.Flush(); err != nil {
-		return nil, fmt.Errorf("write snapshot: %w", err)
+		return fmt.Errorf("write %s: %w", what, err)
 	}
 	if err := f.Sync(); err != nil {
-		return nil, fmt.Errorf("sync snapshot: %w", err)
+		return fmt.Errorf("sync %s: %w", what, err)
 	}
 	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("close snapshot: %w", err)
+		return fmt.Errorf("close %s: %w", what, err)
 	}
 	f = nil
-	if err := os.Rename(tmp, filepath.Join(s.dir, snapshotName)); err != nil {
-		return nil, fmt.Errorf("install snapshot: %w", err)
+	if err := os.Rename(tmp, filepath.Join(s.dir, name)); err != nil {
+		return fmt.Errorf("install %s: %w", what, err)
 	}
-	if err := syncDir(s.dir); err != nil {
-		return nil, err
-	}
-	return sizes, nil
+	return syncDir(s.dir)
 }
 
 func (s *Store) journalPath(gen uint64) string {
@@ -472,10 +502,19 @@ func (s *Store) openJournalLocked(gen uint64) error {
 // journal generation.
 func (s *Store) recover() error {
 	_ = os.Remove(filepath.Join(s.dir, snapshotName+".tmp"))
+	_ = os.Remove(filepath.Join(s.dir, graphName+".tmp"))
+	_ = os.Remove(filepath.Join(s.dir, postingsName+".tmp"))
+	// Documents are loaded without touching the HNSW graphs: the saved
+	// graphs are attached to the snapshot's documents, and whatever they
+	// lack is inserted in the background once the store serves.
+	s.ix.HoldGraphs()
+	postings := s.readPostings()
 	nextGen, err := s.loadSnapshot()
 	if err != nil {
 		return err
 	}
+	s.attachPostings(postings, nextGen)
+	s.loadGraphs(nextGen)
 	gens, err := s.journalGenerations()
 	if err != nil {
 		return err
@@ -500,6 +539,8 @@ func (s *Store) recover() error {
 		}
 		records += n
 	}
+	// The journals' vectors join the graphs in the background (catchUpGraphs).
+	s.ix.ReleaseGraphs()
 	last := nextGen
 	if len(replay) > 0 {
 		last = max(last, replay[len(replay)-1]+1)
@@ -515,8 +556,29 @@ func (s *Store) recover() error {
 	}
 	s.log.Info("opened the index", "dir", s.dir, "collections", len(s.ix.Collections()), "documents", docs,
 		"journal_records_replayed", records)
+	s.catchUpGraphs()
 	return nil
 }
+
+// catchUpGraphs inserts the vectors that are not in a graph after the open
+// (the journals' since the snapshot, or all of a collection's when its saved
+// graph could not be used) in the background: the store serves at once, and
+// searches compare queries with those vectors directly meanwhile.
+func (s *Store) catchUpGraphs() {
+	s.graphsCaughtUp.Add(1)
+	go func() {
+		defer s.graphsCaughtUp.Done()
+		start := time.Now()
+		for collection, n := range s.ix.CatchUpGraphs(s.stopGraphs) {
+			s.log.Info("built the HNSW graph of the vectors loaded at start", "collection", collection, "vectors", n, "seconds", time.Since(start).Seconds())
+		}
+	}()
+}
+
+// WaitForGraphs waits until the graphs hold every vector loaded at open (or
+// the store is closed). Searches do not need to wait: they are complete
+// either way, only slower before.
+func (s *Store) WaitForGraphs() { s.graphsCaughtUp.Wait() }
 
 func (s *Store) loadSnapshot() (uint64, error) {
 	path := filepath.Join(s.dir, snapshotName)
@@ -538,36 +600,70 @@ func (s *Store) loadSnapshot() (uint64, error) {
 		return 0, corrupt("bad header")
 	}
 	nextGen := binary.LittleEndian.Uint64(hdr[len(snapshotMagic):])
-	var buf []byte
+	// Reading, decoding and analysing a record runs one record ahead of
+	// applying it, on another goroutine: applying is serial (it builds the
+	// postings), the rest is not, and together they are most of a start.
+	type loaded struct {
+		rec      Record
+		analyzed *index.Analyzed
+		size     int
+		err      error
+	}
+	records := make(chan loaded, 2)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		defer close(records)
+		for {
+			payload, _, err := readFrame(r, nil)
+			var l loaded
+			switch {
+			case err == io.EOF:
+				l.err = errors.New("no end record")
+			case err != nil:
+				l.err = err
+			default:
+				l.size = frameHeader + len(payload)
+				l.rec, l.err = DecodeRecord(payload)
+				if l.err == nil && l.rec.Kind == kindPut {
+					l.analyzed = s.ix.AnalyzeDocuments(l.rec.Documents)
+				}
+			}
+			select {
+			case records <- l:
+			case <-stop:
+				return
+			}
+			if l.err != nil || l.rec.Kind == kindEnd {
+				return
+			}
+		}
+	}()
 	var count uint64
-	for {
-		payload, _, err := readFrame(r, buf)
-		if err == io.EOF {
-			return 0, corrupt("no end record")
+	for l := range records {
+		if l.err != nil {
+			return 0, corrupt("%v", l.err)
 		}
-		if err != nil {
-			return 0, corrupt("%v", err)
-		}
-		buf = payload
-		rec, err := DecodeRecord(payload)
-		if err != nil {
-			return 0, corrupt("%v", err)
-		}
+		rec := l.rec
 		if rec.Kind == kindEnd {
 			if rec.Count != count {
 				return 0, corrupt("end record counts %d documents, found %d", rec.Count, count)
 			}
-			break
+			return nextGen, nil
 		}
+		var err error
 		if rec.Kind == kindPut {
 			count += uint64(len(rec.Documents))
+			_, err = s.ix.PutAnalyzed(rec.Collection, l.analyzed, nil)
+		} else {
+			err = s.applyRecord(rec)
 		}
-		if err := s.applyRecord(rec); err != nil {
+		if err != nil {
 			return 0, corrupt("%v", err)
 		}
-		s.snapBytes[rec.Collection] += int64(frameHeader + len(payload))
+		s.snapBytes[rec.Collection] += int64(l.size)
 	}
-	return nextGen, nil
+	return 0, corrupt("no end record")
 }
 
 // replayJournal applies journal gen. In the newest journal (last), a torn

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -154,7 +153,7 @@ func TestTornTailIsDroppedWithALogLine(t *testing.T) {
 			f.Close()
 			sizeBefore := fileSize(t, journal)
 
-			var logs bytes.Buffer
+			var logs syncBuffer // the store logs from background goroutines too
 			r := openStore(t, dir, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if _, ok := r.Index().Get("kb", "kept"); !ok {
 				t.Error("the acknowledged document is gone")

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -17,19 +16,12 @@ import (
 	"strings"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/bench"
+	"github.com/durable-agents/reference/services/retrieval-go/app/cli"
 )
 
 const program = "retrieval-bench"
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if err == flag.ErrHelp {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "%s: %s\n", program, strings.ReplaceAll(err.Error(), "\n", " "))
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(program, run) }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
@@ -37,6 +29,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg := bench.Config{}
 	var sizes, out string
 	var quiet bool
+	var restart int
 	fs.StringVar(&sizes, "sizes", "5000,100000", "comma-separated corpus sizes (documents)")
 	fs.IntVar(&cfg.Queries, "queries", 200, "queries per size and mode")
 	fs.IntVar(&cfg.Dimension, "dim", 384, "vector dimension")
@@ -45,6 +38,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed")
 	fs.StringVar(&out, "o", filepath.Join("bench", "results", "retrieval-speed.json"), "JSON report path (directories are created)")
 	fs.BoolVar(&quiet, "q", false, "do not log progress to stderr")
+	fs.StringVar(&cfg.ExportDir, "export", "", "also write each size's corpus and queries as JSON lines under this directory (for ops/bench/bm25_anchor.py)")
+	fs.IntVar(&restart, "restart", 0, "instead: index this many chunks durably, then time restarts with the saved HNSW graph and with it rebuilt (-o names the report)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,20 +61,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if restart > 0 {
+		rep, err := bench.Restart(ctx, restart, cfg)
+		if err != nil {
+			return err
+		}
+		return writeReport(stdout, out, rep, bench.RestartTable(rep), rep.Seconds)
+	}
 	rep, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
+	return writeReport(stdout, out, rep, bench.Table(rep), rep.Seconds)
+}
+
+func writeReport(stdout io.Writer, out string, rep any, table string, seconds float64) error {
+	if err := cli.WriteJSON(out, rep); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return fmt.Errorf("create the report's directory: %w", err)
-	}
-	if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	fmt.Fprintf(stdout, "%s\nwritten to %s (%.0f s)\n", bench.Table(rep), out, rep.Seconds)
+	fmt.Fprintf(stdout, "%s\nwritten to %s (%.0f s)\n", table, out, seconds)
 	return nil
 }

@@ -12,8 +12,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/cli"
 	"github.com/durable-agents/reference/services/retrieval-go/app/eval"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index/hnsw"
@@ -21,15 +21,7 @@ import (
 
 const program = "retrieval-eval"
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if err == flag.ErrHelp {
-			return
-		}
-		fmt.Fprintf(os.Stderr, "%s: %s\n", program, strings.ReplaceAll(err.Error(), "\n", " "))
-		os.Exit(1)
-	}
-}
+func main() { cli.Main(program, run) }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)

@@ -61,36 +61,61 @@ type Result struct {
 	Distance float32
 }
 
-type node struct {
-	vec []float32
-	// links[l] are the neighbours on layer l; len(links)-1 is the node's
-	// top layer. A nil links means the id is not in the graph.
-	links [][]uint32
-}
-
 // Graph is safe for concurrent use: searches share a read lock, inserts take
 // the write lock.
+//
+// The layout follows what the profile of a search shows: almost all of its
+// time is spent waiting for vectors and neighbour lists to arrive from
+// memory. So layer 0, which every search walks, is one flat slab of
+// fixed-size neighbour lists (one cache-friendly read per visited node, no
+// pointer chasing through per-node slices), the rare upper layers live in
+// per-node slices, and the vectors of a node's neighbours are prefetched
+// while the previous one is compared.
 type Graph struct {
-	p     Parameters
-	ml    float64
-	mu    sync.RWMutex
-	nodes []node
+	p  Parameters
+	ml float64
+	mu sync.RWMutex
+	// vecs[id] is the node's vector, shared with the caller; nil when the id
+	// is not in the graph.
+	vecs [][]float32
+	// levels[id] is the node's top layer, or -1 when the id is not in the
+	// graph.
+	levels []int8
+	// base holds layer 0: node id's list starts at id*baseStride with its
+	// length, followed by room for 2·M neighbour ids.
+	base       []uint32
+	baseStride int
+	// upper[id][l-1] are id's neighbours on layer l ≥ 1; nil for nodes that
+	// live on layer 0 only (about 15 in 16 of them with M = 16).
+	upper [][][]uint32
 	count int
 	entry uint32
 	top   int // top layer of entry; -1 when empty
 	rng   *rand.Rand
 
-	visited sync.Pool // *visitedSet
+	scratch sync.Pool // *scratch, per search or insert
+	// pruneBuf and keptBuf serve link, which runs under the write lock.
+	pruneBuf, keptBuf []Result
+}
+
+// scratch is the memory one search needs, reused across searches so that a
+// search allocates only its result.
+type scratch struct {
+	visited          visitedSet
+	cands, results   minHeap
+	fresh            []uint32
+	layerBuf, selBuf []Result
 }
 
 // New returns an empty graph.
 func New(p Parameters) *Graph {
 	p = p.WithDefaults()
 	return &Graph{
-		p:   p,
-		ml:  1 / math.Log(float64(p.M)),
-		top: -1,
-		rng: rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15)),
+		p:          p,
+		ml:         1 / math.Log(float64(p.M)),
+		top:        -1,
+		rng:        rand.New(rand.NewPCG(p.Seed, 0x9e3779b97f4a7c15)),
+		baseStride: 1 + 2*p.M,
 	}
 }
 
@@ -108,14 +133,51 @@ func (g *Graph) Len() int {
 func (g *Graph) Contains(id uint32) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	return int(id) < len(g.nodes) && g.nodes[id].links != nil
+	return g.has(id)
+}
+
+func (g *Graph) has(id uint32) bool { return int(id) < len(g.levels) && g.levels[id] >= 0 }
+
+// neighbours returns id's links on layer l, aliasing the graph's storage.
+func (g *Graph) neighbours(id uint32, l int) []uint32 {
+	if l == 0 {
+		at := int(id) * g.baseStride
+		return g.base[at+1 : at+1+int(g.base[at])]
+	}
+	return g.upper[id][l-1]
+}
+
+// setNeighbours replaces id's links on layer l with ids.
+func (g *Graph) setNeighbours(id uint32, l int, ids []uint32) {
+	if l == 0 {
+		at := int(id) * g.baseStride
+		g.base[at] = uint32(copy(g.base[at+1:at+g.baseStride], ids))
+		return
+	}
+	g.upper[id][l-1] = append(g.upper[id][l-1][:0], ids...)
+}
+
+// grow makes room for ids below n.
+func (g *Graph) grow(n int) {
+	if n <= len(g.levels) {
+		return
+	}
+	n = max(n, 2*len(g.levels), 1024)
+	g.vecs = slices.Grow(g.vecs, n-len(g.vecs))[:n]
+	old := len(g.levels)
+	g.levels = slices.Grow(g.levels, n-old)[:n]
+	for i := old; i < n; i++ {
+		g.levels[i] = -1
+	}
+	g.base = slices.Grow(g.base, n*g.baseStride-len(g.base))[:n*g.baseStride]
+	g.upper = slices.Grow(g.upper, n-len(g.upper))[:n]
 }
 
 // Dot returns the dot product of two vectors of equal length. It is the
 // index's innermost loop: on amd64 with AVX2 and FMA it runs as vector
 // instructions (dot_amd64.s), elsewhere as the portable dotGo.
 func Dot(a, b []float32) float32 {
-	if len(b) < len(a) {
+	if len(b) != len(a) {
 		panic("hnsw: Dot of vectors of different lengths")
 	}
 	return dot(a, b)
@@ -139,7 +201,9 @@ func dotGo(a, b []float32) float32 {
 	return s0 + s1 + s2 + s3
 }
 
-func distance(a, b []float32) float32 { return 1 - Dot(a, b) }
+// distance is 1 - dot(a, b); both are unit vectors of one dimension, which
+// Insert and Search ensure.
+func distance(a, b []float32) float32 { return 1 - dot(a, b) }
 
 // Insert adds vec under id. vec must be a unit vector of the graph's
 // dimension and must not be modified afterwards: the graph keeps it. Inserting
@@ -147,42 +211,39 @@ func distance(a, b []float32) float32 { return 1 - Dot(a, b) }
 func (g *Graph) Insert(id uint32, vec []float32) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if int(id) >= len(g.nodes) {
-		grown := make([]node, max(int(id)+1, 2*len(g.nodes)))
-		copy(grown, g.nodes)
-		g.nodes = grown
-	}
-	if g.nodes[id].links != nil {
+	g.grow(int(id) + 1)
+	if g.has(id) {
 		return
 	}
-	level := int(-math.Log(1-g.rng.Float64()) * g.ml)
-	n := &g.nodes[id]
-	n.vec = vec
-	n.links = make([][]uint32, level+1)
+	// The level is drawn as the paper says (mL = 1/ln M), capped so that it
+	// fits the int8 of levels; a node above layer 127 would need a graph of
+	// about M^127 nodes.
+	level := min(int(-math.Log(1-g.rng.Float64())*g.ml), math.MaxInt8)
+	g.vecs[id] = vec
+	g.levels[id] = int8(level)
+	g.base[int(id)*g.baseStride] = 0
+	if level > 0 {
+		g.upper[id] = make([][]uint32, level)
+		for l := range g.upper[id] {
+			g.upper[id][l] = make([]uint32, 0, g.p.M+1)
+		}
+	}
 	g.count++
 	if g.top < 0 {
 		g.entry, g.top = id, level
 		return
 	}
 
-	vs := g.getVisited()
-	defer g.visited.Put(vs)
+	sc := g.getScratch()
+	defer g.scratch.Put(sc)
 	ep := g.entry
-	epDist := distance(vec, g.nodes[ep].vec)
+	epDist := distance(vec, g.vecs[ep])
 	for l := g.top; l > level; l-- {
 		ep, epDist = g.greedy(vec, ep, epDist, l)
 	}
+	var chosen []uint32
 	for l := min(level, g.top); l >= 0; l-- {
-		cands := g.searchLayer(vs, vec, ep, epDist, g.p.EfConstruction, l, nil)
-		maxLinks := g.maxLinks(l)
-		neighbours := g.selectNeighbours(cands, g.p.M)
-		n.links[l] = make([]uint32, 0, maxLinks+1)
-		for _, c := range neighbours {
-			n.links[l] = append(n.links[l], c.ID)
-		}
-		for _, c := range neighbours {
-			g.link(c.ID, id, l, maxLinks)
-		}
+		cands := g.searchLayer(sc, vec, ep, epDist, g.p.EfConstruction, l, nil)
 		// The closest candidate is the entry point one layer down.
 		best := cands[0]
 		for _, c := range cands[1:] {
@@ -191,6 +252,16 @@ func (g *Graph) Insert(id uint32, vec []float32) {
 			}
 		}
 		ep, epDist = best.ID, best.Distance
+		sc.layerBuf = append(sc.layerBuf[:0], cands...)
+		neighbours := g.selectNeighbours(sc.layerBuf, g.p.M, &sc.selBuf)
+		chosen = chosen[:0]
+		for _, c := range neighbours {
+			chosen = append(chosen, c.ID)
+		}
+		g.setNeighbours(id, l, chosen)
+		for _, nb := range chosen {
+			g.link(nb, id, l)
+		}
 	}
 	if level > g.top {
 		g.entry, g.top = id, level
@@ -206,41 +277,53 @@ func (g *Graph) maxLinks(layer int) int {
 
 // link adds a back link from → to on layer l, pruning from's neighbours with
 // the heuristic when it has too many.
-func (g *Graph) link(from, to uint32, l, maxLinks int) {
-	fn := &g.nodes[from]
-	fn.links[l] = append(fn.links[l], to)
-	if len(fn.links[l]) <= maxLinks {
+func (g *Graph) link(from, to uint32, l int) {
+	links := g.neighbours(from, l)
+	maxLinks := g.maxLinks(l)
+	if len(links) < maxLinks {
+		if l == 0 {
+			at := int(from) * g.baseStride
+			g.base[at+1+len(links)] = to
+			g.base[at]++
+		} else {
+			g.upper[from][l-1] = append(links, to)
+		}
 		return
 	}
-	cands := make([]Result, len(fn.links[l]))
-	for i, nb := range fn.links[l] {
-		cands[i] = Result{ID: nb, Distance: distance(fn.vec, g.nodes[nb].vec)}
+	fv := g.vecs[from]
+	cands := g.pruneBuf[:0]
+	for _, nb := range links {
+		cands = append(cands, Result{ID: nb, Distance: distance(fv, g.vecs[nb])})
 	}
-	kept := g.selectNeighbours(cands, maxLinks)
-	fn.links[l] = fn.links[l][:0]
+	cands = append(cands, Result{ID: to, Distance: distance(fv, g.vecs[to])})
+	kept := g.selectNeighbours(cands, maxLinks, &g.keptBuf)
+	ids := links[:0:len(links)] // kept never exceeds the old list: rewrite it in place
 	for _, c := range kept {
-		fn.links[l] = append(fn.links[l], c.ID)
+		ids = append(ids, c.ID)
 	}
+	g.setNeighbours(from, l, ids)
+	g.pruneBuf = cands
 }
 
 // selectNeighbours is the heuristic of algorithm 4: walking candidates from
 // the closest, keep one only if it is closer to the base than to every
 // neighbour already kept. That keeps links pointing in different directions,
-// which is what makes the graph navigable on clustered data.
-func (g *Graph) selectNeighbours(cands []Result, m int) []Result {
+// which is what makes the graph navigable on clustered data. It sorts cands
+// and returns its choice in *buf (or cands itself when all fit).
+func (g *Graph) selectNeighbours(cands []Result, m int, buf *[]Result) []Result {
 	sortByDistance(cands)
 	if len(cands) <= m {
 		return cands
 	}
-	kept := make([]Result, 0, m)
+	kept := (*buf)[:0]
 	for _, c := range cands {
 		if len(kept) == m {
 			break
 		}
 		good := true
-		cv := g.nodes[c.ID].vec
+		cv := g.vecs[c.ID]
 		for _, k := range kept {
-			if distance(cv, g.nodes[k.ID].vec) < c.Distance {
+			if distance(cv, g.vecs[k.ID]) < c.Distance {
 				good = false
 				break
 			}
@@ -249,6 +332,7 @@ func (g *Graph) selectNeighbours(cands []Result, m int) []Result {
 			kept = append(kept, c)
 		}
 	}
+	*buf = kept
 	return kept
 }
 
@@ -271,14 +355,12 @@ func less(a, b Result) bool {
 	return a.ID < b.ID
 }
 
-func greater(a, b Result) bool { return less(b, a) }
-
 // greedy walks layer l from ep towards q and returns the closest node found.
 func (g *Graph) greedy(q []float32, ep uint32, epDist float32, l int) (uint32, float32) {
 	for changed := true; changed; {
 		changed = false
-		for _, nb := range g.nodes[ep].links[l] {
-			if d := distance(q, g.nodes[nb].vec); d < epDist {
+		for _, nb := range g.neighbours(ep, l) {
+			if d := distance(q, g.vecs[nb]); d < epDist {
 				ep, epDist, changed = nb, d, true
 			}
 		}
@@ -288,30 +370,44 @@ func (g *Graph) greedy(q []float32, ep uint32, epDist float32, l int) (uint32, f
 
 // searchLayer is the paper's algorithm 2 on layer l, with hnswlib's filter:
 // every node is a waypoint, but only nodes that accept allows (all when
-// accept is nil) enter the result set. The result is unordered.
-func (g *Graph) searchLayer(vs *visitedSet, q []float32, ep uint32, epDist float32, ef, l int, accept func(uint32) bool) []Result {
-	vs.reset(len(g.nodes))
+// accept is nil) enter the result set. The result is unordered and aliases
+// sc until sc is used again.
+func (g *Graph) searchLayer(sc *scratch, q []float32, ep uint32, epDist float32, ef, l int, accept func(uint32) bool) []Result {
+	vs := &sc.visited
+	vs.reset(len(g.levels))
 	vs.visit(ep)
-	cands := heap{less: less}
-	results := heap{less: greater}
-	cands.push(Result{ID: ep, Distance: epDist})
+	// cands is ordered closest first; results farthest first (by negated
+	// distance), so each heap's root is the one to look at next.
+	cands, results := &sc.cands, &sc.results
+	cands.items, results.items = cands.items[:0], results.items[:0]
+	cands.push(epDist, ep)
 	if accept == nil || accept(ep) {
-		results.push(Result{ID: ep, Distance: epDist})
+		results.push(-epDist, ep)
 	}
 	for len(cands.items) > 0 {
-		c := cands.pop()
-		if len(results.items) >= ef && c.Distance > results.items[0].Distance {
+		cd, cid := cands.pop()
+		if len(results.items) >= ef && cd > -results.items[0].Distance {
 			break
 		}
-		for _, nb := range g.nodes[c.ID].links[l] {
-			if !vs.visit(nb) {
-				continue
+		// Collect the unvisited neighbours and ask for all their vectors
+		// before comparing any: the memory system then fetches them in
+		// parallel instead of one miss after another. (Measured on
+		// structured vectors: about 10% more queries per second than
+		// prefetching one neighbour ahead, 15% more than none.)
+		fresh := sc.fresh[:0]
+		for _, nb := range g.neighbours(cid, l) {
+			if vs.visit(nb) {
+				fresh = append(fresh, nb)
+				prefetch(g.vecs[nb])
 			}
-			d := distance(q, g.nodes[nb].vec)
-			if len(results.items) < ef || d < results.items[0].Distance {
-				cands.push(Result{ID: nb, Distance: d})
+		}
+		sc.fresh = fresh
+		for _, nb := range fresh {
+			d := distance(q, g.vecs[nb])
+			if len(results.items) < ef || d < -results.items[0].Distance {
+				cands.push(d, nb)
 				if accept == nil || accept(nb) {
-					results.push(Result{ID: nb, Distance: d})
+					results.push(-d, nb)
 					if len(results.items) > ef {
 						results.pop()
 					}
@@ -319,7 +415,12 @@ func (g *Graph) searchLayer(vs *visitedSet, q []float32, ep uint32, epDist float
 			}
 		}
 	}
-	return results.items
+	out := sc.selBuf[:0]
+	for _, r := range results.items {
+		out = append(out, Result{ID: r.ID, Distance: -r.Distance})
+	}
+	sc.selBuf = out
+	return out
 }
 
 // Search returns up to k nodes closest to q that accept allows (all when
@@ -333,43 +434,55 @@ func (g *Graph) Search(q []float32, k, ef int, accept func(uint32) bool) []Resul
 	if g.top < 0 || k <= 0 {
 		return nil
 	}
+	if len(q) != len(g.vecs[g.entry]) {
+		panic("hnsw: query vector of another dimension than the graph's")
+	}
 	ef = max(ef, k, g.p.EfSearch)
 	ep := g.entry
-	epDist := distance(q, g.nodes[ep].vec)
+	epDist := distance(q, g.vecs[ep])
 	for l := g.top; l > 0; l-- {
 		ep, epDist = g.greedy(q, ep, epDist, l)
 	}
-	vs := g.getVisited()
-	defer g.visited.Put(vs)
-	res := g.searchLayer(vs, q, ep, epDist, ef, 0, accept)
-	sortByDistance(res)
-	if len(res) > k {
-		res = res[:k]
-	}
-	return res
+	sc := g.getScratch()
+	defer g.scratch.Put(sc)
+	found := g.searchLayer(sc, q, ep, epDist, ef, 0, accept)
+	sortByDistance(found)
+	return slices.Clone(found[:min(k, len(found))])
 }
 
-// Links returns a copy of id's neighbours on layer l, for tests and
-// diagnostics.
+// Vector returns the vector stored for id, or nil when id is not in the
+// graph. The graph keeps the vectors of nodes whose documents are gone (they
+// stay as waypoints), so a saved graph takes them from here.
+func (g *Graph) Vector(id uint32) []float32 {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if !g.has(id) {
+		return nil
+	}
+	return g.vecs[id]
+}
+
+// Links returns a copy of id's neighbours on layer l (nil above its top
+// layer), for tests and diagnostics.
 func (g *Graph) Links(id uint32, l int) []uint32 {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	if int(id) >= len(g.nodes) || l >= len(g.nodes[id].links) {
+	if !g.has(id) || l > int(g.levels[id]) {
 		return nil
 	}
-	return append([]uint32(nil), g.nodes[id].links[l]...)
+	return append([]uint32(nil), g.neighbours(id, l)...)
+}
+
+func (g *Graph) getScratch() *scratch {
+	if sc, ok := g.scratch.Get().(*scratch); ok {
+		return sc
+	}
+	return &scratch{}
 }
 
 type visitedSet struct {
 	marks []uint32
 	gen   uint32
-}
-
-func (g *Graph) getVisited() *visitedSet {
-	if v, ok := g.visited.Get().(*visitedSet); ok {
-		return v
-	}
-	return &visitedSet{}
 }
 
 func (v *visitedSet) reset(n int) {
@@ -393,44 +506,47 @@ func (v *visitedSet) visit(id uint32) bool {
 	return true
 }
 
-// heap is a binary heap ordered by less; container/heap would box every
-// Result in an interface, which allocates on the hottest path of the index.
-type heap struct {
-	items []Result
-	less  func(a, b Result) bool
-}
+// minHeap is a binary heap of results with the smallest Distance at the
+// root; a max-heap is a minHeap of negated distances. It is written out
+// rather than built on container/heap, which would box every item in an
+// interface on the hottest path of the index, or on a comparison function,
+// which the compiler cannot inline.
+type minHeap struct{ items []Result }
 
-func (h *heap) push(r Result) {
-	h.items = append(h.items, r)
-	i := len(h.items) - 1
+func (h *minHeap) push(d float32, id uint32) {
+	h.items = append(h.items, Result{ID: id, Distance: d})
+	items := h.items
+	i := len(items) - 1
 	for i > 0 {
 		parent := (i - 1) / 2
-		if !h.less(h.items[i], h.items[parent]) {
+		if items[parent].Distance <= items[i].Distance {
 			break
 		}
-		h.items[i], h.items[parent] = h.items[parent], h.items[i]
+		items[i], items[parent] = items[parent], items[i]
 		i = parent
 	}
 }
 
-func (h *heap) pop() Result {
-	top := h.items[0]
-	last := len(h.items) - 1
-	h.items[0] = h.items[last]
-	h.items = h.items[:last]
+func (h *minHeap) pop() (float32, uint32) {
+	items := h.items
+	top := items[0]
+	last := len(items) - 1
+	items[0] = items[last]
+	items = items[:last]
+	h.items = items
 	i := 0
 	for {
 		l, r, m := 2*i+1, 2*i+2, i
-		if l < last && h.less(h.items[l], h.items[m]) {
+		if l < last && items[l].Distance < items[m].Distance {
 			m = l
 		}
-		if r < last && h.less(h.items[r], h.items[m]) {
+		if r < last && items[r].Distance < items[m].Distance {
 			m = r
 		}
 		if m == i {
-			return top
+			return top.Distance, top.ID
 		}
-		h.items[i], h.items[m] = h.items[m], h.items[i]
+		items[i], items[m] = items[m], items[i]
 		i = m
 	}
 }

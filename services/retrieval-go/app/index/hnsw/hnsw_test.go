@@ -287,3 +287,57 @@ func BenchmarkDotGo384(b *testing.B) {
 		dotGo(x, y)
 	}
 }
+
+func TestMinHeapPopsInOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{1, 2, 7, 64, 500} {
+		var h minHeap
+		var want []float32
+		for i := range n {
+			d := float32(r.IntN(50)) // repeats on purpose
+			h.push(d, uint32(i))
+			want = append(want, d)
+		}
+		slices.Sort(want)
+		for i, w := range want {
+			if d, _ := h.pop(); d != w {
+				t.Fatalf("n=%d: pop %d gave %v, want %v", n, i, d, w)
+			}
+		}
+		if len(h.items) != 0 {
+			t.Fatalf("n=%d: %d items left", n, len(h.items))
+		}
+	}
+}
+
+func TestPrefetchAnyLength(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 384} {
+		prefetch(make([]float32, n)) // must neither fault nor read past the slice's lines
+	}
+}
+
+// TestEveryDotKernelMatchesPortable checks each assembly kernel the CPU has,
+// whichever dot picks, at lengths around every loop boundary.
+func TestEveryDotKernelMatchesPortable(t *testing.T) {
+	r := rand.New(rand.NewPCG(4, 4))
+	for name, k := range dotKernels() {
+		for n := 1; n <= 200; n++ {
+			a, b := unit(r, n), unit(r, n)
+			if got, want := k(a, b), dotGo(a, b); math.Abs(float64(got-want)) > 1e-5 {
+				t.Fatalf("%s, n=%d: %v, portable %v", name, n, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkDotKernels384(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x, y := unit(r, 384), unit(r, 384)
+	for name, k := range dotKernels() {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				k(x, y)
+			}
+		})
+	}
+}
