@@ -112,13 +112,13 @@ bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100
 	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -export .data/bench-corpus -o bench/results/retrieval-speed.json
 	$(UV) run --no-project --with-requirements ops/bench/requirements-reference.txt python ops/bench/bm25_anchor.py --export-dir .data/bench-corpus --report bench/results/retrieval-speed.json
 
-# On a dev stack of its own (own ports and data directory); leaves `make up`'s stack alone.
 bench-restart: install ## restart with 100k chunks: first search and graph ready with the saved HNSW graph vs rebuilt -> bench/results/retrieval-restart.json
 	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -restart $${RESTART_DOCS:-100000} -o bench/results/retrieval-restart.json
 
 bench-ann: install ## our HNSW vs hnswlib and faiss (HNSW, exact) on SciFact, structured and random vectors, single-threaded -> bench/results/ann.json
 	PYTHON=$(PY) GO=$(GO) UV=$(UV) ops/bench/ann_bench.sh
 
+# On a dev stack of its own (own ports and data directory); leaves `make up`'s stack alone.
 bench-agent: build ## agent per-step cost vs a plain workflow of no-op activities, and runs/s at 1 and 10 in flight -> bench/results/agent.json
 	$(PY) ops/bench/agent_bench.py
 
