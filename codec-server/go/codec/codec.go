@@ -131,7 +131,9 @@ func (c *Codec) encodeOne(key Key, p *commonpb.Payload) (*commonpb.Payload, erro
 	if err != nil {
 		return nil, fmt.Errorf("serialize payload: %w", err)
 	}
-	if c.threshold > 0 && len(plain) >= c.threshold {
+	// Never compress what this codec could not inflate again (SPEC §2): a payload over the
+	// inflate limit is stored as it is, so everything written stays readable.
+	if c.threshold > 0 && len(plain) >= c.threshold && int64(len(plain)) <= c.limit {
 		z, err := deflate(plain)
 		if err != nil {
 			return nil, err

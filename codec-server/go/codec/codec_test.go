@@ -273,6 +273,26 @@ func TestInflateLimitBoundary(t *testing.T) {
 	}
 }
 
+// A codec never writes what it could not read back: a payload over its inflate limit is not
+// compressed, so the same codec (a worker replaying its own history) decodes it.
+func TestEncodeDoesNotCompressPastTheInflateLimit(t *testing.T) {
+	payload := jsonPayload(strings.Repeat("z", 10000))
+	ring := mustRing(t, map[string]string{"*": "k1"}, "k1")
+	c := mustCodec(t, ring, "agents", WithInflateLimit(int64(proto.Size(payload))-1))
+	enc, err := c.Encode([]*commonpb.Payload{payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enc[0].Data) < 10000 {
+		t.Fatalf("compressed to %d bytes past the inflate limit", len(enc[0].Data))
+	}
+	dec, err := c.Decode(enc)
+	if err != nil {
+		t.Fatalf("the codec cannot read what it wrote: %v", err)
+	}
+	assertPayloadsEqual(t, dec, []*commonpb.Payload{payload})
+}
+
 func TestEncodeNoActiveKey(t *testing.T) {
 	ring := mustRing(t, map[string]string{"business": "k1"}, "k1")
 	c := mustCodec(t, ring, "agents") // decrypt-only for agents

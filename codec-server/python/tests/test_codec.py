@@ -13,6 +13,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
 from payload_codec import (
+    CodecError,
     DecodeError,
     DecompressionError,
     DecryptionError,
@@ -194,3 +195,38 @@ def test_key_id_that_looks_like_material_is_redacted_in_decode_errors() -> None:
         EncryptionCodec(RING, "agents").decode_sync([p])
     assert material_like not in str(info.value) and "redacted" in str(info.value)
     assert info.value.key_id is not None and material_like not in info.value.key_id
+
+
+def test_a_per_call_inflate_bound_and_no_compression_past_the_bound() -> None:
+    big = Payload(metadata={"encoding": b"json/plain"}, data=b"z" * 10_000)
+    size = len(serialize(big))
+    codec = EncryptionCodec(RING, "agents")
+    sealed = codec.encode_one(big)
+    assert len(sealed.data) < 1_000, "compressed"
+    # A caller with a budget (the codec server) lowers the bound for one call.
+    assert codec.decode_one(sealed, max_inflated_bytes=size) == big
+    with pytest.raises(DecodeError, match=f"exceeds limit \\({size - 1} bytes\\)"):
+        codec.decode_one(sealed, max_inflated_bytes=size - 1)
+    # A codec never writes what it could not inflate again: over its bound, it does not compress.
+    bounded = EncryptionCodec(RING, "agents", max_inflated_bytes=size - 1)
+    stored = bounded.encode_one(big)
+    assert len(stored.data) > 10_000
+    assert bounded.decode_one(stored) == big
+
+
+def test_key_owners_outlive_activity() -> None:
+    ring = KeyRing.from_document(
+        {
+            "keys": {k: base64.b64encode(m).decode() for k, m in (("key-a", KEY_A), ("key-b", KEY_B))},
+            "active": {"*": "key-a"},
+            "owners": {"key-b": ["business"]},
+        },
+        source="test",
+    )
+    assert ring.namespaces_of("key-b") == {"business"}, "a retired business key stays business's"
+    assert ring.namespaces_of("key-a") == {"*"}, "the default key is shared"
+    assert RING.namespaces_of("key-b") == {"business"}, "an active entry names the owner"
+    assert KeyRing({"k": KEY_A}, {}).namespaces_of("k") == {"*"}, "unrecorded and inactive: shared"
+    for owners, fragment in (({"nope": ["x"]}, "not one of its keys"), ({"key-b": []}, "non-empty list")):
+        with pytest.raises(CodecError, match=fragment):
+            KeyRing({"key-a": KEY_A, "key-b": KEY_B}, {}, owners=owners)

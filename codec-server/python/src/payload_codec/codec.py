@@ -123,7 +123,9 @@ class EncryptionCodec(PayloadCodec):
     def _encode_one(self, payload: Payload, key: Key) -> Payload:
         plaintext = serialize(payload)
         threshold = self.compression_threshold
-        if threshold > 0 and len(plaintext) >= threshold:
+        # Never compress what this codec could not inflate again (SPEC §2): a payload larger
+        # than the inflate bound is stored as it is, so everything written stays readable.
+        if threshold > 0 and threshold <= len(plaintext) <= self.max_inflated_bytes:
             compressed = zlib.compress(plaintext, 6)
             if len(compressed) < len(plaintext):
                 plaintext = serialize(Payload(metadata={ENCODING: ZLIB}, data=compressed))
@@ -139,14 +141,19 @@ class EncryptionCodec(PayloadCodec):
             self.observer.succeeded("encode", key.id, len(encoded.data))
         return encoded
 
-    def decode_one(self, payload: Payload) -> Payload:
+    def decode_one(self, payload: Payload, *, max_inflated_bytes: int | None = None) -> Payload:
+        """Decode one payload; ``max_inflated_bytes`` lowers this call's inflate bound (a caller
+        with a budget for several payloads passes what is left of it)."""
         if not is_encrypted(payload):
             return payload
+        limit = self.max_inflated_bytes
+        if max_inflated_bytes is not None:
+            limit = min(limit, max_inflated_bytes)
         if self.observer is None:
-            return self._decode_encrypted(payload)
+            return self._decode_encrypted(payload, limit)
         key_id = _raw_key_id(payload)
         try:
-            decoded = self._decode_encrypted(payload)
+            decoded = self._decode_encrypted(payload, limit)
         except DecodeError as err:
             label = key_id if key_id in self.keyring else (UNKNOWN_KEY_ID if key_id else NO_KEY_ID)
             self.observer.failed("decode", label, err.reason)
@@ -154,7 +161,7 @@ class EncryptionCodec(PayloadCodec):
         self.observer.succeeded("decode", key_id, len(payload.data))
         return decoded
 
-    def _decode_encrypted(self, payload: Payload) -> Payload:
+    def _decode_encrypted(self, payload: Payload, limit: int) -> Payload:
         key_id = _raw_key_id(payload)
         if not key_id:
             raise MissingKeyIdError()
@@ -170,20 +177,21 @@ class EncryptionCodec(PayloadCodec):
             raise DecryptionError(key_id) from None
         inner = self._parse(plaintext, key_id)
         if inner.metadata.get(ENCODING) == ZLIB:
-            inner = self._parse(self._inflate(inner.data, key_id), key_id)
+            inner = self._parse(self._inflate(inner.data, key_id, limit), key_id)
         return inner
 
-    def _inflate(self, data: bytes, key_id: str) -> bytes:
+    @staticmethod
+    def _inflate(data: bytes, key_id: str, limit: int) -> bytes:
         inflater = zlib.decompressobj()
         try:
             # max_length bounds memory: a tiny authenticated bomb cannot inflate to gigabytes.
-            out = inflater.decompress(data, self.max_inflated_bytes + 1)
+            out = inflater.decompress(data, limit + 1)
         except zlib.error:
             raise DecompressionError(
                 f'compressed payload for key id "{safe_id(key_id)}" is corrupt', key_id
             ) from None
-        if len(out) > self.max_inflated_bytes or inflater.unconsumed_tail:
-            raise DecompressionLimitError(key_id, self.max_inflated_bytes)
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise DecompressionLimitError(key_id, limit)
         if not inflater.eof:
             raise DecompressionError(
                 f'compressed payload for key id "{safe_id(key_id)}" is truncated', key_id

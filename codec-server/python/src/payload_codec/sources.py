@@ -21,6 +21,7 @@ SOURCE_VARIABLES = (ENV_FILE, ENV_DIR, ENV_INLINE)
 
 _KEY_SUFFIX = ".key"
 _ACTIVE_FILE = "active"
+_OWNERS_FILE = "owners"
 
 
 @runtime_checkable
@@ -100,7 +101,22 @@ class DirectoryKeySource:
                         f"the active file in {label} names namespace {safe_id(namespace)!r} twice"
                     )
                 active[namespace] = key_id
-        return KeyRing(keys, active, source=label)
+        owners: dict[str, list[str]] = {}
+        owners_file = self.path / _OWNERS_FILE
+        if owners_file.exists():
+            # Lines "key-id=namespace[,namespace...]", written by keyops when a namespace's key is
+            # replaced (codec-server/README.md, "Which keys a namespace may decode").
+            for lineno, raw in enumerate(self._read(owners_file, label).splitlines(), start=1):
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                key_id, sep, names = (part.strip() for part in line.partition("="))
+                if not sep or not key_id or not names:
+                    raise CodecConfigError(
+                        f"line {lineno} of the owners file in {label} must be key-id=namespace[,namespace...]"
+                    )
+                owners.setdefault(key_id, []).extend(n.strip() for n in names.split(",") if n.strip())
+        return KeyRing(keys, active, source=label, owners=owners)
 
     @staticmethod
     def _read(file: Path, label: str) -> str:
