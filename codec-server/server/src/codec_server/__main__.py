@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 
 from httpkit import BindError, bind_socket, parse_server_arguments, serve
 from payload_codec import CodecConfigError, key_source_from_env, safe_id
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
         port = args.port if args.port is not None else port_from_env()
         settings = Settings.from_env()
         check_bind_host(settings, args.host)
+        # The name it listens on is one of its own (127.0.0.2, say), for the Host check.
+        settings = replace(settings, allowed_hosts=settings.allowed_hosts | {args.host.lower().strip("[]")})
         keyring = key_source_from_env().load()
         static = StaticTokens.from_file(settings.tokens_file) if settings.tokens_file else None
         verifier = JwtVerifier(settings.jwt) if settings.jwt else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -13,6 +14,14 @@ PORT_ENV = "CODEC_SERVER_PORT"
 DEFAULT_PORT = 8404
 DEFAULT_CORS_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# What one request may decode to in total (the per-payload bound is the codec library's, the
+# one every worker applies too). Compression makes ciphertext small and plaintext large, so the
+# body limit alone does not bound the response: 60 copies of a 6 KB payload of 6 MB of zeros
+# would otherwise decode to 360 MB.
+DEFAULT_MAX_DECODED_BYTES = 64 * 1024 * 1024
+# Host names served while callers need no token (auth disabled or anonymous decode): a web page
+# that rebinds its own name to 127.0.0.1 sends its own name as Host and is refused.
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")
 DEFAULT_JWT_ALGORITHMS = ("RS256", "ES256")
 # Asymmetric only: with a JWKS the verifier holds public keys, and accepting HS* would let a
 # public key double as an HMAC secret.
@@ -53,6 +62,12 @@ class Settings:
     # decode while tokens still identify everyone who has one.
     anonymous_role: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+    allowed_hosts: frozenset[str] = frozenset(DEFAULT_ALLOWED_HOSTS)
+    # Namespaces whose workflows call the Nexus endpoints, and the namespaces those endpoints
+    # target: a caller's history holds the targets' results, encrypted under the targets' keys.
+    nexus_targets: frozenset[str] = frozenset()
+    nexus_callers: frozenset[str] = frozenset()
     audit_log: Path | None = None
     # Namespaces that get their own metrics label value; the rest are counted as "other".
     metric_namespaces: frozenset[str] = frozenset()
@@ -126,6 +141,22 @@ class Settings:
             if not valid_namespace(ns):
                 raise SettingsError(f"CODEC_SERVER_NAMESPACES entry {ns!r} is not a namespace name")
         audit = get("CODEC_SERVER_AUDIT_LOG")
+        hosts = [h.lower().strip("[]") for h in _csv(get("CODEC_SERVER_ALLOWED_HOSTS"))]
+        for host in hosts:
+            if not re.fullmatch(r"[a-z0-9.:_-]+", host):
+                raise SettingsError(
+                    f"CODEC_SERVER_ALLOWED_HOSTS entry {host!r} must be a host name or address, without port"
+                )
+        callers = frozenset(_csv(get("CODEC_SERVER_NEXUS_CALLERS")))
+        for ns in callers:
+            if not valid_namespace(ns):
+                raise SettingsError(f"CODEC_SERVER_NEXUS_CALLERS entry {ns!r} is not a namespace name")
+        endpoints_file = get("CODEC_SERVER_NEXUS_ENDPOINTS_FILE")
+        if callers and not endpoints_file:
+            raise SettingsError(
+                "CODEC_SERVER_NEXUS_CALLERS needs CODEC_SERVER_NEXUS_ENDPOINTS_FILE (nexus/endpoints.json): "
+                "the targets of the endpoints are the namespaces whose keys the callers' histories hold"
+            )
         return cls(
             cors_origins=tuple(origins),
             tokens_file=Path(tokens) if tokens else None,
@@ -133,9 +164,31 @@ class Settings:
             auth_disabled=auth_disabled,
             anonymous_role=anonymous_role,
             max_body_bytes=_int(env, "CODEC_SERVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024),
+            max_decoded_bytes=_int(env, "CODEC_SERVER_MAX_DECODED_BYTES", DEFAULT_MAX_DECODED_BYTES, minimum=1024),
+            allowed_hosts=frozenset(DEFAULT_ALLOWED_HOSTS) | frozenset(hosts),
+            nexus_targets=_nexus_targets(Path(endpoints_file)) if endpoints_file else frozenset(),
+            nexus_callers=callers,
             audit_log=None if audit in ("", "-") else Path(audit),
             metric_namespaces=namespaces,
         )
+
+
+def _nexus_targets(path: Path) -> frozenset[str]:
+    """The target namespaces of a Nexus endpoint list in the format of nexus/endpoints.json."""
+    where = f"CODEC_SERVER_NEXUS_ENDPOINTS_FILE {path}"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"cannot read {where} ({exc.strerror or exc})") from None
+    except ValueError:
+        raise SettingsError(f"{where} is not JSON") from None
+    entries = document.get("endpoints") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("target_namespace"), str) and valid_namespace(e["target_namespace"])
+        for e in entries
+    ):
+        raise SettingsError(f'{where} must be {{"endpoints": [{{"target_namespace": "...", ...}}, ...]}}')
+    return frozenset(e["target_namespace"] for e in entries)
 
 
 def check_bind_host(settings: Settings, host: str) -> None:
