@@ -1,11 +1,10 @@
 """Codec throughput against raw AES-256-GCM, Python and Go, in one run (`make bench-codec`).
 
 What one operation is, in both languages: encode then decode one payload of random
-(incompressible) bytes. The codec's cost over the cipher is protobuf serialization, the zlib
-attempt above the 4 KiB threshold (which fails on random data but is paid anyway) and the
-copies; the raw baseline is AES-GCM seal and open of the same bytes with a fresh nonce. Both
-run in the same process on the same machine, so the ratio means something even where the
-absolute numbers do not travel.
+(incompressible) bytes, with the key ring's default (compression off, SPEC version 2). The
+codec's cost over the cipher is protobuf serialization and the copies; the raw baseline is
+AES-GCM seal and open of the same bytes with a fresh nonce. Both run in the same process on the
+same machine, so the ratio means something even where the absolute numbers do not travel.
 
 MB/s = payload bytes x operations / second / 1e6 (Go's ``b.SetBytes`` definition), and
 ratio = codec MB/s / raw MB/s. Results go to ``bench/results/codec.json`` (committed on purpose:

@@ -16,14 +16,19 @@ import (
 
 // Wire constants (SPEC §2).
 const (
-	MetadataEncoding      = converter.MetadataEncoding // "encoding"
-	MetadataKeyID         = "encryption-key-id"
-	EncodingEncrypted     = "binary/encrypted"
-	EncodingZlib          = "binary/zlib"
-	NonceSize             = 12
-	TagSize               = 16
-	DefaultCompressionMin = 4096
-	DefaultInflateLimit   = 64 << 20
+	MetadataEncoding    = converter.MetadataEncoding // "encoding"
+	MetadataKeyID       = "encryption-key-id"
+	EncodingEncrypted   = "binary/encrypted"
+	EncodingZlib        = "binary/zlib"
+	NonceSize           = 12
+	TagSize             = 16
+	DefaultInflateLimit = 64 << 20
+	// SuggestedCompressionMin is the threshold key ring documents use when a namespace opts
+	// in; the default is the key ring's setting, off when it has none (SPEC §2, §4).
+	SuggestedCompressionMin = 4096
+	// Payloads over twice SampleBytes are compressed only when their first SampleBytes shrink
+	// by at least 1/10 at level 1 (SPEC §2), so incompressible data costs a 4 KiB trial.
+	SampleBytes = 4096
 )
 
 // Codec encrypts payloads with the namespace's active key and decrypts with any key of the
@@ -46,7 +51,8 @@ var _ converter.PayloadCodec = (*Codec)(nil)
 type Option func(*Codec) error
 
 // WithCompressionThreshold sets the serialized size at or above which payloads are compressed
-// before encryption (default 4096; 0 disables compression, see SPEC §4 on length leaks).
+// before encryption, overriding the key ring's setting for the namespace (0 disables
+// compression, see SPEC §4 on length leaks).
 func WithCompressionThreshold(n int) Option {
 	return func(c *Codec) error {
 		if n < 0 {
@@ -90,7 +96,7 @@ func New(ring *KeyRing, namespace string, opts ...Option) (*Codec, error) {
 	c := &Codec{
 		ring:      ring,
 		namespace: namespace,
-		threshold: DefaultCompressionMin,
+		threshold: -1, // the key ring's setting unless an option sets one
 		limit:     DefaultInflateLimit,
 		nonce:     rand.Reader,
 	}
@@ -98,6 +104,9 @@ func New(ring *KeyRing, namespace string, opts ...Option) (*Codec, error) {
 		if err := opt(c); err != nil {
 			return nil, fmt.Errorf("codec: %w", err)
 		}
+	}
+	if c.threshold < 0 {
+		c.threshold = ring.CompressionThreshold(namespace)
 	}
 	return c, nil
 }
@@ -133,7 +142,7 @@ func (c *Codec) encodeOne(key Key, p *commonpb.Payload) (*commonpb.Payload, erro
 	}
 	// Never compress what this codec could not inflate again (SPEC §2): a payload over the
 	// inflate limit is stored as it is, so everything written stays readable.
-	if c.threshold > 0 && len(plain) >= c.threshold && int64(len(plain)) <= c.limit {
+	if c.threshold > 0 && len(plain) >= c.threshold && int64(len(plain)) <= c.limit && worthTrying(plain) {
 		z, err := deflate(plain)
 		if err != nil {
 			return nil, err
@@ -245,6 +254,18 @@ func (c *Codec) decodeOne(p *commonpb.Payload) (*commonpb.Payload, error) {
 		return nil, fmt.Errorf("%w: decompressed plaintext under key id %s is not a serialized Payload", ErrMalformedPayload, quoteID(id))
 	}
 	return outer, nil
+}
+
+// worthTrying is the sampled compressibility check of SPEC §2.
+func worthTrying(plain []byte) bool {
+	if len(plain) <= 2*SampleBytes {
+		return true
+	}
+	var buf bytes.Buffer
+	w, _ := zlib.NewWriterLevel(&buf, zlib.BestSpeed)
+	_, _ = w.Write(plain[:SampleBytes])
+	_ = w.Close()
+	return buf.Len()*10 <= SampleBytes*9
 }
 
 // deflate writes the RFC 1950 stream that converter.NewZlibCodec writes (default level).

@@ -124,6 +124,9 @@ func decodeKeyBase64(s string) ([]byte, error) {
 type KeyRing struct {
 	keys   map[string]Key
 	active map[string]string
+	// compression: namespace ("*" default) -> smallest serialized payload to compress; absent
+	// or 0 is off (SPEC §4: compression next to attacker text leaks secrets by length).
+	compression map[string]int
 }
 
 // NewKeyRing builds a key ring. Key ids must be unique, there must be at least one key, and
@@ -163,6 +166,8 @@ type keyRingDocument struct {
 	// the codec server uses it (to refuse keys of other namespaces); workers check it and
 	// otherwise ignore it, since decryption picks the key by the payload's id.
 	Owners map[string][]string `json:"owners"`
+	// Compression opts namespaces into compression before encryption (SPEC §5.1).
+	Compression map[string]int `json:"compression"`
 }
 
 // ParseKeyRing parses a key ring JSON document (SPEC §5.1). Errors name key ids and JSON
@@ -197,7 +202,37 @@ func ParseKeyRing(doc []byte) (*KeyRing, error) {
 			return nil, fmt.Errorf("%w: owners of %s must be a non-empty list of namespace names (or \"*\")", ErrInvalidKeyRing, quoteID(id))
 		}
 	}
-	return NewKeyRing(keys, d.Active)
+	ring, err := NewKeyRing(keys, d.Active)
+	if err != nil {
+		return nil, err
+	}
+	if err := ring.setCompression(d.Compression); err != nil {
+		return nil, err
+	}
+	return ring, nil
+}
+
+// setCompression validates and sets the per-namespace compression thresholds.
+func (r *KeyRing) setCompression(compression map[string]int) error {
+	for _, ns := range slices.Sorted(maps.Keys(compression)) {
+		if !validOwner(ns) {
+			return fmt.Errorf("%w: compression entry for an invalid namespace name", ErrInvalidKeyRing)
+		}
+		if compression[ns] < 0 {
+			return fmt.Errorf("%w: compression for namespace %s must be a whole number of bytes >= 0 (0 is off)", ErrInvalidKeyRing, quoteID(ns))
+		}
+	}
+	r.compression = maps.Clone(compression)
+	return nil
+}
+
+// CompressionThreshold is the smallest serialized payload that namespace compresses: its own
+// entry, else "*", else 0 (off).
+func (r *KeyRing) CompressionThreshold(namespace string) int {
+	if n, ok := r.compression[namespace]; ok {
+		return n
+	}
+	return r.compression[DefaultNamespace]
 }
 
 // validOwner accepts "*" or a namespace name ([A-Za-z0-9._-], 1-255 characters).

@@ -200,7 +200,7 @@ def test_key_id_that_looks_like_material_is_redacted_in_decode_errors() -> None:
 def test_a_per_call_inflate_bound_and_no_compression_past_the_bound() -> None:
     big = Payload(metadata={"encoding": b"json/plain"}, data=b"z" * 10_000)
     size = len(serialize(big))
-    codec = EncryptionCodec(RING, "agents")
+    codec = EncryptionCodec(RING, "agents", compression_threshold=4096)
     sealed = codec.encode_one(big)
     assert len(sealed.data) < 1_000, "compressed"
     # A caller with a budget (the codec server) lowers the bound for one call.
@@ -208,7 +208,7 @@ def test_a_per_call_inflate_bound_and_no_compression_past_the_bound() -> None:
     with pytest.raises(DecodeError, match=f"exceeds limit \\({size - 1} bytes\\)"):
         codec.decode_one(sealed, max_inflated_bytes=size - 1)
     # A codec never writes what it could not inflate again: over its bound, it does not compress.
-    bounded = EncryptionCodec(RING, "agents", max_inflated_bytes=size - 1)
+    bounded = EncryptionCodec(RING, "agents", compression_threshold=4096, max_inflated_bytes=size - 1)
     stored = bounded.encode_one(big)
     assert len(stored.data) > 10_000
     assert bounded.decode_one(stored) == big
@@ -230,3 +230,33 @@ def test_key_owners_outlive_activity() -> None:
     for owners, fragment in (({"nope": ["x"]}, "not one of its keys"), ({"key-b": []}, "non-empty list")):
         with pytest.raises(CodecError, match=fragment):
             KeyRing({"key-a": KEY_A, "key-b": KEY_B}, {}, owners=owners)
+
+
+def test_compression_is_off_unless_the_key_ring_turns_it_on_for_the_namespace() -> None:
+    big = Payload(metadata={"encoding": b"json/plain"}, data=b'"' + b"secret=hunter2 " * 2000 + b'"')
+    assert len(EncryptionCodec(RING, "agents").encode_one(big).data) > 30_000, "off by default"
+    ring = KeyRing({"key-a": KEY_A}, {"*": "key-a"}, compression={"retrieval": 4096})
+    assert ring.compression_threshold_for("retrieval") == 4096
+    assert ring.compression_threshold_for("agents") == 0
+    assert len(EncryptionCodec(ring, "retrieval").encode_one(big).data) < 1_000
+    assert len(EncryptionCodec(ring, "agents").encode_one(big).data) > 30_000
+    everywhere = KeyRing({"key-a": KEY_A}, {"*": "key-a"}, compression={"*": 1024, "agents": 0})
+    assert everywhere.compression_threshold_for("business") == 1024
+    assert everywhere.compression_threshold_for("agents") == 0, "a namespace opts out of the default"
+    for bad in ({"agents": -1}, {"agents": "4096"}, {"agents": True}, {"bad name": 1}):
+        with pytest.raises(CodecError, match="compression"):
+            KeyRing({"key-a": KEY_A}, {}, compression=bad)  # type: ignore[arg-type]
+
+
+def test_incompressible_payloads_cost_a_sample_not_a_full_deflate() -> None:
+    import os
+
+    # Random first 4 KiB: the sample says it does not pay, so nothing is compressed even though
+    # the zeros after it would have been (the price of sampling; SPEC §2).
+    mixed = Payload(metadata={"encoding": b"binary/plain"}, data=os.urandom(4096) + bytes(20_000))
+    codec = EncryptionCodec(RING, "agents", compression_threshold=1)
+    assert len(codec.encode_one(mixed).data) > 24_000
+    assert codec.decode_one(codec.encode_one(mixed)) == mixed
+    # Small payloads (up to two samples) are simply tried.
+    small = Payload(metadata={"encoding": b"binary/plain"}, data=os.urandom(100) + bytes(7_000))
+    assert len(codec.encode_one(small).data) < 1_000

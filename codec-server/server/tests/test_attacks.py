@@ -35,6 +35,7 @@ def scoped_ring() -> dict[str, Any]:
         "keys": keys,
         "active": {"agents": "k-2026-11", "business": "k-2026-05"},
         "owners": {"test-key-id": ["business"]},
+        "compression": {"business": 4096},
     }
 
 
@@ -50,16 +51,18 @@ def strict(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield running
 
 
-def encrypt(server: RunningServer, namespace: str, data: bytes) -> dict[str, Any]:
+def encrypt(server: RunningServer, namespace: str, data: bytes, compress: bool = False) -> dict[str, Any]:
     ring = KeyRing.from_document(server.keyring, source="test")
-    return to_json(EncryptionCodec(ring, namespace).encode_one(Payload(data=data)))
+    codec = EncryptionCodec(ring, namespace, compression_threshold=4096 if compress else 0)
+    return to_json(codec.encode_one(Payload(data=data)))
 
 
 # ---- 1. decompression bomb ----
 
 
 def test_a_bomb_batch_is_refused_and_memory_stays_bounded(strict: RunningServer) -> None:
-    bomb = encrypt(strict, "agents", bytes(6_000_000))
+    # Whoever holds an encode grant (or wrote to history) can make one; compression need not be on.
+    bomb = encrypt(strict, "agents", bytes(6_000_000), compress=True)
     assert len(bomb["data"]) < 12_000, "6 MB of zeros compress to a few KB"
     r = post(strict, "/decode", {"payloads": [bomb] * 60}, who=None)
     assert r.status_code == 413, r.status_code
@@ -147,6 +150,22 @@ def test_only_json_bodies_are_accepted(server: RunningServer, content_type: str 
 def test_json_with_parameters_is_accepted(server: RunningServer) -> None:
     r = post(server, "/decode", {"payloads": [PLAIN]}, **{"Content-Type": "Application/JSON; charset=utf-8"})
     assert r.status_code == 200
+
+
+# ---- 6. compression off by default ----
+
+
+def test_encode_compresses_only_where_the_key_ring_turns_it_on(strict: RunningServer) -> None:
+    text = {"metadata": {"encoding": b64(b"json/plain")}, "data": b64(b'"' + b"token=abc123; " * 3000 + b'"')}
+    sizes = {}
+    for namespace in ("agents", "business"):
+        r = post(strict, f"/{namespace}/encode", {"payloads": [text]}, namespace=None)
+        assert r.status_code == 200, r.text
+        sizes[namespace] = len(r.json()["payloads"][0]["data"])
+        back = post(strict, f"/{namespace}/decode", {"payloads": r.json()["payloads"]}, namespace=None)
+        assert back.json() == {"payloads": [text]}
+    assert sizes["agents"] > len(text["data"]), "agents has no compression entry: off"
+    assert sizes["business"] < len(text["data"]) // 10, "business opted in"
 
 
 # ---- 5. smaller ----

@@ -33,7 +33,15 @@ ENCRYPTED = b"binary/encrypted"
 ZLIB = b"binary/zlib"
 NONCE_SIZE = 12
 TAG_SIZE = 16
-DEFAULT_COMPRESSION_THRESHOLD = 4096
+# Off unless the key ring turns it on for a namespace (SPEC §2, §4): compressing attacker text
+# next to a secret makes the ciphertext's length a guessing oracle (CRIME/BREACH).
+DEFAULT_COMPRESSION_THRESHOLD = 0
+# The size the key ring documents suggest when a namespace opts in.
+SUGGESTED_COMPRESSION_THRESHOLD = 4096
+# Payloads over twice this size are compressed only if their first SAMPLE_BYTES shrink by at
+# least 1/10 at zlib level 1 (SPEC §2): incompressible data (media, ciphertext, random ids) costs
+# a 4 KiB trial instead of a full deflate.
+SAMPLE_BYTES = 4096
 DEFAULT_MAX_INFLATED_BYTES = 64 * 1024 * 1024
 
 NonceSource = Callable[[int], bytes]
@@ -58,6 +66,12 @@ def _raw_key_id(payload: Payload) -> str:
     return payload.metadata.get(KEY_ID, b"").decode("utf-8", errors="replace")
 
 
+def _worth_trying(plaintext: bytes) -> bool:
+    if len(plaintext) <= 2 * SAMPLE_BYTES:
+        return True
+    return len(zlib.compress(plaintext[:SAMPLE_BYTES], 1)) * 10 <= SAMPLE_BYTES * 9
+
+
 class EncryptionCodec(PayloadCodec):
     """AES-256-GCM with the namespace's active key, after optional zlib compression.
 
@@ -70,12 +84,15 @@ class EncryptionCodec(PayloadCodec):
         self,
         keyring: KeyRing,
         namespace: str,
-        compression_threshold: int = DEFAULT_COMPRESSION_THRESHOLD,
+        compression_threshold: int | None = None,
         max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
         *,
         nonce_source: NonceSource = os.urandom,
         observer: CodecObserver | None = None,
     ) -> None:
+        if compression_threshold is None:
+            # The key ring decides, per namespace (SPEC §5.1); off when it says nothing.
+            compression_threshold = keyring.compression_threshold_for(namespace)
         if compression_threshold < 0:
             raise ValueError("compression_threshold must be >= 0 (0 disables compression)")
         if max_inflated_bytes <= 0:
@@ -125,7 +142,7 @@ class EncryptionCodec(PayloadCodec):
         threshold = self.compression_threshold
         # Never compress what this codec could not inflate again (SPEC §2): a payload larger
         # than the inflate bound is stored as it is, so everything written stays readable.
-        if threshold > 0 and threshold <= len(plaintext) <= self.max_inflated_bytes:
+        if threshold > 0 and threshold <= len(plaintext) <= self.max_inflated_bytes and _worth_trying(plaintext):
             compressed = zlib.compress(plaintext, 6)
             if len(compressed) < len(plaintext):
                 plaintext = serialize(Payload(metadata={ENCODING: ZLIB}, data=compressed))

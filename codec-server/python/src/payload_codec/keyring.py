@@ -66,7 +66,7 @@ def _describe_bad_id(key_id: object) -> str:
 class KeyRing:
     """Immutable set of keys plus the active key id per namespace (``*`` is the default)."""
 
-    __slots__ = ("_keys", "_active", "_owners")
+    __slots__ = ("_keys", "_active", "_owners", "_compression")
 
     def __init__(
         self,
@@ -75,6 +75,7 @@ class KeyRing:
         *,
         source: str = "the key ring",
         owners: Mapping[str, Iterable[str]] | None = None,
+        compression: Mapping[str, int] | None = None,
     ) -> None:
         if not keys:
             raise CodecConfigError(f'{source} holds no keys; add at least one under "keys"')
@@ -107,21 +108,33 @@ class KeyRing:
                     f'owners of "{safe_id(key_id)}" in {source} must be a non-empty list of namespace names (or "*")'
                 )
             recorded[key_id] = names
+        for namespace, threshold in (compression or {}).items():
+            if not isinstance(namespace, str) or not _OWNER.fullmatch(namespace):
+                raise CodecConfigError(f"{source} has a compression entry for an invalid namespace name")
+            if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+                raise CodecConfigError(
+                    f"compression for namespace {safe_id(namespace)!r} in {source} must be a whole number "
+                    "of bytes >= 0 (the smallest payload to compress; 0 is off)"
+                )
         self._keys = checked
         self._active = dict(active)
         self._owners = recorded
+        self._compression = dict(compression or {})
 
     @classmethod
     def from_document(cls, document: object, *, source: str) -> KeyRing:
         """Build from the parsed JSON document of SPEC §5.1."""
         if not isinstance(document, dict):
             raise CodecConfigError(f'{source} must be a JSON object with "keys" and "active"')
-        unknown = sorted(set(document) - {"keys", "active", "owners"})
+        unknown = sorted(set(document) - {"keys", "active", "owners", "compression"})
         if unknown:
             raise CodecConfigError(
                 f"{source} has unknown field(s) {', '.join(map(repr, unknown))}; "
-                'only "keys", "active" and "owners" are allowed'
+                'only "keys", "active", "owners" and "compression" are allowed'
             )
+        raw_compression = document.get("compression", {})
+        if not isinstance(raw_compression, dict):
+            raise CodecConfigError(f'"compression" in {source} must be an object of namespace -> bytes')
         raw_owners = document.get("owners", {})
         if not isinstance(raw_owners, dict) or not all(isinstance(v, list) for v in raw_owners.values()):
             raise CodecConfigError(f'"owners" in {source} must be an object of key id -> list of namespaces')
@@ -138,7 +151,7 @@ class KeyRing:
             if not isinstance(text, str):
                 raise CodecConfigError(f'key "{safe_id(key_id)}" in {source} must be a base64 string')
             keys[key_id] = decode_key_material(text, key_id=key_id, source=source)
-        return cls(keys, raw_active, source=source, owners=raw_owners)
+        return cls(keys, raw_active, source=source, owners=raw_owners, compression=raw_compression)
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str) -> KeyRing:
@@ -175,6 +188,17 @@ class KeyRing:
         """Key id -> namespaces, as recorded in the document (rotation records a namespace's
         replaced key here, so the key keeps its namespace after it stops being active)."""
         return dict(self._owners)
+
+    @property
+    def compression(self) -> Mapping[str, int]:
+        """Namespace -> compression threshold, as the document sets it (SPEC §5.1)."""
+        return dict(self._compression)
+
+    def compression_threshold_for(self, namespace: str) -> int:
+        """The smallest serialized payload the namespace compresses: its own entry, else ``*``,
+        else 0 (off). Off unless asked for: compressing attacker-supplied text next to a secret
+        lets the ciphertext's length reveal the secret (SPEC §4)."""
+        return self._compression.get(namespace, self._compression.get(DEFAULT_NAMESPACE, 0))
 
     def namespaces_of(self, key_id: str) -> frozenset[str]:
         """The namespaces whose payloads ``key_id`` encrypts (or encrypted): the recorded owners,

@@ -22,6 +22,7 @@ SOURCE_VARIABLES = (ENV_FILE, ENV_DIR, ENV_INLINE)
 _KEY_SUFFIX = ".key"
 _ACTIVE_FILE = "active"
 _OWNERS_FILE = "owners"
+_COMPRESSION_FILE = "compression"
 
 
 @runtime_checkable
@@ -116,7 +117,21 @@ class DirectoryKeySource:
                         f"line {lineno} of the owners file in {label} must be key-id=namespace[,namespace...]"
                     )
                 owners.setdefault(key_id, []).extend(n.strip() for n in names.split(",") if n.strip())
-        return KeyRing(keys, active, source=label, owners=owners)
+        compression: dict[str, int] = {}
+        compression_file = self.path / _COMPRESSION_FILE
+        if compression_file.exists():
+            # Lines "namespace=bytes" (SPEC §5.2): the namespaces that compress, from what size.
+            for lineno, raw in enumerate(self._read(compression_file, label).splitlines(), start=1):
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                namespace, sep, size = (part.strip() for part in line.partition("="))
+                if not sep or not namespace or not size.isdigit():
+                    raise CodecConfigError(
+                        f"line {lineno} of the compression file in {label} must be namespace=bytes (0 is off)"
+                    )
+                compression[namespace] = int(size)
+        return KeyRing(keys, active, source=label, owners=owners, compression=compression)
 
     @staticmethod
     def _read(file: Path, label: str) -> str:
