@@ -37,8 +37,26 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, CodecConfigError) as exc:
         print(f"codec server: {exc}", file=sys.stderr)
         return 1
+    chain_key = None
+    if settings.audit_chain_key_file is not None:
+        try:
+            chain_key = settings.audit_chain_key_file.read_bytes().strip()
+        except OSError as exc:
+            print(
+                f"codec server: cannot read CODEC_SERVER_AUDIT_CHAIN_KEY_FILE {settings.audit_chain_key_file} "
+                f"({exc.strerror}).",
+                file=sys.stderr,
+            )
+            return 1
+        if len(chain_key) < 32:
+            print(
+                "codec server: CODEC_SERVER_AUDIT_CHAIN_KEY_FILE must hold at least 32 bytes "
+                "(e.g. openssl rand -base64 32).",
+                file=sys.stderr,
+            )
+            return 1
     try:
-        audit = AuditLog(settings.audit_log)
+        audit = AuditLog(settings.audit_log, chain_key=chain_key)
     except OSError as exc:
         print(
             f"codec server: cannot open the audit log {settings.audit_log} ({exc.strerror}); "

@@ -69,6 +69,9 @@ class Settings:
     nexus_targets: frozenset[str] = frozenset()
     nexus_callers: frozenset[str] = frozenset()
     audit_log: Path | None = None
+    # HMAC key for the audit log's hash chain: without it, whoever can write the file can also
+    # re-chain an edit; with it (kept from the log's administrators) they cannot.
+    audit_chain_key_file: Path | None = None
     # Namespaces that get their own metrics label value; the rest are counted as "other".
     metric_namespaces: frozenset[str] = frozenset()
 
@@ -141,6 +144,7 @@ class Settings:
             if not valid_namespace(ns):
                 raise SettingsError(f"CODEC_SERVER_NAMESPACES entry {ns!r} is not a namespace name")
         audit = get("CODEC_SERVER_AUDIT_LOG")
+        chain_key_file = get("CODEC_SERVER_AUDIT_CHAIN_KEY_FILE")
         hosts = [h.lower().strip("[]") for h in _csv(get("CODEC_SERVER_ALLOWED_HOSTS"))]
         for host in hosts:
             if not re.fullmatch(r"[a-z0-9.:_-]+", host):
@@ -169,6 +173,7 @@ class Settings:
             nexus_targets=_nexus_targets(Path(endpoints_file)) if endpoints_file else frozenset(),
             nexus_callers=callers,
             audit_log=None if audit in ("", "-") else Path(audit),
+            audit_chain_key_file=Path(chain_key_file) if chain_key_file else None,
             metric_namespaces=namespaces,
         )
 
