@@ -436,3 +436,46 @@ func mustEncode(t *testing.T, c *Codec, p *commonpb.Payload) []byte {
 	}
 	return enc[0].Data
 }
+
+// parsePayload (which aliases the decrypted buffer) must agree with proto.Unmarshal on every
+// input: well-formed payloads of every shape, and bytes that are not a Payload at all.
+func TestParsePayloadAgreesWithProtoUnmarshal(t *testing.T) {
+	var inputs [][]byte
+	for _, p := range []*commonpb.Payload{
+		{},
+		{Data: []byte("x")},
+		{Metadata: map[string][]byte{"encoding": []byte("json/plain"), "": nil, "empty": {}}, Data: []byte(`{"a":1}`)},
+		{Metadata: map[string][]byte{"encoding": []byte("binary/zlib")}, Data: make([]byte, 70000)},
+		{ExternalPayloads: []*commonpb.Payload_ExternalPayloadDetails{{SizeBytes: 5}}},
+	} {
+		b, err := deterministic.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, b)
+	}
+	inputs = append(inputs,
+		[]byte{0x12, 0x01, 'a', 0x12, 0x01, 'b'},   // data twice: the last wins
+		[]byte{0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe}, // metadata key not UTF-8
+		[]byte{0x0a, 0x00},                         // an empty map entry
+		[]byte{0x12, 0x05, 'a'},                    // truncated
+		[]byte{0x08, 0x01},                         // a varint field (unknown)
+		[]byte{0xff},
+	)
+	random := make([]byte, 64)
+	for i := 0; i < 2000; i++ {
+		rand.Read(random)
+		inputs = append(inputs, append([]byte(nil), random[:i%64]...))
+	}
+	for _, in := range inputs {
+		want := &commonpb.Payload{}
+		wantErr := proto.Unmarshal(in, want)
+		got, err := parsePayload(append([]byte(nil), in...))
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%x: parsePayload err %v, proto.Unmarshal err %v", in, err, wantErr)
+		}
+		if err == nil && !proto.Equal(got, want) {
+			t.Fatalf("%x: parsePayload %v, proto.Unmarshal %v", in, got, want)
+		}
+	}
+}

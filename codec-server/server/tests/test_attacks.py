@@ -4,6 +4,7 @@ DNS rebinding, non-JSON bodies, oversized batches, CORS grants to strangers."""
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,18 +52,21 @@ def strict(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         yield running
 
 
-def encrypt(server: RunningServer, namespace: str, data: bytes, compress: bool = False) -> dict[str, Any]:
+def encrypt(server: RunningServer, namespace: str, data: bytes) -> dict[str, Any]:
     ring = KeyRing.from_document(server.keyring, source="test")
-    codec = EncryptionCodec(ring, namespace, compression_threshold=4096 if compress else 0)
-    return to_json(codec.encode_one(Payload(data=data)))
+    return to_json(EncryptionCodec(ring, namespace).encode_one(Payload(data=data)))
 
 
 # ---- 1. decompression bomb ----
 
 
 def test_a_bomb_batch_is_refused_and_memory_stays_bounded(strict: RunningServer) -> None:
-    # Whoever holds an encode grant (or wrote to history) can make one; compression need not be on.
-    bomb = encrypt(strict, "agents", bytes(6_000_000), compress=True)
+    # Whoever holds a key (a worker, an encode grant) can seal one, compression on or not:
+    # 6 MB of zeros at zlib level 9, marked binary/zlib inside the ciphertext (SPEC §2).
+    zeros = Payload(data=bytes(6_000_000)).SerializeToString(deterministic=True)
+    inner = Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(zeros, 9))
+    ring = KeyRing.from_document(strict.keyring, source="test")
+    bomb = to_json(EncryptionCodec(ring, "agents", compression_threshold=0).encode_one(inner))
     assert len(bomb["data"]) < 12_000, "6 MB of zeros compress to a few KB"
     r = post(strict, "/decode", {"payloads": [bomb] * 60}, who=None)
     assert r.status_code == 413, r.status_code

@@ -66,6 +66,18 @@ def _raw_key_id(payload: Payload) -> str:
     return payload.metadata.get(KEY_ID, b"").decode("utf-8", errors="replace")
 
 
+_DATA_TAG = b"\x12"  # Payload.data: field 2, length-delimited
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
 def _worth_trying(plaintext: bytes) -> bool:
     if len(plaintext) <= 2 * SAMPLE_BYTES:
         return True
@@ -105,6 +117,7 @@ class EncryptionCodec(PayloadCodec):
         self.observer = observer
         # Keyed by the Key itself (id and material), so a replaced key ring never reuses a cipher.
         self._ciphers: dict[Key, AESGCM] = {}
+        self._prefixes: dict[str, bytes] = {}
 
     def __repr__(self) -> str:
         return (
@@ -143,20 +156,36 @@ class EncryptionCodec(PayloadCodec):
         # Never compress what this codec could not inflate again (SPEC §2): a payload larger
         # than the inflate bound is stored as it is, so everything written stays readable.
         if threshold > 0 and threshold <= len(plaintext) <= self.max_inflated_bytes and _worth_trying(plaintext):
-            compressed = zlib.compress(plaintext, 6)
+            compressed = zlib.compress(plaintext, 1)
             if len(compressed) < len(plaintext):
                 plaintext = serialize(Payload(metadata={ENCODING: ZLIB}, data=compressed))
         nonce = self._nonce_source(NONCE_SIZE)
         if len(nonce) != NONCE_SIZE:
             raise ValueError(f"nonce source returned {len(nonce)} bytes; GCM needs {NONCE_SIZE}")
-        sealed = self._cipher(key).encrypt(nonce, plaintext, None)
-        encoded = Payload(
-            metadata={ENCODING: ENCRYPTED, KEY_ID: key.id.encode()},
-            data=nonce + sealed,
-        )
+        # The encoded Payload is written as its serialization (the metadata prefix, the data
+        # field's tag and length, the nonce) with GCM sealing straight into the buffer behind it,
+        # then parsed once: a large payload is copied once fewer than by building it field by
+        # field, and allocations of its size are what the codec's cost is made of.
+        size = NONCE_SIZE + len(plaintext) + TAG_SIZE
+        head = self._prefix(key) + _DATA_TAG + _varint(size)
+        buf = bytearray(len(head) + size)
+        buf[: len(head)] = head
+        buf[len(head) : len(head) + NONCE_SIZE] = nonce
+        self._cipher(key).encrypt_into(nonce, plaintext, None, memoryview(buf)[len(head) + NONCE_SIZE :])
+        del plaintext
+        encoded = Payload.FromString(buf)
         if self.observer is not None:
-            self.observer.succeeded("encode", key.id, len(encoded.data))
+            self.observer.succeeded("encode", key.id, size)
         return encoded
+
+    def _prefix(self, key: Key) -> bytes:
+        """The deterministic serialization of the encoded payload's metadata (SPEC §2 step 5)."""
+        prefix = self._prefixes.get(key.id)
+        if prefix is None:
+            prefix = self._prefixes[key.id] = serialize(
+                Payload(metadata={ENCODING: ENCRYPTED, KEY_ID: key.id.encode()})
+            )
+        return prefix
 
     def decode_one(self, payload: Payload, *, max_inflated_bytes: int | None = None) -> Payload:
         """Decode one payload; ``max_inflated_bytes`` lowers this call's inflate bound (a caller
@@ -167,18 +196,19 @@ class EncryptionCodec(PayloadCodec):
         if max_inflated_bytes is not None:
             limit = min(limit, max_inflated_bytes)
         if self.observer is None:
-            return self._decode_encrypted(payload, limit)
+            return self._decode_encrypted(payload, limit)[0]
         key_id = _raw_key_id(payload)
         try:
-            decoded = self._decode_encrypted(payload, limit)
+            decoded, size = self._decode_encrypted(payload, limit)
         except DecodeError as err:
             label = key_id if key_id in self.keyring else (UNKNOWN_KEY_ID if key_id else NO_KEY_ID)
             self.observer.failed("decode", label, err.reason)
             raise
-        self.observer.succeeded("decode", key_id, len(payload.data))
+        self.observer.succeeded("decode", key_id, size)
         return decoded
 
-    def _decode_encrypted(self, payload: Payload, limit: int) -> Payload:
+    def _decode_encrypted(self, payload: Payload, limit: int) -> tuple[Payload, int]:
+        """The decoded payload and the ciphertext's size (reading ``payload.data`` copies it)."""
         key_id = _raw_key_id(payload)
         if not key_id:
             raise MissingKeyIdError()
@@ -188,14 +218,17 @@ class EncryptionCodec(PayloadCodec):
         data = payload.data
         if len(data) < NONCE_SIZE + TAG_SIZE:
             raise CiphertextTooShortError(key_id)
+        view = memoryview(data)  # slices of a view are not copies
         try:
-            plaintext = self._cipher(key).decrypt(data[:NONCE_SIZE], data[NONCE_SIZE:], None)
+            plaintext = self._cipher(key).decrypt(view[:NONCE_SIZE], view[NONCE_SIZE:], None)
         except InvalidTag:
             raise DecryptionError(key_id) from None
+        size = len(data)
+        del view, data
         inner = self._parse(plaintext, key_id)
         if inner.metadata.get(ENCODING) == ZLIB:
             inner = self._parse(self._inflate(inner.data, key_id, limit), key_id)
-        return inner
+        return inner, size
 
     @staticmethod
     def _inflate(data: bytes, key_id: str, limit: int) -> bytes:

@@ -35,7 +35,7 @@ from ._cors import CorsMiddleware
 from ._metrics import Metrics
 from ._openapi import openapi_document
 from ._settings import Settings, valid_namespace
-from ._wire import TooManyPayloads, WireError, parse_payloads, render_chunks
+from ._wire import TooManyPayloads, WireError, parse_payloads, render_chunks, render_payloads
 
 log = logging.getLogger("codec_server")
 
@@ -45,6 +45,8 @@ DEFAULT_MAX_PAYLOADS = 10_000
 # plaintext, so this bounds the server's memory however many requests arrive at once; the rest
 # wait their turn.
 CODEC_CONCURRENCY = 2
+# Responses up to this size (payload bytes) are rendered whole; larger ones are streamed.
+_RENDER_WHOLE_BYTES = 1024 * 1024
 # Encode codecs kept per namespace; namespaces come from callers, so the cache is bounded.
 _MAX_CACHED_CODECS = 64
 
@@ -206,9 +208,15 @@ class CodecService:
                 result = await self._run_codec(self._encoder(namespace).encode_sync, payloads)
                 self._note_ciphertexts(record, result)
             bytes_out = sum(len(p.data) for p in result)
-            response: Response = StreamingResponse(
-                iterate_in_threadpool(render_chunks(result)), media_type="application/json"
-            )
+            response: Response
+            if bytes_out <= _RENDER_WHOLE_BYTES:
+                body = await anyio.to_thread.run_sync(render_payloads, result)
+                response = Response(body, media_type="application/json")
+            else:
+                # Large: written a piece at a time, never held whole beside the payloads.
+                response = StreamingResponse(
+                    iterate_in_threadpool(render_chunks(result)), media_type="application/json"
+                )
             record.outcome, record.status = "ok", 200
             self.metrics.payloads.labels(operation, self.metrics.namespace_label(namespace)).inc(len(result))
         except AuthError as exc:

@@ -183,10 +183,16 @@ def render_payloads(payloads: list[Payload]) -> bytes:
     return b"".join(render_chunks(payloads))
 
 
-def render_chunks(payloads: list[Payload]) -> Iterator[bytes]:
-    """The response one payload at a time: memory holds one payload's JSON, never the whole
+def render_chunks(payloads: list[Payload], piece_bytes: int = 256 * 1024) -> Iterator[bytes]:
+    """The response in pieces of about ``piece_bytes``: memory holds one piece, never the whole
     response beside the decoded payloads."""
-    yield b'{"payloads":['
+    piece = bytearray(b'{"payloads":[')
     for i, payload in enumerate(payloads):
-        yield (b"," if i else b"") + json.dumps(_payload_json(payload), separators=(",", ":")).encode()
-    yield b"]}"
+        if i:
+            piece += b","
+        piece += json.dumps(_payload_json(payload), separators=(",", ":")).encode()
+        if len(piece) >= piece_bytes:
+            yield bytes(piece)
+            piece = bytearray()
+    piece += b"]}"
+    yield bytes(piece)
