@@ -6,7 +6,7 @@ import ipaddress
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,10 +139,7 @@ class Settings:
                 f"CODEC_SERVER_ANONYMOUS_ROLE may only be 'decode' (anonymous callers never encode), "
                 f"got {anonymous_role!r}"
             )
-        namespaces = frozenset(_csv(get("CODEC_SERVER_NAMESPACES")))
-        for ns in namespaces:
-            if not valid_namespace(ns):
-                raise SettingsError(f"CODEC_SERVER_NAMESPACES entry {ns!r} is not a namespace name")
+        namespaces = _namespaces(get, "CODEC_SERVER_NAMESPACES")
         audit = get("CODEC_SERVER_AUDIT_LOG")
         chain_key_file = get("CODEC_SERVER_AUDIT_CHAIN_KEY_FILE")
         hosts = [h.lower().strip("[]") for h in _csv(get("CODEC_SERVER_ALLOWED_HOSTS"))]
@@ -151,10 +148,7 @@ class Settings:
                 raise SettingsError(
                     f"CODEC_SERVER_ALLOWED_HOSTS entry {host!r} must be a host name or address, without port"
                 )
-        callers = frozenset(_csv(get("CODEC_SERVER_NEXUS_CALLERS")))
-        for ns in callers:
-            if not valid_namespace(ns):
-                raise SettingsError(f"CODEC_SERVER_NEXUS_CALLERS entry {ns!r} is not a namespace name")
+        callers = _namespaces(get, "CODEC_SERVER_NEXUS_CALLERS")
         endpoints_file = get("CODEC_SERVER_NEXUS_ENDPOINTS_FILE")
         if callers and not endpoints_file:
             raise SettingsError(
@@ -215,6 +209,14 @@ def check_bind_host(settings: Settings, host: str) -> None:
 def port_from_env(environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     return _int(env, "CODEC_SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
+
+
+def _namespaces(get: Callable[[str], str], name: str) -> frozenset[str]:
+    namespaces = frozenset(_csv(get(name)))
+    for ns in namespaces:
+        if not valid_namespace(ns):
+            raise SettingsError(f"{name} entry {ns!r} is not a namespace name")
+    return namespaces
 
 
 def _csv(raw: str) -> list[str]:

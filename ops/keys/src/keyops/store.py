@@ -213,13 +213,7 @@ class DirectoryStore(KeyRingStore):
             raise KeyOpsError(f"cannot read {file} ({getattr(exc, 'strerror', None) or 'not UTF-8'})") from None
 
     def _owners(self) -> dict[str, list[str]]:
-        owners: dict[str, list[str]] = {}
-        for raw in self._lines(_OWNERS_FILE):
-            line = raw.strip()
-            if line and not line.startswith("#"):
-                key_id, _, names = (part.strip() for part in line.partition("="))
-                owners.setdefault(key_id, []).extend(n.strip() for n in names.split(",") if n.strip())
-        return owners
+        return {key_id: sorted(names) for key_id, names in self.load().owners.items()}
 
     def _write_owners(self, owners: dict[str, list[str]]) -> None:
         text = "".join(f"{kid}={','.join(names)}\n" for kid, names in sorted(owners.items()))
