@@ -260,3 +260,17 @@ def test_incompressible_payloads_cost_a_sample_not_a_full_deflate() -> None:
     # Small payloads (up to two samples) are simply tried.
     small = Payload(metadata={"encoding": b"binary/plain"}, data=os.urandom(100) + bytes(7_000))
     assert len(codec.encode_one(small).data) < 1_000
+
+
+def test_content_names_are_keyed_stable_and_checkable_after_rotation() -> None:
+    import hashlib
+
+    codec = EncryptionCodec(RING, "agents")
+    name = codec.content_name(b"yes")
+    assert name.startswith("hmac-sha256:key-a:") and hashlib.sha256(b"yes").hexdigest() not in name
+    assert codec.content_name(b"yes") == name and codec.content_name(b"no") != name
+    assert EncryptionCodec(RING, "business").content_name(b"yes").startswith("hmac-sha256:key-b:")
+    assert codec.check_content_name(name, b"yes") and not codec.check_content_name(name, b"no")
+    assert not codec.check_content_name("sha256:" + hashlib.sha256(b"yes").hexdigest(), b"yes")
+    with pytest.raises(UnknownKeyError):
+        EncryptionCodec(KeyRing({"key-b": KEY_B}, {"*": "key-b"}), "agents").check_content_name(name, b"yes")

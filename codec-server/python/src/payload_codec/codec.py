@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
@@ -43,6 +47,8 @@ SUGGESTED_COMPRESSION_THRESHOLD = 4096
 # a 4 KiB trial instead of a full deflate.
 SAMPLE_BYTES = 4096
 DEFAULT_MAX_INFLATED_BYTES = 64 * 1024 * 1024
+
+CONTENT_NAME_SCHEME = "hmac-sha256"
 
 NonceSource = Callable[[int], bytes]
 
@@ -118,6 +124,7 @@ class EncryptionCodec(PayloadCodec):
         # Keyed by the Key itself (id and material), so a replaced key ring never reuses a cipher.
         self._ciphers: dict[Key, AESGCM] = {}
         self._prefixes: dict[str, bytes] = {}
+        self._name_keys: dict[Key, bytes] = {}
 
     def __repr__(self) -> str:
         return (
@@ -258,6 +265,33 @@ class EncryptionCodec(PayloadCodec):
                 f'decrypted data for key id "{safe_id(key_id)}" is not a serialized Payload', key_id
             ) from None
         return payload
+
+    def content_name(self, data: bytes) -> str:
+        """A name for ``data`` that does not reveal it: ``hmac-sha256:<key id>:<64 hex>``, HMAC
+        under a key derived from the namespace's active key. A plain SHA-256 name lets anyone
+        who sees it confirm a guess of the content ("yes", an account number); this one needs
+        the key. Equal content under one key gets one name (deduplication), and the key id in the
+        name keeps names checkable after a rotation, as long as the key ring holds that key."""
+        key = self._active_key()
+        return f"{CONTENT_NAME_SCHEME}:{key.id}:{self._name_mac(key, data)}"
+
+    def check_content_name(self, name: str, data: bytes) -> bool:
+        """Whether ``name`` (from :meth:`content_name`) names ``data``; UnknownKeyError when the
+        key ring no longer holds the key it was made with."""
+        scheme, _, rest = name.partition(":")
+        key_id, _, mac = rest.rpartition(":")
+        if scheme != CONTENT_NAME_SCHEME or not key_id:
+            return False
+        return hmac.compare_digest(self._name_mac(self.keyring.key(key_id), data), mac)
+
+    def _name_mac(self, key: Key, data: bytes) -> str:
+        name_key = self._name_keys.get(key)
+        if name_key is None:
+            # A key of its own for names (HKDF), never the encryption key itself.
+            name_key = self._name_keys[key] = HKDF(
+                algorithm=hashes.SHA256(), length=32, salt=None, info=b"payload-codec content names v1"
+            ).derive(key.material)
+        return hmac.new(name_key, data, hashlib.sha256).hexdigest()
 
     def _cipher(self, key: Key) -> AESGCM:
         cipher = self._ciphers.get(key)
