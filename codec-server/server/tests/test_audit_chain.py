@@ -26,9 +26,17 @@ def shared_log(issuer: Issuer, tmp_path_factory: pytest.TempPathFactory) -> Path
     for name in "abc":
         (tmp / name).mkdir()
     key_file.write_bytes(CHAIN_KEY + b"\n")
-    env = {"CODEC_SERVER_AUDIT_LOG": str(log), "CODEC_SERVER_AUDIT_CHAIN_KEY_FILE": str(key_file)}
+    env = {
+        "CODEC_SERVER_AUDIT_LOG": str(log),
+        "CODEC_SERVER_AUDIT_CHAIN_KEY_FILE": str(key_file),
+        "CODEC_SERVER_MAX_BODY_BYTES": str(1 << 20),
+    }
     with run_server(tmp / "a", issuer, env) as a, run_server(tmp / "b", issuer, env) as b:
-        for i in range(6):
+        # A line longer than one read-back step (4 000 digests, about 80 KB) that the other
+        # process must read whole to continue the chain.
+        many = post(b, "/encode", {"payloads": [PLAIN] * 4000}).json()
+        assert post(a, "/decode", many).status_code == 200
+        for i in range(4):
             post(a if i % 2 else b, "/decode", {"payloads": [PLAIN]}, who="bob" if i % 3 else "alice")
         post(a, "/decode", {"payloads": [PLAIN]}, who=None)  # refusals are chained too
     with run_server(tmp / "c", issuer, env) as c:

@@ -19,7 +19,7 @@ from typing import IO, Any
 from payload_codec.auditlog import GENESIS, chained_line, head_of
 
 DIGEST_HEX_CHARS = 16
-# Audit lines are well under this (user agent and origin are cut to 200 characters each).
+# Most audit lines are well under this; longer ones are read back in larger steps.
 _TAIL_BYTES = 64 * 1024
 
 
@@ -98,11 +98,17 @@ class AuditLog:
 
 def _tail_head(file: IO[bytes], size: int) -> tuple[int, str]:
     """``(seq, chain)`` of the file's last line; a file that ends otherwise starts a new chain
-    (an empty file, or a log written before chaining)."""
-    file.seek(max(0, size - _TAIL_BYTES))
-    lines = file.read().decode("utf-8", errors="replace").splitlines()
-    last = next((line for line in reversed(lines) if line.strip()), "")
-    return head_of(last) or (0, GENESIS)
+    (an empty file, or a log written before chaining). Reads back from the end until the whole
+    last line is in hand: a request of 10 000 payloads writes a line of about 200 KB."""
+    want = _TAIL_BYTES
+    while True:
+        start = max(0, size - want)
+        file.seek(start)
+        text = file.read(size - start).rstrip(b"\n")
+        newline = text.rfind(b"\n")
+        if newline >= 0 or start == 0:
+            return head_of(text[newline + 1 :].decode("utf-8", errors="replace")) or (0, GENESIS)
+        want *= 4
 
 
 def _clean(record: dict[str, Any]) -> dict[str, Any]:
