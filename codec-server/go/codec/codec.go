@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
 	"unicode/utf8"
 
@@ -163,9 +164,12 @@ func (c *Codec) encodeOne(key Key, p *commonpb.Payload) (*commonpb.Payload, erro
 			if err != nil {
 				return nil, fmt.Errorf("serialize compressed payload: %w", err)
 			}
-			plain = buf[NonceSize:]
 		}
 	}
+	// The compressed form may not fit the buffer sized for the original (its marker adds a few
+	// bytes): make room for the tag, or Seal would not seal in place.
+	buf = slices.Grow(buf, TagSize)
+	plain = buf[NonceSize:]
 	if err := c.readNonce(buf[:NonceSize]); err != nil {
 		return nil, err
 	}
