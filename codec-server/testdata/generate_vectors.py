@@ -24,6 +24,8 @@ from temporalio.api.common.v1 import Payload
 
 OUT = Path(__file__).with_name("vectors.json")
 THRESHOLD = 4096
+SAMPLE_BYTES = 4096
+SPEC_VERSION = 2
 
 
 def derive(label: str, size: int) -> bytes:
@@ -60,7 +62,10 @@ def seal(plain: Payload, key_id: str, key: bytes, nonce: bytes, threshold: int) 
     """SPEC §2. Returns the encoded payload and whether it was compressed."""
     s = plain.SerializeToString(deterministic=True)
     compressed = False
-    if threshold > 0 and len(s) >= threshold:
+    # SPEC §2 step 2: payloads over two samples are tried only when the first sample shrinks by
+    # at least a tenth at level 1.
+    sample_pays = len(s) <= 2 * SAMPLE_BYTES or len(zlib.compress(s[:SAMPLE_BYTES], 1)) * 10 <= SAMPLE_BYTES * 9
+    if threshold > 0 and len(s) >= threshold and sample_pays:
         z = zlib.compress(s, 6)
         if len(z) < len(s):
             s = Payload(metadata={"encoding": b"binary/zlib"}, data=z).SerializeToString(deterministic=True)
@@ -150,6 +155,13 @@ def build() -> dict[str, Any]:
     )
     add("compression-disabled", sized_json_payload(20_000), threshold=0)
     add("other-key-id", json_payload(["rotated", "key"]), key_id="k-2026-05")
+    # Version 2: an incompressible first sample means no compression, although the zeros after
+    # it would compress; byte-exact, so both libraries must sample the same way.
+    add(
+        "incompressible-sample-not-compressed",
+        Payload(metadata={"encoding": b"binary/plain"}, data=derive("sample", SAMPLE_BYTES) + bytes(20_000)),
+        threshold=1,
+    )
 
     # Temporal's published Python sample: one metadata entry, so its non-deterministic
     # SerializeToString() equals ours and the vector is byte-exact for both libraries.
@@ -232,7 +244,32 @@ def build() -> dict[str, Any]:
             "error_contains": "decompressed payload exceeds limit",
         },
     ]
-    return {"keys": {k: b64(v) for k, v in KEYS.items()}, "vectors": vectors, "decode_errors": decode_errors}
+    # Version 2: compression is off unless the key ring turns it on per namespace (SPEC §5.1).
+    ring_keys = {"k-2026-11": b64(KEYS["k-2026-11"])}
+    keyring_compression = [
+        {
+            "name": "no-compression-field",
+            "keyring": {"keys": ring_keys, "active": {"*": "k-2026-11"}},
+            "thresholds": {"agents": 0, "business": 0},
+        },
+        {
+            "name": "one-namespace-opts-in",
+            "keyring": {"keys": ring_keys, "active": {"*": "k-2026-11"}, "compression": {"retrieval": THRESHOLD}},
+            "thresholds": {"retrieval": THRESHOLD, "agents": 0},
+        },
+        {
+            "name": "default-on-one-opts-out",
+            "keyring": {"keys": ring_keys, "active": {"*": "k-2026-11"}, "compression": {"*": 1024, "agents": 0}},
+            "thresholds": {"agents": 0, "business": 1024},
+        },
+    ]
+    return {
+        "spec_version": SPEC_VERSION,
+        "keys": {k: b64(v) for k, v in KEYS.items()},
+        "vectors": vectors,
+        "decode_errors": decode_errors,
+        "keyring_compression": keyring_compression,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,8 +34,15 @@ KEYS = {
 }
 ACTIVE = {"*": "k-2026-11", "business": "k-2026-05", "retrieval": "legacy.key_1"}
 NAMESPACES = {"agents": "k-2026-11", "business": "k-2026-05", "retrieval": "legacy.key_1"}
+# Compression is off unless the ring turns it on (SPEC §5.1): on by default here, off for
+# retrieval, so both sides must read the per-namespace setting from every source.
+COMPRESSION = {"*": 4096, "retrieval": 0}
 RING_DOC = json.dumps(
-    {"keys": {k: base64.b64encode(v).decode() for k, v in KEYS.items()}, "active": ACTIVE}
+    {
+        "keys": {k: base64.b64encode(v).decode() for k, v in KEYS.items()},
+        "active": ACTIVE,
+        "compression": COMPRESSION,
+    }
 )
 
 
@@ -126,6 +133,7 @@ def ring_env(kind: str, tmp: Path) -> dict[str, str]:
         for key_id, material in KEYS.items():
             (secret / f"{key_id}.key").write_text(base64.b64encode(material).decode() + "\n")
         (secret / "active").write_text("".join(f"{ns}={k}\n" for ns, k in ACTIVE.items()))
+        (secret / "compression").write_text("".join(f"{ns}={n}\n" for ns, n in COMPRESSION.items()))
         env["CODEC_KEYRING_DIR"] = str(secret)
     return env
 
@@ -171,7 +179,10 @@ def test_go_encrypts_python_decrypts(run_go: GoRunner, ring: KeyRing, namespace:
         assert p.metadata["encryption-key-id"].decode() == NAMESPACES[namespace]
         assert set(p.metadata) == {"encoding", "encryption-key-id"}
     big = plain[LARGE_COMPRESSIBLE]
-    assert len(encrypted[LARGE_COMPRESSIBLE].data) < len(big.data) // 10, "not compressed"
+    if ring.compression_threshold_for(namespace):
+        assert len(encrypted[LARGE_COMPRESSIBLE].data) < len(big.data) // 10, "not compressed"
+    else:
+        assert len(encrypted[LARGE_COMPRESSIBLE].data) > len(big.data), "compressed though the ring says off"
 
     # Any namespace's codec decrypts: decryption picks the key by id, not by namespace.
     assert EncryptionCodec(ring, "agents").decode_sync(encrypted) == plain

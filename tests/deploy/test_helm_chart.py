@@ -569,6 +569,25 @@ def test_setup_hook_creates_the_endpoints_of_nexus_endpoints_json() -> None:
     assert "AgentPendingApprovals" in cm["data"]["setup.sh"]
 
 
+def test_codec_server_lets_the_agents_namespace_decode_its_nexus_targets_keys() -> None:
+    """The agents namespace's histories hold Nexus results under the targets' keys
+    (codec-server/README.md): the codec server learns the targets, renamed as the cluster names
+    them, and that agents is the caller."""
+    docs = render("--set", "temporal.namespaces.retrieval.name=search", "--set", "temporal.namespaces.agents.name=bots")
+    (server,) = [d for d in kinds(docs, "Deployment") if component_of(d) == "codec-server"]
+    env = env_of(server["spec"]["template"]["spec"]["containers"][0])
+    assert env["CODEC_SERVER_NEXUS_CALLERS"]["value"] == "bots"
+    (cm,) = [c for c in kinds(docs, "ConfigMap") if "endpoints.json" in c.get("data", {})]
+    targets = [e["target_namespace"] for e in json.loads(cm["data"]["endpoints.json"])["endpoints"]]
+    names = {"retrieval": "search"}
+    assert targets == [names.get(e.target_namespace, e.target_namespace) for e in load_endpoints()]
+    mount = env["CODEC_SERVER_NEXUS_ENDPOINTS_FILE"]["value"]
+    volumes = {v["name"]: v for v in server["spec"]["template"]["spec"]["volumes"]}
+    mounts = server["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    (nexus,) = [m for m in mounts if mount.startswith(m["mountPath"] + "/")]
+    assert volumes[nexus["name"]]["configMap"]["name"] == cm["metadata"]["name"]
+
+
 def test_a_packaged_chart_carries_the_linked_files(tmp_path: Path) -> None:
     """files/ links into ops/ and nexus/; `helm package` must resolve them, or a chart pushed to
     a registry would ship without dashboards, alerts and endpoints."""

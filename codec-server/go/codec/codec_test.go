@@ -24,16 +24,16 @@ func TestRoundTrip(t *testing.T) {
 		threshold  int
 		compressed bool // whether the inner payload is expected to be binary/zlib
 	}{
-		{name: "small json", payload: jsonPayload(`{"a":1}`), threshold: DefaultCompressionMin},
-		{name: "empty payload", payload: &commonpb.Payload{}, threshold: DefaultCompressionMin},
-		{name: "nil metadata", payload: &commonpb.Payload{Data: []byte("x")}, threshold: DefaultCompressionMin},
-		{name: "binary/null", payload: &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("binary/null")}}, threshold: DefaultCompressionMin},
-		{name: "large compressible", payload: jsonPayload(`"` + strings.Repeat("hello world ", 2000) + `"`), threshold: DefaultCompressionMin, compressed: true},
+		{name: "small json", payload: jsonPayload(`{"a":1}`), threshold: SuggestedCompressionMin},
+		{name: "empty payload", payload: &commonpb.Payload{}, threshold: SuggestedCompressionMin},
+		{name: "nil metadata", payload: &commonpb.Payload{Data: []byte("x")}, threshold: SuggestedCompressionMin},
+		{name: "binary/null", payload: &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("binary/null")}}, threshold: SuggestedCompressionMin},
+		{name: "large compressible", payload: jsonPayload(`"` + strings.Repeat("hello world ", 2000) + `"`), threshold: SuggestedCompressionMin, compressed: true},
 		{name: "large compressible, compression disabled", payload: jsonPayload(`"` + strings.Repeat("a", 50000) + `"`), threshold: 0},
-		{name: "large incompressible", payload: &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("binary/plain")}, Data: random}, threshold: DefaultCompressionMin},
+		{name: "large incompressible", payload: &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("binary/plain")}, Data: random}, threshold: SuggestedCompressionMin},
 		{name: "exactly at threshold", payload: jsonPayload(strings.Repeat("b", 100)), threshold: proto.Size(jsonPayload(strings.Repeat("b", 100))), compressed: true},
 		{name: "one below threshold", payload: jsonPayload(strings.Repeat("b", 100)), threshold: proto.Size(jsonPayload(strings.Repeat("b", 100))) + 1},
-		{name: "many metadata entries", payload: &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("json/plain"), "z": nil, "a": []byte("1"), "messageType": []byte("x.Y")}, Data: []byte("{}")}, threshold: DefaultCompressionMin},
+		{name: "many metadata entries", payload: &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte("json/plain"), "z": nil, "a": []byte("1"), "messageType": []byte("x.Y")}, Data: []byte("{}")}, threshold: SuggestedCompressionMin},
 	}
 	ring := mustRing(t, map[string]string{"*": "k1"}, "k1")
 	for _, tt := range tests {
@@ -261,7 +261,7 @@ func TestInflateLimitBoundary(t *testing.T) {
 	payload := jsonPayload(strings.Repeat("z", 10000))
 	size := int64(proto.Size(payload))
 	ring := mustRing(t, map[string]string{"*": "k1"}, "k1")
-	enc, err := mustCodec(t, ring, "agents").Encode([]*commonpb.Payload{payload})
+	enc, err := mustCodec(t, ring, "agents", WithCompressionThreshold(SuggestedCompressionMin)).Encode([]*commonpb.Payload{payload})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,6 +271,26 @@ func TestInflateLimitBoundary(t *testing.T) {
 	if _, err := mustCodec(t, ring, "agents", WithInflateLimit(size-1)).Decode(enc); !errors.Is(err, ErrDecompressedTooLarge) {
 		t.Errorf("limit == inflated size - 1: err = %v, want ErrDecompressedTooLarge", err)
 	}
+}
+
+// A codec never writes what it could not read back: a payload over its inflate limit is not
+// compressed, so the same codec (a worker replaying its own history) decodes it.
+func TestEncodeDoesNotCompressPastTheInflateLimit(t *testing.T) {
+	payload := jsonPayload(strings.Repeat("z", 10000))
+	ring := mustRing(t, map[string]string{"*": "k1"}, "k1")
+	c := mustCodec(t, ring, "agents", WithCompressionThreshold(SuggestedCompressionMin), WithInflateLimit(int64(proto.Size(payload))-1))
+	enc, err := c.Encode([]*commonpb.Payload{payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(enc[0].Data) < 10000 {
+		t.Fatalf("compressed to %d bytes past the inflate limit", len(enc[0].Data))
+	}
+	dec, err := c.Decode(enc)
+	if err != nil {
+		t.Fatalf("the codec cannot read what it wrote: %v", err)
+	}
+	assertPayloadsEqual(t, dec, []*commonpb.Payload{payload})
 }
 
 func TestEncodeNoActiveKey(t *testing.T) {
@@ -366,5 +386,96 @@ func TestConcurrentUse(t *testing.T) {
 			})
 		}
 		wg.Wait()
+	}
+}
+
+// Compression is off unless the key ring turns it on for the namespace (SPEC §4, §5.1), and a
+// payload whose sample does not compress is not deflated whole (SPEC §2).
+func TestCompressionFollowsTheKeyRing(t *testing.T) {
+	big := jsonPayload(`"` + strings.Repeat("secret=hunter2 ", 2000) + `"`)
+	doc := `{"keys":{"k1":"` + testKeyB64("k1") + `"},"active":{"*":"k1"},"compression":{"retrieval":4096,"agents":0}}`
+	ring, err := ParseKeyRing([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := func(ns string, p *commonpb.Payload, opts ...Option) int {
+		enc, err := mustCodec(t, ring, ns, opts...).Encode([]*commonpb.Payload{p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(enc[0].Data)
+	}
+	if n := size("retrieval", big); n > 1000 {
+		t.Errorf("retrieval opted in but wrote %d bytes", n)
+	}
+	if n := size("agents", big); n < 30000 {
+		t.Errorf("agents did not opt in but wrote %d bytes", n)
+	}
+	plainRing := mustRing(t, map[string]string{"*": "k1"}, "k1")
+	if n := len(mustEncode(t, mustCodec(t, plainRing, "business"), big)); n < 30000 {
+		t.Errorf("a ring without compression compressed to %d bytes", n)
+	}
+	random := make([]byte, SampleBytes)
+	rand.Read(random)
+	mixed := &commonpb.Payload{Data: append(random, make([]byte, 20000)...)}
+	if n := size("retrieval", mixed, WithCompressionThreshold(1)); n < 24000 {
+		t.Errorf("an incompressible sample still led to compression (%d bytes)", n)
+	}
+	for _, bad := range []string{`{"agents":-1}`, `{"bad name":1}`, `{"agents":"4096"}`} {
+		if _, err := ParseKeyRing([]byte(`{"keys":{"k1":"` + testKeyB64("k1") + `"},"compression":` + bad + `}`)); err == nil {
+			t.Errorf("compression %s accepted", bad)
+		}
+	}
+}
+
+func mustEncode(t *testing.T, c *Codec, p *commonpb.Payload) []byte {
+	t.Helper()
+	enc, err := c.Encode([]*commonpb.Payload{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc[0].Data
+}
+
+// parsePayload (which aliases the decrypted buffer) must agree with proto.Unmarshal on every
+// input: well-formed payloads of every shape, and bytes that are not a Payload at all.
+func TestParsePayloadAgreesWithProtoUnmarshal(t *testing.T) {
+	var inputs [][]byte
+	for _, p := range []*commonpb.Payload{
+		{},
+		{Data: []byte("x")},
+		{Metadata: map[string][]byte{"encoding": []byte("json/plain"), "": nil, "empty": {}}, Data: []byte(`{"a":1}`)},
+		{Metadata: map[string][]byte{"encoding": []byte("binary/zlib")}, Data: make([]byte, 70000)},
+		{ExternalPayloads: []*commonpb.Payload_ExternalPayloadDetails{{SizeBytes: 5}}},
+	} {
+		b, err := deterministic.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs = append(inputs, b)
+	}
+	inputs = append(inputs,
+		[]byte{0x12, 0x01, 'a', 0x12, 0x01, 'b'},   // data twice: the last wins
+		[]byte{0x0a, 0x04, 0x0a, 0x02, 0xff, 0xfe}, // metadata key not UTF-8
+		[]byte{0x0a, 0x00},                         // an empty map entry
+		[]byte{0x12, 0x05, 'a'},                    // truncated
+		[]byte{0x08, 0x01},                         // a varint field (unknown)
+		[]byte{0xff},
+	)
+	random := make([]byte, 64)
+	for i := 0; i < 2000; i++ {
+		rand.Read(random)
+		inputs = append(inputs, append([]byte(nil), random[:i%64]...))
+	}
+	for _, in := range inputs {
+		want := &commonpb.Payload{}
+		wantErr := proto.Unmarshal(in, want)
+		got, err := parsePayload(append([]byte(nil), in...))
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("%x: parsePayload err %v, proto.Unmarshal err %v", in, err, wantErr)
+		}
+		if err == nil && !proto.Equal(got, want) {
+			t.Fatalf("%x: parsePayload %v, proto.Unmarshal %v", in, got, want)
+		}
 	}
 }

@@ -124,6 +124,9 @@ func decodeKeyBase64(s string) ([]byte, error) {
 type KeyRing struct {
 	keys   map[string]Key
 	active map[string]string
+	// compression: namespace ("*" default) -> smallest serialized payload to compress; absent
+	// or 0 is off (SPEC §4: compression next to attacker text leaks secrets by length).
+	compression map[string]int
 }
 
 // NewKeyRing builds a key ring. Key ids must be unique, there must be at least one key, and
@@ -159,6 +162,12 @@ func NewKeyRing(keys []Key, active map[string]string) (*KeyRing, error) {
 type keyRingDocument struct {
 	Keys   map[string]string `json:"keys"`
 	Active map[string]string `json:"active"`
+	// Owners records which namespaces a key encrypted for after it stopped being active. Only
+	// the codec server uses it (to refuse keys of other namespaces); workers check it and
+	// otherwise ignore it, since decryption picks the key by the payload's id.
+	Owners map[string][]string `json:"owners"`
+	// Compression opts namespaces into compression before encryption (SPEC §5.1).
+	Compression map[string]int `json:"compression"`
 }
 
 // ParseKeyRing parses a key ring JSON document (SPEC §5.1). Errors name key ids and JSON
@@ -184,7 +193,62 @@ func ParseKeyRing(doc []byte) (*KeyRing, error) {
 		}
 		keys = append(keys, k)
 	}
-	return NewKeyRing(keys, d.Active)
+	for _, id := range slices.Sorted(maps.Keys(d.Owners)) {
+		if _, ok := d.Keys[id]; !ok {
+			return nil, fmt.Errorf("%w: \"owners\" names %s, which is not in keys", ErrInvalidKeyRing, quoteID(id))
+		}
+		names := d.Owners[id]
+		if len(names) == 0 || slices.ContainsFunc(names, func(n string) bool { return !validOwner(n) }) {
+			return nil, fmt.Errorf("%w: owners of %s must be a non-empty list of namespace names (or \"*\")", ErrInvalidKeyRing, quoteID(id))
+		}
+	}
+	ring, err := NewKeyRing(keys, d.Active)
+	if err != nil {
+		return nil, err
+	}
+	if err := ring.setCompression(d.Compression); err != nil {
+		return nil, err
+	}
+	return ring, nil
+}
+
+// setCompression validates and sets the per-namespace compression thresholds.
+func (r *KeyRing) setCompression(compression map[string]int) error {
+	for _, ns := range slices.Sorted(maps.Keys(compression)) {
+		if !validOwner(ns) {
+			return fmt.Errorf("%w: compression entry for an invalid namespace name", ErrInvalidKeyRing)
+		}
+		if compression[ns] < 0 {
+			return fmt.Errorf("%w: compression for namespace %s must be a whole number of bytes >= 0 (0 is off)", ErrInvalidKeyRing, quoteID(ns))
+		}
+	}
+	r.compression = maps.Clone(compression)
+	return nil
+}
+
+// CompressionThreshold is the smallest serialized payload that namespace compresses: its own
+// entry, else "*", else 0 (off).
+func (r *KeyRing) CompressionThreshold(namespace string) int {
+	if n, ok := r.compression[namespace]; ok {
+		return n
+	}
+	return r.compression[DefaultNamespace]
+}
+
+// validOwner accepts "*" or a namespace name ([A-Za-z0-9._-], 1-255 characters).
+func validOwner(name string) bool {
+	if name == DefaultNamespace {
+		return true
+	}
+	if len(name) == 0 || len(name) > 255 {
+		return false
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // describeJSONError turns a JSON error into text without the input: encoding/json's syntax
@@ -204,7 +268,7 @@ func describeJSONError(err error) string {
 		return "empty or truncated JSON document"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// Only top-level fields can be unknown (keys and active are maps): names, not values.
-		return "unexpected " + strings.TrimPrefix(err.Error(), "json: ") + " (want \"keys\" and \"active\")"
+		return "unexpected " + strings.TrimPrefix(err.Error(), "json: ") + " (want \"keys\", \"active\" and \"owners\")"
 	default:
 		return "malformed JSON document"
 	}

@@ -39,6 +39,15 @@ func TestParseKeyRing(t *testing.T) {
 			wantIDs:    []string{"k1"},
 			wantActive: map[string]string{},
 		},
+		{
+			name:       "owners of a retired key",
+			doc:        `{"keys":{"k1":"` + k1 + `"},"active":{},"owners":{"k1":["business"]}}`,
+			wantIDs:    []string{"k1"},
+			wantActive: map[string]string{},
+		},
+		{name: "owners of an unknown key", doc: `{"keys":{"k1":"` + k1 + `"},"owners":{"k9":["business"]}}`, wantErr: `"owners" names "k9", which is not in keys`},
+		{name: "owners empty", doc: `{"keys":{"k1":"` + k1 + `"},"owners":{"k1":[]}}`, wantErr: "non-empty list of namespace names"},
+		{name: "owners bad name", doc: `{"keys":{"k1":"` + k1 + `"},"owners":{"k1":["a b"]}}`, wantErr: "non-empty list of namespace names"},
 		{name: "empty", doc: ``, wantErr: "empty or truncated"},
 		{name: "not json", doc: `keys: x`, wantErr: "malformed JSON at byte offset"},
 		{name: "array", doc: `[]`, wantErr: "must be a JSON object"},
@@ -196,6 +205,8 @@ func TestDirKeySource(t *testing.T) {
 		{name: "active line without =", files: map[string]string{"k1.key": testKeyB64("k1"), "active": "*=k1\nk1\n"}, wantErr: `file "active" line 2: want namespace=key-id`},
 		{name: "active duplicate", files: map[string]string{"k1.key": testKeyB64("k1"), "active": "*=k1\n*=k1\n"}, wantErr: "listed twice"},
 		{name: "active unknown key", files: map[string]string{"k1.key": testKeyB64("k1"), "active": "*=k2\n"}, wantErr: `"k2", which is not in keys`},
+		{name: "compression not a number", files: map[string]string{"k1.key": testKeyB64("k1"), "compression": "agents=yes\n"}, wantErr: `file "compression": namespace "agents": want a whole number`},
+		{name: "compression line without =", files: map[string]string{"k1.key": testKeyB64("k1"), "compression": "agents\n"}, wantErr: `file "compression" line 1: want namespace=bytes`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,6 +247,11 @@ func TestDirKeySource(t *testing.T) {
 				t.Errorf("Active = %v, want %v", got, tt.wantActive)
 			}
 		})
+	}
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"k1.key": testKeyB64("k1"), "compression": "# opt-in\nretrieval=4096\n", "owners": "k1=business\n"})
+	if r, err := (DirKeySource{Dir: dir}).Load(context.Background()); err != nil || r.CompressionThreshold("retrieval") != 4096 || r.CompressionThreshold("agents") != 0 {
+		t.Errorf("compression file: ring %v, err %v", r, err)
 	}
 	if _, err := (DirKeySource{Dir: filepath.Join(t.TempDir(), "absent")}).Load(context.Background()); err == nil {
 		t.Error("Load of a missing directory succeeded")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -57,6 +58,9 @@ type DirKeySource struct {
 // activeFile is the name of the namespace -> key id file in a DirKeySource.
 const activeFile = "active"
 
+// compressionFile is the name of the namespace -> compression threshold file in a DirKeySource.
+const compressionFile = "compression"
+
 func (s DirKeySource) Load(ctx context.Context) (*KeyRing, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -95,7 +99,7 @@ func (s DirKeySource) Load(ctx context.Context) (*KeyRing, error) {
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("key ring directory %s: %w: no <key-id>.key files", s.Dir, ErrInvalidKeyRing)
 	}
-	active, err := readActiveFile(filepath.Join(s.Dir, activeFile))
+	active, err := readPairsFile(filepath.Join(s.Dir, activeFile), activeFile, "namespace=key-id")
 	if err != nil {
 		return nil, fmt.Errorf("key ring directory %s: %w", s.Dir, err)
 	}
@@ -103,12 +107,30 @@ func (s DirKeySource) Load(ctx context.Context) (*KeyRing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key ring directory %s: %w", s.Dir, err)
 	}
+	// The optional compression file (SPEC §5.2): "namespace=bytes" lines. The owners file is
+	// the codec server's business and is ignored here, as every other file.
+	pairs, err := readPairsFile(filepath.Join(s.Dir, compressionFile), compressionFile, "namespace=bytes")
+	if err != nil {
+		return nil, fmt.Errorf("key ring directory %s: %w", s.Dir, err)
+	}
+	compression := make(map[string]int, len(pairs))
+	for ns, v := range pairs {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return nil, fmt.Errorf("key ring directory %s: %w: file %q: namespace %s: want a whole number of bytes (0 is off)", s.Dir, ErrInvalidKeyRing, compressionFile, quoteID(ns))
+		}
+		compression[ns] = n
+	}
+	if err := ring.setCompression(compression); err != nil {
+		return nil, fmt.Errorf("key ring directory %s: %w", s.Dir, err)
+	}
 	return ring, nil
 }
 
-// readActiveFile parses "namespace=key-id" lines. Blank lines and lines starting with "#" are
-// ignored; a missing file means a decrypt-only ring.
-func readActiveFile(path string) (map[string]string, error) {
+// readPairsFile parses "name=value" lines (the active file's namespace=key-id, the compression
+// file's namespace=bytes). Blank lines and lines starting with "#" are ignored; a missing file
+// is an empty map (for active, a decrypt-only ring).
+func readPairsFile(path, name, want string) (map[string]string, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -127,15 +149,15 @@ func readActiveFile(path string) (map[string]string, error) {
 		ns, id = strings.TrimSpace(ns), strings.TrimSpace(id)
 		if !ok || ns == "" || id == "" {
 			// The line itself is not quoted: it may be a key pasted into the wrong file.
-			return nil, fmt.Errorf("%w: file %q line %d: want namespace=key-id", ErrInvalidKeyRing, activeFile, n)
+			return nil, fmt.Errorf("%w: file %q line %d: want %s", ErrInvalidKeyRing, name, n, want)
 		}
 		if _, dup := active[ns]; dup {
-			return nil, fmt.Errorf("%w: file %q line %d: namespace %s listed twice", ErrInvalidKeyRing, activeFile, n, quoteID(ns))
+			return nil, fmt.Errorf("%w: file %q line %d: namespace %s listed twice", ErrInvalidKeyRing, name, n, quoteID(ns))
 		}
 		active[ns] = id
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: file %q: %w", ErrInvalidKeyRing, activeFile, err)
+		return nil, fmt.Errorf("%w: file %q: %w", ErrInvalidKeyRing, name, err)
 	}
 	return active, nil
 }

@@ -35,6 +35,12 @@ func (v vectorPayload) proto(t *testing.T) *commonpb.Payload {
 }
 
 type vectorFile struct {
+	SpecVersion        int `json:"spec_version"`
+	KeyringCompression []struct {
+		Name       string          `json:"name"`
+		Keyring    json.RawMessage `json:"keyring"`
+		Thresholds map[string]int  `json:"thresholds"`
+	} `json:"keyring_compression"`
 	Keys    map[string]string `json:"keys"`
 	Vectors []struct {
 		Name                 string        `json:"name"`
@@ -158,4 +164,23 @@ func mustKeyMaterial(t *testing.T, b64 string) []byte {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// Version 2: compression is off unless the key ring turns it on for a namespace.
+func TestVectorKeyRingCompression(t *testing.T) {
+	vf, _ := loadVectors(t)
+	if vf.SpecVersion != 2 || len(vf.KeyringCompression) == 0 {
+		t.Fatalf("spec_version %d with %d key ring compression cases", vf.SpecVersion, len(vf.KeyringCompression))
+	}
+	for _, c := range vf.KeyringCompression {
+		ring, err := ParseKeyRing(c.Keyring)
+		if err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		for ns, want := range c.Thresholds {
+			if got := ring.CompressionThreshold(ns); got != want {
+				t.Errorf("%s: CompressionThreshold(%q) = %d, want %d", c.Name, ns, got, want)
+			}
+		}
+	}
 }

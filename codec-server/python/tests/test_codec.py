@@ -13,6 +13,7 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.exceptions import ApplicationError
 
 from payload_codec import (
+    CodecError,
     DecodeError,
     DecompressionError,
     DecryptionError,
@@ -194,3 +195,82 @@ def test_key_id_that_looks_like_material_is_redacted_in_decode_errors() -> None:
         EncryptionCodec(RING, "agents").decode_sync([p])
     assert material_like not in str(info.value) and "redacted" in str(info.value)
     assert info.value.key_id is not None and material_like not in info.value.key_id
+
+
+def test_a_per_call_inflate_bound_and_no_compression_past_the_bound() -> None:
+    big = Payload(metadata={"encoding": b"json/plain"}, data=b"z" * 10_000)
+    size = len(serialize(big))
+    codec = EncryptionCodec(RING, "agents", compression_threshold=4096)
+    sealed = codec.encode_one(big)
+    assert len(sealed.data) < 1_000, "compressed"
+    # A caller with a budget (the codec server) lowers the bound for one call.
+    assert codec.decode_one(sealed, max_inflated_bytes=size) == big
+    with pytest.raises(DecodeError, match=f"exceeds limit \\({size - 1} bytes\\)"):
+        codec.decode_one(sealed, max_inflated_bytes=size - 1)
+    # A codec never writes what it could not inflate again: over its bound, it does not compress.
+    bounded = EncryptionCodec(RING, "agents", compression_threshold=4096, max_inflated_bytes=size - 1)
+    stored = bounded.encode_one(big)
+    assert len(stored.data) > 10_000
+    assert bounded.decode_one(stored) == big
+
+
+def test_key_owners_outlive_activity() -> None:
+    ring = KeyRing.from_document(
+        {
+            "keys": {k: base64.b64encode(m).decode() for k, m in (("key-a", KEY_A), ("key-b", KEY_B))},
+            "active": {"*": "key-a"},
+            "owners": {"key-b": ["business"]},
+        },
+        source="test",
+    )
+    assert ring.namespaces_of("key-b") == {"business"}, "a retired business key stays business's"
+    assert ring.namespaces_of("key-a") == {"*"}, "the default key is shared"
+    assert RING.namespaces_of("key-b") == {"business"}, "an active entry names the owner"
+    assert KeyRing({"k": KEY_A}, {}).namespaces_of("k") == {"*"}, "unrecorded and inactive: shared"
+    for owners, fragment in (({"nope": ["x"]}, "not one of its keys"), ({"key-b": []}, "non-empty list")):
+        with pytest.raises(CodecError, match=fragment):
+            KeyRing({"key-a": KEY_A, "key-b": KEY_B}, {}, owners=owners)
+
+
+def test_compression_is_off_unless_the_key_ring_turns_it_on_for_the_namespace() -> None:
+    big = Payload(metadata={"encoding": b"json/plain"}, data=b'"' + b"secret=hunter2 " * 2000 + b'"')
+    assert len(EncryptionCodec(RING, "agents").encode_one(big).data) > 30_000, "off by default"
+    ring = KeyRing({"key-a": KEY_A}, {"*": "key-a"}, compression={"retrieval": 4096})
+    assert ring.compression_threshold_for("retrieval") == 4096
+    assert ring.compression_threshold_for("agents") == 0
+    assert len(EncryptionCodec(ring, "retrieval").encode_one(big).data) < 1_000
+    assert len(EncryptionCodec(ring, "agents").encode_one(big).data) > 30_000
+    everywhere = KeyRing({"key-a": KEY_A}, {"*": "key-a"}, compression={"*": 1024, "agents": 0})
+    assert everywhere.compression_threshold_for("business") == 1024
+    assert everywhere.compression_threshold_for("agents") == 0, "a namespace opts out of the default"
+    for bad in ({"agents": -1}, {"agents": "4096"}, {"agents": True}, {"bad name": 1}):
+        with pytest.raises(CodecError, match="compression"):
+            KeyRing({"key-a": KEY_A}, {}, compression=bad)  # type: ignore[arg-type]
+
+
+def test_incompressible_payloads_cost_a_sample_not_a_full_deflate() -> None:
+    import os
+
+    # Random first 4 KiB: the sample says it does not pay, so nothing is compressed even though
+    # the zeros after it would have been (the price of sampling; SPEC §2).
+    mixed = Payload(metadata={"encoding": b"binary/plain"}, data=os.urandom(4096) + bytes(20_000))
+    codec = EncryptionCodec(RING, "agents", compression_threshold=1)
+    assert len(codec.encode_one(mixed).data) > 24_000
+    assert codec.decode_one(codec.encode_one(mixed)) == mixed
+    # Small payloads (up to two samples) are simply tried.
+    small = Payload(metadata={"encoding": b"binary/plain"}, data=os.urandom(100) + bytes(7_000))
+    assert len(codec.encode_one(small).data) < 1_000
+
+
+def test_content_names_are_keyed_stable_and_checkable_after_rotation() -> None:
+    import hashlib
+
+    codec = EncryptionCodec(RING, "agents")
+    name = codec.content_name(b"yes")
+    assert name.startswith("hmac-sha256:key-a:") and hashlib.sha256(b"yes").hexdigest() not in name
+    assert codec.content_name(b"yes") == name and codec.content_name(b"no") != name
+    assert EncryptionCodec(RING, "business").content_name(b"yes").startswith("hmac-sha256:key-b:")
+    assert codec.check_content_name(name, b"yes") and not codec.check_content_name(name, b"no")
+    assert not codec.check_content_name("sha256:" + hashlib.sha256(b"yes").hexdigest(), b"yes")
+    with pytest.raises(UnknownKeyError):
+        EncryptionCodec(KeyRing({"key-b": KEY_B}, {"*": "key-b"}), "agents").check_content_name(name, b"yes")

@@ -217,3 +217,24 @@ def test_ids_and_values_swapped_never_print_the_material() -> None:
     ring = KeyRing({text: MAT_1}, {"*": text}, source="test")
     assert text not in repr(ring) and text not in repr(ring.active_for("x"))
     assert "redacted" in repr(ring)
+
+
+def test_directory_source_owners_file(tmp_path: Path) -> None:
+    root = write_secret_dir(tmp_path / "s", active="*=k-2026-11\n")
+    (root / "owners").write_text("# recorded by keyops\nk-2026-05 = business, billing\n")
+    ring = DirectoryKeySource(root).load()
+    assert ring.namespaces_of("k-2026-05") == {"business", "billing"}
+    (root / "owners").write_text("k-2026-05\n")
+    with pytest.raises(CodecConfigError, match="line 1 of the owners file"):
+        DirectoryKeySource(root).load()
+
+
+def test_directory_source_compression_file(tmp_path: Path) -> None:
+    root = write_secret_dir(tmp_path / "s", active="*=k-2026-11\n")
+    (root / "compression").write_text("# opt-in, see SPEC 4\nretrieval=4096\n*=0\n")
+    ring = DirectoryKeySource(root).load()
+    assert ring.compression_threshold_for("retrieval") == 4096
+    assert ring.compression_threshold_for("agents") == 0
+    (root / "compression").write_text("retrieval=yes\n")
+    with pytest.raises(CodecConfigError, match="line 1 of the compression file"):
+        DirectoryKeySource(root).load()

@@ -9,7 +9,7 @@ import pytest
 from payload_codec_testing import load_vectors, payload_from_json
 from payload_codec_testing import vector_ring as ring
 
-from payload_codec import DecodeError, EncryptionCodec
+from payload_codec import DecodeError, EncryptionCodec, KeyRing
 from payload_codec.codec import serialize
 
 _DOC = load_vectors()
@@ -108,3 +108,13 @@ def test_generator_reproduces_the_committed_file() -> None:
             if e["name"] == "decompression-bomb":
                 e["encoded"]["data"] = "<zlib-dependent>"
     assert fresh == committed
+
+
+def test_spec_version_and_key_ring_compression_settings() -> None:
+    """Version 2: compression is off unless the key ring turns it on for a namespace."""
+    assert _DOC["spec_version"] == 2
+    assert _DOC["keyring_compression"]
+    for case in _DOC["keyring_compression"]:
+        ring = KeyRing.from_document(case["keyring"], source=case["name"])
+        got = {ns: ring.compression_threshold_for(ns) for ns in case["thresholds"]}
+        assert got == case["thresholds"], case["name"]

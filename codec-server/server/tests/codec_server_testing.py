@@ -22,8 +22,10 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+from temporalio.api.common.v1 import Payload
 
 VECTORS = Path(__file__).resolve().parents[2] / "testdata" / "vectors.json"
+NEXUS_ENDPOINTS = Path(__file__).resolve().parents[3] / "nexus" / "endpoints.json"
 AUDIENCE = "codec-server-test"
 ISSUER = "https://issuer.test.invalid/"
 
@@ -138,10 +140,13 @@ def server_env(base: Mapping[str, str], **overrides: str) -> dict[str, str]:
 
 @contextmanager
 def run_server(
-    tmp: Path, issuer: Issuer, extra_env: Mapping[str, str] | None = None
+    tmp: Path,
+    issuer: Issuer,
+    extra_env: Mapping[str, str] | None = None,
+    keyring: dict[str, Any] | None = None,
 ) -> Iterator[RunningServer]:
     vectors = json.loads(VECTORS.read_text(encoding="utf-8"))
-    keyring = {"keys": vectors["keys"], "active": {"*": "k-2026-11", "business": "k-2026-05"}}
+    keyring = keyring or {"keys": vectors["keys"], "active": {"*": "k-2026-11", "business": "k-2026-05"}}
     tokens = {
         "alice": "alice-static-token-0123456789",  # agents + business, encode (and so decode)
         "bob": "bob-static-token-0123456789",  # agents, decode only
@@ -157,18 +162,20 @@ def run_server(
     audit = tmp / "audit.log"
     stderr_path = tmp / "server.stderr"
     port = free_port()
-    env = server_env(
-        os.environ,
-        CODEC_KEYRING=json.dumps(keyring),
-        CODEC_SERVER_TOKENS_FILE=str(tokens_file),
-        CODEC_SERVER_JWKS_URL=issuer.url,
-        CODEC_SERVER_JWT_AUDIENCE=AUDIENCE,
-        CODEC_SERVER_JWT_ISSUER=ISSUER,
-        CODEC_SERVER_AUDIT_LOG=str(audit),
-        CODEC_SERVER_MAX_BODY_BYTES="65536",
-        CODEC_SERVER_NAMESPACES="agents,business",
-        **(extra_env or {}),
-    )
+    settings = {
+        "CODEC_KEYRING": json.dumps(keyring),
+        "CODEC_SERVER_TOKENS_FILE": str(tokens_file),
+        "CODEC_SERVER_JWKS_URL": issuer.url,
+        "CODEC_SERVER_JWT_AUDIENCE": AUDIENCE,
+        "CODEC_SERVER_JWT_ISSUER": ISSUER,
+        "CODEC_SERVER_AUDIT_LOG": str(audit),
+        "CODEC_SERVER_MAX_BODY_BYTES": "65536",
+        "CODEC_SERVER_NAMESPACES": "agents,business",
+        # As deployed: agents calls the Nexus endpoints (retrieval, business) of nexus/endpoints.json.
+        "CODEC_SERVER_NEXUS_ENDPOINTS_FILE": str(NEXUS_ENDPOINTS),
+        "CODEC_SERVER_NEXUS_CALLERS": "agents",
+    }
+    env = server_env(os.environ, **{**settings, **(extra_env or {})})
     with open(stderr_path, "wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "codec_server", "--host", "127.0.0.1", "--port", str(port)],
@@ -201,5 +208,43 @@ def run_server(
             process.wait(5)
 
 
+def peak_rss_bytes(pid: int) -> int:
+    """The process's peak resident set size so far (VmHWM in /proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmHWM for process {pid}")
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def to_payload(obj: dict[str, Any]) -> Payload:
+    return Payload(
+        metadata={k: base64.b64decode(v) for k, v in obj.get("metadata", {}).items()},
+        data=base64.b64decode(obj.get("data", "")),
+    )
+
+
+def to_json(p: Payload) -> dict[str, Any]:
+    return {"metadata": {k: b64(v) for k, v in p.metadata.items()}, "data": b64(p.data)}
+
+
+def post(
+    server: RunningServer,
+    path: str,
+    body: Any,
+    who: str | None = "alice",
+    namespace: str | None = "agents",
+    **headers: str,
+) -> httpx.Response:
+    h = dict(headers)
+    if who:
+        h.update(server.auth(who))
+    if namespace:
+        h["X-Namespace"] = namespace
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return server.http.post(
+        path, content=content, headers={"Content-Type": "application/json", **h}, timeout=10
+    )

@@ -99,6 +99,7 @@ def test_generated_bodies_never_500(server: RunningServer, body: object, path: s
         headers={
             **server.auth("root"),
             "X-Namespace": path.split("/")[1] if path.count("/") == 2 else "agents",
+            "Content-Type": "application/json",
         },
         timeout=10,
     )

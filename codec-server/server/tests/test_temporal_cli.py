@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import sys
 import uuid
 from pathlib import Path
 
@@ -50,6 +51,16 @@ async def cli_show(address: str, workflow_id: str, *codec_args: str) -> dict:
     return json.loads(out)
 
 
+async def keyops(*args: str) -> str:
+    """The real keyops CLI in its own process, as an auditor runs it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "keyops", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    return out.decode()
+
+
 def input_payload(history: dict) -> dict:
     started = history["events"][0]["workflowExecutionStartedEventAttributes"]
     return started["input"]["payloads"][0]
@@ -86,6 +97,17 @@ async def test_cli_decodes_history_through_the_server(server: RunningServer) -> 
                 await cli_show(address, workflow_id, "--codec-endpoint", endpoint, "--codec-auth", bearer)
             )
             assert json.loads(base64.b64decode(shown["data"])) == {"note": "cli-visible-text"}
+
+        # The audit log answers "who saw this workflow?": its digests match the stored history's.
+        answer = json.loads(
+            await keyops(
+                "who-saw", "-n", "agents", "--workflow-id", workflow_id, "--address", address,
+                "--audit-log", str(server.audit_path), "--json",
+            )
+        )
+        assert answer["saw_plaintext"] == ["bob"], answer
+        assert {a["user_agent"].split("/")[0] for a in answer["accesses"]} <= {"temporal", "Go-http-client"}
+        assert len(answer["accesses"]) >= 2 and answer["audit_log_chain"]["ok"]  # 2 shows, 1+ requests each
 
     paths = {
         line["path"] for line in server.audit_lines() if line["subject"] == "bob" and line["outcome"] == "ok"

@@ -172,3 +172,27 @@ def test_new_ring_file_mode_even_with_permissive_umask(tmp_path: Path) -> None:
         os.umask(old)
     assert rotation.new_key_id.startswith("agents-")
     assert _mode(tmp_path / "k.json") == 0o600
+
+
+@pytest.mark.parametrize("layout", ["file", "directory"])
+def test_a_replaced_namespace_key_keeps_its_owner_until_retired(tmp_path: Path, layout: str) -> None:
+    """The codec server refuses keys of other namespaces; a business key must stay business's
+    after business rotates away from it, and retiring it leaves a loadable ring."""
+    where = tmp_path / ("keyring.json" if layout == "file" else "ring")
+    if layout == "file":
+        write_file_ring(where)
+        store: FileStore | DirectoryStore = FileStore(where)
+    else:
+        write_dir_ring(where)
+        store = DirectoryStore(where)
+    first = rotate(store, "business").new_key_id
+    second = rotate(store, "business").new_key_id
+    rotate(store, "*")
+    ring = store.load()
+    assert ring.active["business"] == second
+    assert ring.namespaces_of(first) == {"business"}, "the replaced business key is still business's"
+    assert ring.namespaces_of(KEY_A) == {"*"}, "the old default key stays shared"
+    activate(store, "business", first)
+    assert store.load().namespaces_of(second) == {"business"}
+    retire(store, second)
+    assert second not in store.load().owners

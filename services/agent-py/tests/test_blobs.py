@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from temporalio.api.common.v1 import Payload
 
 from agent.blobs.store import BlobCorrupted, BlobNotFound, LocalBlobStore, blob_store_from_env
 from agent.blobs.types import BlobRef, preview_of
@@ -31,7 +32,7 @@ async def test_missing_corrupted_and_foreign_references(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
     with pytest.raises(BlobNotFound, match="is not in"):
         await store.get(BlobRef(uri="sha256:" + "a" * 64, size=1))
-    with pytest.raises(BlobNotFound, match="not a sha256 blob reference"):
+    with pytest.raises(BlobNotFound, match="is not a blob reference"):
         await store.get(BlobRef(uri="sha256:../../etc/passwd", size=1))
     ref = await store.put(b"original")
     store.path_for(ref).write_bytes(b"tampered")
@@ -63,7 +64,9 @@ async def test_with_a_codec_blobs_are_sealed_on_disk_and_read_back(tmp_path: Pat
     store = LocalBlobStore(tmp_path, _codec("k1", active="k1"))
     secret = b"card 4111 1111 1111 1111, refund to Ada Lovelace " * 10
     ref = await store.put(secret)
-    assert ref.uri == "sha256:" + hashlib.sha256(secret).hexdigest()  # named by the plain bytes
+    # Named by a keyed hash: the name does not let anyone confirm a guess of the content.
+    assert ref.uri.startswith("hmac-sha256:k1:") and len(ref.digest) == 64
+    assert hashlib.sha256(secret).hexdigest() not in ref.uri
     [stored] = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert stored == store.sealed_path_for(ref)
     assert b"4111" not in stored.read_bytes() and b"Lovelace" not in stored.read_bytes()
@@ -96,3 +99,28 @@ async def test_tampered_sealed_blob_and_plain_blobs_from_before_encryption(tmp_p
     # A store that ran without encryption before: its plain files stay readable.
     legacy = await LocalBlobStore(tmp_path).put(b"written in plain text")
     assert await store.get(legacy) == b"written in plain text"
+
+
+async def test_keyed_names_across_a_rotation_and_blobs_named_before(tmp_path: Path) -> None:
+    old = LocalBlobStore(tmp_path, _codec("k1", active="k1"))
+    text = b"the same document, before and after a rotation"
+    ref1 = await old.put(text)
+    rotated = LocalBlobStore(tmp_path, _codec("k1", "k2", active="k2"))
+    ref2 = await rotated.put(text)
+    assert ref2.uri.startswith("hmac-sha256:k2:") and ref2.digest != ref1.digest
+    assert await rotated.get(ref1) == text == await rotated.get(ref2)
+    # A sealed blob named by its SHA-256 (as stores wrote them before names were keyed).
+    legacy = BlobRef(uri="sha256:" + hashlib.sha256(b"named the old way").hexdigest(), size=17)
+    codec = rotated.codec
+    assert codec is not None
+    [sealed] = await codec.encode([Payload(metadata={"encoding": b"binary/plain"}, data=b"named the old way")])
+    rotated.sealed_path_for(legacy).parent.mkdir(parents=True, exist_ok=True)
+    rotated.sealed_path_for(legacy).write_bytes(sealed.SerializeToString())
+    assert await rotated.get(legacy) == b"named the old way"
+    # Valid ciphertext of other bytes under a keyed name: refused.
+    other = await rotated.put(b"something else entirely")
+    rotated.sealed_path_for(ref2).write_bytes(rotated.sealed_path_for(other).read_bytes())
+    with pytest.raises(BlobCorrupted, match="does not match its hash"):
+        await rotated.get(ref2)
+    with pytest.raises(BlobNotFound, match="encrypted and this process has no payload codec"):
+        await LocalBlobStore(tmp_path).get(ref1)

@@ -60,7 +60,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		defaultNS = "default"
 	}
 	namespace := fs.String("namespace", defaultNS, "namespace whose active key encrypts (encode)")
-	threshold := fs.Int("compression-threshold", codec.DefaultCompressionMin, "compress payloads at least this large before encryption; 0 disables (encode)")
+	threshold := fs.Int("compression-threshold", -1, "compress payloads at least this large before encryption; 0 disables; default: the key ring's setting for the namespace, off when it has none (encode)")
 	limit := fs.Int64("inflate-limit", codec.DefaultInflateLimit, "largest decompressed payload accepted, in bytes (decode)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -86,7 +86,11 @@ func process(cmd, namespace string, threshold int, limit int64, stdin io.Reader,
 	if err != nil {
 		return err
 	}
-	c, err := codec.New(ring, namespace, codec.WithCompressionThreshold(threshold), codec.WithInflateLimit(limit))
+	opts := []codec.Option{codec.WithInflateLimit(limit)}
+	if threshold >= 0 {
+		opts = append(opts, codec.WithCompressionThreshold(threshold))
+	}
+	c, err := codec.New(ring, namespace, opts...)
 	if err != nil {
 		return err
 	}

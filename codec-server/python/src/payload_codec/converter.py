@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from .codec import DEFAULT_COMPRESSION_THRESHOLD, DEFAULT_MAX_INFLATED_BYTES, EncryptionCodec
+from .codec import DEFAULT_MAX_INFLATED_BYTES, EncryptionCodec
 from .keyring import KeyRing
 from .observe import CodecObserver
 from .sources import keyring_from_env
@@ -17,12 +17,13 @@ def data_converter(
     keyring: KeyRing,
     namespace: str,
     *,
-    compression_threshold: int = DEFAULT_COMPRESSION_THRESHOLD,
+    compression_threshold: int | None = None,
     max_inflated_bytes: int = DEFAULT_MAX_INFLATED_BYTES,
     observer: CodecObserver | None = None,
 ) -> DataConverter:
     """The default converter plus encryption, with failure message and stack trace encoded.
 
+    ``compression_threshold`` None: the key ring's setting for the namespace (off by default).
     Without encoded common attributes a failure's message and stack trace are stored in plain
     text next to encrypted payloads, which is where secrets leak first.
     """

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ._redact import KEY_ID_PATTERN, safe_id
@@ -14,6 +14,7 @@ from .errors import CodecConfigError, NoActiveKeyError, UnknownKeyError
 
 KEY_SIZE = 32
 DEFAULT_NAMESPACE = "*"
+_OWNER = re.compile(r"\*|[A-Za-z0-9._-]{1,255}")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
@@ -65,10 +66,16 @@ def _describe_bad_id(key_id: object) -> str:
 class KeyRing:
     """Immutable set of keys plus the active key id per namespace (``*`` is the default)."""
 
-    __slots__ = ("_keys", "_active")
+    __slots__ = ("_keys", "_active", "_owners", "_compression")
 
     def __init__(
-        self, keys: Mapping[str, bytes], active: Mapping[str, str], *, source: str = "the key ring"
+        self,
+        keys: Mapping[str, bytes],
+        active: Mapping[str, str],
+        *,
+        source: str = "the key ring",
+        owners: Mapping[str, Iterable[str]] | None = None,
+        compression: Mapping[str, int] | None = None,
     ) -> None:
         if not keys:
             raise CodecConfigError(f'{source} holds no keys; add at least one under "keys"')
@@ -91,20 +98,46 @@ class KeyRing:
                 raise CodecConfigError(f"{where} is {_describe_bad_id(key_id)}")
             if key_id not in checked:
                 raise CodecConfigError(f'{where} is "{safe_id(key_id)}", which is not one of its keys')
+        recorded: dict[str, frozenset[str]] = {}
+        for key_id, namespaces in (owners or {}).items():
+            if key_id not in checked:
+                raise CodecConfigError(f'{source} records owners of "{safe_id(key_id)}", which is not one of its keys')
+            names = frozenset(namespaces)
+            if not names or not all(isinstance(n, str) and _OWNER.fullmatch(n) for n in names):
+                raise CodecConfigError(
+                    f'owners of "{safe_id(key_id)}" in {source} must be a non-empty list of namespace names (or "*")'
+                )
+            recorded[key_id] = names
+        for namespace, threshold in (compression or {}).items():
+            if not isinstance(namespace, str) or not _OWNER.fullmatch(namespace):
+                raise CodecConfigError(f"{source} has a compression entry for an invalid namespace name")
+            if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 0:
+                raise CodecConfigError(
+                    f"compression for namespace {safe_id(namespace)!r} in {source} must be a whole number "
+                    "of bytes >= 0 (the smallest payload to compress; 0 is off)"
+                )
         self._keys = checked
         self._active = dict(active)
+        self._owners = recorded
+        self._compression = dict(compression or {})
 
     @classmethod
     def from_document(cls, document: object, *, source: str) -> KeyRing:
         """Build from the parsed JSON document of SPEC §5.1."""
         if not isinstance(document, dict):
             raise CodecConfigError(f'{source} must be a JSON object with "keys" and "active"')
-        unknown = sorted(set(document) - {"keys", "active"})
+        unknown = sorted(set(document) - {"keys", "active", "owners", "compression"})
         if unknown:
             raise CodecConfigError(
                 f"{source} has unknown field(s) {', '.join(map(repr, unknown))}; "
-                'only "keys" and "active" are allowed'
+                'only "keys", "active", "owners" and "compression" are allowed'
             )
+        raw_compression = document.get("compression", {})
+        if not isinstance(raw_compression, dict):
+            raise CodecConfigError(f'"compression" in {source} must be an object of namespace -> bytes')
+        raw_owners = document.get("owners", {})
+        if not isinstance(raw_owners, dict) or not all(isinstance(v, list) for v in raw_owners.values()):
+            raise CodecConfigError(f'"owners" in {source} must be an object of key id -> list of namespaces')
         raw_keys = document.get("keys")
         if not isinstance(raw_keys, dict):
             raise CodecConfigError(f'{source} must have "keys": an object of key id -> base64 key')
@@ -118,7 +151,7 @@ class KeyRing:
             if not isinstance(text, str):
                 raise CodecConfigError(f'key "{safe_id(key_id)}" in {source} must be a base64 string')
             keys[key_id] = decode_key_material(text, key_id=key_id, source=source)
-        return cls(keys, raw_active, source=source)
+        return cls(keys, raw_active, source=source, owners=raw_owners, compression=raw_compression)
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str) -> KeyRing:
@@ -149,6 +182,32 @@ class KeyRing:
         if key_id is None:
             raise NoActiveKeyError(namespace)
         return self._keys[key_id]
+
+    @property
+    def owners(self) -> Mapping[str, frozenset[str]]:
+        """Key id -> namespaces, as recorded in the document (rotation records a namespace's
+        replaced key here, so the key keeps its namespace after it stops being active)."""
+        return dict(self._owners)
+
+    @property
+    def compression(self) -> Mapping[str, int]:
+        """Namespace -> compression threshold, as the document sets it (SPEC §5.1)."""
+        return dict(self._compression)
+
+    def compression_threshold_for(self, namespace: str) -> int:
+        """The smallest serialized payload the namespace compresses: its own entry, else ``*``,
+        else 0 (off). Off unless asked for: compressing attacker-supplied text next to a secret
+        lets the ciphertext's length reveal the secret (SPEC §4)."""
+        return self._compression.get(namespace, self._compression.get(DEFAULT_NAMESPACE, 0))
+
+    def namespaces_of(self, key_id: str) -> frozenset[str]:
+        """The namespaces whose payloads ``key_id`` encrypts (or encrypted): the recorded owners,
+        plus every namespace whose own ``active`` entry names it. ``{"*"}`` is a shared key: the
+        ``*`` default, or a key with no recorded owner that no namespace names (a key ring
+        written before owners were recorded); any namespace may hold payloads under it."""
+        named = {ns for ns, kid in self._active.items() if kid == key_id}
+        owners = set(self._owners.get(key_id, frozenset())) | named
+        return frozenset(owners or {DEFAULT_NAMESPACE})
 
     def key(self, key_id: str) -> Key:
         try:

@@ -21,6 +21,8 @@ SOURCE_VARIABLES = (ENV_FILE, ENV_DIR, ENV_INLINE)
 
 _KEY_SUFFIX = ".key"
 _ACTIVE_FILE = "active"
+_OWNERS_FILE = "owners"
+_COMPRESSION_FILE = "compression"
 
 
 @runtime_checkable
@@ -83,24 +85,44 @@ class DirectoryKeySource:
             text = self._read(file, label)
             keys[key_id] = decode_key_material(text.strip(), key_id=key_id, source=f"{label} ({name})")
         active: dict[str, str] = {}
-        active_file = self.path / _ACTIVE_FILE
-        if active_file.exists():
-            for lineno, raw in enumerate(self._read(active_file, label).splitlines(), start=1):
-                line = raw.strip()
-                if not line or line.startswith("#"):
-                    continue
-                namespace, sep, key_id = (part.strip() for part in line.partition("="))
-                if not sep or not namespace or not key_id:
-                    raise CodecConfigError(
-                        f"line {lineno} of the active file in {label} must be namespace=key-id "
-                        "(*=key-id for the default)"
-                    )
-                if namespace in active:
-                    raise CodecConfigError(
-                        f"the active file in {label} names namespace {safe_id(namespace)!r} twice"
-                    )
-                active[namespace] = key_id
-        return KeyRing(keys, active, source=label)
+        active_shape = "namespace=key-id (*=key-id for the default)"
+        for _, namespace, key_id in self._pairs(_ACTIVE_FILE, label, active_shape):
+            if namespace in active:
+                raise CodecConfigError(
+                    f"the active file in {label} names namespace {safe_id(namespace)!r} twice"
+                )
+            active[namespace] = key_id
+        # Written by keyops when a namespace's key is replaced (codec-server/README.md, "Which
+        # keys a namespace may decode").
+        owners: dict[str, list[str]] = {}
+        for _, key_id, names in self._pairs(_OWNERS_FILE, label, "key-id=namespace[,namespace...]"):
+            owners.setdefault(key_id, []).extend(n.strip() for n in names.split(",") if n.strip())
+        # The namespaces that compress, from what size (SPEC §5.2).
+        compression: dict[str, int] = {}
+        for lineno, namespace, size in self._pairs(_COMPRESSION_FILE, label, "namespace=bytes (0 is off)"):
+            if not size.isdigit():
+                raise CodecConfigError(
+                    f"line {lineno} of the compression file in {label} must be namespace=bytes (0 is off)"
+                )
+            compression[namespace] = int(size)
+        return KeyRing(keys, active, source=label, owners=owners, compression=compression)
+
+    def _pairs(self, name: str, label: str, shape: str) -> list[tuple[int, str, str]]:
+        """``(line number, left, right)`` of the ``left=right`` lines of an optional file; blank
+        lines and ``#`` comments are skipped, anything else is an error naming the line."""
+        file = self.path / name
+        if not file.exists():
+            return []
+        pairs = []
+        for lineno, raw in enumerate(self._read(file, label).splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            left, sep, right = (part.strip() for part in line.partition("="))
+            if not sep or not left or not right:
+                raise CodecConfigError(f"line {lineno} of the {name} file in {label} must be {shape}")
+            pairs.append((lineno, left, right))
+        return pairs
 
     @staticmethod
     def _read(file: Path, label: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import replace
 
 from httpkit import BindError, bind_socket, parse_server_arguments, serve
 from payload_codec import CodecConfigError, key_source_from_env, safe_id
@@ -28,14 +29,34 @@ def main(argv: list[str] | None = None) -> int:
         port = args.port if args.port is not None else port_from_env()
         settings = Settings.from_env()
         check_bind_host(settings, args.host)
+        # The name it listens on is one of its own (127.0.0.2, say), for the Host check.
+        settings = replace(settings, allowed_hosts=settings.allowed_hosts | {args.host.lower().strip("[]")})
         keyring = key_source_from_env().load()
         static = StaticTokens.from_file(settings.tokens_file) if settings.tokens_file else None
         verifier = JwtVerifier(settings.jwt) if settings.jwt else None
     except (SettingsError, CodecConfigError) as exc:
         print(f"codec server: {exc}", file=sys.stderr)
         return 1
+    chain_key = None
+    if settings.audit_chain_key_file is not None:
+        try:
+            chain_key = settings.audit_chain_key_file.read_bytes().strip()
+        except OSError as exc:
+            print(
+                f"codec server: cannot read CODEC_SERVER_AUDIT_CHAIN_KEY_FILE {settings.audit_chain_key_file} "
+                f"({exc.strerror}).",
+                file=sys.stderr,
+            )
+            return 1
+        if len(chain_key) < 32:
+            print(
+                "codec server: CODEC_SERVER_AUDIT_CHAIN_KEY_FILE must hold at least 32 bytes "
+                "(e.g. openssl rand -base64 32).",
+                file=sys.stderr,
+            )
+            return 1
     try:
-        audit = AuditLog(settings.audit_log)
+        audit = AuditLog(settings.audit_log, chain_key=chain_key)
     except OSError as exc:
         print(
             f"codec server: cannot open the audit log {settings.audit_log} ({exc.strerror}); "

@@ -7,7 +7,8 @@ low-entropy plaintext ("true", an account number) can be reversed by guessing.
 
 from __future__ import annotations
 
-import json
+import fcntl
+import os
 import sys
 import threading
 from dataclasses import asdict, dataclass, field
@@ -15,7 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from payload_codec.auditlog import GENESIS, chained_line, head_of
+
 DIGEST_HEX_CHARS = 16
+# Most audit lines are well under this; longer ones are read back in larger steps.
+_TAIL_BYTES = 64 * 1024
 
 
 @dataclass
@@ -45,26 +50,65 @@ class AuditRecord:
 
 
 class AuditLog:
-    def __init__(self, path: Path | None = None, stream: IO[str] | None = None) -> None:
+    """Appends hash-chained lines (payload_codec.auditlog): each names the previous line's hash,
+    so an edited, removed or reordered entry breaks the chain (``keyops audit verify``)."""
+
+    def __init__(
+        self, path: Path | None = None, stream: IO[str] | None = None, chain_key: bytes | None = None
+    ) -> None:
         self._lock = threading.Lock()
-        self._owned = False
-        if path is not None:
-            # Line-buffered append: each record reaches the file whole and at once, and several
-            # replicas can share one file on a node.
-            self._stream: IO[str] = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
-            self._owned = True
-        else:
-            self._stream = stream or sys.stdout
+        self._key = chain_key
+        self._seq, self._head = 0, GENESIS
+        self._end = -1  # file size after our last write; -1: read the tail first
+        # Several replicas may share one file on a node: every append happens under an exclusive
+        # flock, after re-reading the last line if someone else wrote since (O_APPEND writes land
+        # at the end whatever the position).
+        self._file: IO[bytes] | None = open(path, "ab+") if path is not None else None  # noqa: SIM115
+        self._stream = stream or sys.stdout
 
     def write(self, record: AuditRecord) -> None:
-        line = json.dumps(_clean(asdict(record)), separators=(",", ":"), ensure_ascii=False)
+        fields = _clean(asdict(record))
         with self._lock:
-            self._stream.write(line + "\n")
-            self._stream.flush()
+            if self._file is None:
+                line = self._next(fields)
+                self._stream.write(line + "\n")
+                self._stream.flush()
+                return
+            fd = self._file.fileno()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                size = os.fstat(fd).st_size
+                if size != self._end:
+                    self._seq, self._head = _tail_head(self._file, size)
+                self._file.write((self._next(fields) + "\n").encode())
+                self._file.flush()
+                self._end = os.fstat(fd).st_size
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _next(self, fields: dict[str, Any]) -> str:
+        line, chain = chained_line(fields, self._seq + 1, self._head, self._key)
+        self._seq, self._head = self._seq + 1, chain
+        return line
 
     def close(self) -> None:
-        if self._owned:
-            self._stream.close()
+        if self._file is not None:
+            self._file.close()
+
+
+def _tail_head(file: IO[bytes], size: int) -> tuple[int, str]:
+    """``(seq, chain)`` of the file's last line; a file that ends otherwise starts a new chain
+    (an empty file, or a log written before chaining). Reads back from the end until the whole
+    last line is in hand: a request of 10 000 payloads writes a line of about 200 KB."""
+    want = _TAIL_BYTES
+    while True:
+        start = max(0, size - want)
+        file.seek(start)
+        text = file.read(size - start).rstrip(b"\n")
+        newline = text.rfind(b"\n")
+        if newline >= 0 or start == 0:
+            return head_of(text[newline + 1 :].decode("utf-8", errors="replace")) or (0, GENESIS)
+        want *= 4
 
 
 def _clean(record: dict[str, Any]) -> dict[str, Any]:

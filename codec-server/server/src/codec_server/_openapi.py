@@ -52,11 +52,18 @@ def _operation(operation: str, namespace_in_path: bool) -> dict[str, Any]:
         },
         "400": _error("Malformed JSON, wrong shape, bad base64, or a missing/disagreeing namespace."),
         "401": _error("No bearer token, or a token that is not valid (expired, wrong audience, unknown)."),
-        "403": _error("The token has no access to this namespace, or lacks the encode role."),
-        "413": _error("The request body or payload count is over the configured limit."),
+        "403": _error(
+            "The token has no access to this namespace, lacks the encode role, or a payload is "
+            "encrypted under a key that this namespace's histories do not hold."
+        ),
+        "413": _error(
+            "The request body, the payload count or the total decoded size is over the configured limit."
+        ),
+        "415": _error("The body is not sent as Content-Type: application/json."),
+        "421": _error("A Host name the server does not serve while callers need no token."),
         "422": _error(
-            "A payload names an unknown key id, fails authentication (tampered), or the "
-            "namespace has no active key (encode)."
+            "A payload (named by its index) names an unknown key id, fails authentication "
+            "(tampered), or the namespace has no active key (encode)."
         ),
         "503": _error("The OIDC issuer's signing keys cannot be fetched right now."),
     }

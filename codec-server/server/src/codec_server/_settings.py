@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,14 @@ PORT_ENV = "CODEC_SERVER_PORT"
 DEFAULT_PORT = 8404
 DEFAULT_CORS_ORIGINS = ("http://localhost:8233", "http://127.0.0.1:8233")
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# What one request may decode to in total (the per-payload bound is the codec library's, the
+# one every worker applies too). Compression makes ciphertext small and plaintext large, so the
+# body limit alone does not bound the response: 60 copies of a 6 KB payload of 6 MB of zeros
+# would otherwise decode to 360 MB.
+DEFAULT_MAX_DECODED_BYTES = 64 * 1024 * 1024
+# Host names served while callers need no token (auth disabled or anonymous decode): a web page
+# that rebinds its own name to 127.0.0.1 sends its own name as Host and is refused.
+DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1")
 DEFAULT_JWT_ALGORITHMS = ("RS256", "ES256")
 # Asymmetric only: with a JWKS the verifier holds public keys, and accepting HS* would let a
 # public key double as an HMAC secret.
@@ -53,7 +62,16 @@ class Settings:
     # decode while tokens still identify everyone who has one.
     anonymous_role: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_decoded_bytes: int = DEFAULT_MAX_DECODED_BYTES
+    allowed_hosts: frozenset[str] = frozenset(DEFAULT_ALLOWED_HOSTS)
+    # Namespaces whose workflows call the Nexus endpoints, and the namespaces those endpoints
+    # target: a caller's history holds the targets' results, encrypted under the targets' keys.
+    nexus_targets: frozenset[str] = frozenset()
+    nexus_callers: frozenset[str] = frozenset()
     audit_log: Path | None = None
+    # HMAC key for the audit log's hash chain: without it, whoever can write the file can also
+    # re-chain an edit; with it (kept from the log's administrators) they cannot.
+    audit_chain_key_file: Path | None = None
     # Namespaces that get their own metrics label value; the rest are counted as "other".
     metric_namespaces: frozenset[str] = frozenset()
 
@@ -121,11 +139,22 @@ class Settings:
                 f"CODEC_SERVER_ANONYMOUS_ROLE may only be 'decode' (anonymous callers never encode), "
                 f"got {anonymous_role!r}"
             )
-        namespaces = frozenset(_csv(get("CODEC_SERVER_NAMESPACES")))
-        for ns in namespaces:
-            if not valid_namespace(ns):
-                raise SettingsError(f"CODEC_SERVER_NAMESPACES entry {ns!r} is not a namespace name")
+        namespaces = _namespaces(get, "CODEC_SERVER_NAMESPACES")
         audit = get("CODEC_SERVER_AUDIT_LOG")
+        chain_key_file = get("CODEC_SERVER_AUDIT_CHAIN_KEY_FILE")
+        hosts = [h.lower().strip("[]") for h in _csv(get("CODEC_SERVER_ALLOWED_HOSTS"))]
+        for host in hosts:
+            if not re.fullmatch(r"[a-z0-9.:_-]+", host):
+                raise SettingsError(
+                    f"CODEC_SERVER_ALLOWED_HOSTS entry {host!r} must be a host name or address, without port"
+                )
+        callers = _namespaces(get, "CODEC_SERVER_NEXUS_CALLERS")
+        endpoints_file = get("CODEC_SERVER_NEXUS_ENDPOINTS_FILE")
+        if callers and not endpoints_file:
+            raise SettingsError(
+                "CODEC_SERVER_NEXUS_CALLERS needs CODEC_SERVER_NEXUS_ENDPOINTS_FILE (nexus/endpoints.json): "
+                "the targets of the endpoints are the namespaces whose keys the callers' histories hold"
+            )
         return cls(
             cors_origins=tuple(origins),
             tokens_file=Path(tokens) if tokens else None,
@@ -133,9 +162,32 @@ class Settings:
             auth_disabled=auth_disabled,
             anonymous_role=anonymous_role,
             max_body_bytes=_int(env, "CODEC_SERVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, minimum=1024),
+            max_decoded_bytes=_int(env, "CODEC_SERVER_MAX_DECODED_BYTES", DEFAULT_MAX_DECODED_BYTES, minimum=1024),
+            allowed_hosts=frozenset(DEFAULT_ALLOWED_HOSTS) | frozenset(hosts),
+            nexus_targets=_nexus_targets(Path(endpoints_file)) if endpoints_file else frozenset(),
+            nexus_callers=callers,
             audit_log=None if audit in ("", "-") else Path(audit),
+            audit_chain_key_file=Path(chain_key_file) if chain_key_file else None,
             metric_namespaces=namespaces,
         )
+
+
+def _nexus_targets(path: Path) -> frozenset[str]:
+    """The target namespaces of a Nexus endpoint list in the format of nexus/endpoints.json."""
+    where = f"CODEC_SERVER_NEXUS_ENDPOINTS_FILE {path}"
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"cannot read {where} ({exc.strerror or exc})") from None
+    except ValueError:
+        raise SettingsError(f"{where} is not JSON") from None
+    entries = document.get("endpoints") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("target_namespace"), str) and valid_namespace(e["target_namespace"])
+        for e in entries
+    ):
+        raise SettingsError(f'{where} must be {{"endpoints": [{{"target_namespace": "...", ...}}, ...]}}')
+    return frozenset(e["target_namespace"] for e in entries)
 
 
 def check_bind_host(settings: Settings, host: str) -> None:
@@ -157,6 +209,14 @@ def check_bind_host(settings: Settings, host: str) -> None:
 def port_from_env(environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     return _int(env, "CODEC_SERVER_PORT", DEFAULT_PORT, minimum=0, maximum=65535)
+
+
+def _namespaces(get: Callable[[str], str], name: str) -> frozenset[str]:
+    namespaces = frozenset(_csv(get(name)))
+    for ns in namespaces:
+        if not valid_namespace(ns):
+            raise SettingsError(f"{name} entry {ns!r} is not a namespace name")
+    return namespaces
 
 
 def _csv(raw: str) -> list[str]:

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf import json_format
@@ -64,34 +65,107 @@ def _payload(obj: object, where: str) -> Payload:
             try:
                 json_format.ParseDict({"externalPayloads": value}, payload, ignore_unknown_fields=False)
             except (json_format.ParseError, TypeError, ValueError):
-                raise WireError(
-                    f"{where}.externalPayloads is not a list of external payload details"
-                ) from None
+                raise WireError(f"{where}.externalPayloads is not a list of external payload details") from None
         else:
             raise WireError(f"{where} has an unknown field; allowed: metadata, data, externalPayloads")
     return payload
 
 
-def parse_payloads(body: bytes) -> list[Payload]:
+class TooManyPayloads(WireError):
+    """More payloads than a request may carry; raised before the rest of the body is parsed."""
+
+
+_WS = " \t\n\r"
+_NOT_JSON = 'request body is not JSON; send {"payloads": [{"metadata": {...}, "data": "..."}]}'
+
+
+class _Scanner:
+    """Walks ``{"payloads": [item, ...]}`` one item at a time, so a body with too many payloads
+    is refused at the first item over the limit instead of after parsing all of them."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self._decoder = json.JSONDecoder()
+
+    def skip(self) -> str:
+        while self.pos < len(self.text) and self.text[self.pos] in _WS:
+            self.pos += 1
+        return self.text[self.pos] if self.pos < len(self.text) else ""
+
+    def expect(self, char: str) -> None:
+        if self.skip() != char:
+            raise WireError(_NOT_JSON)
+        self.pos += 1
+
+    def value(self) -> Any:
+        self.skip()
+        try:
+            value, self.pos = self._decoder.raw_decode(self.text, self.pos)
+        except (ValueError, RecursionError):
+            # ValueError covers bad JSON and over-long integers.
+            raise WireError(_NOT_JSON) from None
+        return value
+
+
+def parse_payloads(body: bytes, max_payloads: int | None = None) -> list[Payload]:
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        # ValueError covers bad JSON, bad text encoding and over-long integers.
-        raise WireError(
-            'request body is not JSON; send {"payloads": [{"metadata": {...}, "data": "..."}]}'
-        ) from None
-    if not isinstance(document, dict):
+        text = body.decode("utf-8-sig" if body.startswith(b"\xef\xbb\xbf") else "utf-8")
+    except UnicodeDecodeError:
+        raise WireError(_NOT_JSON) from None
+    scan = _Scanner(text)
+    if scan.skip() != "{":
+        scan.value()  # valid JSON of another shape gets the shape message, anything else "not JSON"
         raise WireError('request body must be a JSON object {"payloads": [...]}')
-    extra = set(document) - {"payloads"}
-    if extra:
-        raise WireError('request body has an unknown field; the only field is "payloads"')
-    items: Any = document.get("payloads")
-    if items is None:
-        # protojson omits an empty repeated field, so {} is a valid empty Payloads.
-        return []
-    if not isinstance(items, list):
+    scan.pos += 1
+    payloads: list[Payload] | None = None
+    first = True
+    while True:
+        char = scan.skip()
+        if char == "}" and first:
+            scan.pos += 1
+            break
+        if not first:
+            if char == "}":
+                scan.pos += 1
+                break
+            scan.expect(",")
+        first = False
+        name = scan.value()
+        if not isinstance(name, str):
+            raise WireError(_NOT_JSON)
+        scan.expect(":")
+        if name != "payloads":
+            scan.value()
+            raise WireError('request body has an unknown field; the only field is "payloads"')
+        if payloads is not None:
+            raise WireError('request body has "payloads" twice')
+        payloads = _payload_list(scan, max_payloads)
+    if scan.skip():
+        raise WireError(_NOT_JSON)
+    # protojson omits an empty repeated field, so {} is a valid empty Payloads.
+    return payloads or []
+
+
+def _payload_list(scan: _Scanner, max_payloads: int | None) -> list[Payload]:
+    char = scan.skip()
+    if char != "[":
+        if scan.value() is None:
+            return []
         raise WireError('"payloads" must be a list')
-    return [_payload(item, f"payloads[{i}]") for i, item in enumerate(items)]
+    scan.pos += 1
+    out: list[Payload] = []
+    if scan.skip() == "]":
+        scan.pos += 1
+        return out
+    while True:
+        if max_payloads is not None and len(out) == max_payloads:
+            raise TooManyPayloads(f"at most {max_payloads} payloads per request")
+        out.append(_payload(scan.value(), f"payloads[{len(out)}]"))
+        if scan.skip() == "]":
+            scan.pos += 1
+            return out
+        scan.expect(",")
 
 
 def _payload_json(payload: Payload) -> dict[str, Any]:
@@ -106,4 +180,19 @@ def _payload_json(payload: Payload) -> dict[str, Any]:
 
 
 def render_payloads(payloads: list[Payload]) -> bytes:
-    return json.dumps({"payloads": [_payload_json(p) for p in payloads]}, separators=(",", ":")).encode()
+    return b"".join(render_chunks(payloads))
+
+
+def render_chunks(payloads: list[Payload], piece_bytes: int = 256 * 1024) -> Iterator[bytes]:
+    """The response in pieces of about ``piece_bytes``: memory holds one piece, never the whole
+    response beside the decoded payloads."""
+    piece = bytearray(b'{"payloads":[')
+    for i, payload in enumerate(payloads):
+        if i:
+            piece += b","
+        piece += json.dumps(_payload_json(payload), separators=(",", ":")).encode()
+        if len(piece) >= piece_bytes:
+            yield bytes(piece)
+            piece = bytearray()
+    piece += b"]}"
+    yield bytes(piece)

@@ -145,6 +145,10 @@ class Stack:
                     "CODEC_SERVER_ANONYMOUS_ROLE": "decode",
                     "CODEC_SERVER_CORS_ORIGINS": ",".join(c.ui_origins),
                     "CODEC_SERVER_AUDIT_LOG": str(c.log_dir / "codec-audit.jsonl"),
+                    # agents calls the Nexus endpoints, so its histories hold their results,
+                    # encrypted under the target namespaces' keys (codec-server/README.md).
+                    "CODEC_SERVER_NEXUS_ENDPOINTS_FILE": str(REPO_ROOT / "nexus" / "endpoints.json"),
+                    "CODEC_SERVER_NEXUS_CALLERS": "agents",
                 },
             ),
             ProcessSpec(

@@ -20,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from keyops import __version__
+from keyops.audit import read_chain_key, verify_log, who_saw
 from keyops.codec_client import CodecServerClient, read_token
 from keyops.errors import KeyOpsError
 from keyops.export import export_history
@@ -27,6 +28,7 @@ from keyops.report import UNENCRYPTED, Report, build_report
 from keyops.store import Rotation, activate, open_store, retire, rotate
 from keyops.temporal import DEFAULT_ADDRESS, connect_raw
 from payload_codec import CodecConfigError
+from payload_codec.auditlog import Verification
 from workerkit.process import exit_without_finalizing, report_errors
 
 
@@ -35,6 +37,15 @@ def _add_store_args(parser: argparse.ArgumentParser, required: bool = True) -> N
     group.add_argument("--keyring-file", metavar="PATH", help="a key ring JSON document (CODEC_KEYRING_FILE layout)")
     group.add_argument(
         "--keyring-dir", metavar="DIR", help="a directory of <id>.key files and an `active` file (a Kubernetes Secret)"
+    )
+
+
+def _add_audit_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--audit-log", required=True, type=Path, help="the codec server's audit log (CODEC_SERVER_AUDIT_LOG)"
+    )
+    parser.add_argument(
+        "--chain-key-file", type=Path, help="the audit chain key (CODEC_SERVER_AUDIT_CHAIN_KEY_FILE), if set"
     )
 
 
@@ -84,6 +95,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-file", required=True, type=Path, help="file holding your bearer token for the codec server")
     p.add_argument("--address", help=f"Temporal frontend host:port (default: env config, else {DEFAULT_ADDRESS})")
     p.add_argument("-o", "--output", type=Path, help="file to write (mode 0600; default: standard output)")
+
+    p = commands.add_parser(
+        "who-saw", help="who asked the codec server to decode this workflow's payloads (from its audit log)"
+    )
+    p.add_argument("--namespace", "-n", required=True)
+    p.add_argument("--workflow-id", required=True)
+    p.add_argument("--run-id", help="default: the latest run")
+    _add_audit_args(p)
+    p.add_argument("--address", help=f"Temporal frontend host:port (default: env config, else {DEFAULT_ADDRESS})")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    p = commands.add_parser(
+        "audit-verify", help="check the codec server's audit log hash chain; name the first altered entry"
+    )
+    _add_audit_args(p)
+    p.add_argument("--json", action="store_true")
     return parser
 
 
@@ -271,6 +298,48 @@ async def _cmd_export(args: argparse.Namespace, out: Console, err: Console) -> i
     return 0
 
 
+def _chain_line(chain: Verification) -> str:
+    if chain.problem is None:
+        legacy = f" (after {chain.legacy_lines} lines from before chaining)" if chain.legacy_lines else ""
+        return f"audit log intact: {chain.entries} entries{legacy}, head seq {chain.head_seq} {chain.head}"
+    return f"audit log NOT intact: {chain.problem.message}"
+
+
+def _cmd_audit_verify(args: argparse.Namespace, out: Console) -> int:
+    chain = verify_log(args.audit_log, read_chain_key(args.chain_key_file))
+    if args.json:
+        sys.stdout.write(json.dumps(chain.as_dict(), indent=2) + "\n")
+    else:
+        out.print(escape(_chain_line(chain)))
+    return 0 if chain.ok else 1
+
+
+async def _cmd_who_saw(args: argparse.Namespace, out: Console) -> int:
+    client = await connect_raw(args.namespace, args.address)
+    answer = await who_saw(client, args.workflow_id, args.run_id, args.audit_log, read_chain_key(args.chain_key_file))
+    if args.json:
+        sys.stdout.write(json.dumps(answer.as_dict(), indent=2) + "\n")
+        return 0
+    out.print(
+        f"workflow {escape(answer.workflow_id)} run {answer.run_id} of namespace {escape(answer.namespace)}: "
+        f"{answer.encrypted_payloads} distinct encrypted payloads in its history"
+    )
+    table = Table(title="codec server requests naming them", title_justify="left")
+    for column in ("when (UTC)", "who", "auth", "from", "operation", "outcome", "payloads"):
+        table.add_column(column, justify="right" if column == "payloads" else "left")
+    for a in answer.accesses:
+        table.add_row(
+            escape(a.ts), escape(a.subject or "(unauthenticated)"), escape(a.auth_method or "-"),
+            escape(a.client or "-"), escape(a.operation), escape(a.outcome), str(a.payloads_matched),
+            style=None if a.saw_plaintext else "dim",
+        )
+    out.print(table)
+    out.print(f"saw plaintext: {escape(', '.join(answer.subjects) or 'nobody')}")
+    if answer.chain is not None:
+        out.print(escape(_chain_line(answer.chain)), style=None if answer.chain.ok else "bold red")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Console(soft_wrap=True, highlight=False)
@@ -287,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_cmd_report(args, out))
         if args.command == "export":
             return asyncio.run(_cmd_export(args, out, err))
+        if args.command == "who-saw":
+            return asyncio.run(_cmd_who_saw(args, out))
+        if args.command == "audit-verify":
+            return _cmd_audit_verify(args, out)
         raise AssertionError(args.command)
 
     return report_errors("keyops", command, expected=(KeyOpsError, CodecConfigError), debug=args.debug, err=err)

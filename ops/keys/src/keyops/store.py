@@ -25,6 +25,7 @@ from payload_codec.keyring import is_valid_key_id
 _NAMESPACE = re.compile(r"[A-Za-z0-9._-]{1,255}")
 _KEY_SUFFIX = ".key"
 _ACTIVE_FILE = "active"
+_OWNERS_FILE = "owners"
 # Leaves room for "-YYYYMMDD-xxxxxx" inside the 64-character id limit.
 _MAX_PREFIX = 40
 
@@ -133,18 +134,33 @@ class FileStore(KeyRingStore):
         document = self._document() if self.exists() else {"keys": {}, "active": {}}
         document["keys"][key_id] = base64.b64encode(material).decode()
         if activate_for is not None:
-            document["active"][activate_for] = key_id
+            _activate(document, activate_for, key_id)
         self._commit(document)
 
     def set_active(self, namespace: str, key_id: str) -> None:
         document = self._document()
-        document["active"][namespace] = key_id
+        _activate(document, namespace, key_id)
         self._commit(document)
 
     def remove_key(self, key_id: str) -> None:
         document = self._document()
         del document["keys"][key_id]
+        document.get("owners", {}).pop(key_id, None)
+        if not document.get("owners", True):
+            del document["owners"]
         self._commit(document)
+
+
+def _activate(document: dict[str, Any], namespace: str, key_id: str) -> None:
+    """Make ``key_id`` the namespace's active key; the key it replaces keeps the namespace as
+    its owner, so the codec server still knows whose histories hold it (codec-server/README.md,
+    "Which keys a namespace may decode"). The ``*`` default's keys stay shared."""
+    previous = document["active"].get(namespace)
+    if namespace != DEFAULT_NAMESPACE and previous not in (None, key_id):
+        owners = document.setdefault("owners", {}).setdefault(previous, [])
+        if namespace not in owners:
+            owners.append(namespace)
+    document["active"][namespace] = key_id
 
 
 class DirectoryStore(KeyRingStore):
@@ -189,12 +205,33 @@ class DirectoryStore(KeyRingStore):
         else:
             self.load()
 
-    def set_active(self, namespace: str, key_id: str) -> None:
-        active_file = self.path / _ACTIVE_FILE
+    def _lines(self, name: str) -> list[str]:
+        file = self.path / name
         try:
-            lines = active_file.read_text(encoding="utf-8").splitlines() if active_file.exists() else []
+            return file.read_text(encoding="utf-8").splitlines() if file.exists() else []
         except (OSError, UnicodeDecodeError) as exc:
-            raise KeyOpsError(f"cannot read {active_file} ({getattr(exc, 'strerror', None) or 'not UTF-8'})") from None
+            raise KeyOpsError(f"cannot read {file} ({getattr(exc, 'strerror', None) or 'not UTF-8'})") from None
+
+    def _owners(self) -> dict[str, list[str]]:
+        return {key_id: sorted(names) for key_id, names in self.load().owners.items()}
+
+    def _write_owners(self, owners: dict[str, list[str]]) -> None:
+        text = "".join(f"{kid}={','.join(names)}\n" for kid, names in sorted(owners.items()))
+        if text:
+            atomic_write(self.path / _OWNERS_FILE, text.encode())
+        elif (self.path / _OWNERS_FILE).exists():
+            (self.path / _OWNERS_FILE).unlink()
+
+    def set_active(self, namespace: str, key_id: str) -> None:
+        # The replaced key's owner is recorded before `active` moves on (see _activate).
+        previous = self.load().active.get(namespace)
+        if namespace != DEFAULT_NAMESPACE and previous not in (None, key_id):
+            owners = self._owners()
+            if namespace not in owners.setdefault(previous, []):
+                owners[previous].append(namespace)
+                self._write_owners(owners)
+        active_file = self.path / _ACTIVE_FILE
+        lines = self._lines(_ACTIVE_FILE)
         entry = f"{namespace}={key_id}"
         replaced = False
         # Comments and the order of other namespaces stay as the operator wrote them.
@@ -210,6 +247,9 @@ class DirectoryStore(KeyRingStore):
 
     def remove_key(self, key_id: str) -> None:
         key_file = self.path / f"{key_id}{_KEY_SUFFIX}"
+        owners = self._owners()
+        if owners.pop(key_id, None) is not None:
+            self._write_owners(owners)  # before the key goes: owners may only name keys in the ring
         try:
             key_file.unlink()
         except OSError as exc:

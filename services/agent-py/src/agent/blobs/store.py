@@ -10,6 +10,15 @@ documents, archived transcripts), so they are sealed by the same codec: given th
 payload codec, the store writes each blob as an encoded Payload (``<digest>.enc``) under the
 namespace's active key, and a key rotation needs nothing new here (the key id travels with each
 file, as it does in history). Without a codec (``PAYLOAD_ENCRYPTION=off``) blobs are plain files.
+
+Names. With the encrypting codec a blob is named by a keyed hash of its bytes
+(``hmac-sha256:<key id>:<hex>``, ``EncryptionCodec.content_name``), not by their SHA-256: file
+and object names are seen by whoever can list the store (backups, bucket listings) and travel
+into the retrieval index as content hashes, and a plain hash of a short text can be confirmed by
+guessing. Equal bytes under one key share a name; after a key rotation new blobs get names
+under the new key (an unchanged document is then stored and indexed once more) and old names
+stay checkable while the key ring holds their key. Blobs named ``sha256:`` before this stay
+readable.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from agent.blobs.types import BlobRef, preview_of
-from payload_codec import DecodeError, UnknownKeyError
+from payload_codec import DecodeError, EncryptionCodec, UnknownKeyError
 from workerkit import ConfigError
 
 BLOB_DIR_ENV = "AGENT_BLOB_DIR"
@@ -50,10 +59,12 @@ class BlobStore(Protocol):
     async def get(self, ref: BlobRef) -> bytes: ...
 
 
-def ref_for(data: bytes, media_type: str, preview: str = "") -> BlobRef:
-    return BlobRef(
-        uri="sha256:" + hashlib.sha256(data).hexdigest(), size=len(data), media_type=media_type, preview=preview
-    )
+def ref_for(data: bytes, media_type: str, preview: str = "", codec: PayloadCodec | None = None) -> BlobRef:
+    if isinstance(codec, EncryptionCodec):
+        uri = codec.content_name(data)
+    else:
+        uri = "sha256:" + hashlib.sha256(data).hexdigest()
+    return BlobRef(uri=uri, size=len(data), media_type=media_type, preview=preview)
 
 
 class LocalBlobStore:
@@ -71,7 +82,7 @@ class LocalBlobStore:
         digest = ref.digest
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             # A reference comes from history; never let it name a path outside the store.
-            raise BlobNotFound(f"{ref.uri!r} is not a sha256 blob reference")
+            raise BlobNotFound(f"{ref.uri!r} is not a blob reference (sha256: or hmac-sha256:)")
         return self.root / digest[:2] / digest
 
     def sealed_path_for(self, ref: BlobRef) -> Path:
@@ -79,7 +90,7 @@ class LocalBlobStore:
 
     async def put(self, data: bytes, media_type: str = "text/plain; charset=utf-8") -> BlobRef:
         preview = preview_of(data.decode("utf-8", "replace")) if media_type.startswith("text/") else ""
-        ref = ref_for(data, media_type, preview)
+        ref = ref_for(data, media_type, preview, self.codec)
         if self.codec is None:
             await asyncio.to_thread(write_once, self.path_for(ref), data)
             return ref
@@ -95,9 +106,16 @@ class LocalBlobStore:
             data = await self._unseal(self.codec, ref, await asyncio.to_thread(sealed.read_bytes))
         else:
             data = await asyncio.to_thread(self._read_plain, ref)
-        if hashlib.sha256(data).hexdigest() != ref.digest:
+        if not self._names(ref, data):
             raise BlobCorrupted(f"blob {ref.uri} in {self.root} does not match its hash")
         return data
+
+    def _names(self, ref: BlobRef, data: bytes) -> bool:
+        if ref.uri.startswith("sha256:"):
+            return hashlib.sha256(data).hexdigest() == ref.digest
+        if not isinstance(self.codec, EncryptionCodec):
+            raise BlobNotFound(f"blob {ref.uri} has a keyed name; this process has no payload codec to check it")
+        return self.codec.check_content_name(ref.uri, data)
 
     async def _unseal(self, codec: PayloadCodec, ref: BlobRef, stored: bytes) -> bytes:
         try:
