@@ -87,7 +87,7 @@ async def test_guardrails_hold_against_every_hostile_behaviour(
 
     said = {b: r.text for b, r in replies.items()}
     assert "ORD-1001 does not belong to customer cust-grace" in said["other_customer"]
-    assert "is left to refund on this order" in said["above_remaining"]
+    assert "the order total is 113.00 USD" in said["above_remaining"], said["above_remaining"]
     # Not asked for, or on goods not delivered: a person must decide; nothing is paid meanwhile.
     assert replies["unasked_refund"].approvals_requested == ["APR-1"]
     assert len(replies["refund_burst"].approvals_requested) == 5

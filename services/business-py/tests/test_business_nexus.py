@@ -158,6 +158,7 @@ async def test_get_order(stack: Stack) -> None:
         order_id="ORD-1001",
         customer="Ada Lovelace",
         customer_id="cust-ada",
+        fulfilment="delivered",
         status="delivered",
         total_cents=12900,
         refunded_cents=0,

@@ -41,6 +41,9 @@ class Order:
     items: list[OrderItem] = field(default_factory=list)
     customer_id: str = ""
     """Who owns the order (empty in results recorded before owners were kept)."""
+    fulfilment: str = ""
+    """``placed``, ``shipped`` or ``delivered``: where the goods are, which ``status`` stops saying
+    once a refund makes it ``partially_refunded`` (empty in results recorded before)."""
 
 
 @dataclass

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS orders (
                        CHECK (refunded_cents >= 0 AND refunded_cents <= total_cents),
     currency       TEXT NOT NULL CHECK (length(currency) = 3),
     created_at     TEXT NOT NULL,
-    customer_id    TEXT NOT NULL DEFAULT ''
+    customer_id    TEXT NOT NULL DEFAULT '',
+    fulfilment     TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS order_items (
     order_id    TEXT NOT NULL REFERENCES orders(order_id),
@@ -91,7 +92,7 @@ _ADDED_TICKET_COLUMNS = {
     "customer_id": "TEXT",
 }
 # Version 3: who owns an order (backfilled for the seeded orders of an older file).
-_ADDED_ORDER_COLUMNS = {"customer_id": "TEXT NOT NULL DEFAULT ''"}
+_ADDED_ORDER_COLUMNS = {"customer_id": "TEXT NOT NULL DEFAULT ''", "fulfilment": "TEXT NOT NULL DEFAULT ''"}
 
 TICKET_OPEN = "open"
 # Numbers start above zero-padded-looking ids so a ticket id never reads like a count.
@@ -265,6 +266,10 @@ class Store:
                     "UPDATE orders SET customer_id = ? WHERE order_id = ? AND customer_id = ''",
                     (seed.customer_id, seed.order_id),
                 )
+                conn.execute(
+                    "UPDATE orders SET fulfilment = ? WHERE order_id = ? AND fulfilment = ''",
+                    (seed.status, seed.order_id),
+                )
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             if conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 0:
                 self._seed(conn)
@@ -275,9 +280,10 @@ class Store:
         for order in SEED_ORDERS:
             total = sum(item.quantity * item.price_cents for item in order.items)
             conn.execute(
-                "INSERT INTO orders (order_id, customer, customer_id, status, total_cents, refunded_cents,"
-                " currency, created_at) VALUES (?, ?, ?, ?, ?, 0, ?, ?)",
-                (order.order_id, order.customer, order.customer_id, order.status, total, order.currency, created),
+                "INSERT INTO orders (order_id, customer, customer_id, status, fulfilment, total_cents,"
+                " refunded_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                (order.order_id, order.customer, order.customer_id, order.status, order.status, total,
+                 order.currency, created),
             )
             conn.executemany(
                 "INSERT INTO order_items (order_id, line_no, sku, name, quantity, price_cents)"
@@ -305,6 +311,7 @@ class Store:
             order_id=row["order_id"],
             customer=row["customer"],
             customer_id=row["customer_id"],
+            fulfilment=row["fulfilment"],
             status=row["status"],
             total_cents=row["total_cents"],
             refunded_cents=row["refunded_cents"],

@@ -65,8 +65,8 @@ def needs_approval(amount_cents: int, threshold_cents: int) -> bool:
     return amount_cents > threshold_cents
 
 
-# Orders a refund may go to without a person whatever its amount: the goods have arrived.
-DELIVERED_STATUSES = ("delivered", "partially_refunded", "refunded")
+# Where the goods must be for a refund without a person: they have arrived.
+DELIVERED = "delivered"
 _ASKING_WORDS = ("refund", "money back", "reimburse", "return")
 
 
@@ -93,19 +93,15 @@ class Guardrail:
     ALL = (OTHER_CUSTOMER, ABOVE_REMAINING, CONVERSATION_CAP, TOKEN_BUDGET)
 
 
-def refund_refusal(
-    amount_cents: int, remaining_cents: int, committed_cents: int, cap_cents: int, money: str
-) -> tuple[str, str] | None:
-    """(rule, sentence) when a refund of ``amount_cents`` must be refused, else None.
-    ``committed_cents``: what this conversation refunded or asked approval for, same currency."""
-    if amount_cents > remaining_cents:
-        return Guardrail.ABOVE_REMAINING, f"only {money} is left to refund on this order"
-    if committed_cents + amount_cents > cap_cents:
-        return (
-            Guardrail.CONVERSATION_CAP,
-            "this conversation has reached the refunds it may make; a person must handle any further refund",
-        )
-    return None
+def over_conversation_cap(amount_cents: int, committed_cents: int, cap_cents: int) -> bool:
+    """Whether a refund of ``amount_cents`` would take the conversation past its cap;
+    ``committed_cents``: what it refunded or asked approval for, same currency."""
+    return committed_cents + amount_cents > cap_cents
+
+
+# How the business service words a refund above what is left on the order (its own check, in
+# the refund's transaction, which also knows an idempotency key it refunded before).
+ABOVE_REMAINING_WORDS = "is left to refund"
 
 
 def step_key(conversation_id: str, step: int) -> str:

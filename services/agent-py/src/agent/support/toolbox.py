@@ -35,12 +35,13 @@ from agent.embeddings.types import (
 )
 from agent.llm.types import ToolCall
 from agent.support.policy import (
-    DELIVERED_STATUSES,
+    ABOVE_REMAINING_WORDS,
+    DELIVERED,
     Guardrail,
     customer_asked_refund,
     format_money,
     needs_approval,
-    refund_refusal,
+    over_conversation_cap,
 )
 from agent.support.types import Citation, ConversationSettings
 from nexus_contracts.business import (
@@ -287,39 +288,45 @@ class Toolbox:
                 f"order {order.order_id} was paid in {order.currency}; "
                 f"a refund is in {order.currency}, not {currency.upper()}",
             )
-        remaining = order.total_cents - order.refunded_cents
-        refusal = refund_refusal(
-            amount,
-            remaining,
-            self._committed(order.currency),
-            self._settings.max_refund_cents_per_conversation,
-            format_money(remaining, order.currency),
+        capped = over_conversation_cap(
+            amount, self._committed(order.currency), self._settings.max_refund_cents_per_conversation
         )
         # A person decides a refund on goods not yet delivered, one the customer did not ask for,
         # and any but the first of one message (a burst), whatever the amount.
         needs_person = (
-            order.status not in DELIVERED_STATUSES
+            order.fulfilment != DELIVERED
             or not customer_asked_refund(self._asked, order.order_id)
             or self._refunds_this_turn > 0
         )
         # Checked only when a rule applies, so runs recorded before the rules replay unchanged.
-        guarded = (refusal is not None or needs_person) and workflow.patched(REFUND_GUARDRAILS_PATCH)
-        if guarded and refusal is not None:
-            rule, why = refusal
-            outcome = error_outcome("REFUSED", f"cannot refund {format_money(amount, order.currency)} on "
-                                               f"order {order.order_id}: {why}")
-            outcome.guardrail = rule
+        guarded = (capped or needs_person) and workflow.patched(REFUND_GUARDRAILS_PATCH)
+        if guarded and capped:
+            outcome = error_outcome(
+                "REFUSED",
+                f"cannot refund {format_money(amount, order.currency)} on order {order.order_id}: this "
+                "conversation has reached the refunds it may make; a person must handle any further refund",
+            )
+            outcome.guardrail = Guardrail.CONVERSATION_CAP
             return outcome
         if not needs_approval(amount, self._settings.approval_threshold_cents) and not (guarded and needs_person):
-            refund = await self.refund(RefundRequest(order.order_id, amount, reason, key))
+            try:
+                refund = await self.refund(RefundRequest(order.order_id, amount, reason, key))
+            except NexusOperationError as err:
+                outcome = error_outcome(*failure_of(err))
+                if ABOVE_REMAINING_WORDS in outcome.result["error"]["message"]:
+                    outcome.guardrail = Guardrail.ABOVE_REMAINING
+                return outcome
             return ToolOutcome(result=refund_result(refund), refund=refund)
         if amount > order.total_cents:
             # Refused before a person is asked. (Whether enough is *left* is the business
             # service's decision at execution: it also knows refunds made meanwhile.)
-            return error_outcome(
-                "BAD_REQUEST",
-                f"cannot refund {format_money(amount, order.currency)} on order {order.order_id}: "
-                f"the order total is {format_money(order.total_cents, order.currency)}",
+            return replace(
+                error_outcome(
+                    "BAD_REQUEST",
+                    f"cannot refund {format_money(amount, order.currency)} on order {order.order_id}: "
+                    f"the order total is {format_money(order.total_cents, order.currency)}",
+                ),
+                guardrail=Guardrail.ABOVE_REMAINING,
             )
         summary = (
             f"refund {format_money(amount, order.currency)} on {order.order_id} for {order.customer} "
