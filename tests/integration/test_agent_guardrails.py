@@ -53,7 +53,7 @@ async def test_refunds_stay_within_the_order_and_the_conversations_cap(stack: St
     capped = await chat.send(cid, "Please refund €6 on order ORD-1005")
     assert "this conversation has reached the refunds it may make" in capped.text, capped.text
     above = await chat.send(cid, "Please refund €500 on order ORD-1005")
-    assert "is left to refund" in above.text, above.text  # the business service's own check
+    assert "the order total is 67.00 EUR" in above.text, above.text
     assert refunds_of(stack, cid) == [600]
     # Another customer's order: refused below the model, counted.
     other = await chat.send(cid, "Please refund €1 on order ORD-1001")

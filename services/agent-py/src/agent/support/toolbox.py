@@ -288,6 +288,20 @@ class Toolbox:
                 f"order {order.order_id} was paid in {order.currency}; "
                 f"a refund is in {order.currency}, not {currency.upper()}",
             )
+        above_threshold = needs_approval(amount, self._settings.approval_threshold_cents)
+        # Runs recorded before the guardrails asked the business service below the threshold.
+        if amount > order.total_cents and (above_threshold or workflow.patched(REFUND_GUARDRAILS_PATCH)):
+            # Refused before anything else: no key's refund can exceed the order's total. (Whether
+            # enough is *left* is the business service's decision at execution: it also knows
+            # refunds made meanwhile, and a key it refunded before.)
+            return replace(
+                error_outcome(
+                    "BAD_REQUEST",
+                    f"cannot refund {format_money(amount, order.currency)} on order {order.order_id}: "
+                    f"the order total is {format_money(order.total_cents, order.currency)}",
+                ),
+                guardrail=Guardrail.ABOVE_REMAINING,
+            )
         capped = over_conversation_cap(
             amount, self._committed(order.currency), self._settings.max_refund_cents_per_conversation
         )
@@ -308,7 +322,7 @@ class Toolbox:
             )
             outcome.guardrail = Guardrail.CONVERSATION_CAP
             return outcome
-        if not needs_approval(amount, self._settings.approval_threshold_cents) and not (guarded and needs_person):
+        if not above_threshold and not (guarded and needs_person):
             try:
                 refund = await self.refund(RefundRequest(order.order_id, amount, reason, key))
             except NexusOperationError as err:
@@ -317,17 +331,6 @@ class Toolbox:
                     outcome.guardrail = Guardrail.ABOVE_REMAINING
                 return outcome
             return ToolOutcome(result=refund_result(refund), refund=refund)
-        if amount > order.total_cents:
-            # Refused before a person is asked. (Whether enough is *left* is the business
-            # service's decision at execution: it also knows refunds made meanwhile.)
-            return replace(
-                error_outcome(
-                    "BAD_REQUEST",
-                    f"cannot refund {format_money(amount, order.currency)} on order {order.order_id}: "
-                    f"the order total is {format_money(order.total_cents, order.currency)}",
-                ),
-                guardrail=Guardrail.ABOVE_REMAINING,
-            )
         summary = (
             f"refund {format_money(amount, order.currency)} on {order.order_id} for {order.customer} "
             f"(order total {format_money(order.total_cents, order.currency)}, "
