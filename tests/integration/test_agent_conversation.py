@@ -103,9 +103,10 @@ async def test_tool_errors_are_answers_and_repeated_failures_cool_down(
     history = await agents_client.get_workflow_handle(cid).fetch_history()
     assert any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events)
 
-    # Invalid amount: the business service's BAD_REQUEST, shown to the model.
+    # Invalid amount: above the order's total, refused before the business service is asked.
     reply = await conversations.send(cid, "Please refund €500 on order ORD-1005")
-    assert 'refund_order failed: "cannot refund 500.00 EUR on order ORD-1005: only' in reply.text
+    refused = 'refund_order failed: "cannot refund 500.00 EUR on order ORD-1005: the order total is 67.00 EUR'
+    assert refused in reply.text, reply.text
 
     # The conversation goes on: a valid refund below the threshold is made at once, keyed on
     # the conversation and step (lookup and refund per turn: step 6 is the third refund).
