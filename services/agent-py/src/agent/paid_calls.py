@@ -2,10 +2,12 @@
 
 Temporal records an activity's result once the worker reports it. Between the provider's answer
 and that report, two things can lose a paid answer: the worker dies, or the Temporal server does
-not answer the completion (the SDK gives up after its RPC retries and the attempt times out).
+not answer the completion (the SDK's core reports a completion once: on a network error it logs
+"Network error while completing activity" and drops it, measured here with a 60 s outage).
 Either way the next attempt would call the provider again. So the model and embedding
-activities keep every answer here, sealed by the payload codec, *before* they return it, and a
-later attempt of the same call returns the kept answer instead of calling the provider.
+activities keep every answer here, sealed by the payload codec, *before* they report it, and a
+later attempt of the same call returns the kept answer instead of calling the provider; and they
+report it themselves (:class:`PatientCompletion`), retrying through a server outage.
 
 - **Key**: ``<workflow id>/<run id>/<activity id>[/<part>]``. Activity retries stay within one
   run, so the run id keeps a conversation replaced under the same workflow id (``agent demo``)
@@ -41,7 +43,9 @@ from typing import Any, TypeVar
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 from temporalio import activity
 from temporalio.api.common.v1 import Payload
+from temporalio.client import Client
 from temporalio.converter import DataConverter, PayloadCodec
+from temporalio.service import RPCError, RPCStatusCode
 
 from agent.blobs.store import SEALED_SUFFIX, write_once
 from payload_codec import DecodeError, UnknownKeyError
@@ -52,6 +56,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 RETENTION_ENV = "AGENT_PAID_ANSWER_RETENTION_S"
+COMPLETION_PATIENCE_ENV = "AGENT_COMPLETION_PATIENCE_S"
+DEFAULT_COMPLETION_PATIENCE_S = 180.0
 DEFAULT_RETENTION = timedelta(hours=24)
 SWEEP_EVERY = timedelta(minutes=10)
 ANSWERS_DIR = "paid-answers"
@@ -161,3 +167,58 @@ async def kept_alive(what: str) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+# Refusals no retry changes (the result itself is wrong, or this worker may not report it).
+_FINAL = (
+    RPCStatusCode.INVALID_ARGUMENT,
+    RPCStatusCode.PERMISSION_DENIED,
+    RPCStatusCode.UNAUTHENTICATED,
+    RPCStatusCode.FAILED_PRECONDITION,
+)
+
+
+class PatientCompletion:
+    """Reports an activity's result with its own retries, for minutes, instead of the SDK's one try.
+
+    :meth:`report` hands the result to a background task and ends the activity function
+    (``activity.raise_complete_async``); the task completes the activity through the worker's
+    client, retrying while the server is unreachable for ``patience_s``
+    (``AGENT_COMPLETION_PATIENCE_S``, 180 s). If the attempt has meanwhile timed out (its heartbeat
+    stopped with the outage), the server refuses the late report, and the next attempt returns
+    the kept answer: either way the provider is not paid again.
+    """
+
+    def __init__(self, client: Client, patience_s: float | None = None) -> None:
+        self.client = client
+        if patience_s is None:
+            patience_s = seconds_setting(COMPLETION_PATIENCE_ENV, DEFAULT_COMPLETION_PATIENCE_S)
+        self.patience_s = patience_s
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def report(self, result: Any) -> None:
+        """Complete the running activity with ``result`` from a background task; never returns."""
+        task = asyncio.create_task(self._deliver(activity.info().task_token, result))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        activity.raise_complete_async()
+
+    async def _deliver(self, task_token: bytes, result: Any) -> None:
+        handle = self.client.get_async_activity_handle(task_token=task_token)
+        deadline = time.monotonic() + self.patience_s
+        delay = 0.2
+        while True:
+            try:
+                await handle.complete(result)
+                return
+            except RPCError as err:
+                if err.status == RPCStatusCode.NOT_FOUND:
+                    log.info("a late completion was refused (the attempt timed out); the next attempt "
+                             "returns the kept answer")
+                    return
+                if err.status in _FINAL or time.monotonic() + delay >= deadline:
+                    log.warning("could not report a completed activity within %.0f s: %s; the next attempt "
+                                "returns the kept answer", self.patience_s, err.message)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

@@ -23,7 +23,7 @@ from agent.ingest.activities import IngestActivities
 from agent.llm.activities import ModelActivities
 from agent.llm.settings import ModelSettings
 from agent.metrics import gauge_interval, require_search_attribute, visibility_gauges
-from agent.paid_calls import paid_answers_from
+from agent.paid_calls import PatientCompletion, paid_answers_from
 from agent.queues import AGENT_TASK_QUEUE, EMBED_TASK_QUEUE, LLM_TASK_QUEUE
 from agent.support.activities import SupportActivities
 from agent.workflows.ingest import IngestDocumentWorkflow, IngestWorkflow
@@ -54,6 +54,8 @@ async def build_workers(client: Client) -> Sequence[Worker]:
     log.info("blob store: %s (%s)", blobs.root, "sealed" if blobs.codec else "plain files")
     # Paid provider answers are kept beside the blobs until their activity can no longer retry.
     answers = paid_answers_from(blobs.root, blobs.codec)
+    # Paid answers are reported with retries through a server outage (the SDK tries once).
+    completion = PatientCompletion(client)
     # Every queue of the process polls as the same version, so a pinned conversation's model
     # calls and embeddings run on the build that started it.
     deployment = deployment_config()
@@ -79,7 +81,7 @@ async def build_workers(client: Client) -> Sequence[Worker]:
             )
         )
     if LLM_TASK_QUEUE in queues:
-        model = ModelActivities(ModelSettings.from_env(), blobs, answers)
+        model = ModelActivities(ModelSettings.from_env(), blobs, answers, completion)
         workers.append(
             Worker(
                 client,
@@ -91,7 +93,7 @@ async def build_workers(client: Client) -> Sequence[Worker]:
             )
         )
     if EMBED_TASK_QUEUE in queues:
-        embedding = build_embedding_activities(blobs, answers)
+        embedding = build_embedding_activities(blobs, answers, completion)
         workers.append(
             Worker(
                 client,

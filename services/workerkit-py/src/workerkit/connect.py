@@ -10,55 +10,23 @@ import time
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
-from temporalio.service import RetryConfig
 
 from workerkit.encryption import payload_data_converter
 from workerkit.errors import TemporalUnreachable
 from workerkit.metrics import MeterCodecObserver
 from workerkit.nexus_metrics import NexusHandlerMetrics
-from workerkit.settings import seconds_setting
 from workerkit.tracing import tracing_interceptors
 
 DEFAULT_ADDRESS = "localhost:7233"
-WORKER_RPC_PATIENCE_ENV = "WORKER_RPC_PATIENCE_S"
-DEFAULT_WORKER_RPC_PATIENCE_S = 180.0
 
 
-def worker_retry_config(patience_s: float) -> RetryConfig:
-    """How long a worker's calls to the server (task completions, heartbeats) keep retrying.
-
-    The SDK's default gives up after about 10 s, so a server restart longer than that drops a
-    finished activity's result (the worker logs "Network error while completing activity") and
-    the attempt runs again after its timeout. Workers retry for minutes instead: a completion
-    that reaches a restarted server in time is recorded, and the model and embedding activities
-    keep their paid answers (:mod:`agent.paid_calls`) for the completions that do not.
-    """
-    return RetryConfig(
-        initial_interval_millis=200,
-        max_interval_millis=5_000,
-        max_elapsed_time_millis=int(patience_s * 1000),
-        max_retries=10_000,  # bounded by the elapsed time
-    )
-
-
-def worker_rpc_patience_s() -> float:
-    return seconds_setting(WORKER_RPC_PATIENCE_ENV, DEFAULT_WORKER_RPC_PATIENCE_S)
-
-
-async def connect(
-    default_namespace: str,
-    runtime: Runtime | None = None,
-    retry_config: RetryConfig | None = None,
-    *,
-    patience_s: float = 0.0,
-) -> Client:
+async def connect(default_namespace: str, runtime: Runtime | None = None, *, patience_s: float = 0.0) -> Client:
     """Connect to the server named by ``TEMPORAL_*`` env vars or the active TOML profile.
 
     ``default_namespace`` applies only when neither the environment nor the profile names
     one, so each worker lands in its own namespace on a dev stack without extra settings.
     Payloads are encrypted with the namespace's active key (see :mod:`workerkit.encryption`).
     ``runtime`` is a worker's metrics runtime (:mod:`workerkit.metrics`); the codec reports to it.
-    ``retry_config``: how the SDK retries each call (:func:`worker_retry_config` for workers).
     ``patience_s``: how long to keep trying to connect while the server is unreachable (a
     client started during a server restart waits for it instead of failing at once).
     Call :func:`workerkit.tracing.configure_tracing` first for the client to carry traces.
@@ -71,8 +39,6 @@ async def connect(
     config["data_converter"] = payload_data_converter(config["namespace"], observer)
     if runtime is not None:
         config["runtime"] = runtime
-    if retry_config is not None:
-        config["retry_config"] = retry_config
     # Workers built on this client inherit its interceptors, so this one line traces clients,
     # workflows, activities and Nexus handlers alike (empty unless OTEL_* ask for tracing), and
     # counts every Nexus handler call per operation.

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.runtime import Runtime
 from temporalio.worker import Worker
 
-from workerkit.connect import connect, worker_retry_config, worker_rpc_patience_s
+from workerkit.connect import connect
 from workerkit.deployment import deployment_version
 from workerkit.errors import ConfigError, TemporalUnreachable
 from workerkit.health import health_server, health_socket
@@ -49,7 +49,7 @@ async def _serve(
     health_task = asyncio.create_task(health.serve(sockets=[probes]))
     host, port = probes.getsockname()[:2]
     try:
-        client = await connect(namespace, runtime, worker_retry_config(worker_rpc_patience_s()))
+        client = await connect(namespace, runtime)
         workers = await factory(client)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

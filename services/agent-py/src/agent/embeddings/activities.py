@@ -36,7 +36,7 @@ from agent.blobs.types import BlobRef
 from agent.embeddings.provider import EmbeddingBatch, EmbeddingProvider
 from agent.embeddings.types import MAX_TEXTS_PER_CALL, PURPOSES, EmbeddingErrorType, EmbedRequest, EmbedResult
 from agent.metrics import record_embedding_call, record_paid_answer_reused
-from agent.paid_calls import PaidAnswers, call_key, fingerprint, kept_alive
+from agent.paid_calls import PaidAnswers, PatientCompletion, call_key, fingerprint, kept_alive
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ class EmbeddingActivities:
         document_prefix: str = "",
         query_prefix: str = "",
         answers: PaidAnswers | None = None,
+        completion: PatientCompletion | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
@@ -61,6 +62,7 @@ class EmbeddingActivities:
         self.blobs = blobs
         self.prefixes = {"document": document_prefix, "query": query_prefix}
         self.answers = answers
+        self.completion = completion
 
     @activity.defn(name="embed_texts")
     async def embed_texts(self, request: EmbedRequest) -> EmbedResult:
@@ -70,6 +72,8 @@ class EmbeddingActivities:
             record_embedding_call(self.provider.model, 0, err.type)
             raise
         record_embedding_call(self.provider.model, len(result.vectors), None)
+        if self.completion is not None:
+            self.completion.report(result)  # retried through an outage; raises CompleteAsyncError
         return result
 
     async def _embed(self, request: EmbedRequest) -> EmbedResult:
@@ -176,7 +180,7 @@ def _invalid(message: str) -> ApplicationError:
 
 
 def build_embedding_activities(
-    blobs: BlobStore | None = None, answers: PaidAnswers | None = None
+    blobs: BlobStore | None = None, answers: PaidAnswers | None = None, completion: PatientCompletion | None = None
 ) -> EmbeddingActivities:
     """The activities as the worker runs them, configured from the environment (``EMBEDDING_*``)."""
     from agent.embeddings.provider import OpenAIEmbeddingProvider
@@ -190,4 +194,5 @@ def build_embedding_activities(
         document_prefix=settings.document_prefix,
         query_prefix=settings.query_prefix,
         answers=answers,
+        completion=completion,
     )

@@ -27,7 +27,7 @@ from agent.llm.errors import classify
 from agent.llm.settings import ModelSettings
 from agent.llm.types import ChatMessage, ChatRequest, ChatResult, ModelErrorType, ToolCall, Usage
 from agent.metrics import ModelCall, model_prices, record_model_call, record_paid_answer_reused
-from agent.paid_calls import PaidAnswers, call_key, fingerprint, kept_alive
+from agent.paid_calls import PaidAnswers, PatientCompletion, call_key, fingerprint, kept_alive
 from workerkit.tracing import model_call_span, record_model_response
 
 log = logging.getLogger(__name__)
@@ -41,10 +41,17 @@ _MIN_CALL_TIMEOUT_S = 0.5
 class ModelActivities:
     """Holds one client per worker process; the connection pool is shared by all calls."""
 
-    def __init__(self, settings: ModelSettings, blobs: BlobStore, answers: PaidAnswers | None = None) -> None:
+    def __init__(
+        self,
+        settings: ModelSettings,
+        blobs: BlobStore,
+        answers: PaidAnswers | None = None,
+        completion: PatientCompletion | None = None,
+    ) -> None:
         self.settings = settings
         self.blobs = blobs
         self.answers = answers
+        self.completion = completion
         self.prices = model_prices()
         self.client = openai.AsyncOpenAI(
             base_url=settings.base_url,
@@ -99,11 +106,14 @@ class ModelActivities:
             # An earlier attempt was answered and paid, but its completion never reached history.
             record_paid_answer_reused("chat")
             log.info("model call answered from the kept answer of attempt %d key=%s", kept.attempt, key)
-            return kept
-        async with kept_alive("waiting for the model provider"):
-            result = await self._complete(request, info)
-        if self.answers is not None:
-            await self.answers.put(key, asked, result)
+            result = kept
+        else:
+            async with kept_alive("waiting for the model provider"):
+                result = await self._complete(request, info)
+            if self.answers is not None:
+                await self.answers.put(key, asked, result)
+        if self.completion is not None:
+            self.completion.report(result)  # retried through an outage; raises CompleteAsyncError
         return result
 
     async def _complete(self, request: ChatRequest, info: activity.Info) -> ChatResult:
