@@ -221,4 +221,6 @@ class PatientCompletion:
                                 "returns the kept answer", self.patience_s, err.message)
                     return
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                # At most a second apart: a restarted server soon times out an attempt whose
+                # heartbeats stopped with the outage, and the report must come before that.
+                delay = min(delay * 2, 1.0)
