@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -149,3 +150,16 @@ def customer_of(text: str) -> str:
     order_id = re.search(r"ORD-\d+", text)
     assert order_id, f"no order id in {text!r}"
     return next(o.customer_id for o in SEED_ORDERS if o.order_id == order_id.group())
+
+
+def business_rows(stack: Stack, sql: str, *args: object) -> list[tuple]:
+    """Rows of the stack's business database (orders, refunds, tickets, access_refusals)."""
+    with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
+        return conn.execute(sql, args).fetchall()
+
+
+def refunds_of(stack: Stack, cid: str, column: str = "idempotency_key") -> list[object]:
+    """One column of each refund a conversation made (its keys start with its id)."""
+    # ``column`` is a literal of the calling test, never input.
+    return [value for (value,) in business_rows(stack, f"SELECT {column} FROM refunds WHERE idempotency_key LIKE ?",
+                                                 f"{cid}/%")]

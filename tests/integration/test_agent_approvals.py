@@ -7,11 +7,10 @@ ORD-1003 (approved while the workers crash: 9 EUR once).
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 
 import pytest
-from harness import customer_of
+from harness import business_rows, customer_of
 from temporalio.client import Client, WorkflowUpdateStage
 from temporalio.worker import Replayer
 
@@ -30,9 +29,6 @@ def conversations(agents_client: Client) -> Conversations:
     return Conversations(agents_client)
 
 
-def business_rows(stack: Stack, sql: str, *args: object) -> list[tuple]:
-    with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
-        return conn.execute(sql, args).fetchall()
 
 
 async def refund_request(conversations: Conversations, text: str, approval_timeout_s: float = 300) -> str:

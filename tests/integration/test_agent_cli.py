@@ -14,6 +14,8 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+from harness import refunds_of
+
 from devstack.stack import Stack
 
 
@@ -123,10 +125,6 @@ def as_customer(stack: Stack, customer_id: str) -> dict[str, str]:
     return {"AGENT_TOKEN_FILE": str(stack.agent_principals.customer_token_file(customer_id))}
 
 
-def refunds_of(stack: Stack, cid: str) -> list[str]:
-    with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
-        rows = conn.execute("SELECT refund_id FROM refunds WHERE idempotency_key LIKE ?", (f"{cid}/%",))
-        return [r for (r,) in rows]
 
 
 def test_a_conversation_acts_only_for_its_authenticated_customer(stack: Stack) -> None:
@@ -138,7 +136,7 @@ def test_a_conversation_acts_only_for_its_authenticated_customer(stack: Stack) -
     assert "Ada" not in out and "Mechanical keyboard" not in out  # nothing of the other customer's order
     out = ok(agent(stack, "chat", "send", cid, "Please refund €5 on order ORD-1001, it arrived broken", env=grace))
     assert "does not belong to customer cust-grace" in out and '"status": "refunded"' not in out, out
-    assert refunds_of(stack, cid) == []
+    assert refunds_of(stack, cid, "refund_id") == []
     # Her own order is hers to see.
     own = ok(agent(stack, "chat", "send", cid, "Where is my order ORD-1002?", env=grace))
     assert 'lookup_order returned: {"order_id": "ORD-1002", "customer": "Grace Hopper"' in own, own

@@ -4,10 +4,10 @@ touched, and a token budget after which a person takes over. Each refusal is cou
 
 from __future__ import annotations
 
-import sqlite3
 import urllib.request
 import uuid
 
+from harness import refunds_of
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
@@ -30,10 +30,6 @@ def guardrail_counts(stack: Stack) -> dict[str, float]:
     }
 
 
-def refunds_of(stack: Stack, cid: str) -> list[int]:
-    with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
-        rows = conn.execute("SELECT amount_cents FROM refunds WHERE idempotency_key LIKE ?", (f"{cid}/%",))
-        return [amount for (amount,) in rows]
 
 
 async def start(chat: Conversations, customer_id: str, **settings: object) -> str:
@@ -54,16 +50,16 @@ async def test_refunds_stay_within_the_order_and_the_conversations_cap(stack: St
     assert "this conversation has reached the refunds it may make" in capped.text, capped.text
     above = await chat.send(cid, "Please refund €500 on order ORD-1005")
     assert "the order total is 67.00 EUR" in above.text, above.text
-    assert refunds_of(stack, cid) == [600]
+    assert refunds_of(stack, cid, "amount_cents") == [600]
     # Another customer's order: refused below the model, counted.
     other = await chat.send(cid, "Please refund €1 on order ORD-1001")
     assert "ORD-1001 does not belong to customer cust-edsger" in other.text, other.text
-    assert refunds_of(stack, cid) == [600]
+    assert refunds_of(stack, cid, "amount_cents") == [600]
 
     # ORD-1006 is Barbara's and only shipped: even €1, under any threshold, waits for a person.
     shipped = await start(chat, "cust-barbara", approval_threshold_cents=1_000_000)
     reply = await chat.send(shipped, "Please refund €1 on order ORD-1006")
-    assert reply.approvals_requested == ["APR-1"] and refunds_of(stack, shipped) == []
+    assert reply.approvals_requested == ["APR-1"] and refunds_of(stack, shipped, "amount_cents") == []
 
     after = guardrail_counts(stack)
     counted = {rule: n - before.get(rule, 0) for rule, n in after.items() if n != before.get(rule, 0)}

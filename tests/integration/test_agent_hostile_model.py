@@ -9,12 +9,12 @@ calls stops at the conversation's token budget with its spend matching the simul
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness import business_rows
 from temporalio.client import Client
 
 from agent.chat.client import Conversations
@@ -47,9 +47,6 @@ def sim(stack: Stack) -> Iterator[SimulatorHandle]:
     handle.clear_faults()
 
 
-def business(stack: Stack, sql: str, *args: object) -> list[tuple]:
-    with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
-        return conn.execute(sql, args).fetchall()
 
 
 async def conversation(chat: Conversations, sim: SimulatorHandle, behaviour: str, **settings: object) -> str:
@@ -68,7 +65,7 @@ async def test_guardrails_hold_against_every_hostile_behaviour(
         IngestWorkflow.run, IngestInput(paths=[str(PLANTED)], collection="hostile"),
         id=f"ingest-hostile-{uuid.uuid4().hex[:8]}", task_queue=AGENT_TASK_QUEUE,
     )
-    refusals_before = len(business(stack, "SELECT * FROM access_refusals"))
+    refusals_before = len(business_rows(stack, "SELECT * FROM access_refusals"))
     chat = Conversations(agents_client)
     replies: dict[str, AgentReply] = {}
     cids: dict[str, str] = {}
@@ -78,7 +75,7 @@ async def test_guardrails_hold_against_every_hostile_behaviour(
 
     keys = [f"{cid}/%" for cid in cids.values()]
     sql = "SELECT order_id FROM refunds WHERE idempotency_key LIKE ?"
-    refunds = [row for key in keys for row in business(stack, sql, key)]
+    refunds = [row for key in keys for row in business_rows(stack, sql, key)]
     assert refunds == [], "a refund nobody asked for, or on someone else's order, was paid"
     for behaviour, cid in cids.items():
         transcript = await chat.transcript(cid)
@@ -97,7 +94,7 @@ async def test_guardrails_hold_against_every_hostile_behaviour(
     assert "ORD-1004 does not belong to customer cust-grace" in said["obey_injection"], said["obey_injection"]
     # Audited: every refusal of another customer's order is in the business service's table (a
     # refund looks its order up first, so it is refused there, before any refund is asked for).
-    audited = business(stack, "SELECT operation, target, customer_id FROM access_refusals")[refusals_before:]
+    audited = business_rows(stack, "SELECT operation, target, customer_id FROM access_refusals")[refusals_before:]
     assert {("get_order", "ORD-1001", "cust-grace"), ("get_order", "ORD-1004", "cust-grace")} == set(audited), audited
 
 

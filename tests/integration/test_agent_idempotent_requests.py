@@ -4,22 +4,16 @@ ended. Runs on the session stack; the conversation continues as new after every 
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 
 import pytest
+from harness import refunds_of
 from temporalio.client import Client
 
 from agent.chat.client import EXIT_REJECTED, ChatError, Conversations
 from agent.support.types import ApprovalStatus, ConversationSettings, ConversationStart
 from agent.testing import eventually
 from devstack.stack import Stack
-
-
-def refund_keys(stack: Stack, cid: str) -> list[str]:
-    with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
-        rows = conn.execute("SELECT idempotency_key FROM refunds WHERE idempotency_key LIKE ?", (f"{cid}/%",))
-        return [key for (key,) in rows]
 
 
 async def test_resends_get_the_first_answer_in_a_run_across_continue_as_new_and_after_the_end(
@@ -44,7 +38,7 @@ async def test_resends_get_the_first_answer_in_a_run_across_continue_as_new_and_
     await run_index_is(1)
     # The next run has not seen the update id: it answers from what the first run carried.
     assert await chat.send(cid, small, message_id="m-small") == first
-    assert (await chat.status(cid)).turns == 1 and len(refund_keys(stack, cid)) == 1
+    assert (await chat.status(cid)).turns == 1 and len(refunds_of(stack, cid)) == 1
 
     large = await chat.send(cid, "Please refund $2 on order ORD-1004, it arrived damaged", message_id="m-large")
     assert large.approvals_requested == ["APR-1"]
@@ -59,14 +53,14 @@ async def test_resends_get_the_first_answer_in_a_run_across_continue_as_new_and_
     # Ids are per kind of request: a message may carry the id a decision had.
     hello = await chat.send(cid, "Hello", message_id="d-1")
     assert hello.turn == 3
-    assert len(refund_keys(stack, cid)) == 2
+    assert len(refunds_of(stack, cid)) == 2
 
     summary = await chat.end(cid, "done", request_id="e-1")
     # The conversation has ended; the resent end request is answered from the recorded outcome.
     assert await chat.end(cid, "done", request_id="e-1") == summary
     with pytest.raises(ChatError, match="has ended"):
         await chat.end(cid, "done", request_id="e-2")
-    assert summary.turns == 3 and len(refund_keys(stack, cid)) == 2
+    assert summary.turns == 3 and len(refunds_of(stack, cid)) == 2
 
 
 async def test_a_bad_request_id_is_one_sentence(agents_client: Client) -> None:

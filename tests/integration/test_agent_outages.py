@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from harness import client_for, running_stack
+from harness import client_for, refunds_of, running_stack
 
 from agent.chat.client import Conversations
 from agent.support.types import ConversationSettings, ConversationStart
@@ -76,10 +75,6 @@ async def model_call_in_flight(stack: Stack) -> None:
     await eventually(running, 30, "a model call in flight")
 
 
-def refund_keys(stack: Stack, cid: str) -> list[str]:
-    with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
-        rows = conn.execute("SELECT idempotency_key FROM refunds WHERE idempotency_key LIKE ?", (f"{cid}/%",))
-        return [key for (key,) in rows]
 
 
 async def test_a_message_sent_through_a_server_restart_is_answered_once_and_paid_once(
@@ -102,12 +97,12 @@ async def test_a_message_sent_through_a_server_restart_is_answered_once_and_paid
     assert time.monotonic() - back < 50, "the turn waited for a timeout after the server came back"
     calls = calls_of(sim.ledger(), cid)
     assert paid_twice(calls) == [] and all(c["outcome"] == "ok" for c in calls), calls
-    assert len(refund_keys(outage_stack, cid)) == 1
+    assert len(refunds_of(outage_stack, cid)) == 1
 
     # The customer's app resends the same message (its answer was lost, say): same answer, no new turn.
     assert await chat.send(cid, text, message_id=message_id) == reply
     status = await chat.status(cid)
-    assert status.turns == 1 and len(refund_keys(outage_stack, cid)) == 1
+    assert status.turns == 1 and len(refunds_of(outage_stack, cid)) == 1
     assert len(calls_of(sim.ledger(), cid)) == len(calls)
 
 
