@@ -93,15 +93,19 @@ test-go: install
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 4s
-# No minimisation of new inputs: one still being minimised when FUZZTIME runs out fails the run
-# with "context deadline exceeded" (seen in CI); a crashing input is written out all the same.
+# No minimisation of new inputs, and a run that ends with "context deadline exceeded" and no
+# failing input is not a finding: Go's fuzzer reports that when an input (or its minimisation) is
+# still running as FUZZTIME runs out, which a loaded 2-core machine makes likely. A real finding
+# always writes its failing input, and fails the target.
 FUZZMINIMIZETIME ?= 0
 fuzz: install ## run every Go fuzz target for FUZZTIME (default 4s) beyond its seed corpus
 	@for pkg in $$($(GO) list $(GO_PACKAGES)); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz $$target ($$pkg, $(FUZZTIME))"; \
 	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $$pkg > /tmp/fuzz-$$target.log 2>&1 \
-	      || { cat /tmp/fuzz-$$target.log; exit 1; }; \
+	      || if grep -q "Failing input written" /tmp/fuzz-$$target.log || ! grep -q "context deadline exceeded" /tmp/fuzz-$$target.log; then \
+	           cat /tmp/fuzz-$$target.log; exit 1; \
+	         else echo "  $$target: an input was still running at the deadline (no failing input); not a finding"; fi; \
 	  done; \
 	done
 
