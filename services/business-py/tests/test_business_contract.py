@@ -18,6 +18,8 @@ from temporalio.converter import DataConverter
 
 from business.db import SEED_ORDERS, Store
 from business.service_handler import BusinessServiceHandler
+from business.worker import DEFAULT_TASK_QUEUE, NAMESPACE
+from nexus_contracts import load_endpoints
 from nexus_contracts.business import BusinessService
 
 CONTRACT_DIR = Path(__file__).resolve().parents[3] / "nexus" / "business"
@@ -83,3 +85,9 @@ def test_ticket_satisfies_output_schemas(tmp_path: Path) -> None:
     for operation in ("create_ticket", "get_ticket"):
         schema = json.loads((CONTRACT_DIR / SERVICE["operations"][operation]["output"]).read_text())
         jsonschema.validate(document, schema, format_checker=jsonschema.FormatChecker())
+
+
+def test_endpoint_targets_worker_defaults() -> None:
+    """The ``business`` endpoint routes to where the worker polls when nothing is configured."""
+    [endpoint] = [e for e in load_endpoints() if e.service == SERVICE["service"]]
+    assert (endpoint.target_namespace, endpoint.target_task_queue) == (NAMESPACE, DEFAULT_TASK_QUEUE)

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 import nexusrpc
 
 SERVICE_NAME = "business"
+# The endpoint callers reach this service through unless configured otherwise; an entry of
+# nexus/endpoints.json for this service (tested).
+DEFAULT_ENDPOINT = "business"
 
 # Limits of nexus/business/schemas/*.json, which the business handler enforces (BAD_REQUEST
 # beyond them) because the SDK does not validate payloads against the schemas. Each is named

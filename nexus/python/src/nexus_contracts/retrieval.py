@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 import nexusrpc
 
 SERVICE_NAME = "retrieval"
+# The endpoint callers reach this service through unless configured otherwise; an entry of
+# nexus/endpoints.json for this service (tested).
+DEFAULT_ENDPOINT = "retrieval"
 
 # Limits of nexus/retrieval/schemas/*.json, which the Go worker enforces (BAD_REQUEST beyond
 # them). Each is named once here for Python callers; nexus/python/tests ties every one to the
