@@ -61,7 +61,7 @@ from agent.support.types import ConversationSettings, ConversationStart
 from agent.workflows.system_check import SystemCheckInput, SystemCheckResult, SystemCheckWorkflow
 from nexus_contracts.business import DEFAULT_ENDPOINT as BUSINESS_ENDPOINT
 from nexus_contracts.retrieval import DEFAULT_ENDPOINT as RETRIEVAL_ENDPOINT
-from workerkit import ConfigError, TemporalUnreachable, connect
+from workerkit import ConfigError, TemporalUnreachable, connect, root_message
 from workerkit.process import exit_without_finalizing
 from workerkit.tracing import traced_command
 
@@ -138,10 +138,7 @@ async def run_check(args: argparse.Namespace) -> int:
                 SystemCheckWorkflow.run, check, id=workflow_id, task_queue=AGENT_TASK_QUEUE
             )
         except WorkflowFailureError as err:
-            cause = err.cause
-            while getattr(cause, "cause", None) is not None:
-                cause = cause.cause
-            console.print(f"[red]system check {workflow_id} failed:[/red] {cause}")
+            console.print(f"[red]system check {workflow_id} failed:[/red] {root_message(err)}")
             return 1
     render_system_check(result, workflow_id)
     return 0
