@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import types
 import typing
 from collections.abc import Iterator
@@ -275,3 +276,51 @@ def _contract_type(schema: Schema) -> type:
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.name)
 def test_python_type_matches_schema(schema: Schema) -> None:
     assert list(_type_problems("", schema.document, _contract_type(schema))) == []
+
+
+# --- numbers in service.json prose ---------------------------------------------------------------
+
+# Numbers the operation descriptions state that are not limits of their schemas: deadlines,
+# internal batch sizes, id formats. Any other number in a description must be a limit of the
+# operation's input schema, so that prose restating a limit ("up to 256 documents") fails here
+# when the limit changes instead of going stale.
+PROSE_FACTS: dict[tuple[str, str], set[int]] = {
+    ("retrieval", "search"): {2},  # deadline 2 s
+    ("retrieval", "index"): {64, 2},  # indexed in batches of 64; about 2 MiB a request
+    ("retrieval", "delete"): {5},  # deadline 5 s
+    ("retrieval", "stats"): {0},  # dimension 0 until the first vector
+    ("business", "refund"): {16, 0},  # 16 hex digits of the key's hash; amount <= 0
+    ("business", "create_ticket"): {1001, 1002},  # ticket numbers
+}
+# A number standing alone: not part of a name such as bm25 or sha256, nor of a decimal; both
+# ends of a range such as 1..100.
+_NUMBER = re.compile(r"(?<!\w)(?<!\d\.)\d+(?:,\d{3})*(?!\w)(?!\.\d)")
+
+
+def _operations() -> list[Any]:
+    found = []
+    for schema in SCHEMAS:
+        if schema.direction != "input":
+            continue
+        limits = {
+            int(value)
+            for _, node in _nodes(schema.document)
+            for keyword, value in node.items()
+            if keyword in BOUND_KEYWORDS | NON_EMPTY_KEYWORDS and isinstance(value, int)
+        }
+        spec = json.loads((schema.path.parent.parent / "service.json").read_text())
+        description = spec["operations"][schema.operation]["description"]
+        found.append(pytest.param(schema.service, schema.operation, description, limits, id=schema.name))
+    return found
+
+
+@pytest.mark.parametrize("service,operation,description,limits", _operations())
+def test_numbers_in_descriptions_are_limits_or_listed_facts(
+    service: str, operation: str, description: str, limits: set[int]
+) -> None:
+    stated = {int(n.replace(",", "")) for n in _NUMBER.findall(description)}
+    allowed = limits | PROSE_FACTS.get((service, operation), set())
+    assert sorted(stated - allowed) == [], (
+        f"{service}.{operation}'s description states numbers that are no limit of its input schema; "
+        "correct the prose, or list a number that is not a limit in PROSE_FACTS"
+    )
