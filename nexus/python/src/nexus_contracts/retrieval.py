@@ -1,8 +1,8 @@
 """Contract of the ``retrieval`` Nexus service (handled by the Go retrieval worker).
 
 The JSON Schemas and examples in ``nexus/retrieval/`` are the source of truth; field names,
-types and defaults here must match them exactly (``nexus/python/tests`` round-trips every
-example). Optional fields default to ``None``, which travels as JSON ``null`` and means
+types, defaults and limits here must match them exactly (``nexus/python/tests`` compares
+every field and limit and round-trips every example). Optional fields default to ``None``, which travels as JSON ``null`` and means
 "not given" to the Go worker.
 """
 
