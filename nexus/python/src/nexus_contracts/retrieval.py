@@ -2,8 +2,8 @@
 
 The JSON Schemas and examples in ``nexus/retrieval/`` are the source of truth; field names,
 types, defaults and limits here must match them exactly (``nexus/python/tests`` compares
-every field and limit and round-trips every example). Optional fields default to ``None``, which travels as JSON ``null`` and means
-"not given" to the Go worker.
+every field and limit and round-trips every example). Optional fields default to ``None``,
+which travels as JSON ``null`` and means "not given" to the Go worker.
 """
 
 from __future__ import annotations
