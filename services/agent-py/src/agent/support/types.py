@@ -12,6 +12,8 @@ from datetime import datetime
 
 from agent.blobs.types import BlobRef
 from agent.llm.types import Usage
+from nexus_contracts.business import DEFAULT_ENDPOINT as BUSINESS_ENDPOINT
+from nexus_contracts.retrieval import DEFAULT_ENDPOINT as RETRIEVAL_ENDPOINT
 
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024
 MESSAGE_BYTES_CEILING = 64 * 1024
@@ -59,8 +61,8 @@ class ConversationSettings:
     max_conversation_tokens: int = 200_000
     """Model tokens one conversation may spend; past it the agent hands the conversation to a
     person (a ticket) instead of calling the model again."""
-    retrieval_endpoint: str = "retrieval"
-    business_endpoint: str = "business"
+    retrieval_endpoint: str = RETRIEVAL_ENDPOINT
+    business_endpoint: str = BUSINESS_ENDPOINT
     collection: str = "kb"
     search_top_k: int = 3
 
