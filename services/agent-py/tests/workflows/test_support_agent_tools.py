@@ -8,7 +8,7 @@ import json
 from agent_doubles import Agents, raw_call, say, use
 
 from agent.support.policy import Guardrail
-from agent.workflows.support_agent import TOO_MANY_ROUNDS
+from agent.support.replies import TOO_MANY_ROUNDS
 from nexus_contracts.retrieval import IndexDocument
 
 

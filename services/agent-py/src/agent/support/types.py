@@ -226,6 +226,29 @@ class CarriedState:
     refunded_cents: dict[str, int] = field(default_factory=dict)
     """Refunds made so far, by currency (the conversation's cap counts them)."""
 
+    @classmethod
+    def fresh(cls, now: datetime) -> CarriedState:
+        """The state of a new conversation: the workflow keeps its state in this one shape, so
+        continuing as new hands it on instead of copying it field by field."""
+        return cls(
+            run_index=0,
+            turns=0,
+            step=0,
+            approval_counter=0,
+            transcript_seq=0,
+            summary="",
+            archive=None,
+            archived_entries=0,
+            recent=[],
+            asked=[],
+            approvals=[],
+            actions=[],
+            usage=UsageTotals(),
+            notices=[],
+            last_activity_at=now,
+            started_at=now,
+        )
+
 
 @dataclass
 class ConversationStart:
