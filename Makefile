@@ -17,7 +17,7 @@ GO_REPLAYER := bin/retrieval-replay
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python clean replay-check drill-rollout bench-agent drill-crash helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python clean temporal-server replay-check drill-rollout bench-agent drill-crash helm test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,28 +54,34 @@ test-rules: prometheus ## promtool check rules and promtool test rules for ops/p
 	promtool check rules ops/prometheus/rules/*.yaml
 	promtool test rules ops/prometheus/tests/*.yaml
 
-up: build ## start the dev stack (Temporal + UI, model server, workers); harmless if running
-	$(PY) -m devstack up
+# STACK=cluster: a self-hosted Temporal cluster (PostgreSQL, three nodes, mTLS, JWT) instead of the
+# dev server (ops/devstack/README.md). Unset, `up` means the dev server and every other target the
+# stack `up` started last.
+STACK ?=
+DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK))
+
+up: build $(if $(filter cluster,$(STACK)),temporal-server) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster); harmless if running
+	$(DEVSTACK) up
 
 down: ## stop what the dev stack started
-	@if [ -x $(PY) ]; then $(PY) -m devstack down; fi
+	@if [ -x $(PY) ]; then $(DEVSTACK) down; fi
 
 status: ## show the dev stack's processes
-	$(PY) -m devstack status
+	$(DEVSTACK) status
 
 restart-workers: build ## restart the workers and the codec server (after `keyops rotate`: keys load at start-up)
-	$(PY) -m devstack restart-workers
+	$(DEVSTACK) restart-workers
 
 logs: ## show the last lines of every process log (make logs ARGS="-f agent-worker")
-	$(PY) -m devstack logs $(ARGS)
+	$(DEVSTACK) logs $(ARGS)
 
 demo: up ## ingest the knowledge base, every hop once (agent check), then a scripted support conversation with an approval (agent demo)
-	$(PY) -m devstack run -- $(PY) -m agent ingest ops/demo/knowledge-base
-	$(PY) -m devstack run -- $(PY) -m agent check --workflow-id demo-system-check
-	$(PY) -m devstack run -- $(PY) -m agent demo
+	$(DEVSTACK) run -- $(PY) -m agent ingest ops/demo/knowledge-base
+	$(DEVSTACK) run -- $(PY) -m agent check --workflow-id demo-system-check
+	$(DEVSTACK) run -- $(PY) -m agent demo
 
 ingest: ## ingest documents into the running stack's knowledge base: make ingest DOCS="path ..." (default: the demo knowledge base)
-	$(PY) -m devstack run -- $(PY) -m agent ingest $(or $(DOCS),ops/demo/knowledge-base)
+	$(DEVSTACK) run -- $(PY) -m agent ingest $(or $(DOCS),ops/demo/knowledge-base)
 
 test: build ## run every test tier that fits in CI: static checks, pytest (unit, contract, integration) and go test
 	$(MAKE) --no-print-directory lint-python
@@ -163,6 +169,30 @@ lint: install lint-python ## static checks
 
 lint-python: install ## ruff (rules and exclusions in pyproject.toml)
 	$(PY) -m ruff check .
+
+# The self-hosted Temporal server for `make up STACK=cluster` and the cluster tests: the pinned
+# server and its SQL schema tool, built from the Go module proxy once into a directory named by the
+# pin (a bump builds a new one), with the module's PostgreSQL schemas copied beside them so the
+# stack never reads Go's module cache. The server needs a newer Go than the machine's, fetched by
+# GOTOOLCHAIN through the proxy; nice because the build takes minutes of both cores.
+TEMPORAL_SERVER_VERSION := v1.32.2
+TEMPORAL_SERVER_GOTOOLCHAIN := go1.26.10
+TEMPORAL_SERVER_DIR := .tools/temporal-server/$(TEMPORAL_SERVER_VERSION)
+export DEVSTACK_TEMPORAL_SERVER_DIR := $(CURDIR)/$(TEMPORAL_SERVER_DIR)
+
+temporal-server: $(TEMPORAL_SERVER_DIR)/.built ## build the self-hosted Temporal server and SQL tool (TEMPORAL_SERVER_VERSION) into .tools/ once (about 8 minutes)
+
+$(TEMPORAL_SERVER_DIR)/.built:
+	@echo "building temporal-server $(TEMPORAL_SERVER_VERSION) and its SQL tool into $(TEMPORAL_SERVER_DIR) (minutes, once)"
+	rm -rf $(TEMPORAL_SERVER_DIR) && mkdir -p $(TEMPORAL_SERVER_DIR)/bin
+	GOTOOLCHAIN=$(TEMPORAL_SERVER_GOTOOLCHAIN) GOBIN=$(CURDIR)/$(TEMPORAL_SERVER_DIR)/bin nice -n 19 $(GO) install \
+	  go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	mv $(TEMPORAL_SERVER_DIR)/bin/server $(TEMPORAL_SERVER_DIR)/bin/temporal-server
+	mv $(TEMPORAL_SERVER_DIR)/bin/sql $(TEMPORAL_SERVER_DIR)/bin/temporal-sql-tool
+	cp -r "$$(GOTOOLCHAIN=$(TEMPORAL_SERVER_GOTOOLCHAIN) $(GO) mod download -json go.temporal.io/server@$(TEMPORAL_SERVER_VERSION) \
+	  | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')/schema/postgresql" $(TEMPORAL_SERVER_DIR)/schema
+	chmod -R u+w $(TEMPORAL_SERVER_DIR)/schema
+	@touch $@
 
 # Helm from the Go module proxy, built once into .tools/bin (about 5 minutes cold on a 2-core machine).
 HELM_VERSION := v4.3.2

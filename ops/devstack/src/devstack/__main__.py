@@ -6,14 +6,21 @@ import argparse
 import os
 import shlex
 import sys
+from pathlib import Path
 
-from devstack.config import StackConfig
+from devstack.config import REPO_ROOT, STACK_KINDS, StackConfig
 from devstack.processes import StackError
 from devstack.stack import Stack
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument(
+        "--stack",
+        choices=STACK_KINDS,
+        help="dev (the embedded dev server) or cluster (self-hosted nodes, mTLS, JWT); "
+        "default: dev for up, else the stack `up` started last",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start everything that is not running; wait until ready")
     commands.add_parser("down", help="stop what the stack started")
@@ -31,8 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        stack = Stack(StackConfig.from_env())
+        kind = args.stack or ("dev" if args.command == "up" else _last_kind())
+        stack = Stack(StackConfig.from_env(kind))
         if args.command == "up":
+            _LAST_KIND.parent.mkdir(parents=True, exist_ok=True)
+            _LAST_KIND.write_text(kind + "\n")
             stack.up()
             tokens = stack.codec_tokens
             print(
@@ -41,8 +51,13 @@ def main(argv: list[str] | None = None) -> int:
             )
             print('ready. Use the CLI with: eval "$(.venv/bin/python -m devstack env)"; .venv/bin/agent check')
         elif args.command == "env":
+            secret_files = stack.secret_files()
             for name, value in stack.client_env().items():
-                print(f"export {name}={shlex.quote(value)}")
+                # A secret is read from its file by the shell, so it never lands on a terminal.
+                if name in secret_files:
+                    print(f'export {name}="$(cat {shlex.quote(str(secret_files[name]))})"')
+                else:
+                    print(f"export {name}={shlex.quote(value)}")
         elif args.command == "run":
             argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
             if not argv:
@@ -75,6 +90,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devstack: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+# Which stack `down`, `status`, `logs`, `env` and `run` mean when not told: the one last brought up.
+_LAST_KIND = Path(os.environ.get("DEVSTACK_DATA_DIR", REPO_ROOT / ".data")) / "devstack-last-stack"
+
+
+def _last_kind() -> str:
+    try:
+        kind = _LAST_KIND.read_text().strip()
+    except OSError:
+        return "dev"
+    return kind if kind in STACK_KINDS else "dev"
 
 
 if __name__ == "__main__":

@@ -28,7 +28,14 @@ PORTS: dict[str, tuple[str, int]] = {
     "business_metrics": ("DEVSTACK_BUSINESS_METRICS_PORT", 8412),
     "agent_metrics": ("DEVSTACK_AGENT_METRICS_PORT", 8413),
     "prometheus": ("DEVSTACK_PROMETHEUS_PORT", 9090),
+    # Cluster mode only (devstack.cluster): its database, and the first of the block of ports
+    # its server nodes take beyond the dev server's (cluster.NODES * cluster.NODE_BLOCK).
+    "postgres": ("DEVSTACK_POSTGRES_PORT", 5433),
+    "cluster_base": ("DEVSTACK_CLUSTER_BASE_PORT", 7300),
 }
+
+# What `make up STACK=...` may start: the embedded dev server, or a self-hosted cluster.
+STACK_KINDS = ("dev", "cluster")
 
 NAMESPACES = ("agents", "retrieval", "business")
 
@@ -50,11 +57,17 @@ class StackConfig:
     data_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
     host: str = "127.0.0.1"
+    kind: str = "dev"
 
     @classmethod
-    def from_env(cls) -> StackConfig:
-        data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR", REPO_ROOT / ".data" / "devstack"))
-        return cls(data_dir=data_dir.resolve(), ports={name: _port(name) for name in PORTS})
+    def from_env(cls, kind: str = "dev") -> StackConfig:
+        """``kind`` is one of STACK_KINDS; each keeps its state in a data directory of its own
+        (histories on one are not on the other), unless DEVSTACK_DATA_DIR names one."""
+        if kind not in STACK_KINDS:
+            raise ValueError(f"STACK must be one of {', '.join(STACK_KINDS)}, got {kind!r}")
+        default_dir = REPO_ROOT / ".data" / ("devstack" if kind == "dev" else f"devstack-{kind}")
+        data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR", default_dir))
+        return cls(data_dir=data_dir.resolve(), ports={name: _port(name) for name in PORTS}, kind=kind)
 
     def with_ports(self, ports: dict[str, int]) -> StackConfig:
         return replace(self, ports={**self.ports, **ports})

@@ -32,6 +32,8 @@ class ProcessSpec:
     env: dict[str, str | None] = field(default_factory=dict)
     """Added to the parent's environment; a None value removes that variable."""
     start_timeout_s: float = 60.0
+    user: str | None = None
+    """Run as this system user (PostgreSQL refuses to run as root); None: as ourselves."""
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -137,6 +139,7 @@ class ProcessManager:
                 stdin=subprocess.DEVNULL,
                 env={k: v for k, v in {**os.environ, **spec.env}.items() if v is not None},
                 start_new_session=True,  # own process group: down stops its children too
+                user=spec.user,
             )
         proc = RunningProcess(spec.name, popen.pid, _start_time(popen.pid) or "", str(log_path))
         self._pid_file(spec.name).write_text(json.dumps(vars(proc)))

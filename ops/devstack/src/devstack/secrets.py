@@ -22,11 +22,12 @@ from business.db import SEED_ORDERS
 from devstack.config import NAMESPACES
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, content: str | bytes) -> None:
+    """Write ``path`` readable by its owner only, from the moment it exists."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content.encode() if isinstance(content, str) else content)
 
 
 def new_key_id(prefix: str = "dev") -> str:
@@ -42,7 +43,7 @@ def ensure_keyring(path: Path) -> Path:
     if not path.exists():
         key_id = new_key_id()
         document = {"keys": {key_id: new_key_material()}, "active": {"*": key_id}}
-        _write_private(path, json.dumps(document, indent=2) + "\n")
+        write_private(path, json.dumps(document, indent=2) + "\n")
     return path
 
 
@@ -69,10 +70,10 @@ def ensure_codec_tokens(directory: Path) -> CodecTokens:
             (tokens.auditor_token_file, "local-auditor", ["decode"]),
         ):
             token = secrets.token_urlsafe(32)
-            _write_private(path, token + "\n")
+            write_private(path, token + "\n")
             digest = hashlib.sha256(token.encode()).hexdigest()
             entries[digest] = {"subject": subject, "namespaces": list(NAMESPACES), "roles": roles}
-        _write_private(tokens.tokens_file, json.dumps(entries, indent=2) + "\n")
+        write_private(tokens.tokens_file, json.dumps(entries, indent=2) + "\n")
     return tokens
 
 
@@ -104,7 +105,7 @@ def ensure_agent_principals(directory: Path) -> AgentPrincipals:
             *((found.customer_token_file(c), c, c) for c in customers),
         ]:
             token = secrets.token_urlsafe(32)
-            _write_private(path, token + "\n")
+            write_private(path, token + "\n")
             entries.append((subject, token, customer_id))
-        _write_private(found.principals_file, json.dumps(principals_document(entries), indent=2) + "\n")
+        write_private(found.principals_file, json.dumps(principals_document(entries), indent=2) + "\n")
     return found

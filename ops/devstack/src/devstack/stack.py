@@ -2,18 +2,24 @@
 
 Order matters: the server first (namespaces, Nexus endpoints), then the model server the
 agent needs, then the handlers (retrieval, business) before the agent that calls them.
+
+In cluster mode (``StackConfig.kind == "cluster"``, see :mod:`devstack.cluster`) the dev server's
+place is taken by PostgreSQL and three server nodes with mTLS and the JWT authorizer; everything
+else is the same processes, given the credentials through Temporal's environment configuration.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import prometheus
+from devstack import cluster, prometheus
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
+from devstack.pki import SERVER_NAME, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
 from devstack.secrets import AgentPrincipals, CodecTokens, ensure_agent_principals, ensure_codec_tokens, ensure_keyring
 from devstack.temporal_setup import (
@@ -65,6 +71,39 @@ class Stack:
         self.config = config
         self.external_temporal = external_temporal
         self.processes = ProcessManager(config.run_dir, config.log_dir, config.host)
+        self.cluster = cluster.ClusterPaths.of(config) if config.kind == "cluster" and not external_temporal else None
+
+    def _server_processes(self) -> list[str]:
+        """The processes that are the Temporal server, in start order."""
+        if self.external_temporal:
+            return []
+        if self.cluster:
+            return ["postgres", *(cluster.node_name(n) for n in range(cluster.NODES))]
+        return ["temporal"]
+
+    def credentials(self, principal: str) -> dict[str, str]:
+        """Temporal's environment configuration for ``principal`` (a name in
+        cluster.TOKEN_PERMISSIONS): the client certificate, the CA and server name to verify the
+        frontend by, and the principal's JWT as the API key. Empty for the dev server."""
+        if self.cluster is None:
+            return {}
+        pki = ensure_pki(self.cluster.pki)
+        token = ensure_token_issuer(self.cluster.auth).token(principal, cluster.TOKEN_PERMISSIONS[principal])
+        return {
+            "TEMPORAL_TLS": "true",
+            "TEMPORAL_TLS_CLIENT_CERT_PATH": str(pki.client_cert),
+            "TEMPORAL_TLS_CLIENT_KEY_PATH": str(pki.client_key),
+            "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(pki.ca_cert),
+            "TEMPORAL_TLS_SERVER_NAME": SERVER_NAME,
+            "TEMPORAL_API_KEY": token,
+        }
+
+    def secret_files(self) -> dict[str, Path]:
+        """Client variables whose values are secrets, by the file that holds each: what
+        ``devstack env`` prints instead of the value."""
+        if self.cluster is None:
+            return {}
+        return {"TEMPORAL_API_KEY": ensure_token_issuer(self.cluster.auth).token_file("operator")}
 
     @property
     def temporal_address(self) -> str:
@@ -78,11 +117,12 @@ class Stack:
             "CODEC_KEYRING": None,
         }
 
-    def _worker_env(self, namespace: str, **extra: str) -> dict[str, str | None]:
+    def _worker_env(self, namespace: str, principal: str, **extra: str) -> dict[str, str | None]:
         env: dict[str, str | None] = {
             k: None for k in os.environ if k.startswith(_INHERITED_TEMPORAL_PREFIX)
         }
         env.update(self._keyring_env())
+        env.update(self.credentials(principal))
         env.update(TEMPORAL_ADDRESS=self.temporal_address, TEMPORAL_NAMESPACE=namespace, **extra)
         return env
 
@@ -98,7 +138,9 @@ class Stack:
         c, p, host = self.config, self.config.ports, self.config.host
         python = sys.executable
         specs: list[ProcessSpec] = []
-        if self.external_temporal is None:
+        if self.cluster:
+            specs += self._cluster_specs()
+        elif self.external_temporal is None:
             specs.append(
                 ProcessSpec(
                     name="temporal",
@@ -158,6 +200,7 @@ class Stack:
                 ready=http_ok(f"http://{host}:{p['retrieval_worker']}/readyz"),
                 env=self._worker_env(
                     "retrieval",
+                    "retrieval-worker",
                     RETRIEVAL_HTTP_ADDR=f"{host}:{p['retrieval_worker']}",
                     RETRIEVAL_DATA_DIR=str(c.data_dir / "retrieval"),
                 ),
@@ -169,6 +212,7 @@ class Stack:
                 ready=http_ok(f"http://{host}:{p['business_worker']}/readyz"),
                 env=self._worker_env(
                     "business",
+                    "business-worker",
                     HEALTH_HOST=host,
                     BUSINESS_HEALTH_PORT=str(p["business_worker"]),
                     METRICS_HOST=host,
@@ -183,6 +227,7 @@ class Stack:
                 ready=http_ok(f"http://{host}:{p['agent_worker']}/readyz"),
                 env=self._worker_env(
                     "agents",
+                    "agent-worker",
                     HEALTH_HOST=host,
                     AGENT_HEALTH_PORT=str(p["agent_worker"]),
                     METRICS_HOST=host,
@@ -195,14 +240,41 @@ class Stack:
         # Optional: the stack works without it, `up` says how to install it.
         if scraper := prometheus.spec(c, skip_jobs=("temporal",) if self.external_temporal else ()):
             specs.append(scraper)
+            if self.cluster:
+                # Node 1 is the "temporal" job (it listens on the dev server's metrics port);
+                # the other nodes are scraped beside it.
+                prometheus.add_targets(c, "temporal-nodes", {
+                    cluster.node_name(n): f"{host}:{cluster.node_port(c, n, 'metrics')}"
+                    for n in range(1, cluster.NODES)
+                })
         return specs
+
+    def _cluster_specs(self) -> list[ProcessSpec]:
+        assert self.cluster is not None
+        if reason := cluster.server_build_missing():
+            raise StackError(reason)
+        pki = ensure_pki(self.cluster.pki)
+        issuer = ensure_token_issuer(self.cluster.auth)
+        c = self.config
+        admin = self.credentials("admin")
+
+        def node_ready(node: int) -> bool:
+            address = f"{c.host}:{cluster.node_port(c, node, 'frontend')}"
+            # The health API needs no token, but the frontend accepts nobody without a certificate.
+            return port_in_use(c.host, cluster.node_port(c, node, "frontend")) and server_healthy(address, admin)
+
+        self.cluster.dynamic_config.write_text(json.dumps(cluster.dynamic_config(DEV_DYNAMIC_CONFIG), indent=2))
+        return [
+            cluster.postgres_spec(c, self.cluster),
+            *cluster.node_specs(c, self.cluster, pki, issuer, node_ready),
+        ]
 
     def process_names(self) -> list[str]:
         names = ["model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker"]
         # Optional: without the binary a missing Prometheus is no failure (status exits 0).
         if prometheus.binary() or self.processes.running("prometheus"):
             names.append("prometheus")
-        return names if self.external_temporal else ["temporal", *names]
+        return [*self._server_processes(), *names]
 
     def up(self, log=print) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
@@ -211,17 +283,26 @@ class Stack:
         if self.external_temporal:
             self._prepare_server()
         specs = self.specs()
-        # Servers first (the workers need them), then the workers together.
-        servers = ("temporal", "model-server", "codec-server")
-        phases = [[s for s in specs if s.name in servers], [s for s in specs if s.name not in servers]]
+        # The database first (a cluster's schema is applied before any node starts), then the
+        # servers (the workers need them), then the workers together.
+        servers = (*self._server_processes(), "model-server", "codec-server")
+        phases = [
+            [s for s in specs if s.name == "postgres"],
+            [s for s in specs if s.name in servers and s.name != "postgres"],
+            [s for s in specs if s.name not in servers],
+        ]
         for phase in phases:
             already = {s.name for s in phase if self.processes.running(s.name)}
             for spec, proc in zip(phase, self.processes.start_all(phase), strict=False):
                 state = "already running" if spec.name in already else "started"
                 log(f"{spec.name:17} {state} (pid {proc.pid}, log {proc.log_path})")
-            if phase is phases[0] and self.external_temporal is None:
+            if phase is phases[0] and self.cluster:
+                cluster.ensure_schemas(self.config, self.cluster)
+            if phase is phases[1] and self.external_temporal is None:
                 self._prepare_server()
-        if self.external_temporal is None:
+        if self.cluster:
+            log(f"Temporal cluster   {self.temporal_address} (mTLS + JWT; `python -m devstack env` for the CLI)")
+        elif self.external_temporal is None:
             log(f"Temporal UI        {self.config.ui_url}")
         if prometheus.binary() is None:
             log(prometheus.INSTALL_HINT)
@@ -229,17 +310,19 @@ class Stack:
             log(f"Prometheus         {prometheus.url(self.config)}")
 
     def _prepare_server(self) -> None:
-        if not server_healthy(self.temporal_address):
+        # Namespaces, endpoints and search attributes are cluster-level changes: the admin token.
+        admin = self.credentials("admin")
+        if not server_healthy(self.temporal_address, admin):
             raise StackError(f"the Temporal server at {self.temporal_address} does not answer")
-        ensure_namespaces(self.temporal_address, NAMESPACES)
-        ensure_nexus_endpoints(self.temporal_address)
-        ensure_search_attributes(self.temporal_address)
+        ensure_namespaces(self.temporal_address, NAMESPACES, admin)
+        ensure_nexus_endpoints(self.temporal_address, admin)
+        ensure_search_attributes(self.temporal_address, admin)
 
     def restart_workers(self, log=print) -> None:
         """Stop and start every process that reads the key ring at start-up (the codec server and
         the workers), leaving the Temporal server and the model server up: how a rotated key ring
         takes effect."""
-        keep = ("temporal", "model-server", "prometheus")
+        keep = (*self._server_processes(), "model-server", "prometheus")
         specs = [s for s in self.specs() if s.name not in keep]
         for spec in reversed(specs):
             if self.processes.stop(spec.name):
@@ -256,6 +339,11 @@ class Stack:
         p, host = self.config.ports, self.config.host
         urls = {
             "temporal": f"{host}:{p['temporal']} (UI {self.config.ui_url})",
+            "postgres": f"postgresql://{host}:{p['postgres']}",
+            **{
+                cluster.node_name(n): f"{host}:{cluster.node_port(self.config, n, 'frontend')} (mTLS + JWT)"
+                for n in range(cluster.NODES)
+            },
             "model-server": f"http://{host}:{p['model_server']}/v1",
             "codec-server": self.config.codec_server_url,
             "retrieval-worker": f"http://{host}:{p['retrieval_worker']}/readyz",
@@ -270,6 +358,8 @@ class Stack:
         identity (the local support lead, who may act for any customer)."""
         principals = self.agent_principals
         return {
+            # The operator's token: write access to the stack's namespaces, no cluster admin.
+            **self.credentials("operator"),
             "TEMPORAL_ADDRESS": self.temporal_address,
             "CODEC_KEYRING_FILE": str(self.config.keyring_path),
             "AGENT_PRINCIPALS_FILE": str(principals.principals_file),

@@ -1,15 +1,20 @@
 """Namespaces and Nexus endpoints on a Temporal server, applied from ``nexus/endpoints.json``.
 
 Uses the ``temporal`` CLI (the same commands a person would type), and is idempotent: an
-endpoint that exists with the right target is left alone, a wrong one is updated.
+endpoint that exists with the right target is left alone, a wrong one is updated. ``env`` adds
+Temporal's environment configuration (``TEMPORAL_TLS_*``, ``TEMPORAL_API_KEY``) for a server that
+asks for credentials: the CLI reads them as every other client does, and no secret is on its
+command line.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from devstack.processes import StackError
@@ -27,34 +32,35 @@ def temporal_cli() -> str:
     return found
 
 
-def _cli(address: str, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(address: str, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [temporal_cli(), *args, "--address", address, "--output", "json"],
         capture_output=True,
         text=True,
         timeout=30,
+        env={**os.environ, **env} if env else None,
     )
 
 
-def server_healthy(address: str) -> bool:
+def server_healthy(address: str, env: Mapping[str, str] | None = None) -> bool:
     try:
-        return _cli(address, "operator", "cluster", "health").returncode == 0
+        return _cli(address, "operator", "cluster", "health", env=env).returncode == 0
     except subprocess.TimeoutExpired:
         return False
 
 
-def ensure_namespaces(address: str, namespaces: tuple[str, ...]) -> None:
+def ensure_namespaces(address: str, namespaces: tuple[str, ...], env: Mapping[str, str] | None = None) -> None:
     for namespace in namespaces:
-        if _cli(address, "operator", "namespace", "describe", "--namespace", namespace).returncode == 0:
+        if _cli(address, "operator", "namespace", "describe", "--namespace", namespace, env=env).returncode == 0:
             continue
-        created = _cli(address, "operator", "namespace", "create", "--namespace", namespace)
+        created = _cli(address, "operator", "namespace", "create", "--namespace", namespace, env=env)
         if created.returncode != 0:
             raise StackError(f"cannot create namespace {namespace} at {address}: {created.stderr.strip()}")
 
 
-def ensure_nexus_endpoints(address: str) -> list[str]:
+def ensure_nexus_endpoints(address: str, env: Mapping[str, str] | None = None) -> list[str]:
     """Create or correct every endpoint in nexus/endpoints.json; returns their names."""
-    listed = _cli(address, "operator", "nexus", "endpoint", "list")
+    listed = _cli(address, "operator", "nexus", "endpoint", "list", env=env)
     if listed.returncode != 0:
         raise StackError(f"cannot list Nexus endpoints at {address}: {listed.stderr.strip()}")
     existing = {}
@@ -73,6 +79,7 @@ def ensure_nexus_endpoints(address: str) -> list[str]:
             "--target-namespace", endpoint.target_namespace,
             "--target-task-queue", endpoint.target_task_queue,
             "--description", endpoint.description,
+            env=env,
         )
         if result.returncode != 0:
             raise StackError(f"cannot {verb} Nexus endpoint {endpoint.name} at {address}: {result.stderr.strip()}")
@@ -85,11 +92,12 @@ def ensure_nexus_endpoints(address: str) -> list[str]:
 SEARCH_ATTRIBUTES = {"AgentPendingApprovals": ("agents", "Int")}
 
 
-def ensure_search_attributes(address: str) -> None:
+def ensure_search_attributes(address: str, env: Mapping[str, str] | None = None) -> None:
     for name, (namespace, kind) in SEARCH_ATTRIBUTES.items():
         # Creating an attribute that exists with the same type succeeds, so this is idempotent.
         created = _cli(
-            address, "operator", "search-attribute", "create", "--namespace", namespace, "--name", name, "--type", kind
+            address, "operator", "search-attribute", "create", "--namespace", namespace, "--name", name, "--type", kind,
+            env=env,
         )
         if created.returncode != 0:
             raise StackError(

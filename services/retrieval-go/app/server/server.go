@@ -175,6 +175,12 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 			return fmt.Errorf("namespace %q does not exist at %s; create it (temporal operator namespace create) or set TEMPORAL_NAMESPACE",
 				clientOpts.Namespace, clientOpts.HostPort)
 		}
+		// Dialing reads only the server's system info, open to anyone; starting the worker is
+		// the first call that needs the namespace, so a token without it is refused here.
+		if denied, ok := errors.AsType[*serviceerror.PermissionDenied](err); ok {
+			return fmt.Errorf("the Temporal server at %s refused access to namespace %q (%s): the credentials given (TEMPORAL_API_KEY, the TLS client certificate or the profile) do not grant it; use ones that do",
+				clientOpts.HostPort, clientOpts.Namespace, denied.Message)
+		}
 		return fmt.Errorf("cannot start polling task queue %q in namespace %q at %s: %s",
 			cfg.TaskQueue, clientOpts.Namespace, clientOpts.HostPort, rootCause(err))
 	}

@@ -7,12 +7,14 @@ import os
 import re
 import time
 
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 from temporalio.runtime import Runtime
+from temporalio.service import RPCError, RPCStatusCode
 
 from workerkit.encryption import payload_data_converter
-from workerkit.errors import TemporalUnreachable
+from workerkit.errors import ConfigError, TemporalUnreachable
 from workerkit.metrics import MeterCodecObserver
 from workerkit.nexus_metrics import NexusHandlerMetrics
 from workerkit.tracing import tracing_interceptors
@@ -47,7 +49,7 @@ async def connect(default_namespace: str, runtime: Runtime | None = None, *, pat
     delay = 0.5
     while True:
         try:
-            return await Client.connect(**config)
+            client = await Client.connect(**config)
         except RuntimeError as err:
             if time.monotonic() + delay < deadline:
                 await asyncio.sleep(delay)
@@ -55,6 +57,9 @@ async def connect(default_namespace: str, runtime: Runtime | None = None, *, pat
                 continue
             failure = err
             break
+        else:
+            await check_namespace_access(client, config["target_host"])
+            return client
     waited = f" for {patience_s:.0f} s" if patience_s else ""
     raise TemporalUnreachable(
         f"cannot reach the Temporal server at {config['target_host']}{waited} "
@@ -78,6 +83,31 @@ async def connect_without_codec(namespace: str, address: str | None = None) -> C
             f"cannot reach the Temporal server at {config['target_host']} ({short_reason(err)}); "
             "start the dev stack with `make up` or set TEMPORAL_ADDRESS / --address"
         ) from None
+
+
+async def check_namespace_access(client: Client, address: str) -> None:
+    """Fail at start-up, in one sentence, when the credentials cannot use the namespace.
+
+    Connecting asks the server only for its system info, which any caller may read, so a worker
+    whose token (TEMPORAL_API_KEY) lacks its namespace would otherwise start and then fail every
+    poll. Describing the namespace needs read access to it: the smallest call that proves access.
+    """
+    namespace = client.namespace
+    try:
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+    except RPCError as err:
+        if err.status in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNAUTHENTICATED):
+            raise ConfigError(
+                f"the Temporal server at {address} refused access to namespace {namespace} "
+                f"({err.message or 'permission denied'}): the credentials given (TEMPORAL_API_KEY, "
+                "the TLS client certificate or the profile) do not grant it; use ones that do"
+            ) from None
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ConfigError(
+                f"namespace {namespace} does not exist at {address}; create it "
+                "(temporal operator namespace create) or set TEMPORAL_NAMESPACE"
+            ) from None
+        raise
 
 
 def short_reason(err: Exception) -> str:

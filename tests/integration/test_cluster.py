@@ -1,0 +1,157 @@
+"""The cluster mode of the dev stack (`make up STACK=cluster`): three `temporal-server` nodes on
+PostgreSQL in one membership ring, mTLS on the frontend and between nodes, the JWT authorizer,
+and the whole system (workers, Nexus endpoints, codec, model server) running through it.
+
+On its own ports and data directory, like every other stack a test starts. Skipped, with the
+reason, only when the server is not built (`make temporal-server` builds it).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import free_ports
+
+from devstack import cluster
+from devstack.config import PORTS, StackConfig
+from devstack.pki import ensure_token_issuer
+from devstack.processes import port_in_use
+from devstack.stack import Stack
+from devstack.temporal_setup import server_healthy, temporal_cli
+
+pytestmark = pytest.mark.skipif(
+    cluster.server_build_missing() is not None, reason=str(cluster.server_build_missing())
+)
+
+# What a person waits for at `make up STACK=cluster && agent check`; the issue asks to say so
+# when this machine needs more.
+BUDGET_S = 180.0
+
+
+def free_port_block(size: int) -> int:
+    """The first port of ``size`` consecutive free loopback ports."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            start = probe.getsockname()[1]
+        if start + size < 65000 and not any(port_in_use("127.0.0.1", p) for p in range(start, start + size)):
+            return start
+    raise RuntimeError(f"no block of {size} free ports found")
+
+
+def cluster_config(data_dir: Path) -> StackConfig:
+    ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=False))
+    ports["cluster_base"] = free_port_block(cluster.NODES * cluster.NODE_BLOCK)
+    return StackConfig(data_dir=data_dir, ports=ports, kind="cluster")
+
+
+@pytest.fixture(scope="module")
+def timings() -> dict[str, float]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def cluster_stack(tmp_path_factory: pytest.TempPathFactory, timings: dict[str, float]) -> Iterator[Stack]:
+    stack = Stack(cluster_config(tmp_path_factory.mktemp("cluster-stack")))
+    started = time.monotonic()
+    try:
+        stack.up(log=lambda line: None)
+        timings["up_s"] = time.monotonic() - started
+        yield stack
+    finally:
+        stack.down(log=lambda line: None)
+
+
+def _agent(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, **stack.client_env(), "COLUMNS": "200", **(env or {})},
+    )
+
+
+def test_agent_check_passes_through_the_cluster(cluster_stack: Stack, timings: dict[str, float]) -> None:
+    started = time.monotonic()
+    done = _agent(cluster_stack, "check", "--order", "ORD-1003", "--refund-cents", "200")
+    timings["check_s"] = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    for hop in ("retrieval.search", "business.get_order", "business.refund", "llm.chat_completion", "ORD-1003"):
+        assert hop in done.stdout
+    total = timings["up_s"] + timings["check_s"]
+    print(f"\ncluster up {timings['up_s']:.0f} s, agent check {timings['check_s']:.0f} s, total {total:.0f} s")
+    if total > BUDGET_S:
+        pytest.fail(f"cluster start plus check took {total:.0f} s, over the {BUDGET_S:.0f} s budget")
+
+
+def test_three_nodes_share_one_membership_ring(cluster_stack: Stack) -> None:
+    members = cluster.ring_members(cluster_stack.config, cluster_stack.cluster)
+    # Every node runs every role; each role's ring holds one member per node.
+    for role in ("frontend", "internal-frontend", "history", "matching", "worker"):
+        ports = {port for member_role, port in members if member_role == role}
+        assert len(ports) == cluster.NODES, f"{role}: {sorted(members)}"
+
+
+def test_every_node_refuses_a_client_without_a_certificate(cluster_stack: Stack) -> None:
+    c = cluster_stack.config
+    with_cert = cluster_stack.credentials("admin")
+    without_cert = {k: v for k, v in with_cert.items() if not k.startswith("TEMPORAL_TLS_CLIENT_")}
+    for node in range(cluster.NODES):
+        address = f"{c.host}:{cluster.node_port(c, node, 'frontend')}"
+        assert server_healthy(address, with_cert), address
+        assert not server_healthy(address, without_cert), f"{address} served a client without a certificate"
+
+
+def test_a_token_without_the_namespace_is_refused_in_one_sentence(cluster_stack: Stack) -> None:
+    c = cluster_stack.config
+    assert cluster_stack.cluster is not None
+    wrong = ensure_token_issuer(cluster_stack.cluster.auth).token("wrong-namespace", ["retrieval:write"])
+    health, metrics = free_ports(2)
+    worker = subprocess.run(
+        [sys.executable, "-m", "business.worker"],
+        capture_output=True, text=True, timeout=120,
+        env={
+            **os.environ, **cluster_stack.client_env(),
+            "TEMPORAL_NAMESPACE": "business", "TEMPORAL_API_KEY": wrong,
+            "HEALTH_HOST": c.host, "BUSINESS_HEALTH_PORT": str(health),
+            "METRICS_HOST": c.host, "BUSINESS_METRICS_PORT": str(metrics),
+            "BUSINESS_DB_PATH": str(c.data_dir / "wrong-token-business.sqlite3"),
+        },
+    )
+    assert worker.returncode == 1, worker.stdout + worker.stderr
+    message = worker.stderr.strip().splitlines()[-1]
+    assert "refused access to namespace business" in message, worker.stderr
+    assert "Traceback" not in worker.stderr and wrong not in worker.stderr + worker.stdout
+
+    # The agent CLI with the same token: the same sentence, exit code 2, no traceback.
+    done = _agent(cluster_stack, "check", env={"TEMPORAL_API_KEY": wrong})
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "refused access to namespace agents" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_down_stops_everything_and_the_data_survives(cluster_stack: Stack) -> None:
+    c = cluster_stack.config
+    done = _agent(cluster_stack, "check", "--workflow-id", "cluster-survives", "--refund-cents", "100")
+    assert done.returncode == 0, done.stdout + done.stderr
+    cluster_stack.down(log=lambda line: None)
+    assert all(s.running is None for s in cluster_stack.status())
+    node_ports = [p for n in range(cluster.NODES) for p in cluster.node_ports(c, n)]
+    assert not [p for p in [c.ports["postgres"], *node_ports] if port_in_use(c.host, p)]
+
+    cluster_stack.up(log=lambda line: None)
+    env = {**os.environ, **cluster_stack.client_env()}
+    described = subprocess.run(
+        [
+            temporal_cli(), "workflow", "describe", "--workflow-id", "cluster-survives",
+            "--namespace", "agents", "--address", cluster_stack.temporal_address,
+        ],
+        capture_output=True, text=True, env=env, timeout=60,
+    )
+    assert described.returncode == 0 and "Completed" in described.stdout, described.stdout + described.stderr
