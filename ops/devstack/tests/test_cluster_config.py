@@ -106,3 +106,13 @@ def test_env_names_the_token_file_and_never_prints_the_token(
     token = Stack(StackConfig.from_env("cluster")).client_env()["TEMPORAL_API_KEY"]
     assert token not in printed
     assert 'export TEMPORAL_API_KEY="$(cat ' in printed and "TEMPORAL_TLS_CLIENT_CERT_PATH" in printed
+
+
+def test_a_new_signing_key_revokes_and_reissues_every_token(tmp_path: Path) -> None:
+    issuer = pki.ensure_token_issuer(tmp_path)
+    old = issuer.token("operator", cluster.TOKEN_PERMISSIONS["operator"])
+    old_jwks = issuer.jwks.read_text()
+    issuer.signing_key.unlink()
+    issuer = pki.ensure_token_issuer(tmp_path)
+    assert issuer.jwks.read_text() != old_jwks
+    assert issuer.token("operator", cluster.TOKEN_PERMISSIONS["operator"]) != old

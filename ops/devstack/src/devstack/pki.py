@@ -186,17 +186,21 @@ class TokenIssuer:
     def token(self, name: str, permissions: list[str]) -> str:
         """The token ``name`` (minted, or re-minted when half-expired) granting ``permissions``."""
         path = self.token_file(name)
+        key = serialization.load_pem_private_key(self.signing_key.read_bytes(), password=None)
         try:
             current = path.read_text().strip()
             claims = jwt.decode(current, options={"verify_signature": False})
-            fresh = claims.get(PERMISSIONS_CLAIM) == permissions and (
-                claims["exp"] - _now().timestamp() > TOKEN_LIFETIME.total_seconds() / 2
+            # Signed by the current key (a new key revokes every older token), same grants, and
+            # more than half its life left.
+            fresh = (
+                jwt.get_unverified_header(current).get("kid") == _key_id(key.public_key())
+                and claims.get(PERMISSIONS_CLAIM) == permissions
+                and claims["exp"] - _now().timestamp() > TOKEN_LIFETIME.total_seconds() / 2
             )
         except (OSError, jwt.PyJWTError, KeyError):
             fresh = False
         if fresh:
             return current
-        key = serialization.load_pem_private_key(self.signing_key.read_bytes(), password=None)
         now = _now()
         token = jwt.encode(
             {
@@ -228,10 +232,11 @@ def ensure_token_issuer(directory: Path) -> TokenIssuer:
     """An RSA signing key (RS256: what every JWT library and Temporal's key provider accept) and
     the JWKS of its public key; kept if they exist, so running workers' tokens stay valid."""
     issuer = TokenIssuer(directory)
-    if not issuer.signing_key.exists():
+    new_key = not issuer.signing_key.exists()
+    if new_key:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         write_private(issuer.signing_key, _pem_key(key))
-    if not issuer.jwks.exists():
+    if new_key or not issuer.jwks.exists():
         key = serialization.load_pem_private_key(issuer.signing_key.read_bytes(), password=None)
         assert isinstance(key, rsa.RSAPrivateKey)
         numbers = key.public_key().public_numbers()
