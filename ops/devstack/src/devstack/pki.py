@@ -35,7 +35,7 @@ TOKEN_LIFETIME = dt.timedelta(days=3)
 # certificate also carries the loopback address, which cluster nodes dial each other by.
 SERVER_NAME = "temporal.devstack.local"
 ISSUER = "devstack"
-# What the server's default claim mapper reads: "<namespace>:<role>", "system" for the cluster.
+# What the server's default claim mapper reads: "<namespace>:<role>", "temporal-system" for the cluster.
 PERMISSIONS_CLAIM = "permissions"
 
 

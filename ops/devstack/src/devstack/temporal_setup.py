@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -56,6 +57,29 @@ def ensure_namespaces(address: str, namespaces: tuple[str, ...], env: Mapping[st
         created = _cli(address, "operator", "namespace", "create", "--namespace", namespace, env=env)
         if created.returncode != 0:
             raise StackError(f"cannot create namespace {namespace} at {address}: {created.stderr.strip()}")
+        _wait_until_served(address, namespace, env)
+
+
+# A server answers for a new namespace once its namespace cache has refreshed (every 2 s by
+# default, per node): until then Nexus endpoints targeting it, search attributes in it and
+# workers polling it are refused with "not found". The dev server creates its namespaces before
+# it serves, so it passes at once.
+NAMESPACE_VISIBLE_TIMEOUT_S = 30.0
+
+
+def _wait_until_served(address: str, namespace: str, env: Mapping[str, str] | None) -> None:
+    deadline = time.monotonic() + NAMESPACE_VISIBLE_TIMEOUT_S
+    while True:
+        # Listing goes through the namespace cache, unlike describe, which reads the database.
+        listed = _cli(address, "workflow", "list", "--namespace", namespace, "--limit", "1", env=env)
+        if listed.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise StackError(
+                f"namespace {namespace} was created at {address} but not served within "
+                f"{NAMESPACE_VISIBLE_TIMEOUT_S:.0f} s: {listed.stderr.strip()}"
+            )
+        time.sleep(0.5)
 
 
 def ensure_nexus_endpoints(address: str, env: Mapping[str, str] | None = None) -> list[str]:
