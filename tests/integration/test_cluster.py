@@ -8,10 +8,14 @@ reason, only when the server is not built (`make temporal-server` builds it).
 
 from __future__ import annotations
 
+import json
 import os
+import random
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,14 +40,24 @@ BUDGET_S = 180.0
 
 
 def free_port_block(size: int) -> int:
-    """The first port of ``size`` consecutive free loopback ports."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            start = probe.getsockname()[1]
-        if start + size < 65000 and not any(port_in_use("127.0.0.1", p) for p in range(start, start + size)):
+    """The first port of ``size`` consecutive free loopback ports, all below the kernel's
+    ephemeral range and at or below cluster.MAX_MEMBERSHIP_PORT (free ports the kernel hands out
+    are above both)."""
+    rng = random.Random()
+    for _ in range(200):
+        start = rng.randrange(20000, cluster.MAX_MEMBERSHIP_PORT - size)
+        if all(_bindable(port) for port in range(start, start + size)):
             return start
-    raise RuntimeError(f"no block of {size} free ports found")
+    raise RuntimeError(f"no block of {size} free ports found below {cluster.MAX_MEMBERSHIP_PORT}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def cluster_config(data_dir: Path) -> StackConfig:
@@ -58,8 +72,11 @@ def timings() -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def cluster_stack(tmp_path_factory: pytest.TempPathFactory, timings: dict[str, float]) -> Iterator[Stack]:
-    stack = Stack(cluster_config(tmp_path_factory.mktemp("cluster-stack")))
+def cluster_stack(timings: dict[str, float]) -> Iterator[Stack]:
+    # Not under pytest's tmp_path: PostgreSQL runs as an unprivileged user (as root), and every
+    # pytest session on the machine makes /tmp/pytest-of-root 0700 again, locking it out mid-run.
+    data_dir = Path(tempfile.mkdtemp(prefix="cluster-stack-"))
+    stack = Stack(cluster_config(data_dir))
     started = time.monotonic()
     try:
         stack.up(log=lambda line: None)
@@ -67,6 +84,7 @@ def cluster_stack(tmp_path_factory: pytest.TempPathFactory, timings: dict[str, f
         yield stack
     finally:
         stack.down(log=lambda line: None)
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _agent(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -150,8 +168,10 @@ def test_down_stops_everything_and_the_data_survives(cluster_stack: Stack) -> No
     described = subprocess.run(
         [
             temporal_cli(), "workflow", "describe", "--workflow-id", "cluster-survives",
-            "--namespace", "agents", "--address", cluster_stack.temporal_address,
+            "--namespace", "agents", "--address", cluster_stack.temporal_address, "--output", "json",
         ],
         capture_output=True, text=True, env=env, timeout=60,
     )
-    assert described.returncode == 0 and "Completed" in described.stdout, described.stdout + described.stderr
+    assert described.returncode == 0, described.stderr
+    status = json.loads(described.stdout)["workflowExecutionInfo"]["status"]
+    assert status == "WORKFLOW_EXECUTION_STATUS_COMPLETED", status

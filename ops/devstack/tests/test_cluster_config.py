@@ -13,6 +13,7 @@ from cryptography import x509
 
 from devstack import cluster, pki
 from devstack.config import PORTS, StackConfig
+from devstack.processes import StackError
 from devstack.stack import DEV_DYNAMIC_CONFIG, Stack
 
 
@@ -116,3 +117,10 @@ def test_a_new_signing_key_revokes_and_reissues_every_token(tmp_path: Path) -> N
     issuer = pki.ensure_token_issuer(tmp_path)
     assert issuer.jwks.read_text() != old_jwks
     assert issuer.token("operator", cluster.TOKEN_PERMISSIONS["operator"]) != old
+
+
+def test_a_base_port_that_pushes_membership_ports_past_smallint_is_one_clear_error(config: StackConfig) -> None:
+    cluster.check_ports(config)
+    high = config.with_ports({"cluster_base": 32740})
+    with pytest.raises(StackError, match="membership ports must stay at or below 32767"):
+        cluster.check_ports(high)

@@ -108,6 +108,21 @@ def node_ports(config: StackConfig, node: int) -> list[int]:
     return [node_port(config, node, what) for what in _OFFSETS]
 
 
+# The server's PostgreSQL schema keeps membership ports in a smallint column: a node whose
+# membership port is above it dies at start-up ("out of range for type smallint").
+MAX_MEMBERSHIP_PORT = 32767
+
+
+def check_ports(config: StackConfig) -> None:
+    highest = config.ports["cluster_base"] + NODE_BLOCK * NODES - 1
+    if highest > MAX_MEMBERSHIP_PORT:
+        raise StackError(
+            f"DEVSTACK_CLUSTER_BASE_PORT={config.ports['cluster_base']} puts cluster ports up to {highest}, but "
+            f"membership ports must stay at or below {MAX_MEMBERSHIP_PORT} (the server's PostgreSQL schema "
+            f"stores them as smallint); choose a base at or below {MAX_MEMBERSHIP_PORT - NODE_BLOCK * NODES + 1}"
+        )
+
+
 @dataclass(frozen=True)
 class ClusterPaths:
     root: Path
@@ -181,15 +196,18 @@ def ensure_pgdata(paths: ClusterPaths) -> str | None:
     """Initialise PGDATA once (password authentication for the ``temporal`` superuser); returns
     the system user PostgreSQL runs as."""
     user = _pg_user()
+    paths.postgres.mkdir(parents=True, exist_ok=True)
+    if user is not None:
+        # The data directory's parents must be traversable by that user (only it owns the rest),
+        # checked at every start: something may have narrowed them since (pytest makes its
+        # /tmp/pytest-of-USER 0700 at every session, for one).
+        _wheel()[1].ensure_prefix_permissions(paths.postgres)
     if (paths.pgdata / "PG_VERSION").exists():
         return user
-    paths.postgres.mkdir(parents=True, exist_ok=True)
     pwfile = paths.postgres / "initdb-password"
     write_private(pwfile, db_password(paths) + "\n")
     if user is not None:
         entry = pwd.getpwnam(user)
-        # The data directory's parents must be traversable by that user; only it owns the rest.
-        _wheel()[1].ensure_prefix_permissions(paths.postgres)
         for path in (paths.postgres, pwfile):
             os.chown(path, entry.pw_uid, entry.pw_gid)
     try:

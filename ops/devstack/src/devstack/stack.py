@@ -253,6 +253,7 @@ class Stack:
         assert self.cluster is not None
         if reason := cluster.server_build_missing():
             raise StackError(reason)
+        cluster.check_ports(self.config)
         pki = ensure_pki(self.cluster.pki)
         issuer = ensure_token_issuer(self.cluster.auth)
         c = self.config
