@@ -285,13 +285,15 @@ class Stack:
             self._prepare_server()
         specs = self.specs()
         # The database first (a cluster's schema is applied before any node starts), then the
-        # servers (the workers need them), then the workers together.
-        servers = (*self._server_processes(), "model-server", "codec-server")
-        phases = [
-            [s for s in specs if s.name == "postgres"],
-            [s for s in specs if s.name in servers and s.name != "postgres"],
-            [s for s in specs if s.name not in servers],
-        ]
+        # servers (the workers need them), then the workers together. A cluster's first node
+        # starts before the others: on a new database the nodes race to write the cluster's
+        # metadata, and a node that loses exits.
+        database = [n for n in self._server_processes() if n == "postgres"]
+        nodes = [n for n in self._server_processes() if n != "postgres"]
+        groups = [database, [*nodes[:1], "model-server", "codec-server"], nodes[1:]]
+        named = {name for group in groups for name in group}
+        phases = [[s for s in specs if s.name in group] for group in groups]
+        phases.append([s for s in specs if s.name not in named])
         for phase in phases:
             already = {s.name for s in phase if self.processes.running(s.name)}
             for spec, proc in zip(phase, self.processes.start_all(phase), strict=False):
