@@ -9,7 +9,7 @@ import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from workerkit import ConfigError
-from workerkit.connect import check_namespace_access
+from workerkit.connect import check_namespace_access, short_reason
 
 
 def _client(namespace: str, failure: RPCError | None) -> SimpleNamespace:
@@ -46,3 +46,21 @@ async def test_other_failures_are_not_hidden() -> None:
         await check_namespace_access(
             _client("agents", RPCError("unavailable", RPCStatusCode.UNAVAILABLE, b"")), "127.0.0.1:7233"
         )
+
+
+def test_a_connection_closed_at_the_first_call_points_at_tls() -> None:
+    core = RuntimeError(
+        'Failed client connect: `get_system_info` call error after connection: Status { code: Cancelled, '
+        'message: "operation was canceled", source: Some(tonic::transport::Error(Transport, '
+        'hyper::Error(Canceled, "connection closed"))) }'
+    )
+    reason = short_reason(core)
+    assert reason.startswith("operation was canceled; the server closed the connection")
+    assert "TEMPORAL_TLS_CLIENT_CERT_PATH" in reason and "\n" not in reason
+
+
+def test_a_refused_connection_keeps_the_os_words() -> None:
+    refused = RuntimeError('Failed client connect: Server connection error: tonic::transport::Error(Transport, '
+                           'ConnectError("tcp connect error", Os { code: 111, kind: ConnectionRefused, '
+                           'message: "Connection refused" }))')
+    assert short_reason(refused) == "Connection refused"

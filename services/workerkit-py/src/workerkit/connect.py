@@ -115,4 +115,13 @@ def short_reason(err: Exception) -> str:
     what a person needs (and the API key is never part of them)."""
     text = str(err)
     found = re.search(r'message: "([^"]+)"', text)
-    return found.group(1) if found else text.splitlines()[0][:160]
+    reason = found.group(1) if found else text.splitlines()[0][:160]
+    if "call error after connection" in text and re.search(r"Transport|transport error|connection closed", text):
+        # The TCP connection was made and the first call died in transport: what a server that
+        # requires TLS (or a client certificate) does to a client without it, which the core
+        # SDK reports only as "transport error" or "operation was canceled".
+        reason += (
+            "; the server closed the connection, as one that requires TLS or a client certificate does "
+            "(check TEMPORAL_TLS_CLIENT_CERT_PATH and the other TEMPORAL_TLS_* settings)"
+        )
+    return reason
