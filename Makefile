@@ -17,7 +17,7 @@ GO_REPLAYER := bin/retrieval-replay
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python clean temporal-server replay-check drill-rollout bench-agent drill-crash helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python clean temporal-server test-cluster replay-check drill-rollout bench-agent drill-crash helm test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -175,11 +175,10 @@ lint-python: install ## ruff (rules and exclusions in pyproject.toml)
 # pin (a bump builds a new one), with the module's PostgreSQL schemas copied beside them so the
 # stack never reads Go's module cache. The server needs a newer Go than the machine's, fetched by
 # GOTOOLCHAIN through the proxy; nice because the build takes minutes of both cores.
-TEMPORAL_SERVER_VERSION := v1.32.2
+# The pin lives in one file, read here and by devstack (which finds the build by it).
+TEMPORAL_SERVER_VERSION := $(shell cat ops/devstack/temporal-server.version)
 TEMPORAL_SERVER_GOTOOLCHAIN := go1.26.10
 TEMPORAL_SERVER_DIR := .tools/temporal-server/$(TEMPORAL_SERVER_VERSION)
-export DEVSTACK_TEMPORAL_SERVER_DIR := $(CURDIR)/$(TEMPORAL_SERVER_DIR)
-
 temporal-server: $(TEMPORAL_SERVER_DIR)/.built ## build the self-hosted Temporal server and SQL tool (TEMPORAL_SERVER_VERSION) into .tools/ once (about 8 minutes)
 
 $(TEMPORAL_SERVER_DIR)/.built:
@@ -203,6 +202,10 @@ helm: ## build the helm binary (HELM_VERSION) into .tools/bin unless that versio
 	@$(GO) version -m $(HELM) 2>/dev/null | grep -qE "^\s+mod\s+helm.sh/helm/v4\s+$(HELM_VERSION)\s" || { \
 	  echo "building helm $(HELM_VERSION) into .tools/bin (a few minutes, once)"; \
 	  GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
+
+# On a cluster of its own (own ports and data directory); leaves `make up`'s stack alone.
+test-cluster: build temporal-server ## the cluster mode: three nodes on PostgreSQL, mTLS, JWT; agent check through it, refusals, down and up again
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_cluster.py
 
 test-helm: build helm ## the Helm chart: lint, render, validate every manifest, check security and values, run its processes from the rendered config
 	$(PY) -m pytest -q -p no:cacheprovider tests/deploy

@@ -68,9 +68,15 @@ TOKEN_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
+VERSION_FILE = REPO_ROOT / "ops" / "devstack" / "temporal-server.version"
+
+
 def server_dir() -> Path:
-    """Where `make temporal-server` put the pinned build (the Makefile exports the path)."""
-    return Path(os.environ.get("DEVSTACK_TEMPORAL_SERVER_DIR", REPO_ROOT / ".tools" / "temporal-server" / "v1.32.2"))
+    """Where `make temporal-server` puts the build of the pinned version (VERSION_FILE, which the
+    Makefile reads too); DEVSTACK_TEMPORAL_SERVER_DIR points at another build."""
+    if override := os.environ.get("DEVSTACK_TEMPORAL_SERVER_DIR"):
+        return Path(override)
+    return REPO_ROOT / ".tools" / "temporal-server" / VERSION_FILE.read_text().strip()
 
 
 def server_build_missing() -> str | None:
