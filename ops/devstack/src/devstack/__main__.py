@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 state = f"running (pid {status.running.pid})" if status.running else "stopped"
                 down += status.running is None
                 print(f"{status.name:17} {state:22} {status.url}")
+            if ring := stack.ring_summary():
+                print(f"{'membership ring':17} {ring}")
             return 0 if down == 0 else 3
         elif args.command == "logs":
             names = [args.name] if args.name else stack.process_names()

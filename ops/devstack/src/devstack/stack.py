@@ -356,6 +356,18 @@ class Stack:
         }
         return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]
 
+    def ring_summary(self) -> str | None:
+        """How many live nodes each role's ring has, as the nodes record it; None for the dev
+        server, or when the database does not answer (its own status line says so)."""
+        if self.cluster is None or not self.processes.running("postgres"):
+            return None
+        try:
+            members = cluster.ring_members(self.config, self.cluster)
+        except StackError:
+            return None
+        counts = [f"{role} {sum(1 for r, _ in members if r == role)}" for role in cluster.ROLES]
+        return f"{', '.join(counts)} (of {cluster.NODES} nodes)"
+
     def client_env(self) -> dict[str, str]:
         """What a client (CLI, test) needs to talk to this stack: its server, its keys, and an
         identity (the local support lead, who may act for any customer)."""
