@@ -257,12 +257,12 @@ class Stack:
         pki = ensure_pki(self.cluster.pki)
         issuer = ensure_token_issuer(self.cluster.auth)
         c = self.config
-        admin = self.credentials("admin")
+        # The health API needs no token, but the frontend accepts nobody without a certificate.
+        tls_only = {k: v for k, v in self.credentials("admin").items() if k != "TEMPORAL_API_KEY"}
 
         def node_ready(node: int) -> bool:
             address = f"{c.host}:{cluster.node_port(c, node, 'frontend')}"
-            # The health API needs no token, but the frontend accepts nobody without a certificate.
-            return port_in_use(c.host, cluster.node_port(c, node, "frontend")) and server_healthy(address, admin)
+            return port_in_use(c.host, cluster.node_port(c, node, "frontend")) and server_healthy(address, tls_only)
 
         self.cluster.dynamic_config.write_text(json.dumps(cluster.dynamic_config(DEV_DYNAMIC_CONFIG), indent=2))
         return [
