@@ -59,12 +59,12 @@ with workflow.unsafe.imports_passed_through():
         REJECTED,
         record_approval_decided,
         record_approval_requested,
-        record_guardrail_refusal,
         record_tool_call,
     )
     from agent.queues import LLM_TASK_QUEUE
     from agent.support.activities import ArchiveRequest
     from agent.support.answer_screen import SHIPPED_STAGE, STAGES
+    from agent.support.audit import RefusalLog
     from agent.support.policy import (
         Guardrail,
         continue_as_new_reason,
@@ -215,6 +215,7 @@ class SupportAgentWorkflow:
         }
         self._queued_ids: set[str] = set()
         self._refunded_cents: dict[str, int] = dict(carried.refunded_cents) if carried else {}
+        self._refusals = RefusalLog(carried.refusals if carried else None, self._run_index)
 
         self._transcript: list[TranscriptEntry] = []
         self._context: list[ChatMessage] = self._context_from(self._carried_recent)
@@ -400,10 +401,9 @@ class SupportAgentWorkflow:
         self._phase, self._detail = Phase.RUNNING_TOOL, call.name
         outcome = await self._tools.run(call, key, turn.asked, turn.refunds)
         record_tool_call(call.name, outcome.failed)
-        if outcome.guardrail is not None:
-            record_guardrail_refusal(outcome.guardrail)
         if outcome.approval is not None:
             outcome.result = self._open_approval(outcome.approval, key, turn)
+        self._refusals.tool_refused(call.name, outcome.result, outcome.guardrail, self._turns, key)
         now = workflow.now()
         if outcome.refund is not None:
             r = outcome.refund
@@ -477,8 +477,8 @@ class SupportAgentWorkflow:
         )
         s = self._settings
         if self._usage.total_tokens >= s.max_conversation_tokens and workflow.patched(TOKEN_BUDGET_PATCH):
-            record_guardrail_refusal(Guardrail.TOKEN_BUDGET)
             spent = f"{self._usage.total_tokens} model tokens spent, the budget is {s.max_conversation_tokens}"
+            self._refusals.record(Guardrail.TOKEN_BUDGET, "model", spent, self._turns)
             return _ModelFailure("budget_spent", spent)
         # Two rounds: the activity's own retries (backoff, Retry-After) first; if they run out
         # on a retryable error, one durable cool-down and one more round.
@@ -762,6 +762,7 @@ class SupportAgentWorkflow:
             actions=self._actions,
             approvals=list(self._approvals.values()),
             transcript=self._archive,
+            refusals=self._refusals.audit,
         )
 
     async def _continue_as_new(self, reason: str) -> None:
@@ -790,6 +791,7 @@ class SupportAgentWorkflow:
             model_call_seq=self._model_call_seq,
             answered=self._answers_to_carry(),
             refunded_cents=self._refunded_cents,
+            refusals=self._refusals.audit,
         )
         workflow.continue_as_new(
             ConversationStart(
@@ -1038,4 +1040,5 @@ class SupportAgentWorkflow:
             summary=self._summary,
             customer_id=self._customer_id,
             acting=self._acting,
+            refusals=self._refusals.audit,
         )
