@@ -6,6 +6,7 @@ ORD-1004 (the demo's 150 USD, refunded once however often the demo runs).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -179,6 +180,12 @@ def test_an_oidc_token_starts_a_conversation_for_its_verified_customer(stack: St
         assert f"for customer cust-grace (customer grace@example.com (OIDC {issuer_url}))" in show, show
         out = ok(agent(stack, "chat", "send", cid, "Please look up order ORD-1001", env=grace))
         assert "ORD-1001 does not belong to customer cust-grace" in out, out
+        # The refusal is audited with the conversation, for people and for audit pipelines.
+        out = ok(agent(stack, "chat", "refusals", cid, env=grace))
+        assert f"Conversation {cid}: 1 guardrail refusal(s): other_customer ×1" in out, out
+        audit = json.loads(ok(agent(stack, "chat", "refusals", cid, "--json", env=grace)))
+        assert audit["totals"] == {"other_customer": 1}, audit
+        assert audit["records"][0]["tool"] == "lookup_order" and "does not belong" in audit["records"][0]["detail"]
 
         refused = {
             "expired": ({**oidc, "AGENT_TOKEN": idp.mint(customer_id="cust-grace", expires_in=-600)},
