@@ -26,7 +26,9 @@ async def test_refunds_stay_within_the_order_and_the_conversations_cap(stack: St
     chat = Conversations(agents_client)
     before = guardrail_counts(stack)
     # ORD-1005 is Edsger's (delivered, €67). No approvals here: only the rules in code.
-    cid = await start(chat, "cust-edsger", approval_threshold_cents=1_000_000, max_refund_cents_per_conversation=1000)
+    # One turn per run: the cap and the refusal audit hold across continue-as-new.
+    cid = await start(chat, "cust-edsger", approval_threshold_cents=1_000_000, max_refund_cents_per_conversation=1000,
+                      max_turns_per_run=1)
     first = await chat.send(cid, "Please refund €6 on order ORD-1005")
     assert '"status": "refunded"' in first.text, first.text
     capped = await chat.send(cid, "Please refund €6 on order ORD-1005")
@@ -50,10 +52,14 @@ async def test_refunds_stay_within_the_order_and_the_conversations_cap(stack: St
         counted
     )
     # Counted and audited alike: each conversation lists the refusals it made.
-    assert (await chat.status(cid)).refusals.totals == {"conversation_refund_cap": 1, "above_remaining": 1,
-                                                        "other_customer": 2}
+    edsger = (await chat.status(cid)).refusals
+    assert edsger.totals == {"conversation_refund_cap": 1, "above_remaining": 1, "other_customer": 2}
+    assert [(r.rule, r.run_index) for r in edsger.records] == [
+        ("conversation_refund_cap", 1), ("above_remaining", 2), ("other_customer", 3), ("other_customer", 3)
+    ], edsger.records
     (barbara,) = (await chat.status(shipped)).refusals.records
     assert (barbara.rule, barbara.tool, barbara.approval_id) == ("not_delivered", "refund_order", "APR-1")
+    assert barbara.detail == "refund 1.00 EUR on ORD-1006 waits for a person (APR-1): the goods are not delivered yet"
 
 
 async def test_past_its_token_budget_a_conversation_goes_to_a_person(stack: Stack, agents_client: Client) -> None:

@@ -51,6 +51,7 @@ OIDC_JWKS_URL_ENV = "AGENT_OIDC_JWKS_URL"
 DEFAULT_CUSTOMER_CLAIM = "customer_id"
 DEFAULT_ROLES_CLAIM = "roles"
 DEFAULT_OPERATOR_ROLE = "agent-operator"
+MAX_CUSTOMER_ID_CHARS = 128
 
 
 class IdentityError(Exception):
@@ -142,7 +143,7 @@ class OidcSettings:
             return environ.get(f"AGENT_OIDC_{name}", "").strip()
 
         issuer, audience, jwks_url = get("ISSUER"), get("AUDIENCE"), get("JWKS_URL")
-        if not (issuer or jwks_url):
+        if not (issuer or audience or jwks_url):
             return None
         # Issuer and audience are both required: without the audience a token minted for any
         # other application of the same identity provider would start conversations here.
@@ -184,6 +185,9 @@ class OidcSettings:
                 f"the token names no customer (claim {self.customer_claim!r}) and has no "
                 f"{self.operator_role!r} role, so it may not act for anyone"
             )
+        if len(customer_id.strip()) > MAX_CUSTOMER_ID_CHARS:
+            # Refused, not cut: a shortened id could name another customer.
+            raise IdentityError(f"the token's {self.customer_claim!r} claim is longer than a customer id may be")
         return Principal(subject[:256], customer_id.strip(), issuer=issuer)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 from agent.metrics import record_guardrail_refusal
+from agent.support.policy import PERSON_REASONS
 from agent.support.types import RefusalAudit, RefusalRecord
 
 REFUSALS_KEPT = 200
@@ -78,6 +79,7 @@ class RefusalLog:
         if isinstance(error, dict):
             detail, approval_id = str(error.get("message", "")), None
         else:
-            approval_id = str(result.get("approval_id")) if result.get("approval_id") else None
-            detail = f"waits for a person ({approval_id}): {result.get('message', '')}"
-        self.record(rule, tool, detail, turn, idempotency_key=key, approval_id=approval_id)
+            approval_id = str(result.get("approval_id", ""))
+            refund = f"refund {result.get('amount')} on {result.get('order_id')}"
+            detail = f"{refund} waits for a person ({approval_id}): {PERSON_REASONS.get(rule, rule)}"
+        self.record(rule, tool, detail, turn, idempotency_key=key, approval_id=approval_id or None)

@@ -109,6 +109,14 @@ class Guardrail:
     )
 
 
+# Why a refund went to a person instead of being paid, as an audit record says it.
+PERSON_REASONS = {
+    Guardrail.UNASKED_REFUND: "the customer's own message did not ask for this refund",
+    Guardrail.REFUND_BURST: "a refund was already paid for this message",
+    Guardrail.NOT_DELIVERED: "the goods are not delivered yet",
+}
+
+
 def person_required(fulfilment: str, asked: str, order_id: str, refunds_this_turn: int) -> str | None:
     """The rule that makes a refund wait for a person whatever its amount, or None. What the
     model did wrong is named before the state of the goods, so an audit shows an unasked refund
