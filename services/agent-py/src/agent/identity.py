@@ -51,7 +51,8 @@ OIDC_JWKS_URL_ENV = "AGENT_OIDC_JWKS_URL"
 DEFAULT_CUSTOMER_CLAIM = "customer_id"
 DEFAULT_ROLES_CLAIM = "roles"
 DEFAULT_OPERATOR_ROLE = "agent-operator"
-MAX_CUSTOMER_ID_CHARS = 128
+# The business contract's bound on customer_id (nexus/business/schemas: maxLength 64).
+MAX_CUSTOMER_ID_CHARS = 64
 
 
 class IdentityError(Exception):
@@ -216,7 +217,7 @@ class Identities:
 
     def verify(self, token: str) -> Principal:
         token = token.strip()
-        if self._verifier is not None and self._oidc is not None and looks_like_jwt(token):
+        if self._oidc is not None and self._verifier is not None and looks_like_jwt(token):
             try:
                 claims = self._verifier.verify(token)
             except TokenRejected as err:
