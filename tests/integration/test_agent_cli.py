@@ -186,6 +186,8 @@ def test_an_oidc_token_starts_a_conversation_for_its_verified_customer(stack: St
         audit = json.loads(ok(agent(stack, "chat", "refusals", cid, "--json", env=grace)))
         assert audit["totals"] == {"other_customer": 1}, audit
         assert audit["records"][0]["tool"] == "lookup_order" and "does not belong" in audit["records"][0]["detail"]
+        show = ok(agent(stack, "chat", "show", cid, env=grace))
+        assert f"1 guardrail refusal(s): other_customer ×1 (agent chat refusals {cid})" in show, show
 
         refused = {
             "expired": ({**oidc, "AGENT_TOKEN": idp.mint(customer_id="cust-grace", expires_in=-600)},
