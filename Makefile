@@ -17,7 +17,7 @@ GO_REPLAYER := bin/retrieval-replay
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-python test-go lint lint-python clean replay-check drill-rollout bench-agent drill-crash helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python clean replay-check drill-rollout bench-agent drill-crash helm test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -79,13 +79,31 @@ ingest: ## ingest documents into the running stack's knowledge base: make ingest
 
 test: build ## run every test tier that fits in CI: static checks, pytest (unit, contract, integration) and go test
 	$(MAKE) --no-print-directory lint-python
+	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-go
 	$(MAKE) --no-print-directory test-rules
 	$(MAKE) --no-print-directory helm
-	$(MAKE) --no-print-directory test-python
+	$(MAKE) --no-print-directory test-integration
 
-test-python: build browser prometheus
-	$(PY) -m pytest
+test-python: build browser prometheus test-server
+	$(PY) -m pytest -m unit
+	$(PY) -m pytest -m integration
+
+test-unit: build prometheus test-server ## the tests that start no server process (the agent's workflow tests first), in about 2 minutes
+	$(PY) -m pytest -m unit
+
+test-integration: build browser prometheus ## the tests that run real servers and worker processes
+	$(PY) -m pytest -m integration
+
+TEST_SERVER_LIB := .tools/temporal-test-server/lib
+test-server: $(TEST_SERVER_LIB)/.fetched ## fetch Temporal's time-skipping test server (Java, from Maven Central) for the fast workflow tests
+
+$(TEST_SERVER_LIB)/.fetched: tests/temporal-test-server/pom.xml
+	@command -v java >/dev/null && command -v mvn >/dev/null || { echo "installing Debian's Java runtime and Maven for Temporal's test server"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless maven >/dev/null; }
+	rm -rf $(TEST_SERVER_LIB)
+	mvn -q -B -f tests/temporal-test-server/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(TEST_SERVER_LIB)
+	@touch $@
 
 test-go: install
 	$(GO) vet $(GO_PACKAGES)

@@ -32,7 +32,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from devstack import prometheus
 from devstack.config import REPO_ROOT
 from devstack.stack import Stack
-from nexus_contracts.retrieval import RetrievalService, SearchRequest
+from nexus_contracts.retrieval import DEFAULT_ENDPOINT, RetrievalService, SearchRequest
 
 pytestmark = pytest.mark.skipif(
     prometheus.binary() is None, reason="prometheus is not installed and `make prometheus` could not install it"
@@ -136,7 +136,7 @@ class BadSearchWorkflow:
 
     @workflow.run
     async def run(self, collection: str) -> str:
-        client = workflow.create_nexus_client(service=RetrievalService, endpoint="retrieval")
+        client = workflow.create_nexus_client(service=RetrievalService, endpoint=DEFAULT_ENDPOINT)
         try:
             await client.execute_operation(
                 RetrievalService.search,

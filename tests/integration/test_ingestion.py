@@ -37,7 +37,7 @@ from agent.support.toolbox import search_knowledge, source_of
 from agent.testing import at, ledger
 from agent.workflows.ingest import IngestWorkflow, input_problems
 from devstack.stack import Stack
-from nexus_contracts.retrieval import RetrievalService, SearchHit, SearchRequest, SearchResponse
+from nexus_contracts.retrieval import DEFAULT_ENDPOINT, RetrievalService, SearchHit, SearchRequest, SearchResponse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "documents"
 GOOD = ["returns-faq.txt", "care-guide.md", "gift-cards.html", "repair-service.pdf"]
@@ -135,7 +135,7 @@ class SearchProbeWorkflow:
 
     @workflow.run
     async def run(self, collection: str, query: str, mode: str) -> SearchResponse:
-        retrieval = workflow.create_nexus_client(service=RetrievalService, endpoint="retrieval")
+        retrieval = workflow.create_nexus_client(service=RetrievalService, endpoint=DEFAULT_ENDPOINT)
         if mode == "agent":
             return (await search_knowledge(retrieval, query, collection, top_k=5)).response
         return await retrieval.execute_operation(

@@ -108,6 +108,13 @@ def test_endpoints_name_a_known_service_each() -> None:
         assert endpoint.target_namespace and endpoint.target_task_queue
 
 
+@pytest.mark.parametrize("module", [retrieval, business], ids=lambda m: m.SERVICE_NAME)
+def test_default_endpoint_is_the_services_endpoint(module: Any) -> None:
+    """Callers default to this name (AGENT_*_ENDPOINT overrides it): it must route to the service."""
+    [endpoint] = [e for e in load_endpoints() if e.service == module.SERVICE_NAME]
+    assert module.DEFAULT_ENDPOINT == endpoint.name
+
+
 def test_bad_endpoint_file_gives_one_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "endpoints.json"
     broken.write_text("{not json")

@@ -28,7 +28,7 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_every_refusal_is_counted_and_recorded(counted: list[str]) -> None:
-    log = RefusalLog(None, run_index=2)
+    log = RefusalLog(RefusalAudit(), run_index=2)
     log.tool_refused("lookup_order", {"result": "fine"}, None, 1, "c/step-1")  # no rule: nothing
     error = {"error": {"type": "UNKNOWN_TOOL", "message": "there is no tool named 'transfer_funds'"}}
     log.tool_refused("transfer_funds", error, Guardrail.UNKNOWN_TOOL, 1, "c/step-2")
@@ -55,8 +55,9 @@ def test_records_are_bounded_and_totals_count_every_one(counted: list[str]) -> N
     assert log.audit.totals == {"bad_arguments": 7 + REFUSALS_KEPT + 5} and len(counted) == REFUSALS_KEPT + 5
 
 
-def test_a_carried_audit_is_continued_not_shared(counted: list[str]) -> None:
+def test_a_carried_audit_is_continued_in_place(counted: list[str]) -> None:
     carried = RefusalAudit(totals={"other_customer": 1})
     log = RefusalLog(carried, run_index=3)
     log.record(Guardrail.OTHER_CUSTOMER, "lookup_order", "ORD-1001 does not belong to customer cust-grace", 9)
-    assert log.audit.totals == {"other_customer": 2} and carried.totals == {"other_customer": 1}
+    # The workflow's state is the carried shape: what the log records is what the next run gets.
+    assert carried.totals == {"other_customer": 2} and carried.records[0].run_index == 3

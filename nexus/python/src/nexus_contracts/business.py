@@ -7,7 +7,21 @@ from dataclasses import dataclass, field
 import nexusrpc
 
 SERVICE_NAME = "business"
-MAX_CUSTOMER_ID = 64
+# The endpoint callers reach this service through unless configured otherwise; an entry of
+# nexus/endpoints.json for this service (tested).
+DEFAULT_ENDPOINT = "business"
+
+# Limits of nexus/business/schemas/*.json, which the business handler enforces (BAD_REQUEST
+# beyond them) because the SDK does not validate payloads against the schemas. Each is named
+# once here; nexus/python/tests ties every one to the schema location it comes from.
+MAX_CUSTOMER_ID_LENGTH = 64
+MAX_ORDER_ID_LENGTH = 64
+MAX_TICKET_ID_LENGTH = 64
+MAX_IDEMPOTENCY_KEY_LENGTH = 200
+MIN_AMOUNT_CENTS = 1
+MAX_REASON_LENGTH = 2000
+MAX_SUBJECT_LENGTH = 200
+MAX_BODY_LENGTH = 8000
 
 
 # ``customer_id`` on a request is the customer the caller acts for, set by the caller's code from
@@ -66,7 +80,15 @@ class RefundResult:
 
 
 TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
-TICKET_STATUSES = ("open", "closed")
+TICKET_OPEN = "open"
+TICKET_STATUSES = (TICKET_OPEN, "closed")
+# Where an order's goods are (``Order.fulfilment``), and its status, which a refund overrides.
+FULFILMENT_STATES = ("placed", "shipped", "delivered")
+ORDER_REFUNDED = "refunded"
+ORDER_PARTIALLY_REFUNDED = "partially_refunded"
+ORDER_STATUSES = (*FULFILMENT_STATES, ORDER_REFUNDED, ORDER_PARTIALLY_REFUNDED)
+REFUND_COMPLETED = "completed"
+REFUND_STATUSES = (REFUND_COMPLETED,)
 
 
 @dataclass

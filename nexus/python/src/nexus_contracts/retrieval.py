@@ -1,9 +1,9 @@
 """Contract of the ``retrieval`` Nexus service (handled by the Go retrieval worker).
 
 The JSON Schemas and examples in ``nexus/retrieval/`` are the source of truth; field names,
-types and defaults here must match them exactly (``nexus/python/tests`` round-trips every
-example). Optional fields default to ``None``, which travels as JSON ``null`` and means
-"not given" to the Go worker.
+types, defaults and limits here must match them exactly (``nexus/python/tests`` compares
+every field and limit and round-trips every example). Optional fields default to ``None``,
+which travels as JSON ``null`` and means "not given" to the Go worker.
 """
 
 from __future__ import annotations
@@ -13,9 +13,29 @@ from dataclasses import dataclass, field
 import nexusrpc
 
 SERVICE_NAME = "retrieval"
+# The endpoint callers reach this service through unless configured otherwise; an entry of
+# nexus/endpoints.json for this service (tested).
+DEFAULT_ENDPOINT = "retrieval"
 
-# Limits the worker enforces (BAD_REQUEST beyond them).
+# Limits of nexus/retrieval/schemas/*.json, which the Go worker enforces (BAD_REQUEST beyond
+# them). Each is named once here for Python callers; nexus/python/tests ties every one to the
+# schema location it comes from, and the Go worker's contract tests do the same for its
+# constants, so a limit changed in a schema fails both sides until they follow. Lengths count
+# Unicode code points, as JSON Schema and ``len(str)`` do.
+MAX_QUERY_LENGTH = 4096
+MAX_COLLECTION_LENGTH = 128
+MIN_TOP_K = 1
 MAX_TOP_K = 100
+MAX_VECTOR_DIMENSION = 4096
+MAX_FILTERS = 16
+MAX_METADATA_ENTRIES = 32
+MAX_KEY_LENGTH = 128
+MAX_VALUE_LENGTH = 1024
+MAX_DOC_ID_LENGTH = 512
+MIN_VERSION = 1
+MAX_TITLE_LENGTH = 1024
+MAX_TEXT_LENGTH = 100_000
+MAX_BATCH_ID_LENGTH = 200
 MAX_INDEX_DOCUMENTS = 256
 MAX_DELETE_IDS = 1000
 
@@ -24,6 +44,9 @@ MAX_DELETE_IDS = 1000
 MODE_BM25 = "bm25"
 MODE_VECTOR = "vector"
 MODE_HYBRID = "hybrid"
+SEARCH_MODES = (MODE_BM25, MODE_VECTOR, MODE_HYBRID)
+# How a collection's vector searches run (``CollectionStats.vector_index``).
+VECTOR_INDEX_KINDS = ("none", "exact", "hnsw")
 
 
 @dataclass

@@ -71,7 +71,9 @@ from agent.queues import AGENT_TASK_QUEUE
 from agent.support.policy import settings_problems
 from agent.support.types import ConversationSettings, ConversationStart
 from agent.workflows.system_check import SystemCheckInput, SystemCheckResult, SystemCheckWorkflow
-from workerkit import ConfigError, TemporalUnreachable, connect
+from nexus_contracts.business import DEFAULT_ENDPOINT as BUSINESS_ENDPOINT
+from nexus_contracts.retrieval import DEFAULT_ENDPOINT as RETRIEVAL_ENDPOINT
+from workerkit import ConfigError, TemporalUnreachable, connect, root_message
 from workerkit.process import exit_without_finalizing
 from workerkit.tracing import traced_command
 
@@ -140,8 +142,7 @@ async def run_check(args: argparse.Namespace) -> int:
         question=args.question,
         order_id=args.order,
         refund_cents=args.refund_cents,
-        retrieval_endpoint=os.environ.get("AGENT_RETRIEVAL_ENDPOINT", "retrieval"),
-        business_endpoint=os.environ.get("AGENT_BUSINESS_ENDPOINT", "business"),
+        **_endpoints(),
     )
     with console.status(f"running {workflow_id} through every hop..."):
         try:
@@ -149,10 +150,7 @@ async def run_check(args: argparse.Namespace) -> int:
                 SystemCheckWorkflow.run, check, id=workflow_id, task_queue=AGENT_TASK_QUEUE
             )
         except WorkflowFailureError as err:
-            cause = err.cause
-            while getattr(cause, "cause", None) is not None:
-                cause = cause.cause
-            console.print(f"[red]system check {workflow_id} failed:[/red] {cause}")
+            console.print(f"[red]system check {workflow_id} failed:[/red] {root_message(err)}")
             return 1
     render_system_check(result, workflow_id)
     return 0
@@ -178,9 +176,10 @@ def money_cents(raw: str) -> int:
 
 
 def _endpoints() -> dict[str, str]:
+    """The Nexus endpoints a started workflow calls: the contracts' defaults unless overridden."""
     return {
-        "retrieval_endpoint": os.environ.get("AGENT_RETRIEVAL_ENDPOINT", "retrieval"),
-        "business_endpoint": os.environ.get("AGENT_BUSINESS_ENDPOINT", "business"),
+        "retrieval_endpoint": os.environ.get("AGENT_RETRIEVAL_ENDPOINT", RETRIEVAL_ENDPOINT),
+        "business_endpoint": os.environ.get("AGENT_BUSINESS_ENDPOINT", BUSINESS_ENDPOINT),
     }
 
 

@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from nexus_contracts.business import TICKET_PRIORITIES, CreateTicketRequest, Order, OrderItem, RefundResult, Ticket
+from nexus_contracts.business import (
+    MIN_AMOUNT_CENTS,
+    ORDER_PARTIALLY_REFUNDED,
+    ORDER_REFUNDED,
+    REFUND_COMPLETED,
+    TICKET_OPEN,
+    TICKET_PRIORITIES,
+    CreateTicketRequest,
+    Order,
+    OrderItem,
+    RefundResult,
+    Ticket,
+)
 
 DB_PATH_ENV = "BUSINESS_DB_PATH"
 DEFAULT_DB_PATH = Path(".data") / "business.sqlite3"
@@ -29,7 +41,6 @@ BUSY_TIMEOUT_MS = 5000
 
 SCHEMA_VERSION = 3
 
-REFUND_COMPLETED = "completed"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS orders (
@@ -94,7 +105,6 @@ _ADDED_TICKET_COLUMNS = {
 # Version 3: who owns an order (backfilled for the seeded orders of an older file).
 _ADDED_ORDER_COLUMNS = {"customer_id": "TEXT NOT NULL DEFAULT ''", "fulfilment": "TEXT NOT NULL DEFAULT ''"}
 
-TICKET_OPEN = "open"
 # Numbers start above zero-padded-looking ids so a ticket id never reads like a count.
 FIRST_TICKET_NUMBER = 1001
 
@@ -358,7 +368,7 @@ class Store:
             raise OrderNotFound(order_id)
         currency = order["currency"]
         remaining = order["total_cents"] - order["refunded_cents"]
-        if amount_cents <= 0:
+        if amount_cents < MIN_AMOUNT_CENTS:
             raise InvalidRefund(f"refund amount must be a positive number of cents, got {amount_cents}")
         if amount_cents > remaining:
             raise InvalidRefund(
@@ -404,7 +414,7 @@ class Store:
                 (refund_id, order_id, amount_cents, currency, reason, idempotency_key, _now()),
             )
             refunded = order["refunded_cents"] + amount_cents
-            status = "refunded" if refunded == order["total_cents"] else "partially_refunded"
+            status = ORDER_REFUNDED if refunded == order["total_cents"] else ORDER_PARTIALLY_REFUNDED
             conn.execute(
                 "UPDATE orders SET refunded_cents = ?, status = ? WHERE order_id = ?",
                 (refunded, status, order_id),

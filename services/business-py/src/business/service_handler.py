@@ -28,7 +28,14 @@ from business.db import InvalidRefund, InvalidTicket, OrderNotFound, Store
 from business.metrics import record_access_refused, record_ticket_created
 from business.workflows import RefundWorkflow
 from nexus_contracts.business import (
-    MAX_CUSTOMER_ID,
+    MAX_BODY_LENGTH,
+    MAX_CUSTOMER_ID_LENGTH,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    MAX_ORDER_ID_LENGTH,
+    MAX_REASON_LENGTH,
+    MAX_SUBJECT_LENGTH,
+    MAX_TICKET_ID_LENGTH,
+    MIN_AMOUNT_CENTS,
     TICKET_PRIORITIES,
     BusinessService,
     CreateTicketRequest,
@@ -39,15 +46,6 @@ from nexus_contracts.business import (
     RefundResult,
     Ticket,
 )
-
-# Limits of nexus/business/schemas/*.input.json, enforced because the SDK does not validate
-# payloads against the JSON Schemas.
-MAX_ORDER_ID = 64
-MAX_REASON = 2000
-MAX_IDEMPOTENCY_KEY = 200
-MAX_SUBJECT = 200
-MAX_BODY = 8000
-MAX_TICKET_ID = 64
 
 _UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -88,31 +86,31 @@ def _check_customer_id(customer_id: str | None) -> None:
         return
     if not isinstance(customer_id, str) or not customer_id.strip():
         raise _bad_request("customer_id must be a customer's id, or absent for a system caller")
-    if len(customer_id) > MAX_CUSTOMER_ID:
-        raise _bad_request(f"customer_id must be at most {MAX_CUSTOMER_ID} characters")
+    if len(customer_id) > MAX_CUSTOMER_ID_LENGTH:
+        raise _bad_request(f"customer_id must be at most {MAX_CUSTOMER_ID_LENGTH} characters")
 
 
 def _check_order_id(order_id: str) -> None:
     if not order_id or not order_id.strip():
         raise _bad_request("order_id must not be empty")
-    if len(order_id) > MAX_ORDER_ID:
-        raise _bad_request(f"order_id must be at most {MAX_ORDER_ID} characters")
+    if len(order_id) > MAX_ORDER_ID_LENGTH:
+        raise _bad_request(f"order_id must be at most {MAX_ORDER_ID_LENGTH} characters")
 
 
 def _check_idempotency_key(key: str) -> None:
     if not key or not key.strip():
         raise _bad_request("idempotency_key must not be empty: derive it from your workflow id and step")
-    if len(key) > MAX_IDEMPOTENCY_KEY:
-        raise _bad_request(f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY} characters")
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        raise _bad_request(f"idempotency_key must be at most {MAX_IDEMPOTENCY_KEY_LENGTH} characters")
 
 
 def _check_ticket_request(input: CreateTicketRequest) -> None:
     if not input.subject or not input.subject.strip():
         raise _bad_request("subject must not be empty: say in one line what the customer needs")
-    if len(input.subject) > MAX_SUBJECT:
-        raise _bad_request(f"subject must be at most {MAX_SUBJECT} characters")
-    if len(input.body) > MAX_BODY:
-        raise _bad_request(f"body must be at most {MAX_BODY} characters")
+    if len(input.subject) > MAX_SUBJECT_LENGTH:
+        raise _bad_request(f"subject must be at most {MAX_SUBJECT_LENGTH} characters")
+    if len(input.body) > MAX_BODY_LENGTH:
+        raise _bad_request(f"body must be at most {MAX_BODY_LENGTH} characters")
     if input.priority not in TICKET_PRIORITIES:
         raise _bad_request(f"priority must be one of {', '.join(TICKET_PRIORITIES)}, got {input.priority!r}")
     if input.order_id is not None:
@@ -173,8 +171,8 @@ class BusinessServiceHandler:
     async def get_ticket(self, ctx: nexusrpc.handler.StartOperationContext, input: GetTicketRequest) -> Ticket:
         if not input.ticket_id or not input.ticket_id.strip():
             raise _bad_request("ticket_id must not be empty")
-        if len(input.ticket_id) > MAX_TICKET_ID:
-            raise _bad_request(f"ticket_id must be at most {MAX_TICKET_ID} characters")
+        if len(input.ticket_id) > MAX_TICKET_ID_LENGTH:
+            raise _bad_request(f"ticket_id must be at most {MAX_TICKET_ID_LENGTH} characters")
         _check_customer_id(input.customer_id)
         ticket = await asyncio.to_thread(self._store.get_ticket, input.ticket_id)
         if ticket is None:
@@ -188,9 +186,9 @@ class BusinessServiceHandler:
     ) -> temporalio.nexus.WorkflowHandle[RefundResult]:
         await self._owned_order("refund", input.order_id, input.customer_id)
         _check_idempotency_key(input.idempotency_key)
-        if len(input.reason) > MAX_REASON:
-            raise _bad_request(f"reason must be at most {MAX_REASON} characters")
-        if input.amount_cents <= 0:
+        if len(input.reason) > MAX_REASON_LENGTH:
+            raise _bad_request(f"reason must be at most {MAX_REASON_LENGTH} characters")
+        if input.amount_cents < MIN_AMOUNT_CENTS:
             raise _bad_request(f"amount_cents must be a positive number of cents, got {input.amount_cents}")
         try:
             await asyncio.to_thread(

@@ -421,13 +421,13 @@ func (c *collection) exactVector(ctx context.Context, q []float32, limit int, fi
 func (c *collection) stats() CollectionStats {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	kind := "none"
+	kind := VectorIndexNone
 	switch {
 	case c.vectors == 0:
 	case c.opts.ExactVectorLimit >= 0 && c.vectors <= c.opts.ExactVectorLimit:
-		kind = "exact"
+		kind = VectorIndexExact
 	default:
-		kind = "hnsw"
+		kind = VectorIndexHNSW
 	}
 	return CollectionStats{
 		Name:        c.name,

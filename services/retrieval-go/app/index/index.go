@@ -66,6 +66,13 @@ const (
 	ModeHybrid Mode = "hybrid"
 )
 
+// How a collection's vector searches run (CollectionStats.VectorIndex).
+const (
+	VectorIndexNone  = "none"
+	VectorIndexExact = "exact"
+	VectorIndexHNSW  = "hnsw"
+)
+
 // Defaults for Options.
 const (
 	DefaultK1               = 0.9
@@ -627,8 +634,8 @@ type CollectionStats struct {
 	Documents int
 	Dimension int
 	Vectors   int
-	// VectorIndex is "none" (no vectors), "exact" or "hnsw": how vector
-	// searches of the collection run now.
+	// VectorIndex is VectorIndexNone (no vectors), VectorIndexExact or
+	// VectorIndexHNSW: how vector searches of the collection run now.
 	VectorIndex string
 	// GraphNodes counts the HNSW graph's nodes, deleted documents included
 	// until the graph is rebuilt.

@@ -25,8 +25,10 @@ const (
 	DefaultTaskQueue = "retrieval"
 )
 
-// Limits, also stated in nexus/retrieval/schemas. Lengths count Unicode code
-// points, as JSON Schema does.
+// Limits of nexus/retrieval/schemas, named once for the validators.
+// contract_test.go binds each to the schema location it comes from, so a
+// limit changed in a schema fails here (and in nexus/python/tests) until the
+// constants follow. Lengths count Unicode code points, as JSON Schema does.
 const (
 	MaxQueryLength      = 4096
 	MaxCollectionLength = 128
@@ -41,6 +43,7 @@ const (
 	MaxTitleLength      = 1024
 	MaxTextLength       = 100_000
 	MaxBatchIDLength    = 200
+	MinVersion          = 1
 	// MaxIndexDocuments bounds one index request; larger loads are split by
 	// the caller into several requests (several batch ids).
 	MaxIndexDocuments = 256
@@ -167,7 +170,8 @@ type CollectionStats struct {
 	// Dimension is the vector dimension, 0 until the first vector arrives.
 	Dimension int `json:"dimension"`
 	Vectors   int `json:"vectors"`
-	// VectorIndex is how vector searches run now: "none", "exact" or "hnsw".
+	// VectorIndex is how vector searches run now: index.VectorIndexNone,
+	// VectorIndexExact or VectorIndexHNSW.
 	VectorIndex string `json:"vector_index"`
 	// BytesOnDisk counts the collection's records in the snapshot and the
 	// journal.

@@ -92,8 +92,8 @@ func ValidateIndexRequest(req IndexRequest) error {
 			return fmt.Errorf("documents %d and %d have the same id %q; send one version per id in a request", j+1, i+1, d.ID)
 		}
 		seen[d.ID] = i
-		if d.Version < 1 {
-			return fmt.Errorf("%s has version %d; versions start at 1", where, d.Version)
+		if d.Version < MinVersion {
+			return fmt.Errorf("%s has version %d; versions start at %d", where, d.Version, MinVersion)
 		}
 		if n := utf8.RuneCountInString(d.Title); n > MaxTitleLength {
 			return fmt.Errorf("%s has a title %d characters long; the maximum is %d", where, n, MaxTitleLength)

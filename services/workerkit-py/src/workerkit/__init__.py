@@ -8,7 +8,15 @@
 
 from workerkit.connect import connect
 from workerkit.encryption import payload_data_converter
-from workerkit.errors import ConfigError, TemporalUnreachable
+from workerkit.errors import ConfigError, TemporalUnreachable, root_cause, root_message
 from workerkit.run import run_workers
 
-__all__ = ["ConfigError", "TemporalUnreachable", "connect", "payload_data_converter", "run_workers"]
+__all__ = [
+    "ConfigError",
+    "TemporalUnreachable",
+    "connect",
+    "payload_data_converter",
+    "root_cause",
+    "root_message",
+    "run_workers",
+]

@@ -42,7 +42,7 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agent.queues import AGENT_TASK_QUEUE
@@ -59,6 +59,7 @@ from agent.support.types import (
     TranscriptView,
 )
 from agent.workflows.support_agent import SupportAgentWorkflow
+from workerkit.errors import root_message
 from workerkit.settings import seconds_setting
 
 T = TypeVar("T")
@@ -106,13 +107,6 @@ def check_request_id(request_id: str) -> str:
             EXIT_REJECTED,
         )
     return request_id
-
-
-def _root_message(err: BaseException) -> str:
-    cause: BaseException | None = err
-    while getattr(cause, "cause", None) is not None:
-        cause = cause.cause  # type: ignore[union-attr]
-    return cause.message if isinstance(cause, ApplicationError) else str(cause)
 
 
 def _transient(err: Exception) -> bool:
@@ -285,7 +279,7 @@ class Conversations:
                     continue
                 raise await self._chat_error(err, conversation_id, resend_id) from None
             except WorkflowUpdateFailedError as err:
-                message = f"conversation {conversation_id} refused this: {_root_message(err)}"
+                message = f"conversation {conversation_id} refused this: {root_message(err)}"
                 raise ChatError(message, EXIT_REJECTED) from None
             except WorkflowQueryFailedError as err:
                 message = f"conversation {conversation_id} could not answer: {err.message}"

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from agent.chat.client import ChatError
@@ -34,6 +34,7 @@ from agent.ingest.types import (
 )
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.ingest import IngestWorkflow, input_problems
+from workerkit.errors import root_message
 
 POLL_S = 0.5
 _STYLES = {OUTCOME_INDEXED: "green", OUTCOME_FAILED: "red"}
@@ -145,8 +146,4 @@ async def _run(client: Client, console: Console, request: IngestInput, workflow_
     try:
         return await _watch(handle, len(request.paths), console)
     except WorkflowFailureError as err:
-        cause: BaseException | None = err
-        while getattr(cause, "cause", None) is not None:
-            cause = cause.cause  # type: ignore[union-attr]
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
-        raise ChatError(f"ingestion {workflow_id} failed: {message}", 1) from None
+        raise ChatError(f"ingestion {workflow_id} failed: {root_message(err)}", 1) from None

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from agent.blobs.types import BlobRef
+from nexus_contracts.retrieval import DEFAULT_ENDPOINT as RETRIEVAL_ENDPOINT
 
 SUPPORTED_SUFFIXES = {
     ".txt": "text",
@@ -88,7 +89,7 @@ class IngestInput:
     paths: list[str]
     """Files read by the worker (absolute, or relative to the worker's working directory)."""
     collection: str = "kb"
-    retrieval_endpoint: str = "retrieval"
+    retrieval_endpoint: str = RETRIEVAL_ENDPOINT
     embed_concurrency: int = DEFAULT_EMBED_CONCURRENCY
     """Embed activities in flight per document."""
     document_concurrency: int = DEFAULT_DOCUMENT_CONCURRENCY

@@ -37,10 +37,11 @@ calls must not grow the carried state without bound. Totals by rule keep countin
 
 
 class RefusalLog:
-    """Workflow-side: one per run, seeded from the carried audit."""
+    """Workflow-side: one per run, writing into the conversation's state (``CarriedState.refusals``),
+    which continue-as-new hands on as it is."""
 
-    def __init__(self, carried: RefusalAudit | None, run_index: int) -> None:
-        self.audit = RefusalAudit(list(carried.records), dict(carried.totals)) if carried else RefusalAudit()
+    def __init__(self, audit: RefusalAudit, run_index: int) -> None:
+        self.audit = audit
         self._run_index = run_index
 
     def record(

@@ -60,7 +60,7 @@ LOOKUP_TIMEOUT = timedelta(seconds=30)
 # a restarting worker) room before the agent reports it as unavailable.
 REFUND_TIMEOUT = timedelta(minutes=5)
 # Bounds on what the model may pass on to other services, well under the contracts' limits
-# (4096 and 2000): these go into history as Nexus operation input, and a model often passes
+# (MAX_*_LENGTH in nexus_contracts): these go into history as Nexus operation input, and a model often passes
 # the customer's whole message along.
 MAX_QUERY_CHARS = 1000
 MAX_REASON_CHARS = 500

@@ -12,6 +12,8 @@ from datetime import datetime
 
 from agent.blobs.types import BlobRef
 from agent.llm.types import Usage
+from nexus_contracts.business import DEFAULT_ENDPOINT as BUSINESS_ENDPOINT
+from nexus_contracts.retrieval import DEFAULT_ENDPOINT as RETRIEVAL_ENDPOINT
 
 DEFAULT_MAX_MESSAGE_BYTES = 8 * 1024
 MESSAGE_BYTES_CEILING = 64 * 1024
@@ -59,8 +61,8 @@ class ConversationSettings:
     max_conversation_tokens: int = 200_000
     """Model tokens one conversation may spend; past it the agent hands the conversation to a
     person (a ticket) instead of calling the model again."""
-    retrieval_endpoint: str = "retrieval"
-    business_endpoint: str = "business"
+    retrieval_endpoint: str = RETRIEVAL_ENDPOINT
+    business_endpoint: str = BUSINESS_ENDPOINT
     collection: str = "kb"
     search_top_k: int = 3
 
@@ -252,6 +254,29 @@ class CarriedState:
     refunded_cents: dict[str, int] = field(default_factory=dict)
     """Refunds made so far, by currency (the conversation's cap counts them)."""
     refusals: RefusalAudit = field(default_factory=RefusalAudit)
+
+    @classmethod
+    def fresh(cls, now: datetime) -> CarriedState:
+        """The state of a new conversation: the workflow keeps its state in this one shape, so
+        continuing as new hands it on instead of copying it field by field."""
+        return cls(
+            run_index=0,
+            turns=0,
+            step=0,
+            approval_counter=0,
+            transcript_seq=0,
+            summary="",
+            archive=None,
+            archived_entries=0,
+            recent=[],
+            asked=[],
+            approvals=[],
+            actions=[],
+            usage=UsageTotals(),
+            notices=[],
+            last_activity_at=now,
+            started_at=now,
+        )
 
 
 @dataclass

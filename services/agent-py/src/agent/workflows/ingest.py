@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         RetrievalService,
     )
     from workerkit.deployment import when_versioned
+    from workerkit.errors import root_message
 
 FILE_TIMEOUT = timedelta(minutes=5)
 NEXUS_TIMEOUT = timedelta(minutes=10)
@@ -108,10 +109,7 @@ def _reason(err: BaseException) -> str:
     """The sentence under Temporal's wrappers (activity, Nexus operation, child workflow)."""
     if isinstance(err, NexusOperationError):
         return failure_of(err)[1]
-    cause = err
-    while getattr(cause, "cause", None) is not None:
-        cause = cause.cause  # type: ignore[attr-defined]
-    return cause.message if isinstance(cause, ApplicationError) else str(cause)
+    return root_message(err)
 
 
 # Pinned, both: an ingestion lasts minutes, and finishing it on the build that started it

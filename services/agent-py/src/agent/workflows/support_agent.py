@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TypeVar, assert_never
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, VersioningBehavior
@@ -62,8 +62,10 @@ with workflow.unsafe.imports_passed_through():
         record_tool_call,
     )
     from agent.queues import LLM_TASK_QUEUE
+    from agent.support import replies
     from agent.support.activities import ArchiveRequest
     from agent.support.answer_screen import SHIPPED_STAGE, STAGES
+    from agent.support.approvals import MAX_NOTE_CHARS, ApprovalBook
     from agent.support.audit import RefusalLog
     from agent.support.policy import (
         Guardrail,
@@ -94,7 +96,6 @@ with workflow.unsafe.imports_passed_through():
         SendMessage,
         TranscriptEntry,
         TranscriptView,
-        UsageTotals,
     )
     from agent.tools import SUPPORT_TOOLS
     from nexus_contracts.business import CreateTicketRequest, RefundRequest
@@ -104,10 +105,7 @@ T = TypeVar("T")
 
 BLOB_ACTIVITY_TIMEOUT = timedelta(seconds=30)
 MAX_QUEUED_MESSAGES = 5
-MAX_NOTE_CHARS = 2000
 RECENT_ENTRIES_CARRIED = 4
-TOO_MANY_ROUNDS = "I could not finish this request within the steps I may take for one message; please ask again."
-DECIDED_APPROVALS_CARRIED = 10
 ACTIONS_CARRIED = 50
 ANSWERS_KEPT = 64
 """Answers kept by update id within a run; a resend of an older one is answered by the server
@@ -134,13 +132,27 @@ class Phase:
     ENDED = "ended"
 
 
+# Queued updates, one type per kind; ``key`` is the update id, where the loop leaves the answer
+# for the waiting handler.
 @dataclass
-class _Queued:
-    kind: str
-    """``message``, ``decision`` or ``end``."""
+class _Message:
     key: str
-    """The update id: where the loop leaves the answer for the waiting handler."""
-    payload: object
+    message: SendMessage
+
+
+@dataclass
+class _Decision:
+    key: str
+    approval_id: str
+
+
+@dataclass
+class _End:
+    key: str
+    request: EndRequest
+
+
+_Queued = _Message | _Decision | _End
 
 
 @dataclass
@@ -159,7 +171,7 @@ class _Turn:
 @dataclass
 class _ModelFailure:
     kind: str
-    """``context_length``, ``model_rejected`` or ``model_unavailable``."""
+    """One of the ``agent.support.replies`` kinds (``AgentReply.error``)."""
     detail: str
 
 
@@ -189,36 +201,19 @@ class SupportAgentWorkflow:
         self._customer_id = start.customer_id
         self._acting = start.acting
         self._settings = start.settings
-        now = workflow.now()
-        carried = start.carried
-        self._run_index = carried.run_index if carried else 0
-        self._turns = carried.turns if carried else 0
-        self._turns_this_run = 0
-        self._step = carried.step if carried else 0
-        self._approval_counter = carried.approval_counter if carried else 0
-        self._seq = carried.transcript_seq if carried else 0
-        self._summary = carried.summary if carried else ""
-        self._archive: BlobRef | None = carried.archive if carried else None
-        self._archived_entries = carried.archived_entries if carried else 0
-        self._carried_recent: list[TranscriptEntry] = list(carried.recent) if carried else []
-        self._asked: list[str] = list(carried.asked) if carried else []
-        self._approvals: dict[str, Approval] = {a.approval_id: a for a in carried.approvals} if carried else {}
-        self._actions: list[ActionRecord] = list(carried.actions) if carried else []
-        self._usage = carried.usage if carried else UsageTotals()
-        self._notices: list[str] = list(carried.notices) if carried else []
-        self._last_activity_at = carried.last_activity_at if carried else now
-        self._started_at = carried.started_at if carried else now
-        self._model_call_seq = carried.model_call_seq if carried else 0
+        # What outlives a run, in the shape it is handed on in (continue-as-new).
+        self._state = start.carried or CarriedState.fresh(workflow.now())
+        self._approvals = ApprovalBook(self._state.approvals, self._state.approval_counter)
+        self._refusals = RefusalLog(self._state.refusals, self._state.run_index)
         # Update id -> the answer it got (AgentReply, ApprovalOutcome or ConversationSummary).
         self._answered: dict[str, object] = {
-            a.update_id: a.reply if a.reply is not None else a.outcome for a in (carried.answered if carried else [])
+            a.update_id: a.reply if a.reply is not None else a.outcome for a in self._state.answered
         }
+        self._turns_this_run = 0
         self._queued_ids: set[str] = set()
-        self._refunded_cents: dict[str, int] = dict(carried.refunded_cents) if carried else {}
-        self._refusals = RefusalLog(carried.refusals if carried else None, self._run_index)
 
         self._transcript: list[TranscriptEntry] = []
-        self._context: list[ChatMessage] = self._context_from(self._carried_recent)
+        self._context: list[ChatMessage] = self._context_from(self._state.recent)
         self._inbox: deque[_Queued] = deque()
         self._phase = Phase.IDLE
         self._detail = ""
@@ -239,9 +234,7 @@ class SupportAgentWorkflow:
         problems = settings_problems(self._settings)
         # Runs recorded before identities were required replay without one (no patch marker).
         if not self._customer_id.strip() and workflow.patched(IDENTITY_REQUIRED):
-            problems.append(
-                "no customer_id: a conversation acts for an authenticated customer (see agent.identity)"
-            )
+            problems.append("no customer_id: a conversation acts for an authenticated customer (see agent.identity)")
         if problems:
             raise ApplicationError(
                 "invalid conversation settings: " + "; ".join(problems), type="InvalidSettings", non_retryable=True
@@ -281,17 +274,17 @@ class SupportAgentWorkflow:
         return None
 
     async def _handle(self, item: _Queued) -> object:
-        if item.kind == "message":
-            assert isinstance(item.payload, SendMessage)
-            return await self._answer(item.payload.text)
-        if item.kind == "decision":
-            assert isinstance(item.payload, str)
-            return await self._carry_out(self._approvals[item.payload])
-        assert isinstance(item.payload, EndRequest)
-        return await self._finish(item.payload.reason)
+        match item:
+            case _Message():
+                return await self._answer(item.message.text)
+            case _Decision():
+                return await self._carry_out(self._approvals[item.approval_id])
+            case _End():
+                return await self._finish(item.request.reason)
+        assert_never(item)
 
     async def _wait_for_work(self) -> None:
-        deadlines = [a.deadline for a in self._pending()]
+        deadlines = [a.deadline for a in self._approvals.pending()]
         if (idle := self._idle_deadline()) is not None:
             deadlines.append(idle)
         if not deadlines:
@@ -308,7 +301,7 @@ class SupportAgentWorkflow:
     def _publish_pending(self) -> None:
         """Keep the AgentPendingApprovals search attribute equal to the pending approvals, so
         the worker's ``agent_approvals_waiting`` gauge can count them from visibility."""
-        pending = len(self._pending())
+        pending = len(self._approvals.pending())
         if pending == self._published_pending or not workflow.patched("pending-approvals-search-attribute"):
             return
         workflow.upsert_search_attributes([PENDING_APPROVALS.value_set(pending)])
@@ -320,9 +313,9 @@ class SupportAgentWorkflow:
 
     def _idle_deadline(self) -> datetime | None:
         # Pending approvals have their own deadlines; the conversation is not idle while one waits.
-        if self._pending() or self._ending:
+        if self._approvals.pending() or self._ending:
             return None
-        return self._last_activity_at + timedelta(seconds=self._settings.max_idle_s)
+        return self._state.last_activity_at + timedelta(seconds=self._settings.max_idle_s)
 
     async def _no_update_in_flight(self) -> bool:
         """Wait until every handler has returned its answer; False if new work arrived meanwhile."""
@@ -332,10 +325,10 @@ class SupportAgentWorkflow:
     # ---- a customer message -----------------------------------------------------------------
 
     async def _answer(self, text: str) -> AgentReply:
-        self._turns += 1
+        self._state.turns += 1
         self._turns_this_run += 1
-        self._last_activity_at = workflow.now()
-        self._asked = remember_ask(self._asked, text)
+        self._state.last_activity_at = workflow.now()
+        self._state.asked = remember_ask(self._state.asked, text)
         entry = await self._record("user", text)
         mark = len(self._context)
         self._context.append(self._message("user", text, entry.ref))
@@ -345,16 +338,18 @@ class SupportAgentWorkflow:
             # Take the failed turn out of what the model sees next, so one bad request does
             # not poison the rest of the conversation; what it did is in actions and summary.
             del self._context[mark:]
-            if failure.kind == "context_length":
+            if failure.kind == replies.CONTEXT_LENGTH:
                 self._context.clear()
-                self._summary = summarize(self._turns, self._asked, self._actions, list(self._approvals.values()))
-            if failure.kind == "budget_spent":
+                self._state.summary = summarize(
+                    self._state.turns, self._state.asked, self._state.actions, self._approvals.all()
+                )
+            if failure.kind == replies.BUDGET_SPENT:
                 answer = await self._hand_over(failure.detail)
         await self._record("agent", answer, citations=turn.citations, model=turn.model, ref=answer_ref)
         self._phase, self._detail = Phase.IDLE, ""
         return AgentReply(
             text=answer,
-            turn=self._turns,
+            turn=self._state.turns,
             citations=turn.citations,
             tools_used=turn.tools_used,
             approvals_requested=turn.approvals,
@@ -372,7 +367,7 @@ class SupportAgentWorkflow:
             last = round_no == rounds - 1
             result = await self._call_model(turn, tool_choice="none" if last else "auto")
             if isinstance(result, _ModelFailure):
-                return self._apology(result), None, result
+                return replies.apology(result.kind), None, result
             if not result.tool_calls:
                 answer = self.screen_answer(result.content or "")
                 ref = await self._store_if_large(answer)
@@ -393,27 +388,29 @@ class SupportAgentWorkflow:
             )
             for call in result.tool_calls:
                 await self._use_tool(call, turn)
-        return TOO_MANY_ROUNDS, None, None
+        return replies.TOO_MANY_ROUNDS, None, None
 
     async def _use_tool(self, call: ToolCall, turn: _Turn) -> None:
-        self._step += 1
-        key = step_key(self._id, self._step)
+        self._state.step += 1
+        key = step_key(self._id, self._state.step)
         self._phase, self._detail = Phase.RUNNING_TOOL, call.name
         outcome = await self._tools.run(call, key, turn.asked, turn.refunds)
         record_tool_call(call.name, outcome.failed)
         if outcome.approval is not None:
             outcome.result = self._open_approval(outcome.approval, key, turn)
-        self._refusals.tool_refused(call.name, outcome.result, outcome.guardrail, self._turns, key)
+        self._refusals.tool_refused(call.name, outcome.result, outcome.guardrail, self._state.turns, key)
         now = workflow.now()
         if outcome.refund is not None:
             r = outcome.refund
             self._refunded(r.amount_cents, r.currency)
             turn.refunds += 1
             summary = f"refund {r.refund_id} of {format_money(r.amount_cents, r.currency)} on {r.order_id}"
-            self._actions.append(ActionRecord("refund", r.refund_id, summary, key, now))
+            self._state.actions.append(ActionRecord("refund", r.refund_id, summary, key, now))
         if outcome.ticket is not None:
             t = outcome.ticket
-            self._actions.append(ActionRecord("ticket", t.ticket_id, f"ticket {t.ticket_id}: {t.subject}", key, now))
+            self._state.actions.append(
+                ActionRecord("ticket", t.ticket_id, f"ticket {t.ticket_id}: {t.subject}", key, now)
+            )
         turn.tools_used.append(call.name)
         turn.citations.extend(c for c in outcome.citations if c not in turn.citations)
         if outcome.failed:
@@ -432,42 +429,17 @@ class SupportAgentWorkflow:
         )
 
     def _open_approval(self, request: ApprovalRequest, key: str, turn: _Turn) -> dict[str, object]:
-        self._approval_counter += 1
-        approval_id = f"APR-{self._approval_counter}"
-        now = workflow.now()
-        deadline = now + timedelta(seconds=self._settings.approval_timeout_s)
-        self._approvals[approval_id] = Approval(
-            approval_id=approval_id,
-            action="refund",
-            order_id=request.order_id,
-            amount_cents=request.amount_cents,
-            currency=request.currency,
-            reason=request.reason,
-            idempotency_key=key,
-            summary=request.summary,
-            requested_at=now,
-            deadline=deadline,
-        )
-        turn.approvals.append(approval_id)
+        approval = self._approvals.open(request, key, workflow.now(), self._settings.approval_timeout_s)
+        turn.approvals.append(approval.approval_id)
         record_approval_requested()
-        threshold = format_money(self._settings.approval_threshold_cents, request.currency)
-        return {
-            "status": "pending_approval",
-            "approval_id": approval_id,
-            "amount": format_money(request.amount_cents, request.currency),
-            "order_id": request.order_id,
-            "message": (
-                f"Refunds above {threshold} need a person's approval. {approval_id} ({request.summary}) "
-                f"waits for a decision until {deadline:%Y-%m-%d %H:%M:%S} UTC; nothing has been paid yet."
-            ),
-        }
+        return replies.approval_pending(approval, self._settings.approval_threshold_cents)
 
     # ---- the model ----------------------------------------------------------------------------
 
     async def _call_model(self, turn: _Turn, tool_choice: str) -> ChatResult | _ModelFailure:
         messages = [ChatMessage(role="system", content=SYSTEM_PROMPT)]
-        if self._summary:
-            messages.append(ChatMessage(role="system", content=summary_prompt(self._summary)))
+        if self._state.summary:
+            messages.append(ChatMessage(role="system", content=summary_prompt(self._state.summary)))
         request = ChatRequest(
             messages=messages + self._context,
             tools=SUPPORT_TOOLS,
@@ -476,21 +448,21 @@ class SupportAgentWorkflow:
             tool_choice=tool_choice,
         )
         s = self._settings
-        if self._usage.total_tokens >= s.max_conversation_tokens and workflow.patched(TOKEN_BUDGET_PATCH):
-            spent = f"{self._usage.total_tokens} model tokens spent, the budget is {s.max_conversation_tokens}"
-            self._refusals.record(Guardrail.TOKEN_BUDGET, "model", spent, self._turns)
-            return _ModelFailure("budget_spent", spent)
+        if self._state.usage.total_tokens >= s.max_conversation_tokens and workflow.patched(TOKEN_BUDGET_PATCH):
+            spent = f"{self._state.usage.total_tokens} model tokens spent, the budget is {s.max_conversation_tokens}"
+            self._refusals.record(Guardrail.TOKEN_BUDGET, "model", spent, self._state.turns)
+            return _ModelFailure(replies.BUDGET_SPENT, spent)
         # Two rounds: the activity's own retries (backoff, Retry-After) first; if they run out
         # on a retryable error, one durable cool-down and one more round.
         for round_no in (1, 2):
             await self._sit_out_cooldown()
-            self._phase, self._detail = Phase.CALLING_MODEL, f"turn {self._turns}"
-            self._model_call_seq += 1
+            self._phase, self._detail = Phase.CALLING_MODEL, f"turn {self._state.turns}"
+            self._state.model_call_seq += 1
             try:
                 result = await workflow.execute_activity(
                     "chat_completion",
                     request,
-                    activity_id=f"llm-{self._model_call_seq}",
+                    activity_id=f"llm-{self._state.model_call_seq}",
                     task_queue=LLM_TASK_QUEUE,
                     start_to_close_timeout=timedelta(seconds=s.model_timeout_s),
                     heartbeat_timeout=timedelta(seconds=s.model_heartbeat_s),
@@ -502,22 +474,22 @@ class SupportAgentWorkflow:
                         non_retryable_error_types=NON_RETRYABLE_MODEL_ERRORS,
                     ),
                     result_type=ChatResult,
-                    summary=f"model call, turn {self._turns}",
+                    summary=f"model call, turn {self._state.turns}",
                 )
             except ActivityError as err:
                 kind = _model_error_type(err)
                 detail = str(err.cause or err)
                 if kind == ModelErrorType.CONTEXT_LENGTH:
-                    return _ModelFailure("context_length", detail)
+                    return _ModelFailure(replies.CONTEXT_LENGTH, detail)
                 if kind in NON_RETRYABLE_MODEL_ERRORS:
-                    return _ModelFailure("model_rejected", detail)
+                    return _ModelFailure(replies.MODEL_REJECTED, detail)
                 if round_no == 2:
-                    return _ModelFailure("model_unavailable", detail)
+                    return _ModelFailure(replies.MODEL_UNAVAILABLE, detail)
                 cause = err.cause
                 asked = cause.next_retry_delay if isinstance(cause, ApplicationError) else None
                 self._cool_down(f"the model kept failing ({kind})", probe=kind in _PROVIDER_DOWN, delay=asked)
                 continue
-            self._usage.add(result.model, result.usage)
+            self._state.usage.add(result.model, result.usage)
             turn.usage = Usage(
                 turn.usage.prompt_tokens + result.usage.prompt_tokens,
                 turn.usage.completion_tokens + result.usage.completion_tokens,
@@ -571,14 +543,10 @@ class SupportAgentWorkflow:
 
     def _committed_cents(self, currency: str) -> int:
         """Refunds made, or waiting for or under a decision, in ``currency``: what the cap counts."""
-        waiting = sum(
-            a.amount_cents for a in self._approvals.values()
-            if a.currency == currency and a.status in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
-        )
-        return self._refunded_cents.get(currency, 0) + waiting
+        return self._state.refunded_cents.get(currency, 0) + self._approvals.waiting_cents(currency)
 
     def _refunded(self, cents: int, currency: str) -> None:
-        self._refunded_cents[currency] = self._refunded_cents.get(currency, 0) + cents
+        self._state.refunded_cents[currency] = self._state.refunded_cents.get(currency, 0) + cents
 
     async def _hand_over(self, why: str) -> str:
         """The budget is spent: a person takes over (one ticket per conversation), no model call."""
@@ -593,39 +561,16 @@ class SupportAgentWorkflow:
                 )
             )
         except NexusOperationError as err:
-            return (
-                "This conversation has used the model budget it may spend, and no ticket could be opened "
-                f"({failure_of(err)[1]}); please contact support."
+            return replies.not_handed_over(failure_of(err)[1])
+        if all(a.idempotency_key != key for a in self._state.actions):
+            self._state.actions.append(
+                ActionRecord(
+                    "ticket", ticket.ticket_id, f"ticket {ticket.ticket_id}: budget spent", key, workflow.now()
+                )
             )
-        if all(a.idempotency_key != key for a in self._actions):
-            self._actions.append(ActionRecord("ticket", ticket.ticket_id, f"ticket {ticket.ticket_id}: budget spent",
-                                              key, workflow.now()))
-        return (
-            f"This conversation has used the model budget it may spend, so a person takes it over from "
-            f"here: ticket {ticket.ticket_id}. Nothing more will be done automatically."
-        )
-
-    @staticmethod
-    def _apology(failure: _ModelFailure) -> str:
-        if failure.kind == "context_length":
-            return (
-                "This conversation has grown longer than the language model can read at once. I have "
-                "set the earlier messages aside (I keep a summary); please send your last message again."
-            )
-        if failure.kind == "model_rejected":
-            return (
-                "The language model refused this request, so I could not answer it. Please rephrase "
-                "your message, or ask for a person and I will open a ticket."
-            )
-        return (
-            "The language model is not answering right now (it is overloaded or failing). Please "
-            "try again in a few minutes; nothing was lost."
-        )
+        return replies.handed_over(ticket.ticket_id)
 
     # ---- approvals ----------------------------------------------------------------------------
-
-    def _pending(self) -> list[Approval]:
-        return [a for a in self._approvals.values() if a.status == ApprovalStatus.PENDING]
 
     async def _carry_out(self, approval: Approval) -> ApprovalOutcome:
         refund_id = None
@@ -645,7 +590,7 @@ class SupportAgentWorkflow:
                 approval.status, approval.result = ApprovalStatus.EXECUTED, refund.refund_id
                 refund_id = refund.refund_id
                 self._refunded(refund.amount_cents, refund.currency)
-                self._actions.append(
+                self._state.actions.append(
                     ActionRecord(
                         "refund",
                         refund.refund_id,
@@ -656,24 +601,23 @@ class SupportAgentWorkflow:
                     )
                 )
                 result = refund_result(refund, approval_id=approval.approval_id, approved_by=approval.decided_by)
-            done = f"was approved and paid ({refund_id})." if refund_id else f"failed: {approval.result}"
-            amount = format_money(approval.amount_cents, approval.currency)
-            fallback = f"Your refund of {amount} on {approval.order_id} {done}"
+            fallback = replies.approved(approval, refund_id)
         else:
-            result = {"status": "rejected", "approval_id": approval.approval_id, "nothing_paid": True,
-                      "rejected_by": approval.decided_by, "note": approval.note}
-            amount = format_money(approval.amount_cents, approval.currency)
-            fallback = f"A support lead did not approve the refund of {amount} on {approval.order_id}" + (
-                f": {approval.note}" if approval.note else "."
-            )
+            result = {
+                "status": "rejected",
+                "approval_id": approval.approval_id,
+                "nothing_paid": True,
+                "rejected_by": approval.decided_by,
+                "note": approval.note,
+            }
+            fallback = replies.rejected(approval)
         args = {"order_id": approval.order_id, "amount_cents": approval.amount_cents, "reason": approval.reason}
         message = await self._announce(approval, "refund_order", args, result, fallback)
         return ApprovalOutcome(approval.approval_id, approval.status, message, refund_id=refund_id)
 
     async def _escalate_overdue(self) -> None:
-        for approval in self._pending():
-            if workflow.now() >= approval.deadline:
-                await self._escalate(approval, f"no decision by {approval.deadline:%Y-%m-%d %H:%M:%S} UTC")
+        for approval in self._approvals.overdue(workflow.now()):
+            await self._escalate(approval, f"no decision by {approval.deadline:%Y-%m-%d %H:%M:%S} UTC")
 
     async def _escalate(self, approval: Approval, why: str) -> None:
         """A person did not decide in time (or the conversation ended): hand it to a ticket
@@ -698,22 +642,26 @@ class SupportAgentWorkflow:
             kind, message = failure_of(err)
             approval.result = f"no ticket could be opened: {message}"
             result: dict[str, object] = {"error": {"type": kind, "message": message}}
-            fallback = (
-                f"Your refund request {approval.approval_id} was not decided in time and I could not open a "
-                "ticket for it; please contact support."
-            )
+            fallback = replies.not_escalated(approval)
         else:
             approval.result = ticket.ticket_id
-            self._actions.append(
-                ActionRecord("ticket", ticket.ticket_id, f"ticket {ticket.ticket_id} escalating {approval.approval_id}",
-                             escalation_key(self._id, approval.approval_id), workflow.now())
+            self._state.actions.append(
+                ActionRecord(
+                    "ticket",
+                    ticket.ticket_id,
+                    f"ticket {ticket.ticket_id} escalating {approval.approval_id}",
+                    escalation_key(self._id, approval.approval_id),
+                    workflow.now(),
+                )
             )
-            result = {"status": "escalated", "ticket_id": ticket.ticket_id, "approval_id": approval.approval_id,
-                      "why": why, "nothing_paid": True}
-            fallback = (
-                f"Your refund request {approval.approval_id} was not decided in time ({why}); nothing was paid. "
-                f"I opened ticket {ticket.ticket_id} so a person follows up."
-            )
+            result = {
+                "status": "escalated",
+                "ticket_id": ticket.ticket_id,
+                "approval_id": approval.approval_id,
+                "why": why,
+                "nothing_paid": True,
+            }
+            fallback = replies.escalated(approval, why, ticket.ticket_id)
         args = {"reason": f"approval {approval.approval_id}: {why}", "order_id": approval.order_id}
         await self._announce(approval, "escalate_to_human", args, result, fallback)
 
@@ -727,9 +675,12 @@ class SupportAgentWorkflow:
         """
         call_id = f"{approval.approval_id}-{approval.status}"
         self._context.append(
-            ChatMessage(role="assistant", tool_calls=[
-                {"id": call_id, "type": "function", "function": {"name": tool, "arguments": json.dumps(args)}}
-            ])
+            ChatMessage(
+                role="assistant",
+                tool_calls=[
+                    {"id": call_id, "type": "function", "function": {"name": tool, "arguments": json.dumps(args)}}
+                ],
+            )
         )
         content = json.dumps(result, ensure_ascii=False)
         ref = await self._store_if_large(content)
@@ -741,57 +692,44 @@ class SupportAgentWorkflow:
         text = self.screen_answer(answer.content) if isinstance(answer, ChatResult) and answer.content else fallback
         self._context.append(ChatMessage(role="assistant", content=text))
         await self._record("agent", text, model=turn.model)
-        self._notices.append(text)
-        self._last_activity_at = workflow.now()
+        self._state.notices.append(text)
+        self._state.last_activity_at = workflow.now()
         self._phase, self._detail = Phase.IDLE, ""
         return text
 
     # ---- end and continue-as-new --------------------------------------------------------------
 
     async def _finish(self, reason: str) -> ConversationSummary:
-        for approval in self._pending():
+        for approval in self._approvals.pending():
             await self._escalate(approval, "the conversation ended before a decision")
         await self._archive_transcript()
         self._ended, self._end_reason = True, reason
         self._phase, self._detail = Phase.ENDED, reason
         return ConversationSummary(
             conversation_id=self._id,
-            turns=self._turns,
+            turns=self._state.turns,
             end_reason=reason,
-            usage=self._usage,
-            actions=self._actions,
-            approvals=list(self._approvals.values()),
-            transcript=self._archive,
-            refusals=self._refusals.audit,
+            usage=self._state.usage,
+            actions=self._state.actions,
+            approvals=self._approvals.all(),
+            transcript=self._state.archive,
+            refusals=self._state.refusals,
         )
 
     async def _continue_as_new(self, reason: str) -> None:
         workflow.logger.info("continuing as new after %s", reason)
-        recent = (self._carried_recent + self._transcript)[-RECENT_ENTRIES_CARRIED:]
+        recent = (self._state.recent + self._transcript)[-RECENT_ENTRIES_CARRIED:]
         await self._archive_transcript()
-        approvals = list(self._approvals.values())
-        decided = [a for a in approvals if a.status != ApprovalStatus.PENDING][-DECIDED_APPROVALS_CARRIED:]
-        carried = CarriedState(
-            run_index=self._run_index + 1,
-            turns=self._turns,
-            step=self._step,
-            approval_counter=self._approval_counter,
-            transcript_seq=self._seq,
-            summary=summarize(self._turns, self._asked, self._actions, approvals),
-            archive=self._archive,
-            archived_entries=self._archived_entries,
+        state = self._state
+        carried = replace(
+            state,
+            run_index=state.run_index + 1,
+            approval_counter=self._approvals.counter,
+            summary=summarize(state.turns, state.asked, state.actions, self._approvals.all()),
             recent=recent,
-            asked=self._asked,
-            approvals=decided + self._pending(),
-            actions=self._actions[-ACTIONS_CARRIED:],
-            usage=self._usage,
-            notices=self._notices,
-            last_activity_at=self._last_activity_at,
-            started_at=self._started_at,
-            model_call_seq=self._model_call_seq,
+            approvals=self._approvals.to_carry(),
+            actions=state.actions[-ACTIONS_CARRIED:],
             answered=self._answers_to_carry(),
-            refunded_cents=self._refunded_cents,
-            refusals=self._refusals.audit,
         )
         workflow.continue_as_new(
             ConversationStart(
@@ -804,17 +742,19 @@ class SupportAgentWorkflow:
         )
 
     async def _archive_transcript(self) -> None:
-        if not self._transcript and self._archive is not None:
+        if not self._transcript and self._state.archive is not None:
             return
         self._phase = Phase.ARCHIVING
         # A local activity: its input (the transcript) is not written to history.
-        self._archive = await workflow.execute_local_activity(
+        self._state.archive = await workflow.execute_local_activity(
             "archive_transcript",
-            ArchiveRequest(self._id, self._run_index, self._summary, self._transcript, previous=self._archive),
+            ArchiveRequest(
+                self._id, self._state.run_index, self._state.summary, self._transcript, previous=self._state.archive
+            ),
             start_to_close_timeout=BLOB_ACTIVITY_TIMEOUT,
             result_type=BlobRef,
         )
-        self._archived_entries += len(self._transcript)
+        self._state.archived_entries += len(self._transcript)
         self._transcript = []
 
     # ---- transcript and large texts -----------------------------------------------------------
@@ -840,13 +780,13 @@ class SupportAgentWorkflow:
         ref: BlobRef | None = None,
     ) -> TranscriptEntry:
         ref = ref or await self._store_if_large(text)
-        self._seq += 1
+        self._state.transcript_seq += 1
         entry = TranscriptEntry(
-            seq=self._seq,
+            seq=self._state.transcript_seq,
             role=role,
             text=ref.preview if ref else text,
             at=workflow.now(),
-            turn=self._turns,
+            turn=self._state.turns,
             ref=ref,
             citations=list(citations or []),
             model=model,
@@ -866,7 +806,7 @@ class SupportAgentWorkflow:
         return [cls._message(roles[e.role], e.text, e.ref) for e in recent if e.role in roles]
 
     def _take_notices(self) -> list[str]:
-        notices, self._notices = self._notices, []
+        notices, self._state.notices = self._state.notices, []
         return notices
 
     # ---- updates ------------------------------------------------------------------------------
@@ -881,11 +821,11 @@ class SupportAgentWorkflow:
         """This update id was answered or is queued: a resend, not new work."""
         return update_id in self._answered or update_id in self._queued_ids
 
-    async def _queue_and_wait(self, kind: str, payload: object, answer_type: type[T]) -> T:
-        update_id = self._update_id()
+    async def _queue_and_wait(self, item: _Queued, answer_type: type[T]) -> T:
+        update_id = item.key
         if not self._seen(update_id):
             self._queued_ids.add(update_id)
-            self._inbox.append(_Queued(kind, update_id, payload))
+            self._inbox.append(item)
         await workflow.wait_condition(lambda: update_id in self._answered)
         answer = self._answered[update_id]
         if not isinstance(answer, answer_type):
@@ -914,7 +854,7 @@ class SupportAgentWorkflow:
     @workflow.update
     async def send_message(self, message: SendMessage) -> AgentReply:
         """Returns when the agent has answered (the answer may say an approval is pending)."""
-        return await self._queue_and_wait("message", message, AgentReply)
+        return await self._queue_and_wait(_Message(self._update_id(), message), AgentReply)
 
     @send_message.validator
     def _validate_message(self, message: SendMessage) -> None:
@@ -925,7 +865,7 @@ class SupportAgentWorkflow:
         problem = message_problem(message.text, self._settings.max_message_bytes)
         if problem:
             raise ValueError(problem)
-        if sum(1 for q in self._inbox if q.kind == "message") >= MAX_QUEUED_MESSAGES:
+        if sum(1 for q in self._inbox if isinstance(q, _Message)) >= MAX_QUEUED_MESSAGES:
             raise ValueError("the agent is still answering earlier messages; wait for its answer and send again")
 
     @workflow.update
@@ -933,17 +873,16 @@ class SupportAgentWorkflow:
         """Approve or reject a pending approval; returns once the refund ran (or the rejection
         was told to the customer)."""
         if self._seen(self._update_id()):
-            return await self._queue_and_wait("decision", decision.approval_id, ApprovalOutcome)
+            return await self._queue_and_wait(_Decision(self._update_id(), decision.approval_id), ApprovalOutcome)
         # Checked again here: two decisions validated in one workflow task both passed the
         # validator before either handler ran.
         if problem := self._decision_problem(decision):
             raise ApplicationError(problem, type="ApprovalNotPending", non_retryable=True)
         approval = self._approvals[decision.approval_id]
-        approval.status = ApprovalStatus.APPROVED if decision.approve else ApprovalStatus.REJECTED
-        approval.decided_by, approval.note = decision.approver.strip(), decision.note
-        approval.decided_at = workflow.now()
+        self._approvals.decide(approval, decision, workflow.now())
+        assert approval.decided_at is not None
         record_approval_decided(APPROVED if decision.approve else REJECTED, approval.decided_at - approval.requested_at)
-        return await self._queue_and_wait("decision", decision.approval_id, ApprovalOutcome)
+        return await self._queue_and_wait(_Decision(self._update_id(), decision.approval_id), ApprovalOutcome)
 
     @decide_approval.validator
     def _validate_decision(self, decision: ApprovalDecision) -> None:
@@ -953,37 +892,14 @@ class SupportAgentWorkflow:
             raise ValueError(problem)
 
     def _decision_problem(self, decision: ApprovalDecision) -> str | None:
-        approval = self._approvals.get(decision.approval_id) if isinstance(decision.approval_id, str) else None
-        if approval is None:
-            known = ", ".join(a.approval_id for a in self._pending()) or "none is pending"
-            return f"conversation {self._id} has no approval {decision.approval_id!r} (pending: {known})"
-        if approval.status != ApprovalStatus.PENDING:
-            by = approval.decided_by
-            done = {
-                ApprovalStatus.APPROVED: f"approved by {by}",
-                ApprovalStatus.EXECUTED: f"approved by {by} and carried out",
-                ApprovalStatus.FAILED: f"approved by {by} (the refund was refused: {approval.result})",
-                ApprovalStatus.REJECTED: f"rejected by {by}",
-                ApprovalStatus.ESCALATED: f"escalated to ticket {approval.result} without a decision",
-            }.get(approval.status, approval.status)
-            return f"approval {approval.approval_id} was already {done}; it cannot be decided again"
-        if workflow.now() >= approval.deadline:
-            expired = f"{approval.deadline:%Y-%m-%d %H:%M:%S} UTC"
-            return f"approval {approval.approval_id} expired at {expired} and is being escalated"
-        if self._ending:
-            return f"conversation {self._id} is ending; its pending approvals are being escalated"
-        if not isinstance(decision.approver, str) or not decision.approver.strip():
-            return "say who decides: approver must not be empty"
-        if not isinstance(decision.note, str) or len(decision.note) > MAX_NOTE_CHARS:
-            return f"note must be text of at most {MAX_NOTE_CHARS} characters"
-        return None
+        return self._approvals.problem(decision, conversation_id=self._id, now=workflow.now(), ending=self._ending)
 
     @workflow.update
     async def end_conversation(self, request: EndRequest) -> ConversationSummary:
         """Ends the conversation: pending approvals are escalated, the transcript archived."""
         if not self._seen(self._update_id()):
             self._ending = True
-        return await self._queue_and_wait("end", request, ConversationSummary)
+        return await self._queue_and_wait(_End(self._update_id(), request), ConversationSummary)
 
     @end_conversation.validator
     def _validate_end(self, request: EndRequest) -> None:
@@ -999,17 +915,17 @@ class SupportAgentWorkflow:
     @workflow.query
     def transcript(self) -> TranscriptView:
         return TranscriptView(
-            summary=self._summary,
-            archive=self._archive,
-            archived_entries=self._archived_entries,
-            entries=self._carried_recent + self._transcript,
+            summary=self._state.summary,
+            archive=self._state.archive,
+            archived_entries=self._state.archived_entries,
+            entries=self._state.recent + self._transcript,
         )
 
     @workflow.query
     def current_step(self) -> str:
         phase, detail = self._phase, self._detail
         if phase == Phase.IDLE:
-            pending = self._pending()
+            pending = self._approvals.pending()
             if pending:
                 phase, detail = "waiting_for_approval", ", ".join(a.approval_id for a in pending)
             else:
@@ -1018,7 +934,7 @@ class SupportAgentWorkflow:
 
     @workflow.query
     def pending_approvals(self) -> list[Approval]:
-        return self._pending()
+        return self._approvals.pending()
 
     @workflow.query
     def status(self) -> ConversationStatus:
@@ -1026,19 +942,19 @@ class SupportAgentWorkflow:
             conversation_id=self._id,
             phase=self.current_step(),
             detail=self._detail,
-            turns=self._turns,
-            step=self._step,
-            run_index=self._run_index,
+            turns=self._state.turns,
+            step=self._state.step,
+            run_index=self._state.run_index,
             history_length=workflow.info().get_current_history_length(),
-            pending_approvals=self._pending(),
-            usage=self._usage,
-            actions=self._actions,
+            pending_approvals=self._approvals.pending(),
+            usage=self._state.usage,
+            actions=self._state.actions,
             ended=self._ended,
             end_reason=self._end_reason,
-            last_activity_at=self._last_activity_at,
+            last_activity_at=self._state.last_activity_at,
             cooldown_until=self._cooldown_until,
-            summary=self._summary,
+            summary=self._state.summary,
             customer_id=self._customer_id,
             acting=self._acting,
-            refusals=self._refusals.audit,
+            refusals=self._state.refusals,
         )

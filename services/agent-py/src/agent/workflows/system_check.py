@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from agent.queues import LLM_TASK_QUEUE
     from agent.support.toolbox import search_knowledge, source_of
     from agent.tools import ALL_TOOLS
+    from nexus_contracts.business import DEFAULT_ENDPOINT as BUSINESS_ENDPOINT
     from nexus_contracts.business import (
         BusinessService,
         GetOrderRequest,
@@ -28,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         RefundRequest,
         RefundResult,
     )
+    from nexus_contracts.retrieval import DEFAULT_ENDPOINT as RETRIEVAL_ENDPOINT
     from nexus_contracts.retrieval import RetrievalService, SearchResponse
     from workerkit.deployment import when_versioned
 
@@ -46,8 +48,8 @@ class SystemCheckInput:
     refund_cents: int
     refund_reason: str = "system check"
     collection: str = "kb"
-    retrieval_endpoint: str = "retrieval"
-    business_endpoint: str = "business"
+    retrieval_endpoint: str = RETRIEVAL_ENDPOINT
+    business_endpoint: str = BUSINESS_ENDPOINT
 
 
 @dataclass

@@ -1,0 +1,44 @@
+"""Test tiers for the whole repository: ``unit`` (no server process: `make test-unit`) and
+``integration`` (a Temporal server, the workers, a browser, built binaries: `make test-integration`).
+
+A module is integration when its path is listed below; everything else is unit. The agent's
+workflow tests run first: they are the quickest way to learn that the agent's logic broke.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent
+
+INTEGRATION = (
+    "tests/integration/",
+    "tests/deploy/",
+    "tests/codec/test_cross_language.py",
+    "tests/ops/test_devstack_prometheus.py",
+    "tests/replay/test_replay_check.py",
+    "ops/devstack/tests/test_processes.py",
+    "services/business-py/tests/test_business_nexus.py",
+    "services/model-server/tests/test_modelserver_cli.py",
+    "codec-server/python/tests/test_failure_encryption.py",
+    "codec-server/server/tests/test_temporal_cli.py",
+)
+"""Modules that start a Temporal server, a worker or another server process, or a browser."""
+
+FIRST = "services/agent-py/tests/workflows/"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "unit: no server process is started (make test-unit)")
+    config.addinivalue_line("markers", "integration: real servers and worker processes (make test-integration)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        where = item.path.relative_to(ROOT).as_posix()
+        tier = "integration" if where.startswith(INTEGRATION) else "unit"
+        item.add_marker(getattr(pytest.mark, tier))
+    # Stable: the rest keeps its order.
+    items.sort(key=lambda item: not item.path.relative_to(ROOT).as_posix().startswith(FIRST))
