@@ -67,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
     from agent.support.answer_screen import SHIPPED_STAGE, STAGES
     from agent.support.approvals import MAX_NOTE_CHARS, ApprovalBook
     from agent.support.audit import RefusalLog
+    from agent.support.cooldown import COOLDOWN_FOLLOWS_PROVIDER, PROVIDER_DOWN, CoolDown
     from agent.support.policy import (
         Guardrail,
         continue_as_new_reason,
@@ -111,12 +112,6 @@ ANSWERS_KEPT = 64
 """Answers kept by update id within a run; a resend of an older one is answered by the server
 from the run's own update registry or, failing that, refused by the validators as usual."""
 ANSWERS_CARRIED = 8
-# Patch: cool-downs follow the provider's recovery (its health, its Retry-After) instead of a
-# fixed pause, and a call that succeeded after retries no longer pauses the next one.
-COOLDOWN_FOLLOWS_PROVIDER = "cooldown-follows-provider"
-# Failures after which the provider itself may be down: the cool-down ends when it answers again.
-_PROVIDER_DOWN = (ModelErrorType.CONNECTION, ModelErrorType.TIMEOUT, ModelErrorType.SERVER_ERROR)
-HEALTH_PROBE_TIMEOUT = timedelta(seconds=10)
 IDENTITY_REQUIRED = "customer-identity-required"
 TOKEN_BUDGET_PATCH = "conversation-token-budget"
 
@@ -217,8 +212,7 @@ class SupportAgentWorkflow:
         self._inbox: deque[_Queued] = deque()
         self._phase = Phase.IDLE
         self._detail = ""
-        self._cooldown_until: datetime | None = None
-        self._cooldown_probe = False
+        self._cooldown = CoolDown(self._settings.cooldown_s)
         self._tool_failures_in_a_row = 0
         self._ending = False
         self._ended = False
@@ -455,7 +449,9 @@ class SupportAgentWorkflow:
         # Two rounds: the activity's own retries (backoff, Retry-After) first; if they run out
         # on a retryable error, one durable cool-down and one more round.
         for round_no in (1, 2):
-            await self._sit_out_cooldown()
+            if self._cooldown.remaining() > timedelta(0):
+                self._phase = Phase.COOLING_DOWN
+            await self._cooldown.sit_out()
             self._phase, self._detail = Phase.CALLING_MODEL, f"turn {self._state.turns}"
             self._state.model_call_seq += 1
             try:
@@ -487,7 +483,7 @@ class SupportAgentWorkflow:
                     return _ModelFailure(replies.MODEL_UNAVAILABLE, detail)
                 cause = err.cause
                 asked = cause.next_retry_delay if isinstance(cause, ApplicationError) else None
-                self._cool_down(f"the model kept failing ({kind})", probe=kind in _PROVIDER_DOWN, delay=asked)
+                self._cool_down(f"the model kept failing ({kind})", probe=kind in PROVIDER_DOWN, delay=asked)
                 continue
             self._state.usage.add(result.model, result.usage)
             turn.usage = Usage(
@@ -504,42 +500,8 @@ class SupportAgentWorkflow:
         raise AssertionError("unreachable")
 
     def _cool_down(self, why: str, *, probe: bool = False, delay: timedelta | None = None) -> None:
-        """Pause the next model call: ``delay`` when the provider asked for one (Retry-After),
-        else ``cooldown_s``. With ``probe`` (the provider may be down) the pause ends as soon as
-        the provider answers again."""
-        until = workflow.now() + (delay if delay else timedelta(seconds=self._settings.cooldown_s))
-        if self._cooldown_until is None or until > self._cooldown_until:
-            self._cooldown_until = until
-        self._cooldown_probe = probe
+        self._cooldown.start(why, probe=probe, delay=delay)
         self._detail = why
-        workflow.logger.info("cooling down until %s: %s", until.isoformat(), why)
-
-    async def _sit_out_cooldown(self) -> None:
-        if self._cooldown_until is not None:
-            remaining = self._cooldown_until - workflow.now()
-            if remaining > timedelta(0):
-                self._phase = Phase.COOLING_DOWN
-                if self._cooldown_probe and workflow.patched(COOLDOWN_FOLLOWS_PROVIDER):
-                    await self._until_provider_answers(remaining)
-                else:
-                    await workflow.sleep(remaining, summary="cool-down before the next model call")
-        self._cooldown_until = None
-        self._cooldown_probe = False
-
-    async def _until_provider_answers(self, at_most: timedelta) -> None:
-        """Probe the provider (its model list: nothing paid) until it answers, for at most ``at_most``."""
-        try:
-            await workflow.execute_activity(
-                "model_health",
-                task_queue=LLM_TASK_QUEUE,
-                start_to_close_timeout=HEALTH_PROBE_TIMEOUT,
-                schedule_to_close_timeout=at_most,
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5)),
-                result_type=str,
-                summary="cool-down: until the model provider answers",
-            )
-        except ActivityError:
-            pass  # still down at the end of the cool-down: the next round finds out
 
     def _committed_cents(self, currency: str) -> int:
         """Refunds made, or waiting for or under a decision, in ``currency``: what the cap counts."""
@@ -952,7 +914,7 @@ class SupportAgentWorkflow:
             ended=self._ended,
             end_reason=self._end_reason,
             last_activity_at=self._state.last_activity_at,
-            cooldown_until=self._cooldown_until,
+            cooldown_until=self._cooldown.until,
             summary=self._state.summary,
             customer_id=self._customer_id,
             acting=self._acting,
