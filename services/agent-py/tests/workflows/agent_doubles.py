@@ -23,7 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from agent.blobs.store import LocalBlobStore
 from agent.chat.client import Conversations
 from agent.embeddings.types import EMBED_TEXTS_ACTIVITY, EmbedRequest, EmbedResult
-from agent.llm.types import ChatRequest, ChatResult, ToolCall, Usage
+from agent.llm.types import CHAT_COMPLETION_ACTIVITY, MODEL_HEALTH_ACTIVITY, ChatRequest, ChatResult, ToolCall, Usage
 from agent.support.types import ConversationSettings, ConversationStart
 from business.db import Store
 from nexus_contracts.business import RefundResult
@@ -135,7 +135,7 @@ class ScriptedModel:
     def _script(self) -> Script:
         return self._by_workflow.get(activity.info().workflow_id or "", self.current)
 
-    @activity.defn(name="chat_completion")
+    @activity.defn(name=CHAT_COMPLETION_ACTIVITY)
     async def chat_completion(self, request: ChatRequest) -> ChatResult:
         script = self._script()
         script.requests.append(request)
@@ -145,7 +145,7 @@ class ScriptedModel:
         reply.attempt = activity.info().attempt
         return reply
 
-    @activity.defn(name="model_health")
+    @activity.defn(name=MODEL_HEALTH_ACTIVITY)
     async def model_health(self) -> str:
         if not self._script().healthy:
             raise ApplicationError("the provider is down", type="ModelConnectionError")

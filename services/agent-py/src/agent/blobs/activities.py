@@ -14,6 +14,8 @@ from temporalio import activity
 from agent.blobs.store import BlobStore
 from agent.blobs.types import BlobRef
 
+STORE_TEXT_ACTIVITY = "store_text"
+
 
 @dataclass
 class StoreText:
@@ -25,7 +27,7 @@ class BlobActivities:
     def __init__(self, store: BlobStore) -> None:
         self._store = store
 
-    @activity.defn(name="store_text")
+    @activity.defn(name=STORE_TEXT_ACTIVITY)
     async def store_text(self, request: StoreText) -> BlobRef:
         # Content-addressed, so a retry (or a replay that re-runs it) writes the same name.
         return await self._store.put(request.text.encode(), request.media_type)

@@ -34,7 +34,14 @@ from temporalio.exceptions import ApplicationError
 from agent.blobs.store import BlobCorrupted, BlobNotFound, BlobStore
 from agent.blobs.types import BlobRef
 from agent.embeddings.provider import EmbeddingBatch, EmbeddingProvider
-from agent.embeddings.types import MAX_TEXTS_PER_CALL, PURPOSES, EmbeddingErrorType, EmbedRequest, EmbedResult
+from agent.embeddings.types import (
+    EMBED_TEXTS_ACTIVITY,
+    MAX_TEXTS_PER_CALL,
+    PURPOSES,
+    EmbeddingErrorType,
+    EmbedRequest,
+    EmbedResult,
+)
 from agent.metrics import record_embedding_call, record_paid_answer_reused
 from agent.paid_calls import PaidAnswers, PatientCompletion, call_key, fingerprint, kept_alive
 
@@ -64,7 +71,7 @@ class EmbeddingActivities:
         self.answers = answers
         self.completion = completion
 
-    @activity.defn(name="embed_texts")
+    @activity.defn(name=EMBED_TEXTS_ACTIVITY)
     async def embed_texts(self, request: EmbedRequest) -> EmbedResult:
         try:
             result = await self._embed(request)

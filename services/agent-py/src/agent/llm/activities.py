@@ -25,7 +25,16 @@ from agent.blobs.store import BlobCorrupted, BlobNotFound, BlobStore
 from agent.blobs.types import BlobRef
 from agent.llm.errors import classify
 from agent.llm.settings import ModelSettings
-from agent.llm.types import ChatMessage, ChatRequest, ChatResult, ModelErrorType, ToolCall, Usage
+from agent.llm.types import (
+    CHAT_COMPLETION_ACTIVITY,
+    MODEL_HEALTH_ACTIVITY,
+    ChatMessage,
+    ChatRequest,
+    ChatResult,
+    ModelErrorType,
+    ToolCall,
+    Usage,
+)
 from agent.metrics import ModelCall, model_prices, record_model_call, record_paid_answer_reused
 from agent.paid_calls import PaidAnswers, PatientCompletion, call_key, fingerprint, kept_alive
 from workerkit.tracing import model_call_span, record_model_response
@@ -88,7 +97,7 @@ class ModelActivities:
             timeout = min(timeout, max(start_to_close.total_seconds() - _TIMEOUT_MARGIN_S, _MIN_CALL_TIMEOUT_S))
         return timeout
 
-    @activity.defn(name="model_health")
+    @activity.defn(name=MODEL_HEALTH_ACTIVITY)
     async def model_health(self) -> str:
         """Whether the provider answers at all (its model list: no tokens, nothing paid); the
         agent's cool-down ends as soon as this succeeds."""
@@ -98,7 +107,7 @@ class ModelActivities:
             raise classify(err, timedelta(seconds=self.settings.max_retry_after_s)) from None
         return "ok"
 
-    @activity.defn(name="chat_completion")
+    @activity.defn(name=CHAT_COMPLETION_ACTIVITY)
     async def chat_completion(self, request: ChatRequest) -> ChatResult:
         info = activity.info()
         key, asked = call_key(), fingerprint(request)

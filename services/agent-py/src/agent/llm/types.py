@@ -7,6 +7,15 @@ from typing import Any
 
 from agent.blobs.types import BlobRef
 
+CHAT_COMPLETION_ACTIVITY = "chat_completion"
+MODEL_HEALTH_ACTIVITY = "model_health"
+"""The provider's model list: a probe that costs nothing, used while a cool-down waits for it."""
+
+
+def tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """One entry of an assistant message's ``tool_calls``, in the Chat Completions shape."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}
+
 
 @dataclass
 class ChatMessage:

@@ -16,6 +16,9 @@ from agent.support.types import TranscriptEntry
 TRANSCRIPT_MEDIA_TYPE = "application/vnd.durable-agent.transcript+json"
 
 
+ARCHIVE_TRANSCRIPT_ACTIVITY = "archive_transcript"
+
+
 @dataclass
 class ArchiveRequest:
     conversation_id: str
@@ -30,7 +33,7 @@ class SupportActivities:
     def __init__(self, store: BlobStore) -> None:
         self._store = store
 
-    @activity.defn(name="archive_transcript")
+    @activity.defn(name=ARCHIVE_TRANSCRIPT_ACTIVITY)
     async def archive_transcript(self, request: ArchiveRequest) -> BlobRef:
         # Run as a local activity: the transcript (its input) stays out of history; only the
         # reference comes back. Content-addressed, so a re-run writes the same blob.

@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
-from agent.llm.types import ModelErrorType
+from agent.llm.types import MODEL_HEALTH_ACTIVITY, ModelErrorType
 from agent.queues import LLM_TASK_QUEUE
 
 # Patch: cool-downs follow the provider's recovery (its health, its Retry-After) instead of a
@@ -58,7 +58,7 @@ async def _until_provider_answers(at_most: timedelta) -> None:
     """Probe the provider (its model list: nothing paid) until it answers, for at most ``at_most``."""
     try:
         await workflow.execute_activity(
-            "model_health",
+            MODEL_HEALTH_ACTIVITY,
             task_queue=LLM_TASK_QUEUE,
             start_to_close_timeout=HEALTH_PROBE_TIMEOUT,
             schedule_to_close_timeout=at_most,

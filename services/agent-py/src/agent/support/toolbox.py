@@ -14,7 +14,7 @@ orders and tickets, and that refusal comes back as a tool error the model can ex
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, NexusOperationError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
+from agent import tools
 from agent.blobs.types import preview_of
 from agent.embeddings.types import (
     EMBED_TASK_QUEUE,
@@ -227,14 +228,7 @@ class Toolbox:
         """Never raises for a tool's failure: the outcome says what went wrong. ``asked``: the
         customer's message this turn; ``refunds_this_turn``: refunds already made without a person."""
         self._asked, self._refunds_this_turn = asked, refunds_this_turn
-        handlers = {
-            "search_knowledge": self._search_knowledge,
-            "lookup_order": self._lookup_order,
-            "refund_order": self._refund_order,
-            "escalate_to_human": self._escalate_to_human,
-            "lookup_ticket": self._lookup_ticket,
-        }
-        handler = handlers.get(call.name)
+        handler = self._handlers().get(call.name)
         if handler is None:
             return error_outcome("UNKNOWN_TOOL", f"there is no tool named {call.name!r}", Guardrail.UNKNOWN_TOOL)
         try:
@@ -246,6 +240,17 @@ class Toolbox:
             if outcome.result["error"]["type"] == "UNAUTHORIZED":
                 outcome.guardrail = Guardrail.OTHER_CUSTOMER
             return outcome
+
+    def _handlers(self) -> dict[str, Callable[[dict[str, Any], str], Awaitable[ToolOutcome]]]:
+        """The handler of each tool the model is offered (``agent.tools.SUPPORT``), by its name;
+        a handler parses its own arguments and gets the step's idempotency key."""
+        return {
+            tools.SEARCH_KNOWLEDGE.name: self._search_knowledge,
+            tools.LOOKUP_ORDER.name: self._lookup_order,
+            tools.REFUND_ORDER.name: self._refund_order,
+            tools.ESCALATE_TO_HUMAN.name: self._escalate_to_human,
+            tools.LOOKUP_TICKET.name: self._lookup_ticket,
+        }
 
     async def _search_knowledge(self, args: dict[str, Any], _: str) -> ToolOutcome:
         query = (_text(args, "query") or "")[:MAX_QUERY_CHARS]

@@ -40,9 +40,10 @@ with workflow.unsafe.imports_passed_through():
     # type's annotations through the sandbox's ``sys.modules``, which only holds modules the
     # workflow module imported itself.
     import nexus_contracts.retrieval  # noqa: F401
-    from agent.blobs.activities import StoreText
+    from agent.blobs.activities import STORE_TEXT_ACTIVITY, StoreText
     from agent.blobs.types import BlobRef
     from agent.llm.types import (
+        CHAT_COMPLETION_ACTIVITY,
         NON_RETRYABLE_MODEL_ERRORS,
         ChatMessage,
         ChatRequest,
@@ -50,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         ModelErrorType,
         ToolCall,
         Usage,
+        tool_call,
     )
     from agent.metrics import (
         APPROVED,
@@ -63,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from agent.queues import LLM_TASK_QUEUE
     from agent.support import replies
-    from agent.support.activities import ArchiveRequest
+    from agent.support.activities import ARCHIVE_TRANSCRIPT_ACTIVITY, ArchiveRequest
     from agent.support.answer_screen import SHIPPED_STAGE, STAGES
     from agent.support.approvals import MAX_NOTE_CHARS, ApprovalBook
     from agent.support.audit import RefusalLog
@@ -98,7 +100,7 @@ with workflow.unsafe.imports_passed_through():
         TranscriptEntry,
         TranscriptView,
     )
-    from agent.tools import SUPPORT_TOOLS
+    from agent.tools import ESCALATE_TO_HUMAN, REFUND_ORDER, SUPPORT_TOOLS, Tool
     from nexus_contracts.business import CreateTicketRequest, RefundRequest
     from workerkit.deployment import when_versioned
 
@@ -368,7 +370,7 @@ class SupportAgentWorkflow:
                 self._context.append(self._message("assistant", answer, ref))
                 return answer, ref, None
             tool_calls = [
-                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                tool_call(c.id, c.name, c.arguments)
                 for c in result.tool_calls
             ]
             calls_ref = await self._store_if_large(json.dumps(tool_calls, ensure_ascii=False), "application/json")
@@ -456,7 +458,7 @@ class SupportAgentWorkflow:
             self._state.model_call_seq += 1
             try:
                 result = await workflow.execute_activity(
-                    "chat_completion",
+                    CHAT_COMPLETION_ACTIVITY,
                     request,
                     activity_id=f"llm-{self._state.model_call_seq}",
                     task_queue=LLM_TASK_QUEUE,
@@ -574,7 +576,7 @@ class SupportAgentWorkflow:
             }
             fallback = replies.rejected(approval)
         args = {"order_id": approval.order_id, "amount_cents": approval.amount_cents, "reason": approval.reason}
-        message = await self._announce(approval, "refund_order", args, result, fallback)
+        message = await self._announce(approval, REFUND_ORDER, args, result, fallback)
         return ApprovalOutcome(approval.approval_id, approval.status, message, refund_id=refund_id)
 
     async def _escalate_overdue(self) -> None:
@@ -625,10 +627,10 @@ class SupportAgentWorkflow:
             }
             fallback = replies.escalated(approval, why, ticket.ticket_id)
         args = {"reason": f"approval {approval.approval_id}: {why}", "order_id": approval.order_id}
-        await self._announce(approval, "escalate_to_human", args, result, fallback)
+        await self._announce(approval, ESCALATE_TO_HUMAN, args, result, fallback)
 
     async def _announce(
-        self, approval: Approval, tool: str, args: dict[str, object], result: dict[str, object], fallback: str
+        self, approval: Approval, tool: Tool, args: dict[str, object], result: dict[str, object], fallback: str
     ) -> str:
         """Tell the customer what became of an approval, in the model's words when it can.
 
@@ -640,7 +642,7 @@ class SupportAgentWorkflow:
             ChatMessage(
                 role="assistant",
                 tool_calls=[
-                    {"id": call_id, "type": "function", "function": {"name": tool, "arguments": json.dumps(args)}}
+                    tool_call(call_id, tool.name, json.dumps(args))
                 ],
             )
         )
@@ -709,7 +711,7 @@ class SupportAgentWorkflow:
         self._phase = Phase.ARCHIVING
         # A local activity: its input (the transcript) is not written to history.
         self._state.archive = await workflow.execute_local_activity(
-            "archive_transcript",
+            ARCHIVE_TRANSCRIPT_ACTIVITY,
             ArchiveRequest(
                 self._id, self._state.run_index, self._state.summary, self._transcript, previous=self._state.archive
             ),
@@ -726,7 +728,7 @@ class SupportAgentWorkflow:
             return None
         # A local activity: the text is not copied into history again, only the reference is.
         return await workflow.execute_local_activity(
-            "store_text",
+            STORE_TEXT_ACTIVITY,
             StoreText(text, media_type),
             start_to_close_timeout=BLOB_ACTIVITY_TIMEOUT,
             result_type=BlobRef,

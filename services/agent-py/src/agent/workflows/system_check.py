@@ -17,10 +17,10 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy, VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
-    from agent.llm.types import ChatMessage, ChatRequest, ChatResult
+    from agent.llm.types import CHAT_COMPLETION_ACTIVITY, ChatMessage, ChatRequest, ChatResult, tool_call
     from agent.queues import LLM_TASK_QUEUE
     from agent.support.toolbox import search_knowledge, source_of
-    from agent.tools import ALL_TOOLS
+    from agent.tools import ALL_TOOLS, LOOKUP_ORDER, REFUND_ORDER, SEARCH_KNOWLEDGE
     from nexus_contracts.business import DEFAULT_ENDPOINT as BUSINESS_ENDPOINT
     from nexus_contracts.business import (
         BusinessService,
@@ -36,8 +36,7 @@ with workflow.unsafe.imports_passed_through():
 MODEL_CALL_TIMEOUT = timedelta(seconds=60)
 NEXUS_OPERATION_TIMEOUT = timedelta(seconds=60)
 SYSTEM_PROMPT = (
-    "You are the support agent of an online shop. Answer from the tool results only and "
-    "cite documents as [doc_id]."
+    "You are the support agent of an online shop. Answer from the tool results only and cite documents as [doc_id]."
 )
 
 
@@ -68,12 +67,8 @@ class SystemCheckWorkflow:
     @workflow.run
     async def run(self, check: SystemCheckInput) -> SystemCheckResult:
         hops: list[str] = []
-        retrieval = workflow.create_nexus_client(
-            service=RetrievalService, endpoint=check.retrieval_endpoint
-        )
-        business = workflow.create_nexus_client(
-            service=BusinessService, endpoint=check.business_endpoint
-        )
+        retrieval = workflow.create_nexus_client(service=RetrievalService, endpoint=check.retrieval_endpoint)
+        business = workflow.create_nexus_client(service=BusinessService, endpoint=check.business_endpoint)
 
         knowledge = await search_knowledge(retrieval, check.question, check.collection, top_k=3)
         search = knowledge.response
@@ -106,10 +101,10 @@ class SystemCheckWorkflow:
         # The hops above are the tool calls; the model sees them as its own tool-call turn
         # and answers from their results, as it will inside the agent loop.
         calls = [
-            ("search_knowledge", {"query": check.question}, asdict(search)),
-            ("lookup_order", {"order_id": check.order_id}, asdict(order)),
+            (SEARCH_KNOWLEDGE, {"query": check.question}, asdict(search)),
+            (LOOKUP_ORDER, {"order_id": check.order_id}, asdict(order)),
             (
-                "refund_order",
+                REFUND_ORDER,
                 {"order_id": check.order_id, "amount_cents": check.refund_cents, "reason": check.refund_reason},
                 asdict(refund),
             ),
@@ -120,8 +115,7 @@ class SystemCheckWorkflow:
             ChatMessage(
                 role="assistant",
                 tool_calls=[
-                    {"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
-                    for i, (name, args, _) in enumerate(calls)
+                    tool_call(f"call_{i}", tool.name, json.dumps(args)) for i, (tool, args, _) in enumerate(calls)
                 ],
             ),
             *[
@@ -130,7 +124,7 @@ class SystemCheckWorkflow:
             ],
         ]
         answer = await workflow.execute_activity(
-            "chat_completion",
+            CHAT_COMPLETION_ACTIVITY,
             ChatRequest(messages=messages, tools=ALL_TOOLS),
             task_queue=LLM_TASK_QUEUE,
             start_to_close_timeout=MODEL_CALL_TIMEOUT,
