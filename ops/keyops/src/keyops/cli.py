@@ -52,7 +52,7 @@ def _add_audit_args(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keyops",
-        description="Payload key operations for the encrypting codec (codec-server/SPEC.md). See ops/keys/README.md.",
+        description="Payload key operations for the encrypting codec (codec-server/SPEC.md). See ops/keyops/README.md.",
     )
     parser.add_argument("--version", action="version", version=f"keyops {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of unexpected errors")
@@ -122,7 +122,7 @@ def _next_steps(out: Console, rotation: Rotation) -> None:
     out.print("  dev stack:   make restart-workers")
     out.print(
         "  Kubernetes:  apply the Secret from the updated directory, then "
-        "kubectl rollout restart every workload that mounts it (ops/keys/README.md)"
+        "kubectl rollout restart every workload that mounts it (ops/keyops/README.md)"
     )
     out.print(
         "Keep the previous key: old histories still need it. Retire it only when `keyops report` "
