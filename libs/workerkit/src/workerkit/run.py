@@ -9,7 +9,8 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
@@ -25,8 +26,9 @@ from workerkit.tracing import configure_tracing, shutdown_tracing
 log = logging.getLogger(__name__)
 
 WorkerFactory = Callable[[Client], Awaitable[Sequence[Worker]]]
-# Runs beside the workers (periodic gauges, say) and is cancelled when they stop.
-BackgroundTask = Callable[[Client], Awaitable[None]]
+# Runs beside the workers (periodic gauges, say) and is cancelled when they stop. A coroutine
+# function, as asyncio.create_task takes coroutines only.
+BackgroundTask = Callable[[Client], Coroutine[Any, Any, None]]
 
 
 def configure_logging() -> None:

@@ -281,7 +281,8 @@ async def run_drill(stack: Any, client: Client, *, conversations: int, kills: in
     _set_faults(model_server, faults)
     killer = asyncio.create_task(_killer(stack, kills, kill_window_s, finished, rng, model_server, faults))
     talking = asyncio.ensure_future(asyncio.gather(*(one(c) for c in cids), return_exceptions=True))
-    deadline, watched = time.monotonic() + timeout_s, {talking, killer}
+    deadline = time.monotonic() + timeout_s
+    watched: set[asyncio.Future[Any]] = {talking, killer}
     try:
         while not talking.done():
             done, _ = await asyncio.wait(
@@ -320,10 +321,10 @@ async def run_drill(stack: Any, client: Client, *, conversations: int, kills: in
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         print(f"{len(failures)} conversation(s) raised; first: {failures[0]!r}")
-    done = [s for s in summaries.values() if s is not None]
+    completed = [s for s in summaries.values() if s is not None]
     return Summary(
         conversations=conversations,
-        completed_conversations=len(done),
+        completed_conversations=len(completed),
         kills=[k for k, _ in kill_log],
         model_calls=sum(len(v) for v in verdicts.values()),
         paid_once=len(verdicts["paid_once"]),
@@ -333,10 +334,10 @@ async def run_drill(stack: Any, client: Client, *, conversations: int, kills: in
         refunds_asked=len(EXPECTED_REFUNDS) * conversations,
         conversations_with_wrong_refunds=sum(1 for r in refunds.values() if sorted(r) != sorted(EXPECTED_REFUNDS)),
         extra_approvals=sum(
-            len(s.approvals) - 1 + sum(a.status != ApprovalStatus.EXECUTED for a in s.approvals) for s in done
+            len(s.approvals) - 1 + sum(a.status != ApprovalStatus.EXECUTED for a in s.approvals) for s in completed
         ),
         escalation_tickets=sum(tickets.values()),
-        messages_processed_twice=sum(1 for s in done if s.turns != MESSAGES),
+        messages_processed_twice=sum(1 for s in completed if s.turns != MESSAGES),
         resends=customer.resends,
         slowest_request_s=round(customer.slowest_s, 1),
         duration_s=round(time.monotonic() - began_at, 1),

@@ -38,7 +38,9 @@ def registered_types(namespace: str) -> set[str] | None:
 
 
 def _type_names(classes: Sequence[type]) -> set[str]:
-    return {_Definition.must_from_class(c).name for c in classes}
+    # A dynamic workflow (name None) answers to any type, so it names none of its own.
+    definitions = (_Definition.must_from_class(c) for c in classes)
+    return {d.name for d in definitions if d.name is not None}
 
 
 @dataclass(frozen=True)
