@@ -55,14 +55,6 @@ class ReplayOutcome:
         return self.error is None
 
 
-class ReplayFailed(Exception):
-    """A history did not replay; the message names the workflow type, id and run."""
-
-    def __init__(self, outcome: ReplayOutcome) -> None:
-        super().__init__(outcome.error)
-        self.outcome = outcome
-
-
 async def replay_entry(
     corpus: Corpus, entry: CorpusEntry, workflows: Sequence[type], keyring: KeyRing
 ) -> ReplayOutcome:

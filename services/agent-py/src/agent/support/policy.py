@@ -90,8 +90,6 @@ class Guardrail:
     TOKEN_BUDGET = "token_budget"
     """The conversation spent its model tokens: handed to a person."""
 
-    ALL = (OTHER_CUSTOMER, ABOVE_REMAINING, CONVERSATION_CAP, TOKEN_BUDGET)
-
 
 def over_conversation_cap(amount_cents: int, committed_cents: int, cap_cents: int) -> bool:
     """Whether a refund of ``amount_cents`` would take the conversation past its cap;
