@@ -266,6 +266,6 @@ async def visibility_gauges(client: Client) -> None:
             async for execution in client.list_workflows(query, page_size=1000):
                 total += execution.typed_search_attributes.get(PENDING_APPROVALS) or 0
             waiting.set(total)
-        except Exception as err:  # noqa: BLE001 - a visibility hiccup must not stop the worker
+        except Exception as err:  # a visibility hiccup must not stop the worker
             log.warning("cannot refresh the conversation gauges from visibility: %s", err)
         await asyncio.sleep(interval)
