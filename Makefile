@@ -52,6 +52,7 @@ prometheus: ## install Debian's prometheus and promtool for the dev stack's scra
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
 	  || echo "warning: could not install prometheus; the stack runs without it and its tests are skipped with that reason"
 
+# The one place promtool runs (tests/ops/test_alert_rules.py checks runbooks and case coverage only).
 test-rules: prometheus ## promtool check rules and promtool test rules for ops/prometheus
 	promtool check rules ops/prometheus/rules/*.yaml
 	promtool test rules ops/prometheus/tests/*.yaml
@@ -91,7 +92,7 @@ test-python: build browser prometheus test-server
 	$(PY) -m pytest -m unit
 	$(PY) -m pytest -m integration
 
-test-unit: build prometheus test-server ## the tests that start no server process (the agent's workflow tests first), in about 2 minutes
+test-unit: build test-server ## the tests that start no server process (the agent's workflow tests first), in about 2 minutes
 	$(PY) -m pytest -m unit
 
 test-integration: build browser prometheus ## the tests that run real servers and worker processes
