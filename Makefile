@@ -161,12 +161,13 @@ replay-check: build ## export running/recent histories into REPLAY_CORPUS (.data
 
 lint: lint-python lint-go ## static checks of both languages (make test runs them all)
 
-# Rules, formatting and type checks; ruff and mypy are configured in pyproject.toml (mypy with no
-# arguments checks every workspace package). The format check fails rather than rewriting files.
-lint-python: install ## ruff check, ruff format --check, mypy over every package
+# Rules, types, formatting; ruff and mypy are configured in pyproject.toml (mypy with no arguments
+# checks every workspace package). The format check fails rather than rewriting files (fix with
+# `.venv/bin/python -m ruff format .`); it comes last so a formatting slip hides no other finding.
+lint-python: install ## ruff check, mypy over every package, ruff format --check
 	$(PY) -m ruff check .
-	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) -m ruff format --check .
 
 # go vet, and gofmt -l, which lists unformatted files but exits 0: an empty list is the pass.
 lint-go: install ## go vet and gofmt over every Go module (test-go runs it first)
