@@ -76,7 +76,7 @@ class JwksIssuer:
         document = self.jwks()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if self.path != "/jwks.json":
                     self.send_error(404)
                     return

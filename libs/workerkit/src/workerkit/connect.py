@@ -36,18 +36,20 @@ async def connect(default_namespace: str, runtime: Runtime | None = None, *, pat
     if not os.environ.get("TEMPORAL_NAMESPACE") and "namespace" not in config:
         config["namespace"] = default_namespace
     observer = MeterCodecObserver(runtime.metric_meter) if runtime is not None else None
-    config["data_converter"] = payload_data_converter(config["namespace"], observer)
-    if runtime is not None:
-        config["runtime"] = runtime
+    # `config` holds only what environment configuration can set (a TypedDict); what the code
+    # decides is passed beside it. runtime=None is Client.connect's default (the SDK's runtime).
+    data_converter = payload_data_converter(config["namespace"], observer)
     # Workers built on this client inherit its interceptors, so this one line traces clients,
     # workflows, activities and Nexus handlers alike (empty unless OTEL_* ask for tracing), and
     # counts every Nexus handler call per operation.
-    config["interceptors"] = [*tracing_interceptors(), NexusHandlerMetrics()]
+    interceptors = [*tracing_interceptors(), NexusHandlerMetrics()]
     deadline = time.monotonic() + patience_s
     delay = 0.5
     while True:
         try:
-            return await Client.connect(**config)
+            return await Client.connect(
+                **config, data_converter=data_converter, runtime=runtime, interceptors=interceptors
+            )
         except RuntimeError as err:
             if time.monotonic() + delay < deadline:
                 await asyncio.sleep(delay)

@@ -25,6 +25,7 @@ from payload_codec import CodecObserver
 from payload_codec.observe import BYTES_METRIC, FAILURES_METRIC, OUTCOME_ERROR, OUTCOME_OK, PAYLOADS_METRIC, Operation
 from workerkit.deployment import ENV_BUILD_ID, ENV_DEPLOYMENT_NAME
 from workerkit.errors import ConfigError
+from workerkit.settings import port_setting
 
 ENV_METRICS_HOST = "METRICS_HOST"
 DEFAULT_METRICS_HOST = "127.0.0.1"
@@ -56,10 +57,7 @@ def constant_labels(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
 
 def metrics_address(port_env: str, default_port: int, environ: Mapping[str, str] = os.environ) -> str:
     host = environ.get(ENV_METRICS_HOST, DEFAULT_METRICS_HOST)
-    raw = environ.get(port_env, str(default_port))
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigError(f"{port_env} must be a port number between 1 and 65535, got {raw!r}")
-    return f"{host}:{int(raw)}"
+    return f"{host}:{port_setting(port_env, default_port, env=environ)}"
 
 
 def metrics_runtime(address: str, environ: Mapping[str, str] = os.environ) -> Runtime:

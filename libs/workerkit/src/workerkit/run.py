@@ -9,7 +9,8 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
@@ -20,13 +21,15 @@ from workerkit.deployment import deployment_version
 from workerkit.errors import ConfigError, TemporalUnreachable
 from workerkit.health import health_server, health_socket
 from workerkit.metrics import metrics_address, metrics_runtime
+from workerkit.settings import port_setting
 from workerkit.tracing import configure_tracing, shutdown_tracing
 
 log = logging.getLogger(__name__)
 
 WorkerFactory = Callable[[Client], Awaitable[Sequence[Worker]]]
-# Runs beside the workers (periodic gauges, say) and is cancelled when they stop.
-BackgroundTask = Callable[[Client], Awaitable[None]]
+# Runs beside the workers (periodic gauges, say) and is cancelled when they stop. A coroutine
+# function, as asyncio.create_task takes coroutines only.
+BackgroundTask = Callable[[Client], Coroutine[Any, Any, None]]
 
 
 def configure_logging() -> None:
@@ -95,11 +98,8 @@ def run_workers(
     configure_logging()
     host = os.environ.get("HEALTH_HOST", "127.0.0.1")
     try:
-        port = int(os.environ.get(port_env, default_port))
-    except ValueError:
-        sys.exit(f"{name}: {port_env} must be a port number, got {os.environ[port_env]!r}")
-    try:
-        # A half-set deployment version fails here, before anything connects or listens.
+        # A bad port or a half-set deployment version fails here, before anything connects or listens.
+        port = port_setting(port_env, default_port)
         deployment_version()
         probes = health_socket(host, port, port_env)
         runtime = metrics_runtime(metrics_address(metrics_port_env, default_metrics_port))

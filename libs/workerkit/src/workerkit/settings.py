@@ -22,3 +22,31 @@ def seconds_setting(
         kind = "a number of seconds (0 or more)" if zero_allowed else "a positive number of seconds"
         raise ConfigError(f"{name} must be {kind}, got {raw!r}")
     return value
+
+
+def positive_int_setting(
+    name: str, default: int, *, env: Mapping[str, str] = os.environ, maximum: int | None = None
+) -> int:
+    """``env[name]`` as a whole number of at least 1 (``default`` when unset), at most ``maximum``:
+    a pool size, a batch size, a concurrency limit."""
+    kind = "a positive whole number" if maximum is None else f"a whole number from 1 to {maximum}"
+    return _whole_number(name, default, env, 1, maximum, kind)
+
+
+def port_setting(name: str, default: int, *, env: Mapping[str, str] = os.environ) -> int:
+    """``env[name]`` as a TCP port to listen on (``default`` when unset). 0, which the OS reads as
+    "any free port", is refused: probes and scrapers must know the port in advance."""
+    return _whole_number(name, default, env, 1, 65535, "a port number between 1 and 65535")
+
+
+def _whole_number(name: str, default: int, env: Mapping[str, str], low: int, high: int | None, kind: str) -> int:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        raise ConfigError(f"{name} must be {kind}, got {raw!r}")
+    return value

@@ -7,7 +7,7 @@ stack and the test suite never need to share a port.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -55,9 +55,6 @@ class StackConfig:
     def from_env(cls) -> StackConfig:
         data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR", REPO_ROOT / ".data" / "devstack"))
         return cls(data_dir=data_dir.resolve(), ports={name: _port(name) for name in PORTS})
-
-    def with_ports(self, ports: dict[str, int]) -> StackConfig:
-        return replace(self, ports={**self.ports, **ports})
 
     @property
     def temporal_address(self) -> str:

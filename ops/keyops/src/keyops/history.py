@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
@@ -72,7 +73,8 @@ def iter_payloads(history_or_event: Message | Iterable[Message]) -> Iterator[Pay
 
 def _walk(message: Message, path: str) -> Iterator[FoundPayload]:
     if message.DESCRIPTOR.full_name == PAYLOAD_TYPE:
-        yield FoundPayload(path, message)  # type: ignore[arg-type]
+        # Matched by descriptor name, which the type checker cannot follow: the message is a Payload.
+        yield FoundPayload(path, cast(Payload, message))
         return
     for fd, value in message.ListFields():
         message_type = fd.message_type

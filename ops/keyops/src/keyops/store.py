@@ -225,7 +225,7 @@ class DirectoryStore(KeyRingStore):
     def set_active(self, namespace: str, key_id: str) -> None:
         # The replaced key's owner is recorded before `active` moves on (see _activate).
         previous = self.load().active.get(namespace)
-        if namespace != DEFAULT_NAMESPACE and previous not in (None, key_id):
+        if namespace != DEFAULT_NAMESPACE and previous is not None and previous != key_id:
             owners = self._owners()
             if namespace not in owners.setdefault(previous, []):
                 owners[previous].append(namespace)

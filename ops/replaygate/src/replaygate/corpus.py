@@ -87,5 +87,3 @@ class Corpus:
     def read(self, entry: CorpusEntry) -> str:
         return (self.root / entry.file).read_text()
 
-    def select(self, namespaces: set[str]) -> list[CorpusEntry]:
-        return [e for e in self.entries if e.namespace in namespaces]

@@ -38,7 +38,9 @@ def registered_types(namespace: str) -> set[str] | None:
 
 
 def _type_names(classes: Sequence[type]) -> set[str]:
-    return {_Definition.must_from_class(c).name for c in classes}
+    # A dynamic workflow (name None) answers to any type, so it names none of its own.
+    definitions = (_Definition.must_from_class(c) for c in classes)
+    return {d.name for d in definitions if d.name is not None}
 
 
 @dataclass(frozen=True)
@@ -51,14 +53,6 @@ class ReplayOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-class ReplayFailed(Exception):
-    """A history did not replay; the message names the workflow type, id and run."""
-
-    def __init__(self, outcome: ReplayOutcome) -> None:
-        super().__init__(outcome.error)
-        self.outcome = outcome
 
 
 async def replay_entry(

@@ -48,7 +48,7 @@ import re
 import sys
 import uuid
 from datetime import datetime
-from typing import NoReturn
+from typing import NoReturn, TypedDict
 
 from rich.console import Console
 from temporalio.client import WorkflowFailureError
@@ -175,7 +175,14 @@ def money_cents(raw: str) -> int:
     return round(float(raw) * 100)
 
 
-def _endpoints() -> dict[str, str]:
+class _Endpoints(TypedDict):
+    """The endpoint fields of ConversationSettings, typed so that ``**_endpoints()`` checks."""
+
+    retrieval_endpoint: str
+    business_endpoint: str
+
+
+def _endpoints() -> _Endpoints:
     """The Nexus endpoints a started workflow calls: the contracts' defaults unless overridden."""
     return {
         "retrieval_endpoint": os.environ.get("AGENT_RETRIEVAL_ENDPOINT", RETRIEVAL_ENDPOINT),
@@ -337,7 +344,7 @@ async def demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat = commands.add_parser("chat", help="talk to support conversations (SupportAgentWorkflow)")
     sub = chat.add_subparsers(dest="chat_command", required=True)
 

@@ -103,11 +103,6 @@ class Guardrail:
     TOKEN_BUDGET = "token_budget"
     """The conversation spent its model tokens: handed to a person."""
 
-    ALL = (
-        OTHER_CUSTOMER, ABOVE_REMAINING, CONVERSATION_CAP, WRONG_CURRENCY, NOT_DELIVERED, UNASKED_REFUND,
-        REFUND_BURST, UNKNOWN_TOOL, BAD_ARGUMENTS, TOKEN_BUDGET,
-    )
-
 
 # Why a refund went to a person instead of being paid, as an audit record says it.
 PERSON_REASONS = {

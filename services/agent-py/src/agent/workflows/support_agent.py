@@ -626,7 +626,7 @@ class SupportAgentWorkflow:
                 "nothing_paid": True,
             }
             fallback = replies.escalated(approval, why, ticket.ticket_id)
-        args = {"reason": f"approval {approval.approval_id}: {why}", "order_id": approval.order_id}
+        args: dict[str, object] = {"reason": f"approval {approval.approval_id}: {why}", "order_id": approval.order_id}
         await self._announce(approval, ESCALATE_TO_HUMAN, args, result, fallback)
 
     async def _announce(
