@@ -69,7 +69,8 @@ class JwksIssuer:
         now = int(time.time())
         body = {"sub": self.subject, "aud": self.audience, "iss": self.issuer, "iat": now, "exp": now + 300}
         body.update(claims)
-        return jwt.encode(body, None, algorithm="none", headers={"kid": self.kid})
+        # PyJWT takes "" as "no key" for alg none (None, which it also takes, is not in its types).
+        return jwt.encode(body, "", algorithm="none", headers={"kid": self.kid})
 
     @contextmanager
     def serve(self) -> Iterator[JwksIssuer]:

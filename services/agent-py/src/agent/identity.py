@@ -252,6 +252,9 @@ def principals_document(entries: list[tuple[str, str, str | None]]) -> dict[str,
     principals: list[dict[str, object]] = []
     for subject, token, customer_id in entries:
         entry: dict[str, object] = {"subject": subject, "token_sha256": _digest(token)}
-        entry.update({"customer_id": customer_id} if customer_id else {"operator": True})
+        if customer_id:
+            entry["customer_id"] = customer_id
+        else:
+            entry["operator"] = True
         principals.append(entry)
     return {"principals": principals}
