@@ -15,9 +15,11 @@ GO_WORKER := bin/retrieval-worker
 GO_REPLAYER := bin/retrieval-replay
 # Every Go module of the workspace (go.work); patterns are relative to the repository root.
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
+# gofmt from the same toolchain as GO (a PATH gofmt may be another Go's); read only when used.
+GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python clean temporal-server test-cluster replay-check drill-rollout bench-agent drill-crash helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent drill-crash helm test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +52,7 @@ prometheus: ## install Debian's prometheus and promtool for the dev stack's scra
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
 	  || echo "warning: could not install prometheus; the stack runs without it and its tests are skipped with that reason"
 
+# The one place promtool runs (tests/ops/test_alert_rules.py checks runbooks and case coverage only).
 test-rules: prometheus ## promtool check rules and promtool test rules for ops/prometheus
 	promtool check rules ops/prometheus/rules/*.yaml
 	promtool test rules ops/prometheus/tests/*.yaml
@@ -95,7 +98,7 @@ test-python: build browser prometheus test-server
 	$(PY) -m pytest -m unit
 	$(PY) -m pytest -m integration
 
-test-unit: build prometheus test-server ## the tests that start no server process (the agent's workflow tests first), in about 2 minutes
+test-unit: build test-server ## the tests that start no server process (the agent's workflow tests first), in about 2 minutes
 	$(PY) -m pytest -m unit
 
 test-integration: build browser prometheus ## the tests that run real servers and worker processes
@@ -111,8 +114,7 @@ $(TEST_SERVER_LIB)/.fetched: tests/temporal-test-server/pom.xml
 	mvn -q -B -f tests/temporal-test-server/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(TEST_SERVER_LIB)
 	@touch $@
 
-test-go: install
-	$(GO) vet $(GO_PACKAGES)
+test-go: install lint-go
 	$(GO) test -count=1 $(GO_PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 
@@ -163,12 +165,21 @@ drill-crash: build ## SIGKILL every kind of process (Temporal server included) d
 replay-check: build ## export running/recent histories into REPLAY_CORPUS (.data/replay-corpus) and replay them on this build (ARGS="--help")
 	$(if $(TEMPORAL_ADDRESS),,$(PY) -m devstack run --) $(PY) -m replaygate $(ARGS)
 
-lint: install lint-python ## static checks
-	$(GO) vet $(GO_PACKAGES)
-	@unformatted="$$(gofmt -l services/retrieval-go codec-server/go)"; if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+lint: lint-python lint-go ## static checks of both languages (make test runs them all)
 
-lint-python: install ## ruff (rules and exclusions in pyproject.toml)
+# Rules, types, formatting; ruff and mypy are configured in pyproject.toml (mypy with no arguments
+# checks every workspace package). The format check fails rather than rewriting files (fix with
+# `.venv/bin/python -m ruff format .`); it comes last so a formatting slip hides no other finding.
+lint-python: install ## ruff check, mypy over every package, ruff format --check
 	$(PY) -m ruff check .
+	$(PY) -m mypy
+	$(PY) -m ruff format --check .
+
+# go vet, and gofmt -l, which lists unformatted files but exits 0: an empty list is the pass.
+lint-go: install ## go vet and gofmt over every Go module (test-go runs it first)
+	$(GO) vet $(GO_PACKAGES)
+	@unformatted="$$($(GOFMT) -l $(GO_PACKAGES:/...=))"; \
+	  if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
 
 # The self-hosted Temporal server for `make up STACK=cluster` and the cluster tests: the pinned
 # server and its SQL schema tool, built from the Go module proxy once into a directory named by the
@@ -179,6 +190,7 @@ lint-python: install ## ruff (rules and exclusions in pyproject.toml)
 TEMPORAL_SERVER_VERSION := $(shell cat ops/devstack/temporal-server.version)
 TEMPORAL_SERVER_GOTOOLCHAIN := go1.26.10
 TEMPORAL_SERVER_DIR := .tools/temporal-server/$(TEMPORAL_SERVER_VERSION)
+
 temporal-server: $(TEMPORAL_SERVER_DIR)/.built ## build the self-hosted Temporal server and SQL tool (TEMPORAL_SERVER_VERSION) into .tools/ once (about 8 minutes)
 
 $(TEMPORAL_SERVER_DIR)/.built:

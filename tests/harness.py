@@ -20,12 +20,14 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
 from agent.ingest.command import expand
@@ -163,3 +165,23 @@ def refunds_of(stack: Stack, cid: str, column: str = "idempotency_key") -> list[
     # ``column`` is a literal of the calling test, never input.
     return [value for (value,) in business_rows(stack, f"SELECT {column} FROM refunds WHERE idempotency_key LIKE ?",
                                                  f"{cid}/%")]
+
+
+def guardrail_counts(stack: Stack) -> dict[str, float]:
+    """``agent_guardrail_refusals_total`` by rule, as the agent worker's /metrics has it now."""
+    url = f"http://{stack.config.host}:{stack.config.ports['agent_metrics']}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return {
+        s.labels["rule"]: s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "agent_guardrail_refusals"
+        for s in family.samples
+        if s.name == "agent_guardrail_refusals_total"
+    }
+
+
+def counted_since(stack: Stack, before: dict[str, float]) -> dict[str, float]:
+    """The guardrail refusals counted since ``before`` (from :func:`guardrail_counts`), by rule."""
+    after = guardrail_counts(stack)
+    return {rule: n - before.get(rule, 0) for rule, n in after.items() if n != before.get(rule, 0)}

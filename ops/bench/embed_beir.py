@@ -47,7 +47,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is read from its package; never from a hub
 
-from modelserver.embedding import (  # noqa: E402
+from modelserver.embedding import (
     DEFAULT_BATCH_SIZE,
     MODEL_ID,
     ModelFilesError,

@@ -6,6 +6,7 @@ ORD-1004 (the demo's 150 USD, refunded once however often the demo runs).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -17,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from harness import refunds_of
 
 from devstack.stack import Stack
+from httpkit.testing import JwksIssuer
 
 
 def agent(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -165,3 +167,37 @@ def test_a_conversation_acts_only_for_its_authenticated_customer(stack: Stack) -
     for name, (code, start) in expected.items():
         done = results[name]
         assert (done.returncode, done.stdout.startswith(start)) == (code, True), (name, done.stdout, done.stderr)
+
+
+def test_an_oidc_token_starts_a_conversation_for_its_verified_customer(stack: Stack) -> None:
+    issuer_url = "https://login.example.test/realms/support"
+    with JwksIssuer(audience="agent-cli-test", issuer=issuer_url, subject="grace@example.com").serve() as idp:
+        oidc = {"AGENT_OIDC_ISSUER": issuer_url, "AGENT_OIDC_AUDIENCE": "agent-cli-test",
+                "AGENT_OIDC_JWKS_URL": idp.url}
+        grace = {**oidc, "AGENT_TOKEN": idp.mint(customer_id="cust-grace")}
+        cid = ok(agent(stack, "chat", "start", "--customer", "Mallory Example", env=grace)).strip()
+        show = ok(agent(stack, "chat", "show", cid, env=grace))
+        assert f"for customer cust-grace (customer grace@example.com (OIDC {issuer_url}))" in show, show
+        out = ok(agent(stack, "chat", "send", cid, "Please look up order ORD-1001", env=grace))
+        assert "ORD-1001 does not belong to customer cust-grace" in out, out
+        # The refusal is audited with the conversation, for people and for audit pipelines.
+        out = ok(agent(stack, "chat", "refusals", cid, env=grace))
+        assert f"Conversation {cid}: 1 guardrail refusal(s): other_customer ×1" in out, out
+        audit = json.loads(ok(agent(stack, "chat", "refusals", cid, "--json", env=grace)))
+        assert audit["totals"] == {"other_customer": 1}, audit
+        assert audit["records"][0]["tool"] == "lookup_order" and "does not belong" in audit["records"][0]["detail"]
+        show = ok(agent(stack, "chat", "show", cid, env=grace))
+        assert f"1 guardrail refusal(s): other_customer ×1 (agent chat refusals {cid})" in show, show
+
+        refused = {
+            "expired": ({**oidc, "AGENT_TOKEN": idp.mint(customer_id="cust-grace", expires_in=-600)},
+                        ("chat", "start"), 2, "agent: the bearer token has expired"),
+            "forged": ({**oidc, "AGENT_TOKEN": idp.mint(key=idp.stranger, customer_id="cust-ada")},
+                       ("chat", "start"), 2, "agent: the bearer token signature does not verify"),
+            "another customer": (grace, ("chat", "start", "--customer-id", "cust-ada"), 4,
+                                 "agent: grace@example.com may act only for customer cust-grace, not cust-ada"),
+        }
+        for name, (env, args, code, start) in refused.items():
+            done = agent(stack, *args, env=env)
+            assert (done.returncode, done.stdout.startswith(start)) == (code, True), (name, done.stdout, done.stderr)
+            assert env["AGENT_TOKEN"] not in done.stdout + done.stderr  # a token is never printed

@@ -4,32 +4,15 @@ touched, and a token budget after which a person takes over. Each refusal is cou
 
 from __future__ import annotations
 
-import urllib.request
 import uuid
 
-from harness import refunds_of
-from prometheus_client.parser import text_string_to_metric_families
+from harness import counted_since, guardrail_counts, refunds_of
 from temporalio.client import Client
 
 from agent.chat.client import Conversations
 from agent.support.types import ConversationSettings, ConversationStart
 from agent.testing import calls_of, ledger
 from devstack.stack import Stack
-
-
-def guardrail_counts(stack: Stack) -> dict[str, float]:
-    url = f"http://{stack.config.host}:{stack.config.ports['agent_metrics']}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return {
-        s.labels["rule"]: s.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "agent_guardrail_refusals"
-        for s in family.samples
-        if s.name == "agent_guardrail_refusals_total"
-    }
-
-
 
 
 async def start(chat: Conversations, customer_id: str, **settings: object) -> str:
@@ -43,7 +26,9 @@ async def test_refunds_stay_within_the_order_and_the_conversations_cap(stack: St
     chat = Conversations(agents_client)
     before = guardrail_counts(stack)
     # ORD-1005 is Edsger's (delivered, €67). No approvals here: only the rules in code.
-    cid = await start(chat, "cust-edsger", approval_threshold_cents=1_000_000, max_refund_cents_per_conversation=1000)
+    # One turn per run: the cap and the refusal audit hold across continue-as-new.
+    cid = await start(chat, "cust-edsger", approval_threshold_cents=1_000_000, max_refund_cents_per_conversation=1000,
+                      max_turns_per_run=1)
     first = await chat.send(cid, "Please refund €6 on order ORD-1005")
     assert '"status": "refunded"' in first.text, first.text
     capped = await chat.send(cid, "Please refund €6 on order ORD-1005")
@@ -61,10 +46,20 @@ async def test_refunds_stay_within_the_order_and_the_conversations_cap(stack: St
     reply = await chat.send(shipped, "Please refund €1 on order ORD-1006")
     assert reply.approvals_requested == ["APR-1"] and refunds_of(stack, shipped, "amount_cents") == []
 
-    after = guardrail_counts(stack)
-    counted = {rule: n - before.get(rule, 0) for rule, n in after.items() if n != before.get(rule, 0)}
+    counted = counted_since(stack, before)
     # The simulator asks for the refund and, for ORD-1001, looks the order up too: both refused.
-    assert counted == {"conversation_refund_cap": 1, "above_remaining": 1, "other_customer": 2}, counted
+    assert counted == {"conversation_refund_cap": 1, "above_remaining": 1, "other_customer": 2, "not_delivered": 1}, (
+        counted
+    )
+    # Counted and audited alike: each conversation lists the refusals it made.
+    edsger = (await chat.status(cid)).refusals
+    assert edsger.totals == {"conversation_refund_cap": 1, "above_remaining": 1, "other_customer": 2}
+    assert [(r.rule, r.run_index) for r in edsger.records] == [
+        ("conversation_refund_cap", 1), ("above_remaining", 2), ("other_customer", 3), ("other_customer", 3)
+    ], edsger.records
+    (barbara,) = (await chat.status(shipped)).refusals.records
+    assert (barbara.rule, barbara.tool, barbara.approval_id) == ("not_delivered", "refund_order", "APR-1")
+    assert barbara.detail == "refund 1.00 EUR on ORD-1006 waits for a person (APR-1): the goods are not delivered yet"
 
 
 async def test_past_its_token_budget_a_conversation_goes_to_a_person(stack: Stack, agents_client: Client) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import business_rows
+from harness import business_rows, counted_since, guardrail_counts
 from temporalio.client import Client
 
 from agent.chat.client import Conversations
@@ -29,6 +29,17 @@ from modelserver.testing import SimulatorHandle
 PLANTED = Path(__file__).resolve().parents[1] / "fixtures" / "hostile" / "returns-update.md"
 # What another customer's order would show: none of it may reach Grace's conversations.
 OTHERS = ("Ada Lovelace", "Mechanical keyboard", "Katherine Johnson", "Noise-cancelling headphones")
+# The guardrail each behaviour runs into, and how often (Grace's ORD-1002 is shipped, not delivered,
+# and "Where is my order" asks for no refund). The planted instruction is refused at least once
+# (the model may try again while the document is in its context): checked by rule only.
+REFUSED = {
+    "other_customer": {"other_customer": 2},  # the lookup and the refund's own lookup
+    "above_remaining": {"above_remaining": 1},
+    "unasked_refund": {"unasked_refund": 1},
+    "refund_burst": {"unasked_refund": 5},
+    "unknown_tool": {"unknown_tool": 1},
+    "bad_arguments": {"bad_arguments": 1},
+}
 BEHAVIOURS = [
     ("other_customer", "Where is my order ORD-1002?"),
     ("above_remaining", "Where is my order ORD-1002?"),
@@ -66,6 +77,7 @@ async def test_guardrails_hold_against_every_hostile_behaviour(
         id=f"ingest-hostile-{uuid.uuid4().hex[:8]}", task_queue=AGENT_TASK_QUEUE,
     )
     refusals_before = len(business_rows(stack, "SELECT * FROM access_refusals"))
+    counts_before = guardrail_counts(stack)
     chat = Conversations(agents_client)
     replies: dict[str, AgentReply] = {}
     cids: dict[str, str] = {}
@@ -97,15 +109,37 @@ async def test_guardrails_hold_against_every_hostile_behaviour(
     audited = business_rows(stack, "SELECT operation, target, customer_id FROM access_refusals")[refusals_before:]
     assert {("get_order", "ORD-1001", "cust-grace"), ("get_order", "ORD-1004", "cust-grace")} == set(audited), audited
 
+    # Every refusal in the agent is counted and audited with its conversation, one record each.
+    audits = {behaviour: (await chat.status(cid)).refusals for behaviour, cid in cids.items()}
+    for behaviour, audit in audits.items():
+        assert len(audit.records) == sum(audit.totals.values()), (behaviour, audit)
+        assert {r.rule for r in audit.records} == set(audit.totals), (behaviour, audit)
+        if behaviour in REFUSED:
+            assert audit.totals == REFUSED[behaviour], (behaviour, audit.totals)
+    assert set(audits["obey_injection"].totals) == {"other_customer"}, audits["obey_injection"]
+    assert all(r.approval_id for r in audits["refund_burst"].records)  # each became an approval, none paid
+    (unknown,) = audits["unknown_tool"].records
+    assert (unknown.tool, unknown.detail) == ("transfer_funds", "there is no tool named 'transfer_funds'")
+    audited_by_rule: dict[str, int] = {}
+    for audit in audits.values():
+        for rule, n in audit.totals.items():
+            audited_by_rule[rule] = audited_by_rule.get(rule, 0) + n
+    assert counted_since(stack, counts_before) == audited_by_rule
+
 
 async def test_a_model_looping_on_tools_stops_at_the_budget(
     stack: Stack, agents_client: Client, sim: SimulatorHandle
 ) -> None:
     chat = Conversations(agents_client)
+    counts_before = guardrail_counts(stack)
     cid = await conversation(chat, sim, "tool_loop", max_conversation_tokens=6000)
     replies = [await chat.send(cid, "What is the returns update?") for _ in range(6)]
     assert replies[-1].error == "budget_spent" and "a person takes it over" in replies[-1].text
     status = await chat.status(cid)
+    # Each message refused for the budget is counted and audited.
+    refused = sum(1 for r in replies if r.error == "budget_spent")
+    assert status.refusals.totals == {"token_budget": refused} == counted_since(stack, counts_before)
+    assert all("model tokens spent, the budget is 6000" in r.detail for r in status.refusals.records)
     calls = calls_of(ledger(stack.config.model_server_url.removesuffix("/v1")), cid)
     # Spent as the ledger has it, and no call made once the budget was reached.
     assert status.usage.total_tokens == sum(c["usage"]["total_tokens"] for c in calls)

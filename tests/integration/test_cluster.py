@@ -31,9 +31,7 @@ from devstack.processes import port_in_use
 from devstack.stack import Stack
 from devstack.temporal_setup import server_healthy, temporal_cli
 
-pytestmark = pytest.mark.skipif(
-    cluster.server_build_missing() is not None, reason=str(cluster.server_build_missing())
-)
+pytestmark = pytest.mark.skipif(cluster.server_build_missing() is not None, reason=str(cluster.server_build_missing()))
 
 # What a person waits for at `make up STACK=cluster && agent check`; the issue asks to say so
 # when this machine needs more.
@@ -91,7 +89,9 @@ def cluster_stack(timings: dict[str, float]) -> Iterator[Stack]:
 def _agent(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "agent", *args],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, **stack.client_env(), "COLUMNS": "200", **(env or {})},
     )
 
@@ -135,12 +135,18 @@ def test_a_token_without_the_namespace_is_refused_in_one_sentence(cluster_stack:
     health, metrics = free_ports(2)
     worker = subprocess.run(
         [sys.executable, "-m", "business.worker"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={
-            **os.environ, **cluster_stack.client_env(),
-            "TEMPORAL_NAMESPACE": "business", "TEMPORAL_API_KEY": wrong,
-            "HEALTH_HOST": c.host, "BUSINESS_HEALTH_PORT": str(health),
-            "METRICS_HOST": c.host, "BUSINESS_METRICS_PORT": str(metrics),
+            **os.environ,
+            **cluster_stack.client_env(),
+            "TEMPORAL_NAMESPACE": "business",
+            "TEMPORAL_API_KEY": wrong,
+            "HEALTH_HOST": c.host,
+            "BUSINESS_HEALTH_PORT": str(health),
+            "METRICS_HOST": c.host,
+            "BUSINESS_METRICS_PORT": str(metrics),
             "BUSINESS_DB_PATH": str(c.data_dir / "wrong-token-business.sqlite3"),
         },
     )
@@ -169,10 +175,22 @@ def test_down_stops_everything_and_the_data_survives(cluster_stack: Stack) -> No
     env = {**os.environ, **cluster_stack.client_env()}
     described = subprocess.run(
         [
-            temporal_cli(), "workflow", "describe", "--workflow-id", "cluster-survives",
-            "--namespace", "agents", "--address", cluster_stack.temporal_address, "--output", "json",
+            temporal_cli(),
+            "workflow",
+            "describe",
+            "--workflow-id",
+            "cluster-survives",
+            "--namespace",
+            "agents",
+            "--address",
+            cluster_stack.temporal_address,
+            "--output",
+            "json",
         ],
-        capture_output=True, text=True, env=env, timeout=60,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     assert described.returncode == 0, described.stderr
     status = json.loads(described.stdout)["workflowExecutionInfo"]["status"]

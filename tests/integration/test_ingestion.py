@@ -46,7 +46,7 @@ GOOD = ["returns-faq.txt", "care-guide.md", "gift-cards.html", "repair-service.p
 # --- extraction and chunking (no stack) ---------------------------------------------------------
 
 
-def _extract(name: str, kind: str):  # noqa: ANN202
+def _extract(name: str, kind: str):
     return extract((FIXTURES / name).read_bytes(), kind, name)
 
 
@@ -146,7 +146,7 @@ class SearchProbeWorkflow:
 
 
 @pytest.fixture
-async def search(agents_client: Client):  # noqa: ANN201
+async def search(agents_client: Client):
     task_queue = f"search-probe-{uuid.uuid4().hex[:8]}"
     # Unsandboxed: this test module is not importable by name, which the sandbox needs.
     async with Worker(
@@ -191,7 +191,7 @@ def _sources(hits: list[SearchHit]) -> list[str]:
 
 
 async def test_every_format_is_ingested_and_found_by_hybrid_search(
-    stack: Stack, agents_client: Client, search, tmp_path: Path  # noqa: ANN001
+    stack: Stack, agents_client: Client, search, tmp_path: Path
 ) -> None:
     collection = f"docs-{uuid.uuid4().hex[:8]}"
     paths = [FIXTURES / n for n in [*GOOD, "broken.pdf", "latin1.txt"]] + [
@@ -228,7 +228,7 @@ async def test_every_format_is_ingested_and_found_by_hybrid_search(
 
 
 async def test_unchanged_documents_do_no_work_and_changed_ones_replace_their_chunks(
-    stack: Stack, agents_client: Client, search, tmp_path: Path  # noqa: ANN001
+    stack: Stack, agents_client: Client, search, tmp_path: Path
 ) -> None:
     collection = f"docs-{uuid.uuid4().hex[:8]}"
     for name in ("returns-faq.txt", "care-guide.md"):

@@ -88,5 +88,5 @@ def test_the_build_context_holds_every_local_dependency(dockerfile: Path) -> Non
 def test_the_check_sees_a_missing_member() -> None:
     """The check itself: a context without payload-codec fails for the business image."""
     sources = [PurePosixPath("services/business-py/src"), PurePosixPath("services/business-py/pyproject.toml")]
-    assert "payload-codec" in member_closure("business-services")
+    assert "payload-codec" in member_closure("business")
     assert not is_copied(PurePosixPath("codec-server/python/src"), sources)

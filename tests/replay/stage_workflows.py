@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
 
 # Imported in the sandbox, not passed through: the workflow module's own imports are what put
 # its types in the sandbox's modules, where the data converter resolves annotations.
-from agent.workflows.support_agent import SupportAgentWorkflow  # noqa: E402
+from agent.workflows.support_agent import SupportAgentWorkflow
 
 NAME = "SupportAgentWorkflow"
 

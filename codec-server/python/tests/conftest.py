@@ -10,7 +10,7 @@ import pytest
 # the name `conftest`; shared helpers live in a uniquely named module next to this file.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from payload_codec_testing import load_vectors  # noqa: E402
+from payload_codec_testing import load_vectors
 
 
 @pytest.fixture(scope="session")

@@ -9,20 +9,17 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
-from jwt.algorithms import RSAAlgorithm
 from temporalio.api.common.v1 import Payload
+
+from httpkit.testing import JwksIssuer
 
 VECTORS = Path(__file__).resolve().parents[2] / "testdata" / "vectors.json"
 NEXUS_ENDPOINTS = Path(__file__).resolve().parents[3] / "nexus" / "endpoints.json"
@@ -41,72 +38,11 @@ def sha256_hex(text: str) -> str:
 
 
 @dataclass
-class Issuer:
-    """An OIDC issuer in miniature: RSA keys and a JWKS endpoint on loopback."""
+class Issuer(JwksIssuer):
+    """The shared test issuer (httpkit.testing), minting for this codec server."""
 
-    key: rsa.RSAPrivateKey = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
-    stranger: rsa.RSAPrivateKey = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
-    kid: str = "test-signing-key"
-    url: str = ""
-
-    def jwks(self) -> bytes:
-        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key()))
-        jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})
-        return json.dumps({"keys": [jwk]}).encode()
-
-    def mint(
-        self,
-        *,
-        key: rsa.RSAPrivateKey | None = None,
-        kid: str | None = None,
-        expires_in: int = 300,
-        audience: str = AUDIENCE,
-        issuer: str = ISSUER,
-        **claims: Any,
-    ) -> str:
-        now = int(time.time())
-        body: dict[str, Any] = {
-            "sub": "auditor@example.com",
-            "aud": audience,
-            "iss": issuer,
-            "iat": now,
-            "exp": now + expires_in,
-        }
-        body.update(claims)
-        return jwt.encode(body, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid})
-
-    @contextmanager
-    def serve(self) -> Iterator[Issuer]:
-        document = self.jwks()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                if self.path != "/jwks.json":
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(document)))
-                self.end_headers()
-                self.wfile.write(document)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-        thread.start()
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json"
-        try:
-            yield self
-        finally:
-            httpd.shutdown()
-            httpd.server_close()
-            thread.join(5)
+    audience: str = AUDIENCE
+    issuer: str = ISSUER
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 # the name `conftest`; shared helpers live in a uniquely named module next to this file.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from codec_server_testing import Issuer, RunningServer, run_server  # noqa: E402
+from codec_server_testing import Issuer, RunningServer, run_server
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import stat
@@ -121,6 +122,6 @@ def test_a_new_signing_key_revokes_and_reissues_every_token(tmp_path: Path) -> N
 
 def test_a_base_port_that_pushes_membership_ports_past_smallint_is_one_clear_error(config: StackConfig) -> None:
     cluster.check_ports(config)
-    high = config.with_ports({"cluster_base": 32740})
+    high = dataclasses.replace(config, ports={**config.ports, "cluster_base": 32740})
     with pytest.raises(StackError, match="membership ports must stay at or below 32767"):
         cluster.check_ports(high)

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from agent.support.policy import (
+    Guardrail,
     continue_as_new_reason,
     escalation_key,
     message_problem,
     needs_approval,
+    person_required,
     settings_problems,
     step_key,
 )
@@ -84,3 +86,22 @@ def test_summary_keeps_asks_actions_and_open_approvals() -> None:
     assert text.startswith("Summary of the 12 earlier turn(s)")
     assert "ticket TCK-1001: help" in text and "APR-3 (refund 150.00 EUR on ORD-1)" in text
     assert summarize(0, [], [], []) == ""
+
+
+@pytest.mark.parametrize(
+    ("fulfilment", "asked", "refunds_this_turn", "rule"),
+    [
+        ("delivered", "Please refund €5 on ORD-1005", 0, None),
+        ("shipped", "Please refund €5 on ORD-1005", 0, Guardrail.NOT_DELIVERED),
+        ("delivered", "Please refund €5 on ORD-1005", 1, Guardrail.REFUND_BURST),
+        ("delivered", "Where is ORD-1005?", 0, Guardrail.UNASKED_REFUND),
+        # What the model did wrong is named before the state of the goods.
+        ("shipped", "Where is ORD-1005?", 3, Guardrail.UNASKED_REFUND),
+        ("shipped", "Please refund €5 on ORD-1005", 1, Guardrail.REFUND_BURST),
+        ("delivered", "Please refund €5 on ORD-1001", 0, Guardrail.UNASKED_REFUND),  # another order
+    ],
+)
+def test_which_rule_sends_a_refund_to_a_person(
+    fulfilment: str, asked: str, refunds_this_turn: int, rule: str | None
+) -> None:
+    assert person_required(fulfilment, asked, "ORD-1005", refunds_this_turn) == rule

@@ -37,11 +37,6 @@ ENCRYPTED = b"binary/encrypted"
 ZLIB = b"binary/zlib"
 NONCE_SIZE = 12
 TAG_SIZE = 16
-# Off unless the key ring turns it on for a namespace (SPEC §2, §4): compressing attacker text
-# next to a secret makes the ciphertext's length a guessing oracle (CRIME/BREACH).
-DEFAULT_COMPRESSION_THRESHOLD = 0
-# The size the key ring documents suggest when a namespace opts in.
-SUGGESTED_COMPRESSION_THRESHOLD = 4096
 # Payloads over twice this size are compressed only if their first SAMPLE_BYTES shrink by at
 # least 1/10 at zlib level 1 (SPEC §2): incompressible data (media, ciphertext, random ids) costs
 # a 4 KiB trial instead of a full deflate.

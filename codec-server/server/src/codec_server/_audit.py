@@ -63,7 +63,7 @@ class AuditLog:
         # Several replicas may share one file on a node: every append happens under an exclusive
         # flock, after re-reading the last line if someone else wrote since (O_APPEND writes land
         # at the end whatever the position).
-        self._file: IO[bytes] | None = open(path, "ab+") if path is not None else None  # noqa: SIM115
+        self._file: IO[bytes] | None = open(path, "ab+") if path is not None else None
         self._stream = stream or sys.stdout
 
     def write(self, record: AuditRecord) -> None:

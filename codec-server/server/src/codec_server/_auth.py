@@ -10,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import anyio
-import jwt
+
+from httpkit.jwks import JwksVerifier, TokenRejected, claim, looks_like_jwt, strings
 
 from ._settings import JwtSettings, SettingsError, valid_namespace
 
@@ -37,9 +36,6 @@ TEMPORAL_PERMISSIONS: Mapping[str, frozenset[str]] = {
 }
 SYSTEM_NAMESPACE = "temporal-system"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-# PyJWKClient refetches the JWKS on every unknown `kid`; bound that so tokens with random kids
-# cannot turn the server into a JWKS request amplifier.
-_MIN_JWKS_REFRESH_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -147,33 +143,11 @@ class StaticTokens:
         return self._entries.get(hashlib.sha256(token.encode()).hexdigest())
 
 
-def _claim(claims: Mapping[str, Any], name: str) -> Any:
-    # Exact name first (Auth0-style URL claims contain dots), then a dotted path
-    # (Keycloak-style realm_access.roles).
-    if name in claims:
-        return claims[name]
-    value: Any = claims
-    for part in name.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return None
-        value = value[part]
-    return value
-
-
-def _strings(value: Any) -> list[str]:
-    """A claim as a list of strings: a JSON list, or one string separated by spaces or commas."""
-    if isinstance(value, str):
-        return [v for v in re.split(r"[\s,]+", value) if v]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str) and v]
-    return []
-
-
 def grants_from_claims(claims: Mapping[str, Any], settings: JwtSettings) -> dict[str, frozenset[str]]:
-    namespaces = _strings(_claim(claims, settings.namespaces_claim))
-    roles = [r for r in _strings(_claim(claims, settings.roles_claim)) if r in ROLES]
+    namespaces = strings(claim(claims, settings.namespaces_claim))
+    roles = [r for r in strings(claim(claims, settings.roles_claim)) if r in ROLES]
     pairs: list[tuple[str, Iterable[str]]] = [(ns, roles) for ns in namespaces]
-    for entry in _strings(_claim(claims, settings.permissions_claim)):
+    for entry in strings(claim(claims, settings.permissions_claim)):
         namespace, sep, permission = entry.rpartition(":")
         if not sep or not namespace:
             continue
@@ -185,86 +159,25 @@ def grants_from_claims(claims: Mapping[str, Any], settings: JwtSettings) -> dict
     return _grants(pairs)
 
 
-_JWT_FAILURES: tuple[tuple[type[Exception], str, str], ...] = (
-    (jwt.ExpiredSignatureError, "expired", "the bearer token has expired"),
-    (
-        jwt.InvalidAudienceError,
-        "wrong_audience",
-        "the bearer token was not issued for this codec server (audience)",
-    ),
-    (jwt.InvalidIssuerError, "wrong_issuer", "the bearer token comes from an untrusted issuer"),
-    (jwt.ImmatureSignatureError, "not_yet_valid", "the bearer token is not valid yet"),
-    (jwt.MissingRequiredClaimError, "invalid_token", "the bearer token lacks a required claim"),
-    (jwt.InvalidSignatureError, "bad_signature", "the bearer token signature does not verify"),
-)
-
-
 class JwtVerifier:
+    """The shared JWKS verifier (``httpkit.jwks``, also behind the agent's identities), with
+    its claims mapped onto codec roles."""
+
     def __init__(self, settings: JwtSettings) -> None:
         self.settings = settings
-        self._client = jwt.PyJWKClient(settings.jwks_url, cache_jwk_set=True, lifespan=300, timeout=5)
-        self._lock = threading.Lock()
-        self._last_refresh = float("-inf")
+        self._verifier = JwksVerifier(settings.policy, audience_label="this codec server")
 
     async def authenticate(self, token: str) -> Principal:
         # PyJWKClient fetches with blocking urllib; keep it off the event loop.
         return await anyio.to_thread.run_sync(self._verify, token)
 
-    def _signing_key(self, kid: str | None) -> Any:
-        def find(refresh: bool) -> Any:
-            keys = self._client.get_jwk_set(refresh=refresh).keys
-            if kid is None:
-                return keys[0] if len(keys) == 1 else None
-            return next((k for k in keys if k.key_id == kid), None)
-
-        try:
-            key = find(False)
-            if key is None:
-                with self._lock:
-                    now = time.monotonic()
-                    if now - self._last_refresh >= _MIN_JWKS_REFRESH_SECONDS:
-                        self._last_refresh = now
-                        key = find(True)
-        except jwt.PyJWKClientConnectionError:
-            raise AuthError(
-                503, "jwks_unavailable", "the token issuer's signing keys cannot be fetched; try again later"
-            ) from None
-        except jwt.PyJWTError:
-            raise AuthError(503, "jwks_unavailable", "the token issuer's signing keys are unusable") from None
-        if key is None:
-            raise AuthError(401, "unknown_signing_key", "the bearer token is signed with an unknown key")
-        return key
-
     def _verify(self, token: str) -> Principal:
         s = self.settings
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError:
-            raise AuthError(
-                401, "invalid_token", "the bearer token is not a valid JWT or known token"
-            ) from None
-        if header.get("alg") not in s.algorithms:
-            raise AuthError(
-                401, "invalid_token", "the bearer token uses a signing algorithm this server does not accept"
-            )
-        kid = header.get("kid")
-        key = self._signing_key(kid if isinstance(kid, str) else None)
-        try:
-            claims = jwt.decode(
-                token,
-                key.key,
-                algorithms=list(s.algorithms),
-                audience=s.audience,
-                issuer=s.issuer,
-                leeway=s.leeway_seconds,
-                options={"require": ["exp", "aud"] + (["iss"] if s.issuer else [])},
-            )
-        except jwt.InvalidTokenError as exc:
-            for kind, reason, message in _JWT_FAILURES:
-                if isinstance(exc, kind):
-                    raise AuthError(401, reason, message) from None
-            raise AuthError(401, "invalid_token", "the bearer token is not valid") from None
-        subject = _claim(claims, s.subject_claim)
+            claims = self._verifier.verify(token)
+        except TokenRejected as exc:
+            raise AuthError(503 if exc.unavailable else 401, exc.reason, exc.message) from None
+        subject = claim(claims, s.subject_claim)
         if not isinstance(subject, str) or not subject:
             raise AuthError(
                 401, "invalid_token", f"the bearer token has no {s.subject_claim!r} claim to identify you"
@@ -315,6 +228,6 @@ class Authenticator:
             principal = self.static.lookup(token)
             if principal is not None:
                 return principal
-        if self.verifier is not None and token.count(".") == 2:
+        if self.verifier is not None and looks_like_jwt(token):
             return await self.verifier.authenticate(token)
         raise AuthError(401, "unknown_token", "the bearer token is not valid")

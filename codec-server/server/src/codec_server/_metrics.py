@@ -13,7 +13,6 @@ from payload_codec.observe import BYTES_METRIC, FAILURES_METRIC, OUTCOME_ERROR, 
 
 OTHER = "other"
 NONE = "none"
-OPERATIONS = frozenset({"decode", "encode"})
 
 
 class Metrics:
@@ -59,10 +58,6 @@ class Metrics:
         if namespace is None:
             return NONE
         return namespace if namespace in self.namespaces else OTHER
-
-    @staticmethod
-    def operation_label(operation: str) -> str:
-        return operation if operation in OPERATIONS else OTHER
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

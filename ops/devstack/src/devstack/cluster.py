@@ -14,6 +14,7 @@ cluster at the same address. Every other port is ``cluster_base + NODE_BLOCK * n
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import pwd
@@ -219,10 +220,20 @@ def ensure_pgdata(paths: ClusterPaths) -> str | None:
     try:
         done = subprocess.run(
             [
-                _pg_bin("initdb"), "-D", str(paths.pgdata), "-U", DB_USER, f"--pwfile={pwfile}",
-                "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "--encoding=UTF8",
+                _pg_bin("initdb"),
+                "-D",
+                str(paths.pgdata),
+                "-U",
+                DB_USER,
+                f"--pwfile={pwfile}",
+                "--auth-host=scram-sha-256",
+                "--auth-local=scram-sha-256",
+                "--encoding=UTF8",
             ],
-            user=user, capture_output=True, text=True, timeout=120,
+            user=user,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
     finally:
         pwfile.unlink(missing_ok=True)
@@ -242,9 +253,16 @@ def postgres_spec(config: StackConfig, paths: ClusterPaths) -> ProcessSpec:
     return ProcessSpec(
         name="postgres",
         argv=[
-            _pg_bin("postgres"), "-D", str(paths.pgdata), "-p", str(port),
+            _pg_bin("postgres"),
+            "-D",
+            str(paths.pgdata),
+            "-p",
+            str(port),
             # TCP on loopback only; no Unix socket (its path would depend on the data directory's).
-            "-c", f"listen_addresses={config.host}", "-c", "unix_socket_directories=",
+            "-c",
+            f"listen_addresses={config.host}",
+            "-c",
+            "unix_socket_directories=",
         ],
         ports=[port],
         ready=ready,
@@ -255,12 +273,24 @@ def postgres_spec(config: StackConfig, paths: ClusterPaths) -> ProcessSpec:
 def _sql_tool(config: StackConfig, paths: ClusterPaths, database: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
-            str(sql_tool()), "--plugin", "postgres12", "--ep", config.host, "-p", str(config.ports["postgres"]),
-            "-u", DB_USER, "--db", database, *args,
+            str(sql_tool()),
+            "--plugin",
+            "postgres12",
+            "--ep",
+            config.host,
+            "-p",
+            str(config.ports["postgres"]),
+            "-u",
+            DB_USER,
+            "--db",
+            database,
+            *args,
         ],
         # The password goes by environment, never on a command line others can read in ps.
         env={**os.environ, "SQL_PASSWORD": db_password(paths)},
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -268,11 +298,25 @@ def _psql(config: StackConfig, paths: ClusterPaths, database: str, sql: str) -> 
     """Rows of ``sql`` (a constant of this module, never input), each a list of column texts."""
     query = subprocess.run(
         [
-            _pg_bin("psql"), "-h", config.host, "-p", str(config.ports["postgres"]), "-U", DB_USER, "-d", database,
-            "-tA", "-F", "\t", "-c", sql,
+            _pg_bin("psql"),
+            "-h",
+            config.host,
+            "-p",
+            str(config.ports["postgres"]),
+            "-U",
+            DB_USER,
+            "-d",
+            database,
+            "-tA",
+            "-F",
+            "\t",
+            "-c",
+            sql,
         ],
         env={**os.environ, "PGPASSWORD": db_password(paths)},
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     if query.returncode != 0:
         raise StackError(f"cannot query PostgreSQL on port {config.ports['postgres']}: {query.stderr.strip()}")
@@ -292,7 +336,9 @@ def ring_members(config: StackConfig, paths: ClusterPaths) -> set[tuple[str, int
     in the database they discover each other through (a stopped node's row stays until it
     expires, so only recent heartbeats count)."""
     rows = _psql(
-        config, paths, "temporal",
+        config,
+        paths,
+        "temporal",
         "SELECT role, rpc_port FROM cluster_membership"
         " WHERE last_heartbeat > (now() AT TIME ZONE 'UTC') - interval '30 seconds'",
     )
@@ -437,11 +483,14 @@ def node_specs(
                 name=node_name(node),
                 # Every role by name: the server's default set leaves internal-frontend out.
                 argv=[
-                    str(server_binary()), "--config-file", str(path), "start",
+                    str(server_binary()),
+                    "--config-file",
+                    str(path),
+                    "start",
                     *[arg for role in ROLES for arg in ("--service", role)],
                 ],
                 ports=node_ports(config, node),
-                ready=lambda node=node: ready(node),
+                ready=functools.partial(ready, node),
                 # A node joins the ring, acquires shards and starts its system workers: on a busy
                 # two-core machine that can take a minute.
                 start_timeout_s=180.0,

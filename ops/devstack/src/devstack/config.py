@@ -7,7 +7,7 @@ stack and the test suite never need to share a port.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -68,9 +68,6 @@ class StackConfig:
         default_dir = REPO_ROOT / ".data" / ("devstack" if kind == "dev" else f"devstack-{kind}")
         data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR", default_dir))
         return cls(data_dir=data_dir.resolve(), ports={name: _port(name) for name in PORTS}, kind=kind)
-
-    def with_ports(self, ports: dict[str, int]) -> StackConfig:
-        return replace(self, ports={**self.ports, **ports})
 
     @property
     def temporal_address(self) -> str:

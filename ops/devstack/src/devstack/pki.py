@@ -104,9 +104,15 @@ def ensure_pki(directory: Path) -> ClusterPki:
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False, key_agreement=False,
-                    encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -186,7 +192,7 @@ class TokenIssuer:
     def token(self, name: str, permissions: list[str]) -> str:
         """The token ``name`` (minted, or re-minted when half-expired) granting ``permissions``."""
         path = self.token_file(name)
-        key = serialization.load_pem_private_key(self.signing_key.read_bytes(), password=None)
+        key = _load_rsa(self.signing_key)
         try:
             current = path.read_text().strip()
             claims = jwt.decode(current, options={"verify_signature": False})
@@ -218,7 +224,14 @@ class TokenIssuer:
         return token
 
 
-def _key_id(public_key) -> str:
+def _load_rsa(path: Path) -> rsa.RSAPrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ValueError(f"{path} is not an RSA private key; remove it and run `make up` to make a new one")
+    return key
+
+
+def _key_id(public_key: rsa.RSAPublicKey) -> str:
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha256(der).hexdigest()[:16]
 
@@ -237,14 +250,17 @@ def ensure_token_issuer(directory: Path) -> TokenIssuer:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         write_private(issuer.signing_key, _pem_key(key))
     if new_key or not issuer.jwks.exists():
-        key = serialization.load_pem_private_key(issuer.signing_key.read_bytes(), password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)
+        key = _load_rsa(issuer.signing_key)
         numbers = key.public_key().public_numbers()
         document = {
             "keys": [
                 {
-                    "kty": "RSA", "use": "sig", "alg": "RS256", "kid": _key_id(key.public_key()),
-                    "n": _b64(numbers.n), "e": _b64(numbers.e),
+                    "kty": "RSA",
+                    "use": "sig",
+                    "alg": "RS256",
+                    "kid": _key_id(key.public_key()),
+                    "n": _b64(numbers.n),
+                    "e": _b64(numbers.e),
                 }
             ]
         }

@@ -28,7 +28,7 @@ import time
 import urllib.request
 import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,14 +169,19 @@ async def _conversation(client: _Client, cid: str) -> None:
     await client.call(lambda: chat.send(cid, POLICY_QUESTION, message_id=ids["policy"]))
     await client.call(lambda: chat.send(cid, SMALL_REFUND, message_id=ids["small"]))
     await client.call(lambda: chat.send(cid, LARGE_REFUND, message_id=ids["large"]))
-    await client.call(
-        lambda: chat.decide(cid, "APR-1", approve=True, approver="drill", decision_id=ids["decision"])
-    )
+    await client.call(lambda: chat.decide(cid, "APR-1", approve=True, approver="drill", decision_id=ids["decision"]))
     await client.call(lambda: chat.end(cid, request_id=ids["end"]))
 
 
-async def _killer(stack: Any, kills: int, window_s: tuple[float, float], stop_at: asyncio.Event,
-                  rng: random.Random, model_server: str, faults: list[dict[str, Any]]) -> list[tuple[Kill, float]]:
+async def _killer(
+    stack: Any,
+    kills: int,
+    window_s: tuple[float, float],
+    stop_at: asyncio.Event,
+    rng: random.Random,
+    model_server: str,
+    faults: list[dict[str, Any]],
+) -> list[tuple[Kill, float]]:
     """Kills the plan's targets in turn, each at a random moment of the window once a model call
     is in flight (so every kill has an answer to lose); returns each kill with its ready time."""
     done: list[tuple[Kill, float]] = []
@@ -205,8 +210,9 @@ async def _killer(stack: Any, kills: int, window_s: tuple[float, float], stop_at
     return done
 
 
-def classify(entries: list[dict[str, Any]], agent_kills: list[datetime],
-             slack: timedelta = timedelta(milliseconds=250)) -> dict[str, list[str]]:
+def classify(
+    entries: list[dict[str, Any]], agent_kills: list[datetime], slack: timedelta = timedelta(milliseconds=250)
+) -> dict[str, list[str]]:
     """Sort one conversation's paid calls (chat and embeddings) into paid_once / in_flight / paid_twice.
 
     Per call (activity, and batch for embeddings) the last paid answer is the one history holds,
@@ -237,7 +243,9 @@ def _call_of(entry: dict[str, Any]) -> tuple[str, ...]:
 
 def _set_faults(model_server: str, rules: list[dict[str, Any]]) -> None:
     request = urllib.request.Request(
-        f"{model_server}/admin/faults", data=json.dumps(rules).encode(), method="POST",
+        f"{model_server}/admin/faults",
+        data=json.dumps(rules).encode(),
+        method="POST",
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=5):
@@ -257,21 +265,22 @@ def _business_rows(stack: Any, cids: list[str]) -> tuple[dict[str, list[tuple[st
     return by_cid, ticket_counts
 
 
-async def run_drill(stack: Any, client: Client, *, conversations: int, kills: int, concurrency: int = 5,
-                    kill_window_s: tuple[float, float] = (0.5, 2.5), seed: int | None = None,
-                    model_delay_s: float = 1.5, timeout_s: float = 900) -> Summary:
+async def run_drill(
+    stack: Any,
+    client: Client,
+    *,
+    conversations: int,
+    kills: int,
+    concurrency: int = 5,
+    kill_window_s: tuple[float, float] = (0.5, 2.5),
+    seed: int | None = None,
+    model_delay_s: float = 1.5,
+    timeout_s: float = 900,
+) -> Summary:
     began_at = time.monotonic()
-    rng = random.Random(seed)
     customer = _Client(Conversations(client, patience_s=CLIENT_PATIENCE_S))
     run = uuid.uuid4().hex[:6]
     cids = [f"drill-crash-{run}-{i:03d}" for i in range(conversations)]
-    gate = asyncio.Semaphore(concurrency)
-    finished = asyncio.Event()
-
-    async def one(cid: str) -> None:
-        async with gate:
-            await _conversation(customer, cid)
-
     model_server = stack.config.model_server_url.removesuffix("/v1")
     # The simulator answers in milliseconds, so a kill would almost never find a model call
     # running; slowed down, kills cut calls in flight and the drill proves they are told apart.
@@ -279,9 +288,45 @@ async def run_drill(stack: Any, client: Client, *, conversations: int, kills: in
         {"kind": "slow", "delay_s": model_delay_s, "endpoint": "chat.completions", "match": f"drill-crash-{run}-"}
     ]
     _set_faults(model_server, faults)
-    killer = asyncio.create_task(_killer(stack, kills, kill_window_s, finished, rng, model_server, faults))
+    stop = asyncio.Event()
+    try:
+        killer = _killer(stack, kills, kill_window_s, stop, random.Random(seed), model_server, faults)
+        results, kill_log = await _talk_while_killing(customer, cids, killer, stop, concurrency, timeout_s)
+    finally:
+        _set_faults(model_server, [])
+    for kill, ready in kill_log:
+        after = [t for t in customer.answered_at if t >= ready]
+        kill.resume_s = round(min(after) - ready, 1) if after else None
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        print(f"{len(failures)} conversation(s) raised; first: {failures[0]!r}")
+    summary = await _judge(stack, client, cids, kill_log, model_server)
+    summary.resends, summary.slowest_request_s = customer.resends, round(customer.slowest_s, 1)
+    summary.duration_s = round(time.monotonic() - began_at, 1)
+    return summary
+
+
+async def _talk_while_killing(
+    customer: _Client,
+    cids: list[str],
+    killer: Coroutine[Any, Any, list[tuple[Kill, float]]],
+    stop: asyncio.Event,
+    concurrency: int,
+    timeout_s: float,
+) -> tuple[list[Any], list[tuple[Kill, float]]]:
+    """Every conversation's requests, while ``killer`` kills processes until ``stop``; (outcomes,
+    kills with the moment each process was back). A killed process that does not come back ends
+    the drill; otherwise the killer finishes its kill (the process is back) before this returns."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(cid: str) -> None:
+        async with gate:
+            await _conversation(customer, cid)
+
+    killing = asyncio.create_task(killer)
     talking = asyncio.ensure_future(asyncio.gather(*(one(c) for c in cids), return_exceptions=True))
-    deadline, watched = time.monotonic() + timeout_s, {talking, killer}
+    deadline = time.monotonic() + timeout_s
+    watched: set[asyncio.Future[Any]] = {talking, killing}
     try:
         while not talking.done():
             done, _ = await asyncio.wait(
@@ -289,21 +334,23 @@ async def run_drill(stack: Any, client: Client, *, conversations: int, kills: in
             )
             if not done:
                 raise TimeoutError(f"the conversations did not finish within {timeout_s:.0f} s")
-            if killer in done:
-                if (failure := killer.exception()) is not None:
+            if killing in done:
+                if (failure := killing.exception()) is not None:
                     raise RuntimeError(f"a killed process did not come back: {failure}") from failure
-                watched.discard(killer)
+                watched.discard(killing)
         results = talking.result()
     finally:
         talking.cancel()
-        finished.set()
-        failed = killer.done() and killer.exception() is not None
-        kill_log = [] if failed else await killer
-        _set_faults(model_server, [])
-    for kill, ready in kill_log:
-        after = [t for t in customer.answered_at if t >= ready]
-        kill.resume_s = round(min(after) - ready, 1) if after else None
+        stop.set()
+        failed = killing.done() and killing.exception() is not None
+        kill_log = [] if failed else await killing
+    return results, kill_log
 
+
+async def _judge(
+    stack: Any, client: Client, cids: list[str], kill_log: list[tuple[Kill, float]], model_server: str
+) -> Summary:
+    """What the customers meant against what happened: refunds, approvals, messages, paid calls."""
     summaries: dict[str, ConversationSummary | None] = {}
     for cid in cids:
         handle = client.get_workflow_handle(cid, result_type=ConversationSummary)
@@ -317,28 +364,25 @@ async def run_drill(stack: Any, client: Client, *, conversations: int, kills: in
         for name, keys in classify(own, agent_kills).items():
             verdicts[name] += keys
     refunds, tickets = _business_rows(stack, cids)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        print(f"{len(failures)} conversation(s) raised; first: {failures[0]!r}")
-    done = [s for s in summaries.values() if s is not None]
+    completed = [s for s in summaries.values() if s is not None]
     return Summary(
-        conversations=conversations,
-        completed_conversations=len(done),
+        conversations=len(cids),
+        completed_conversations=len(completed),
         kills=[k for k, _ in kill_log],
         model_calls=sum(len(v) for v in verdicts.values()),
         paid_once=len(verdicts["paid_once"]),
         in_flight_repeats=len(verdicts["in_flight"]),
         paid_twice=len(verdicts["paid_twice"]),
         refunds=sum(len(r) for r in refunds.values()),
-        refunds_asked=len(EXPECTED_REFUNDS) * conversations,
+        refunds_asked=len(EXPECTED_REFUNDS) * len(cids),
         conversations_with_wrong_refunds=sum(1 for r in refunds.values() if sorted(r) != sorted(EXPECTED_REFUNDS)),
         extra_approvals=sum(
-            len(s.approvals) - 1 + sum(a.status != ApprovalStatus.EXECUTED for a in s.approvals) for s in done
+            len(s.approvals) - 1 + sum(a.status != ApprovalStatus.EXECUTED for a in s.approvals) for s in completed
         ),
         escalation_tickets=sum(tickets.values()),
-        messages_processed_twice=sum(1 for s in done if s.turns != MESSAGES),
-        resends=customer.resends,
-        slowest_request_s=round(customer.slowest_s, 1),
-        duration_s=round(time.monotonic() - began_at, 1),
+        messages_processed_twice=sum(1 for s in completed if s.turns != MESSAGES),
+        resends=0,
+        slowest_request_s=0.0,
+        duration_s=0.0,
         paid_twice_keys=verdicts["paid_twice"],
     )

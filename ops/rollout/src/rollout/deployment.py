@@ -46,16 +46,17 @@ async def connect(namespace: str, address: str | None = None) -> Client:
         raise RolloutError(str(err)) from None
 
 
-def _short_status(value: int, enum: type, prefix: str) -> str:
-    return enum.Name(value).removeprefix(prefix).lower()
+def _short_name(enum_name: str, prefix: str) -> str:
+    """A protobuf enum value's name without its enum's prefix, in lower case."""
+    return enum_name.removeprefix(prefix).lower()
 
 
-def version_status(value: int) -> str:
-    return _short_status(value, WorkerDeploymentVersionStatus, "WORKER_DEPLOYMENT_VERSION_STATUS_")
+def version_status(value: WorkerDeploymentVersionStatus.ValueType) -> str:
+    return _short_name(WorkerDeploymentVersionStatus.Name(value), "WORKER_DEPLOYMENT_VERSION_STATUS_")
 
 
-def drainage_status(value: int) -> str | None:
-    name = _short_status(value, VersionDrainageStatus, "VERSION_DRAINAGE_STATUS_")
+def drainage_status(value: VersionDrainageStatus.ValueType) -> str | None:
+    name = _short_name(VersionDrainageStatus.Name(value), "VERSION_DRAINAGE_STATUS_")
     return None if name == "unspecified" else name
 
 
@@ -194,7 +195,7 @@ class Deployment:
     async def routing(self) -> Routing:
         return Routing.of((await self.describe()).worker_deployment_info)
 
-    async def _pollers(self, build_id: str, queues: list[tuple[str, int]]) -> int:
+    async def _pollers(self, build_id: str, queues: list[tuple[str, TaskQueueType.ValueType]]) -> int:
         """Distinct worker identities polling any of the version's queues as this version."""
         identities: set[str] = set()
         for name, kind in queues:
@@ -382,5 +383,5 @@ def _status_order(status: str) -> int:
     return _ORDER.index(status) if status in _ORDER else len(_ORDER)
 
 
-def _queue_kind(kind: int) -> str:
-    return TaskQueueType.Name(kind).removeprefix("TASK_QUEUE_TYPE_").lower()
+def _queue_kind(kind: TaskQueueType.ValueType) -> str:
+    return _short_name(TaskQueueType.Name(kind), "TASK_QUEUE_TYPE_")

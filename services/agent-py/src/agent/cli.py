@@ -11,12 +11,14 @@ one model call) and prints what each hop returned.
     agent chat approve ID APPROVAL-ID [--note TEXT] [--approver NAME] [--decision-id DID]
     agent chat reject ID APPROVAL-ID [--note TEXT] [--approver NAME] [--decision-id DID]
     agent chat show ID                    (transcript, current step, pending approvals, token totals)
+    agent chat refusals ID [--json]       (every guardrail refusal: rule, tool, what the model was told)
     agent chat end ID [--reason TEXT] [--request-id RID]
 
 Every chat command needs an authenticated identity: ``AGENT_TOKEN_FILE`` (or ``AGENT_TOKEN``), checked
-against ``AGENT_PRINCIPALS_FILE`` (see ``agent.identity``). A customer's token starts and speaks in
-that customer's conversations only; an operator's (a support lead's) acts for the customer named
-by ``--customer-id`` and alone decides approvals.
+against ``AGENT_PRINCIPALS_FILE``, or a JWT verified against the identity provider named by
+``AGENT_OIDC_ISSUER``/``AGENT_OIDC_AUDIENCE``/``AGENT_OIDC_JWKS_URL`` (see ``agent.identity``).
+A customer's token starts and speaks in that customer's conversations only; an operator's (a
+support lead's) acts for the customer named by ``--customer-id`` and alone decides approvals.
 
 Messages, decisions and end requests are idempotent: each has an id (printed on stderr when the
 CLI makes one); sending it again with the same id never processes it twice. While the Temporal
@@ -39,11 +41,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
+import json
 import os
 import re
 import sys
 import uuid
-from typing import NoReturn
+from datetime import datetime
+from typing import NoReturn, TypedDict
 
 from rich.console import Console
 from temporalio.client import WorkflowFailureError
@@ -51,7 +56,14 @@ from temporalio.runtime import Runtime, TelemetryConfig
 
 from agent.chat.client import ChatError, Conversations, new_request_id, patience_from_env
 from agent.chat.demo import DEMO_CONVERSATION_ID, DEMO_CUSTOMER_ID, run_demo
-from agent.chat.render import render_approvals, render_outcome, render_reply, render_status, render_summary
+from agent.chat.render import (
+    render_approvals,
+    render_outcome,
+    render_refusals,
+    render_reply,
+    render_status,
+    render_summary,
+)
 from agent.identity import IdentityError, Principal, principal_from_env
 from agent.ingest.command import ingest
 from agent.ingest.types import MAX_DOCUMENTS_PER_INGESTION
@@ -163,7 +175,14 @@ def money_cents(raw: str) -> int:
     return round(float(raw) * 100)
 
 
-def _endpoints() -> dict[str, str]:
+class _Endpoints(TypedDict):
+    """The endpoint fields of ConversationSettings, typed so that ``**_endpoints()`` checks."""
+
+    retrieval_endpoint: str
+    business_endpoint: str
+
+
+def _endpoints() -> _Endpoints:
     """The Nexus endpoints a started workflow calls: the contracts' defaults unless overridden."""
     return {
         "retrieval_endpoint": os.environ.get("AGENT_RETRIEVAL_ENDPOINT", RETRIEVAL_ENDPOINT),
@@ -274,6 +293,18 @@ async def chat_show(args: argparse.Namespace) -> int:
     return 0
 
 
+async def chat_refusals(args: argparse.Namespace) -> int:
+    conversations = await _conversations()
+    await _speaker(conversations, args.id)
+    audit = (await conversations.status(args.id)).refusals
+    if args.json:
+        # One JSON document an audit pipeline can collect (datetimes as ISO 8601).
+        print(json.dumps(dataclasses.asdict(audit), default=datetime.isoformat, ensure_ascii=False))
+    else:
+        render_refusals(console, args.id, audit)
+    return 0
+
+
 async def chat_end(args: argparse.Namespace) -> int:
     request_id = _request_id(args.request_id, "end", "--request-id")
     conversations = await _conversations()
@@ -313,7 +344,7 @@ async def demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat = commands.add_parser("chat", help="talk to support conversations (SupportAgentWorkflow)")
     sub = chat.add_subparsers(dest="chat_command", required=True)
 
@@ -357,6 +388,13 @@ def _add_chat(commands: argparse._SubParsersAction) -> None:  # type: ignore[typ
     show = sub.add_parser("show", help="transcript, current step, pending approvals, token totals")
     show.add_argument("id")
     show.set_defaults(handler=chat_show)
+
+    refusals = sub.add_parser(
+        "refusals", help="every guardrail refusal of a conversation (what the model asked and a rule refused)"
+    )
+    refusals.add_argument("id")
+    refusals.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    refusals.set_defaults(handler=chat_refusals)
 
     end = sub.add_parser("end", help="end a conversation (pending approvals are escalated)")
     end.add_argument("id")

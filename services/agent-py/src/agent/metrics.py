@@ -33,6 +33,7 @@ from agent.llm.types import ModelErrorType
 from agent.tools import SUPPORT_TOOLS
 from workerkit.errors import ConfigError
 from workerkit.metrics import process_meter
+from workerkit.settings import seconds_setting
 
 log = logging.getLogger(__name__)
 
@@ -241,14 +242,8 @@ ENV_GAUGE_INTERVAL = "AGENT_GAUGE_INTERVAL_S"
 
 
 def gauge_interval(environ: Mapping[str, str] = os.environ) -> float:
-    raw = environ.get(ENV_GAUGE_INTERVAL, "10")
-    try:
-        interval = float(raw)
-    except ValueError:
-        interval = 0
-    if not interval > 0:
-        raise ConfigError(f"{ENV_GAUGE_INTERVAL} must be a positive number of seconds, got {raw!r}")
-    return interval
+    return seconds_setting(ENV_GAUGE_INTERVAL, 10, env=environ)
+
 
 _RUNNING = 'WorkflowType = "SupportAgentWorkflow" AND ExecutionStatus = "Running"'
 
@@ -271,6 +266,6 @@ async def visibility_gauges(client: Client) -> None:
             async for execution in client.list_workflows(query, page_size=1000):
                 total += execution.typed_search_attributes.get(PENDING_APPROVALS) or 0
             waiting.set(total)
-        except Exception as err:  # noqa: BLE001 - a visibility hiccup must not stop the worker
+        except Exception as err:  # a visibility hiccup must not stop the worker
             log.warning("cannot refresh the conversation gauges from visibility: %s", err)
         await asyncio.sleep(interval)

@@ -31,6 +31,7 @@ from agent.workflows.support_agent import SupportAgentWorkflow
 from agent.workflows.system_check import SystemCheckWorkflow
 from workerkit import ConfigError, run_workers
 from workerkit.deployment import deployment_config
+from workerkit.settings import positive_int_setting
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ async def build_workers(client: Client) -> Sequence[Worker]:
                 deployment_config=deployment,
                 activities=[model.chat_completion, model.model_health],
                 # Bounded so a burst of conversations cannot stampede the provider's rate limit.
-                max_concurrent_activities=int(os.environ.get("AGENT_LLM_CONCURRENCY", "16")),
+                max_concurrent_activities=positive_int_setting("AGENT_LLM_CONCURRENCY", 16),
             )
         )
     if EMBED_TASK_QUEUE in queues:
@@ -101,7 +102,7 @@ async def build_workers(client: Client) -> Sequence[Worker]:
                 deployment_config=deployment,
                 activities=[embedding.embed_texts],
                 # Embedding is compute-bound at the provider: a few concurrent batches saturate it.
-                max_concurrent_activities=int(os.environ.get("AGENT_EMBED_CONCURRENCY", "4")),
+                max_concurrent_activities=positive_int_setting("AGENT_EMBED_CONCURRENCY", 4),
             )
         )
     return workers

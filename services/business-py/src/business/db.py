@@ -329,10 +329,6 @@ class Store:
             items=[OrderItem(i["sku"], i["name"], i["quantity"], i["price_cents"]) for i in items],
         )
 
-    def find_refund(self, idempotency_key: str) -> RefundResult | None:
-        with self._lock:
-            return self._read_refund(self._conn, idempotency_key)
-
     @staticmethod
     def _read_refund(conn: sqlite3.Connection, idempotency_key: str) -> RefundResult | None:
         row = conn.execute(

@@ -131,7 +131,7 @@ async def _serve_call(request: Request, endpoint: str, handle: _Handler) -> Resp
     except APIFailure as failure:
         status, outcome = failure.status, failure.outcome
         response = failure.to_response()
-    except Exception as exc:  # noqa: BLE001 - a simulator bug must still be answered and recorded
+    except Exception as exc:  # a simulator bug must still be answered and recorded
         # The traceback without the exception's message: the message could quote the conversation.
         trace = "".join(traceback.format_tb(exc.__traceback__))
         log.error("%s request %d failed inside the simulator: %s\n%s", endpoint, seq, type(exc).__name__, trace)

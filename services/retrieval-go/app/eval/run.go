@@ -76,6 +76,16 @@ const (
 	depth    = 100
 )
 
+// corpusCollection is the collection the dataset's corpus is indexed into.
+const corpusCollection = "beir"
+
+// embeddings are a dataset's vectors by document and query id; both maps are
+// nil, and the dimension 0, when only BM25 is evaluated.
+type embeddings struct {
+	docs, queries map[string][]float32
+	dim           int
+}
+
 // Run builds the index from the dataset and evaluates every mode it can.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	log := cfg.Logger
@@ -86,38 +96,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	var docVecs, queryVecs map[string][]float32
-	dim := 0
-	switch {
-	case cfg.DocEmbeddings != "" && cfg.QueryEmbeddings != "":
-		if docVecs, dim, err = LoadEmbeddings(cfg.DocEmbeddings); err != nil {
-			return nil, fmt.Errorf("document embeddings: %w", err)
-		}
-		var qdim int
-		if queryVecs, qdim, err = LoadEmbeddings(cfg.QueryEmbeddings); err != nil {
-			return nil, fmt.Errorf("query embeddings: %w", err)
-		}
-		if qdim != dim {
-			return nil, fmt.Errorf("query embeddings have dimension %d, document embeddings %d", qdim, dim)
-		}
-		for _, q := range ds.Queries {
-			if queryVecs[q.ID] == nil {
-				return nil, fmt.Errorf("query %q has no embedding in %s", q.ID, cfg.QueryEmbeddings)
-			}
-		}
-	case cfg.DocEmbeddings != "" || cfg.QueryEmbeddings != "":
-		return nil, errors.New("give both document and query embeddings, or neither")
+	emb, err := loadEmbeddings(cfg, ds.Queries)
+	if err != nil {
+		return nil, err
 	}
-
-	dir := cfg.DataDir
-	if dir == "" {
-		if dir, err = os.MkdirTemp("", "retrieval-eval-"); err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(dir)
-	} else if entries, _ := os.ReadDir(dir); len(entries) > 0 {
-		return nil, fmt.Errorf("data directory %s is not empty; give an empty or new one", dir)
+	dir, removeDir, err := indexDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
 	}
+	defer removeDir()
 	st, err := store.Open(dir, store.Options{Index: cfg.Index, Logger: log})
 	if err != nil {
 		return nil, err
@@ -125,28 +112,102 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer st.Close()
 
 	start := time.Now()
-	const collection = "beir"
-	for chunk := range slices.Chunk(ds.Corpus, putBatch) {
+	if err := indexCorpus(st, ds.Corpus, emb.docs, cfg.DocEmbeddings); err != nil {
+		return nil, err
+	}
+	indexSeconds := time.Since(start).Seconds()
+	log.Info("indexed the corpus", "documents", len(ds.Corpus), "seconds", indexSeconds)
+
+	rep := newReport(cfg.DatasetDir, ds, st, emb.dim, indexSeconds)
+	modes := []index.Mode{index.ModeBM25}
+	if emb.queries != nil {
+		modes = append(modes, index.ModeVector, index.ModeHybrid)
+	}
+	for _, mode := range modes {
+		res, err := evaluate(ctx, st.Index(), corpusCollection, mode, ds, emb.queries)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", mode, err)
+		}
+		rep.Results[string(mode)] = res
+		log.Info("evaluated", "mode", mode, "ndcg@10", res.NDCG10, "recall@100", res.Recall100)
+	}
+	return rep, nil
+}
+
+// loadEmbeddings loads the embedding files cfg names, both or neither. It
+// checks them before anything is indexed: the dimensions agree and every
+// query has a vector.
+func loadEmbeddings(cfg Config, queries []Query) (embeddings, error) {
+	var emb embeddings
+	switch {
+	case cfg.DocEmbeddings != "" && cfg.QueryEmbeddings != "":
+		var err error
+		if emb.docs, emb.dim, err = LoadEmbeddings(cfg.DocEmbeddings); err != nil {
+			return embeddings{}, fmt.Errorf("document embeddings: %w", err)
+		}
+		var qdim int
+		if emb.queries, qdim, err = LoadEmbeddings(cfg.QueryEmbeddings); err != nil {
+			return embeddings{}, fmt.Errorf("query embeddings: %w", err)
+		}
+		if qdim != emb.dim {
+			return embeddings{}, fmt.Errorf("query embeddings have dimension %d, document embeddings %d", qdim, emb.dim)
+		}
+		for _, q := range queries {
+			if emb.queries[q.ID] == nil {
+				return embeddings{}, fmt.Errorf("query %q has no embedding in %s", q.ID, cfg.QueryEmbeddings)
+			}
+		}
+	case cfg.DocEmbeddings != "" || cfg.QueryEmbeddings != "":
+		return embeddings{}, errors.New("give both document and query embeddings, or neither")
+	}
+	return emb, nil
+}
+
+// indexDir returns the directory to build the index in, and a function that
+// removes it if it is a temporary one. A given directory must be empty or
+// new, so that no earlier index skews the numbers.
+func indexDir(dir string) (string, func(), error) {
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "retrieval-eval-")
+		if err != nil {
+			return "", nil, err
+		}
+		return tmp, func() { os.RemoveAll(tmp) }, nil
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) > 0 {
+		return "", nil, fmt.Errorf("data directory %s is not empty; give an empty or new one", dir)
+	}
+	return dir, func() {}, nil
+}
+
+// indexCorpus puts the corpus into the collection in batches of putBatch
+// documents, each with its vector from docVecs (read from docVecsPath) when
+// there are vectors.
+func indexCorpus(st *store.Store, corpus []CorpusDoc, docVecs map[string][]float32, docVecsPath string) error {
+	for chunk := range slices.Chunk(corpus, putBatch) {
 		docs := make([]index.Document, len(chunk))
 		for i, d := range chunk {
 			docs[i] = index.Document{ID: d.ID, Version: 1, Title: d.Title, Text: d.Text}
 			if docVecs != nil {
 				if docs[i].Vector = docVecs[d.ID]; docs[i].Vector == nil {
-					return nil, fmt.Errorf("document %q has no embedding in %s", d.ID, cfg.DocEmbeddings)
+					return fmt.Errorf("document %q has no embedding in %s", d.ID, docVecsPath)
 				}
 			}
 		}
-		if _, err := st.Put(collection, docs); err != nil {
-			return nil, fmt.Errorf("index: %w", err)
+		if _, err := st.Put(corpusCollection, docs); err != nil {
+			return fmt.Errorf("index: %w", err)
 		}
 	}
-	indexSeconds := time.Since(start).Seconds()
-	log.Info("indexed the corpus", "documents", len(ds.Corpus), "seconds", indexSeconds)
+	return nil
+}
 
+// newReport describes the dataset and the settings st's index was built
+// with; the modes' results are added as they are measured.
+func newReport(datasetDir string, ds *Dataset, st *store.Store, dim int, indexSeconds float64) *Report {
 	opts := st.Index().Options()
 	an := st.Index().Analyzer().Config()
 	rep := &Report{
-		Dataset:      filepath.Base(filepath.Clean(cfg.DatasetDir)),
+		Dataset:      filepath.Base(filepath.Clean(datasetDir)),
 		Documents:    len(ds.Corpus),
 		Queries:      len(ds.Queries),
 		IndexSeconds: indexSeconds,
@@ -165,19 +226,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if dim > 0 {
 		rep.Settings.VectorIndex = st.Stats()[0].VectorIndex
 	}
-	modes := []index.Mode{index.ModeBM25}
-	if queryVecs != nil {
-		modes = append(modes, index.ModeVector, index.ModeHybrid)
-	}
-	for _, mode := range modes {
-		res, err := evaluate(ctx, st.Index(), collection, mode, ds, queryVecs)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", mode, err)
-		}
-		rep.Results[string(mode)] = res
-		log.Info("evaluated", "mode", mode, "ndcg@10", res.NDCG10, "recall@100", res.Recall100)
-	}
-	return rep, nil
+	return rep
 }
 
 func evaluate(ctx context.Context, ix *index.Index, collection string, mode index.Mode, ds *Dataset, vecs map[string][]float32) (ModeResult, error) {

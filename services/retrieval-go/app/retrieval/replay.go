@@ -18,11 +18,11 @@ import (
 )
 
 // Namespace is where the retrieval worker's workflows run; a replay corpus
-// (tests/replay, ops/replay) files their histories under it.
+// (tests/replay, ops/replaygate) files their histories under it.
 const Namespace = "retrieval"
 
 // CorpusEntry is one history of a replay corpus's manifest, corpus.json
-// (written by ops/replay's Python code; the field names are shared).
+// (written by ops/replaygate's Python code; the field names are shared).
 type CorpusEntry struct {
 	Namespace    string `json:"namespace"`
 	WorkflowType string `json:"workflow_type"`

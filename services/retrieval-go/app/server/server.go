@@ -59,72 +59,44 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return run(ctx, cfg, logger, &Health{})
 }
 
+// run is Run with the health state passed in, so that tests can watch it.
+// It prepares what is local (seed documents, probes and metrics, the data
+// directory) before runWorker turns to Temporal.
 func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) error {
 	// Local problems are reported before the network is touched, so a typo
 	// in the seed directory is not hidden behind a connection timeout.
-	var docs []index.Document
-	if cfg.SeedDir != "" {
-		var err error
-		if docs, err = seed.LoadMarkdownDir(cfg.SeedDir); err != nil {
-			return err
-		}
+	docs, err := readSeed(cfg.SeedDir)
+	if err != nil {
+		return err
 	}
 	// The store is opened after the probes are served: rebuilding a large
 	// index takes a while, and a liveness probe must not kill the worker
 	// meanwhile (readiness stays "starting").
 	var opened atomic.Pointer[store.Store]
-	m := metrics.New(func() []metrics.CollectionSize {
-		st := opened.Load()
-		if st == nil {
-			return nil
-		}
-		var out []metrics.CollectionSize
-		for _, s := range st.Stats() {
-			out = append(out, metrics.CollectionSize{Name: s.Name, Documents: s.Documents, Bytes: s.BytesOnDisk})
-		}
-		return out
-	}, metrics.WithConstantLabels(cfg.MetricLabels))
-
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	m := metrics.New(collectionSizes(&opened), metrics.WithConstantLabels(cfg.MetricLabels))
+	httpSrv, httpErr, err := serveProbes(cfg.HTTPAddr, health, m, logger)
 	if err != nil {
-		return listenError(cfg.HTTPAddr, err)
+		return err
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", health.Handler())
-	mux.Handle("GET /metrics", m.Handler())
-	httpSrv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	httpErr := make(chan error, 1)
-	go func() {
-		if err := httpSrv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			httpErr <- err
-		}
-	}()
 	defer shutdownHTTP(httpSrv, logger)
-	logger.Info("serving health probes and metrics", "addr", ln.Addr().String())
 
-	analyzer, err := index.NewAnalyzer(cfg.Analyzer)
+	st, err := openStore(cfg, logger)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(cfg.DataDir, store.Options{Logger: logger, Index: index.Options{Analyzer: analyzer}})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			logger.Warn("closing the data directory failed", "error", err)
-		}
-	}()
+	defer closeStore(st, logger)
 	if err := loadSeed(st, cfg, docs, logger); err != nil {
 		return err
 	}
 	opened.Store(st)
-	opts := retrieval.Options{Logger: logger, Metrics: m}
+	return runWorker(ctx, cfg, st, m, httpErr, health, logger)
+}
 
+// runWorker connects to Temporal and polls the task queue with st's
+// handlers until ctx is cancelled, the worker fails or the probe server
+// reports a failure on httpErr. A stop requested while Temporal is still
+// being dialled is not an error.
+func runWorker(ctx context.Context, cfg Config, st *store.Store, m *metrics.Metrics, httpErr <-chan error, health *Health, logger *slog.Logger) error {
 	if !cfg.PayloadEncryption {
 		logger.Warn("payload encryption is off (PAYLOAD_ENCRYPTION=off): the Temporal server stores queries and documents in plain text")
 	}
@@ -144,17 +116,117 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 	// drained: the last requests' spans are flushed too.
 	defer shutdownTracing(traces, logger)
 	clientOpts.Interceptors = append(clientOpts.Interceptors, traces.Interceptors()...)
-	dialCtx, cancel := context.WithTimeout(ctx, dialTimeout)
-	c, err := client.DialContext(dialCtx, clientOpts)
-	cancel()
+	c, err := dial(ctx, clientOpts)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return nil // stopped while dialling: not a failure
 		}
-		return fmt.Errorf("cannot reach Temporal at %s: %s; check TEMPORAL_ADDRESS and that the server is running", clientOpts.HostPort, describeDialError(err))
+		return err
 	}
 	defer c.Close()
 
+	w, fatal := newWorker(c, cfg, m)
+	if err := retrieval.Register(w, st, retrieval.Options{Logger: logger, Metrics: m}); err != nil {
+		return err
+	}
+	if err := startPolling(w, cfg.TaskQueue, clientOpts); err != nil {
+		return err
+	}
+	health.Set(StateReady)
+	logger.Info("worker started", "namespace", clientOpts.Namespace, "task_queue", cfg.TaskQueue,
+		"service", retrieval.ServiceName, "address", clientOpts.HostPort, "data_dir", cfg.DataDir)
+
+	runErr := awaitStop(ctx, cfg, fatal, httpErr, logger)
+	// Report not-ready first so that probes stop routing work here while
+	// in-flight requests drain.
+	health.Set(StateStopping)
+	w.Stop()
+	logger.Info("worker stopped")
+	return runErr
+}
+
+// readSeed reads the seed documents from dir; there are none when dir is
+// empty.
+func readSeed(dir string) ([]index.Document, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	return seed.LoadMarkdownDir(dir)
+}
+
+// collectionSizes reports the collections of the store in opened to the
+// metrics registry, and nothing while the store is still being opened.
+func collectionSizes(opened *atomic.Pointer[store.Store]) func() []metrics.CollectionSize {
+	return func() []metrics.CollectionSize {
+		st := opened.Load()
+		if st == nil {
+			return nil
+		}
+		var out []metrics.CollectionSize
+		for _, s := range st.Stats() {
+			out = append(out, metrics.CollectionSize{Name: s.Name, Documents: s.Documents, Bytes: s.BytesOnDisk})
+		}
+		return out
+	}
+}
+
+// serveProbes serves the health probes and /metrics on addr in the
+// background. The channel receives the server's error should it stop
+// serving; shutdownHTTP stops it.
+func serveProbes(addr string, health *Health, m *metrics.Metrics, logger *slog.Logger) (*http.Server, <-chan error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, listenError(addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", health.Handler())
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	httpErr := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			httpErr <- err
+		}
+	}()
+	logger.Info("serving health probes and metrics", "addr", ln.Addr().String())
+	return srv, httpErr, nil
+}
+
+// openStore opens the index's data directory with the configured analyzer.
+func openStore(cfg Config, logger *slog.Logger) (*store.Store, error) {
+	analyzer, err := index.NewAnalyzer(cfg.Analyzer)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(cfg.DataDir, store.Options{Logger: logger, Index: index.Options{Analyzer: analyzer}})
+}
+
+func closeStore(st *store.Store, logger *slog.Logger) {
+	if err := st.Close(); err != nil {
+		logger.Warn("closing the data directory failed", "error", err)
+	}
+}
+
+// dial connects to Temporal within dialTimeout, so that a wrong address
+// fails start-up with one sentence naming what to check.
+func dial(ctx context.Context, opts client.Options) (client.Client, error) {
+	dialCtx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := client.DialContext(dialCtx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach Temporal at %s: %s; check TEMPORAL_ADDRESS and that the server is running", opts.HostPort, describeDialError(err))
+	}
+	return c, nil
+}
+
+// newWorker creates the task queue's worker. The channel receives the
+// first fatal error, such as losing the namespace, that makes it stop
+// polling on its own.
+func newWorker(c client.Client, cfg Config, m *metrics.Metrics) (worker.Worker, <-chan error) {
 	fatal := make(chan error, 1)
 	w := worker.New(c, cfg.TaskQueue, worker.Options{
 		WorkerStopTimeout: stopTimeout,
@@ -167,42 +239,42 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 			}
 		},
 	})
-	if err := retrieval.Register(w, st, opts); err != nil {
-		return err
-	}
-	if err := w.Start(); err != nil {
-		if _, ok := errors.AsType[*serviceerror.NamespaceNotFound](err); ok {
-			return fmt.Errorf("namespace %q does not exist at %s; create it (temporal operator namespace create) or set TEMPORAL_NAMESPACE",
-				clientOpts.Namespace, clientOpts.HostPort)
-		}
-		// Dialing reads only the server's system info, open to anyone; starting the worker is
-		// the first call that needs the namespace, so a token without it is refused here.
-		if denied, ok := errors.AsType[*serviceerror.PermissionDenied](err); ok {
-			return fmt.Errorf("the Temporal server at %s refused access to namespace %q (%s): the credentials given (TEMPORAL_API_KEY, the TLS client certificate or the profile) do not grant it; use ones that do",
-				clientOpts.HostPort, clientOpts.Namespace, denied.Message)
-		}
-		return fmt.Errorf("cannot start polling task queue %q in namespace %q at %s: %s",
-			cfg.TaskQueue, clientOpts.Namespace, clientOpts.HostPort, rootCause(err))
-	}
-	health.Set(StateReady)
-	logger.Info("worker started", "namespace", clientOpts.Namespace, "task_queue", cfg.TaskQueue,
-		"service", retrieval.ServiceName, "address", clientOpts.HostPort, "data_dir", cfg.DataDir)
+	return w, fatal
+}
 
-	var runErr error
+// startPolling starts w, naming a missing namespace as such: it is the
+// likeliest mistake in a new deployment.
+func startPolling(w worker.Worker, taskQueue string, opts client.Options) error {
+	err := w.Start()
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*serviceerror.NamespaceNotFound](err); ok {
+		return fmt.Errorf("namespace %q does not exist at %s; create it (temporal operator namespace create) or set TEMPORAL_NAMESPACE",
+			opts.Namespace, opts.HostPort)
+	}
+	// Dialing reads only the server's system info, open to anyone; starting the worker is
+	// the first call that needs the namespace, so a token without it is refused here.
+	if denied, ok := errors.AsType[*serviceerror.PermissionDenied](err); ok {
+		return fmt.Errorf("the Temporal server at %s refused access to namespace %q (%s): the credentials given (TEMPORAL_API_KEY, the TLS client certificate or the profile) do not grant it; use ones that do",
+			opts.HostPort, opts.Namespace, denied.Message)
+	}
+	return fmt.Errorf("cannot start polling task queue %q in namespace %q at %s: %s",
+		taskQueue, opts.Namespace, opts.HostPort, rootCause(err))
+}
+
+// awaitStop blocks until ctx is cancelled (a requested stop: nil) or the
+// worker or the probe server fails (that failure).
+func awaitStop(ctx context.Context, cfg Config, fatal, httpErr <-chan error, logger *slog.Logger) error {
 	select {
 	case <-ctx.Done():
 		logger.Info("stopping worker")
+		return nil
 	case err := <-fatal:
-		runErr = fmt.Errorf("worker stopped polling task queue %q: %s", cfg.TaskQueue, rootCause(err))
+		return fmt.Errorf("worker stopped polling task queue %q: %s", cfg.TaskQueue, rootCause(err))
 	case err := <-httpErr:
-		runErr = fmt.Errorf("health probe server on %s failed: %w", cfg.HTTPAddr, err)
+		return fmt.Errorf("health probe server on %s failed: %w", cfg.HTTPAddr, err)
 	}
-	// Report not-ready first so that probes stop routing work here while
-	// in-flight requests drain.
-	health.Set(StateStopping)
-	w.Stop()
-	logger.Info("worker stopped")
-	return runErr
 }
 
 // loadSeed syncs the seed documents into SeedCollection. The collection

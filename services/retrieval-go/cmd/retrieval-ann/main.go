@@ -12,11 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/ann"
 	"github.com/durable-agents/reference/services/retrieval-go/app/cli"
@@ -26,114 +24,104 @@ const program = "retrieval-ann"
 
 func main() { cli.Main(program, run) }
 
-// report is what the command writes; ops/bench/ann_bench.py adds the
-// reference implementations' measurements to it.
-type report struct {
-	Machine  map[string]any `json:"machine"`
-	Params   ann.Params     `json:"parameters"`
-	Seed     uint64         `json:"seed"`
-	Datasets []datasetEntry `json:"datasets"`
-}
-
-type datasetEntry struct {
-	Name        string                     `json:"name"`
-	Description string                     `json:"description"`
-	Dimension   int                        `json:"dimension"`
-	Base        int                        `json:"base"`
-	Queries     int                        `json:"queries"`
-	Dir         string                     `json:"dir"`
-	Results     map[string]ann.Measurement `json:"results"`
+// options are the command's flags: what to measure, and where the report
+// and the CPU profile go.
+type options struct {
+	ann             ann.Config
+	out, cpuProfile string
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	stopProfile, err := startCPUProfile(opts.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	opts.ann.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	rep, err := ann.Run(opts.ann)
+	if err != nil {
+		return err
+	}
+	if err := cli.WriteJSON(opts.out, rep); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "written to %s\n", opts.out)
+	return nil
+}
+
+// parseFlags reads and checks the flags. The data sets' names are checked by
+// ann.Run, each when its turn comes.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var (
-		datasets, efSearch, dataDir, out, corpus, queries, cpuProfile string
-		n, nq, dim                                                    int
-		p                                                             ann.Params
-		seed                                                          uint64
-	)
+	var opts options
+	cfg := &opts.ann
+	var datasets, efSearch string
 	fs.StringVar(&datasets, "datasets", "scifact,structured,random", "comma-separated data sets: scifact, structured, random")
-	fs.IntVar(&n, "n", 100_000, "base vectors of the synthetic data sets")
-	fs.IntVar(&nq, "queries", 1000, "queries of the synthetic data sets")
-	fs.IntVar(&dim, "dim", 384, "dimension of the synthetic data sets")
-	fs.StringVar(&corpus, "scifact-corpus", "", "SciFact corpus embeddings (JSON lines, from ops/bench/embed_beir.py)")
-	fs.StringVar(&queries, "scifact-queries", "", "SciFact test query embeddings (JSON lines)")
-	fs.IntVar(&p.M, "m", 16, "HNSW M (links per node above layer 0; 2·M on layer 0)")
-	fs.IntVar(&p.EfConstruction, "ef-construction", 64, "HNSW efConstruction")
+	fs.IntVar(&cfg.N, "n", 100_000, "base vectors of the synthetic data sets")
+	fs.IntVar(&cfg.Queries, "queries", 1000, "queries of the synthetic data sets")
+	fs.IntVar(&cfg.Dimension, "dim", 384, "dimension of the synthetic data sets")
+	fs.StringVar(&cfg.SciFactCorpus, "scifact-corpus", "", "SciFact corpus embeddings (JSON lines, from ops/bench/embed_beir.py)")
+	fs.StringVar(&cfg.SciFactQueries, "scifact-queries", "", "SciFact test query embeddings (JSON lines)")
+	fs.IntVar(&cfg.Params.M, "m", 16, "HNSW M (links per node above layer 0; 2·M on layer 0)")
+	fs.IntVar(&cfg.Params.EfConstruction, "ef-construction", 64, "HNSW efConstruction")
 	fs.StringVar(&efSearch, "ef-search", "16,32,64,128,256", "comma-separated efSearch values to sweep")
-	fs.Uint64Var(&seed, "seed", 1, "random seed of the generators and the graph")
-	fs.StringVar(&dataDir, "data-dir", filepath.Join(".data", "ann"), "where the data sets are written for the reference implementations")
-	fs.StringVar(&out, "o", filepath.Join(".data", "ann", "ours.json"), "JSON report path")
-	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the generators and the graph")
+	fs.StringVar(&cfg.DataDir, "data-dir", filepath.Join(".data", "ann"), "where the data sets are written for the reference implementations")
+	fs.StringVar(&opts.out, "o", filepath.Join(".data", "ann", "ours.json"), "JSON report path")
+	fs.StringVar(&opts.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return options{}, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return options{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	for _, s := range strings.Split(efSearch, ",") {
-		ef, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || ef < 1 {
-			return fmt.Errorf("efSearch %q is not a positive number", s)
-		}
-		p.EfSearch = append(p.EfSearch, ef)
+	var err error
+	if cfg.Params.EfSearch, err = parseEfSearch(efSearch); err != nil {
+		return options{}, err
 	}
-	if p.M < 2 || p.EfConstruction < 1 || n < ann.K || nq < 1 || dim < 1 {
-		return fmt.Errorf("m must be at least 2, n at least %d, and ef-construction, queries and dim positive", ann.K)
-	}
-	if cpuProfile != "" {
-		f, err := os.Create(cpuProfile)
-		if err != nil {
-			return fmt.Errorf("create CPU profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("start CPU profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	rep := report{
-		Machine: map[string]any{"goos": runtime.GOOS, "goarch": runtime.GOARCH, "cpus": runtime.NumCPU(), "go_version": runtime.Version()},
-		Params:  p, Seed: seed,
+	if cfg.Params.M < 2 || cfg.Params.EfConstruction < 1 || cfg.N < ann.K || cfg.Queries < 1 || cfg.Dimension < 1 {
+		return options{}, fmt.Errorf("m must be at least 2, n at least %d, and ef-construction, queries and dim positive", ann.K)
 	}
 	for _, name := range strings.Split(datasets, ",") {
-		var ds *ann.Dataset
-		switch name = strings.TrimSpace(name); name {
-		case "structured":
-			ds = ann.Structured(n, nq, dim, seed)
-		case "random":
-			ds = ann.Random(n, nq, dim, seed)
-		case "scifact":
-			if corpus == "" || queries == "" {
-				return fmt.Errorf("data set scifact needs -scifact-corpus and -scifact-queries (make eval-retrieval's embeddings)")
-			}
-			var err error
-			if ds, err = ann.SciFact(corpus, queries); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("unknown data set %q; use scifact, structured or random", name)
-		}
-		start := time.Now()
-		ds.ComputeTruth()
-		log.Info("exact top 10 computed", "dataset", name, "base", len(ds.Base), "queries", len(ds.Queries), "seconds", time.Since(start).Seconds())
-		dir := filepath.Join(dataDir, name)
-		if err := ds.Write(dir); err != nil {
-			return err
-		}
-		m, _ := ann.MeasureOurs(ds, p, seed)
-		log.Info("measured this graph", "dataset", name, "build_seconds", m.BuildSeconds, "sweep", m.Sweep)
-		rep.Datasets = append(rep.Datasets, datasetEntry{
-			Name: ds.Name, Description: ds.Description, Dimension: ds.Dimension, Base: len(ds.Base), Queries: len(ds.Queries),
-			Dir: dir, Results: map[string]ann.Measurement{"ours": m},
-		})
+		cfg.Datasets = append(cfg.Datasets, strings.TrimSpace(name))
 	}
-	if err := cli.WriteJSON(out, rep); err != nil {
-		return err
+	return opts, nil
+}
+
+// parseEfSearch parses the comma-separated efSearch values of -ef-search.
+func parseEfSearch(list string) ([]int, error) {
+	var out []int
+	for _, s := range strings.Split(list, ",") {
+		ef, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || ef < 1 {
+			return nil, fmt.Errorf("efSearch %q is not a positive number", s)
+		}
+		out = append(out, ef)
 	}
-	fmt.Fprintf(stdout, "written to %s\n", out)
-	return nil
+	return out, nil
+}
+
+// startCPUProfile starts writing a CPU profile to path, unless path is
+// empty; stop ends the profile and closes its file.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -255,7 +255,7 @@ class Conversations:
                     [answer] = await self._client.data_converter.decode(
                         completed.outcome.success.payloads, [answer_type]
                     )
-                    return answer  # type: ignore[no-any-return]
+                    return answer
         except RPCError:
             return None
         return None

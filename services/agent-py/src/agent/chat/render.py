@@ -14,6 +14,7 @@ from agent.support.types import (
     ApprovalOutcome,
     ConversationStatus,
     ConversationSummary,
+    RefusalAudit,
     TranscriptView,
     UsageTotals,
 )
@@ -87,6 +88,28 @@ def render_outcome(console: Console, outcome: ApprovalOutcome) -> None:
     _plain(console, outcome.message)
 
 
+def refusals_line(audit: RefusalAudit) -> str:
+    total = sum(audit.totals.values())
+    rules = ", ".join(f"{rule} ×{n}" for rule, n in sorted(audit.totals.items()))
+    return f"{total} guardrail refusal(s): {rules}" if total else "no guardrail refusals"
+
+
+def render_refusals(console: Console, conversation_id: str, audit: RefusalAudit) -> None:
+    """Every guardrail refusal of a conversation, for an auditor (``agent chat refusals``)."""
+    _plain(console, f"Conversation {conversation_id}: {refusals_line(audit)}", "bold")
+    kept = len(audit.records)
+    if kept < sum(audit.totals.values()):
+        _plain(console, f"(the newest {kept} are listed; the totals count every one)", "dim")
+    if not audit.records:
+        return
+    table = Table(title_justify="left")
+    for column in ("at", "turn", "rule", "tool", "what the model was told", "step"):
+        table.add_column(column)
+    for r in audit.records:
+        table.add_row(_when(r.at), str(r.turn), r.rule, Text(r.tool), Text(r.detail), r.idempotency_key or "")
+    console.print(table)
+
+
 def render_status(console: Console, status: ConversationStatus, transcript: TranscriptView) -> None:
     state = f"ended ({status.end_reason})" if status.ended else status.phase
     console.print(Text(f"Conversation {status.conversation_id}", style="bold"))
@@ -98,6 +121,8 @@ def render_status(console: Console, status: ConversationStatus, transcript: Tran
     if status.customer_id:
         _plain(console, f"for customer {status.customer_id} ({status.acting or 'identity not recorded'})")
     _plain(console, "tokens: " + usage_line(status.usage))
+    if status.refusals.totals:
+        _plain(console, f"{refusals_line(status.refusals)} (agent chat refusals {status.conversation_id})")
     if status.cooldown_until:
         _plain(console, f"cooling down until {_when(status.cooldown_until)}", "yellow")
     if status.pending_approvals:

@@ -20,8 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from agent.llm.settings import SIMULATOR_BASE_URL
-from workerkit import ConfigError
-from workerkit.settings import seconds_setting
+from workerkit.settings import positive_int_setting, seconds_setting
 
 DEFAULT_EMBEDDING_MODEL = "all-minilm-l6-v2"
 KNOWN_DIMENSIONS = {DEFAULT_EMBEDDING_MODEL: 384}
@@ -48,13 +47,13 @@ class EmbeddingSettings:
         if base_url is None and api_key is None:
             base_url = SIMULATOR_BASE_URL  # the offline model server serves the real MiniLM
         model = env.get("EMBEDDING_MODEL") or DEFAULT_EMBEDDING_MODEL
-        raw_dimension = env.get("EMBEDDING_DIMENSION", "").strip()
+        # Unset or empty: the model's known dimension, or none (not checked); the 0 default is never read.
         dimension = (
-            _positive_int("EMBEDDING_DIMENSION", raw_dimension) if raw_dimension else KNOWN_DIMENSIONS.get(model)
+            positive_int_setting("EMBEDDING_DIMENSION", 0, env=env)
+            if env.get("EMBEDDING_DIMENSION", "").strip()
+            else KNOWN_DIMENSIONS.get(model)
         )
-        batch_size = _positive_int("EMBEDDING_BATCH_SIZE", env.get("EMBEDDING_BATCH_SIZE", "64"))
-        if batch_size > MAX_BATCH_SIZE:
-            raise ConfigError(f"EMBEDDING_BATCH_SIZE must be at most {MAX_BATCH_SIZE}, got {batch_size}")
+        batch_size = positive_int_setting("EMBEDDING_BATCH_SIZE", 64, env=env, maximum=MAX_BATCH_SIZE)
         return cls(
             base_url=base_url,
             api_key=api_key or "sim",
@@ -67,12 +66,3 @@ class EmbeddingSettings:
             query_prefix=env.get("EMBEDDING_QUERY_PREFIX", ""),
         )
 
-
-def _positive_int(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
-    return value

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -69,7 +71,7 @@ class IngestActivities:
         self._blobs = blobs
         self._client = client
 
-    def all(self) -> list[object]:
+    def all(self) -> list[Callable[..., Any]]:
         return [self.inspect_document, self.extract_document, self.read_chunks]
 
     @activity.defn(name="inspect_document")

@@ -61,11 +61,14 @@ def chunk_text(text: str, chunk_chars: int, overlap_chars: int) -> list[str]:
     current: list[tuple[str, int]] = []
     fresh = 0  # units in ``current`` that no earlier chunk holds
     for unit in units:
-        piece, paragraph = unit
+        piece, paragraph_chars = unit
         full = current and size(current) + len(piece) > chunk_chars
         # Better a shorter chunk than a paragraph torn in two, as long as the chunk is worth it.
         ends_early = (
-            current and paragraph and size(current) + paragraph > chunk_chars and 2 * size(current) >= chunk_chars
+            current
+            and paragraph_chars
+            and size(current) + paragraph_chars > chunk_chars
+            and 2 * size(current) >= chunk_chars
         )
         if fresh and (full or ends_early):
             chunks.append(render(current))

@@ -70,9 +70,9 @@ async def _watch(handle: WorkflowHandle[IngestWorkflow, IngestResult], total: in
         task = progress.add_task("", total=total)
         while not result.done():
             try:
-                state: IngestProgress = await handle.query(IngestWorkflow.progress)
+                state: IngestProgress | None = await handle.query(IngestWorkflow.progress)
             except RPCError:
-                state = None  # type: ignore[assignment]  # not started on a worker yet; next poll
+                state = None  # not started on a worker yet; next poll
             if state is not None:
                 names = ", ".join(Path(p).name for p in state.in_progress[:3])
                 progress.update(task, completed=state.done, description=names)

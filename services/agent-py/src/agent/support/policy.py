@@ -78,8 +78,9 @@ def customer_asked_refund(message: str, order_id: str) -> bool:
 
 
 class Guardrail:
-    """Rules held in code whatever the model asks; each refusal is counted by rule
-    (``agent_guardrail_refusals_total{rule}``) and told to the model as a tool error."""
+    """Rules held in code whatever the model asks. Each refusal is counted by rule
+    (``agent_guardrail_refusals_total{rule}``) and audited with the conversation
+    (``agent.support.audit``, ``agent chat refusals``); the model gets it as a tool result."""
 
     OTHER_CUSTOMER = "other_customer"
     """The business service refused another customer's order or ticket."""
@@ -87,10 +88,43 @@ class Guardrail:
     """More than is left to refund on the order."""
     CONVERSATION_CAP = "conversation_refund_cap"
     """More than the conversation may refund in all."""
+    WRONG_CURRENCY = "wrong_currency"
+    """A refund in another currency than the order's."""
+    NOT_DELIVERED = "not_delivered"
+    """A refund on goods not yet delivered: waits for a person instead of being paid."""
+    UNASKED_REFUND = "unasked_refund"
+    """A refund the customer's own message did not ask for: waits for a person."""
+    REFUND_BURST = "refund_burst"
+    """A refund after the first of one message: waits for a person."""
+    UNKNOWN_TOOL = "unknown_tool"
+    """A tool the agent does not have."""
+    BAD_ARGUMENTS = "bad_arguments"
+    """Arguments that do not parse or do not fit the tool."""
     TOKEN_BUDGET = "token_budget"
     """The conversation spent its model tokens: handed to a person."""
 
-    ALL = (OTHER_CUSTOMER, ABOVE_REMAINING, CONVERSATION_CAP, TOKEN_BUDGET)
+
+# Why a refund went to a person instead of being paid, as an audit record says it.
+PERSON_REASONS = {
+    Guardrail.UNASKED_REFUND: "the customer's own message did not ask for this refund",
+    Guardrail.REFUND_BURST: "a refund was already paid for this message",
+    Guardrail.NOT_DELIVERED: "the goods are not delivered yet",
+}
+
+
+def person_required(fulfilment: str, asked: str, order_id: str, refunds_this_turn: int) -> str | None:
+    """The rule that makes a refund wait for a person whatever its amount, or None. What the
+    model did wrong is named before the state of the goods, so an audit shows an unasked refund
+    (a planted instruction, a confused model) as such even on goods not yet delivered: a refund
+    the customer's own message did not ask for, any but the first of one message (a burst), goods
+    not delivered."""
+    if not customer_asked_refund(asked, order_id):
+        return Guardrail.UNASKED_REFUND
+    if refunds_this_turn > 0:
+        return Guardrail.REFUND_BURST
+    if fulfilment != DELIVERED:
+        return Guardrail.NOT_DELIVERED
+    return None
 
 
 def over_conversation_cap(amount_cents: int, committed_cents: int, cap_cents: int) -> bool:

@@ -37,12 +37,11 @@ from agent.embeddings.types import (
 from agent.llm.types import ToolCall
 from agent.support.policy import (
     ABOVE_REMAINING_WORDS,
-    DELIVERED,
     Guardrail,
-    customer_asked_refund,
     format_money,
     needs_approval,
     over_conversation_cap,
+    person_required,
 )
 from agent.support.types import Citation, ConversationSettings
 from nexus_contracts.business import (
@@ -144,15 +143,16 @@ class ToolOutcome:
     ticket: Ticket | None = None
     approval: ApprovalRequest | None = None
     guardrail: str | None = None
-    """The rule that refused the call (``Guardrail``), counted by the workflow."""
+    """The rule that refused the call (``Guardrail``), or made a refund wait for a person;
+    counted and audited by the workflow (``agent.support.audit``)."""
 
 
 class BadArguments(ValueError):
     """The model's arguments do not fit the tool; it is told so and can call again."""
 
 
-def error_outcome(kind: str, message: str) -> ToolOutcome:
-    return ToolOutcome(result={"error": {"type": kind, "message": message}}, failed=True)
+def error_outcome(kind: str, message: str, guardrail: str | None = None) -> ToolOutcome:
+    return ToolOutcome(result={"error": {"type": kind, "message": message}}, failed=True, guardrail=guardrail)
 
 
 def failure_of(err: NexusOperationError) -> tuple[str, str]:
@@ -230,11 +230,11 @@ class Toolbox:
         self._asked, self._refunds_this_turn = asked, refunds_this_turn
         handler = self._handlers().get(call.name)
         if handler is None:
-            return error_outcome("UNKNOWN_TOOL", f"there is no tool named {call.name!r}")
+            return error_outcome("UNKNOWN_TOOL", f"there is no tool named {call.name!r}", Guardrail.UNKNOWN_TOOL)
         try:
             return await handler(_arguments(call.arguments), idempotency_key)
         except BadArguments as err:
-            return error_outcome("INVALID_ARGUMENTS", f"{call.name}: {err}")
+            return error_outcome("INVALID_ARGUMENTS", f"{call.name}: {err}", Guardrail.BAD_ARGUMENTS)
         except NexusOperationError as err:
             outcome = error_outcome(*failure_of(err))
             if outcome.result["error"]["type"] == "UNAUTHORIZED":
@@ -292,6 +292,7 @@ class Toolbox:
                 "BAD_REQUEST",
                 f"order {order.order_id} was paid in {order.currency}; "
                 f"a refund is in {order.currency}, not {currency.upper()}",
+                Guardrail.WRONG_CURRENCY,
             )
         above_threshold = needs_approval(amount, self._settings.approval_threshold_cents)
         # Runs recorded before the guardrails asked the business service below the threshold.
@@ -299,34 +300,28 @@ class Toolbox:
             # Refused before anything else: no key's refund can exceed the order's total. (Whether
             # enough is *left* is the business service's decision at execution: it also knows
             # refunds made meanwhile, and a key it refunded before.)
-            return replace(
-                error_outcome(
-                    "BAD_REQUEST",
-                    f"cannot refund {format_money(amount, order.currency)} on order {order.order_id}: "
-                    f"the order total is {format_money(order.total_cents, order.currency)}",
-                ),
-                guardrail=Guardrail.ABOVE_REMAINING,
+            return error_outcome(
+                "BAD_REQUEST",
+                f"cannot refund {format_money(amount, order.currency)} on order {order.order_id}: "
+                f"the order total is {format_money(order.total_cents, order.currency)}",
+                Guardrail.ABOVE_REMAINING,
             )
         capped = over_conversation_cap(
             amount, self._committed(order.currency), self._settings.max_refund_cents_per_conversation
         )
         # A person decides a refund on goods not yet delivered, one the customer did not ask for,
         # and any but the first of one message (a burst), whatever the amount.
-        needs_person = (
-            order.fulfilment != DELIVERED
-            or not customer_asked_refund(self._asked, order.order_id)
-            or self._refunds_this_turn > 0
-        )
+        person_rule = person_required(order.fulfilment, self._asked, order.order_id, self._refunds_this_turn)
+        needs_person = person_rule is not None
         # Checked only when a rule applies, so runs recorded before the rules replay unchanged.
         guarded = (capped or needs_person) and workflow.patched(REFUND_GUARDRAILS_PATCH)
         if guarded and capped:
-            outcome = error_outcome(
+            return error_outcome(
                 "REFUSED",
                 f"cannot refund {format_money(amount, order.currency)} on order {order.order_id}: this "
                 "conversation has reached the refunds it may make; a person must handle any further refund",
+                Guardrail.CONVERSATION_CAP,
             )
-            outcome.guardrail = Guardrail.CONVERSATION_CAP
-            return outcome
         if not above_threshold and not (guarded and needs_person):
             try:
                 refund = await self.refund(RefundRequest(order.order_id, amount, reason, key))
@@ -344,6 +339,9 @@ class Toolbox:
         return ToolOutcome(
             result={},
             approval=ApprovalRequest(order.order_id, amount, order.currency, reason, summary),
+            # Above the threshold a person decides anyway: only a refund the rules alone sent to a
+            # person counts as refused.
+            guardrail=person_rule if guarded and not above_threshold else None,
         )
 
     async def refund(self, request: RefundRequest) -> RefundResult:

@@ -187,6 +187,34 @@ class ActionRecord:
 
 
 @dataclass
+class RefusalRecord:
+    """One request of the model that a guardrail refused (``agent.support.audit``)."""
+
+    rule: str
+    """The rule (``agent.support.policy.Guardrail``), as counted in ``agent_guardrail_refusals_total``."""
+    tool: str
+    """The tool the model called (as it named it), or ``model`` for a model call refused by the budget."""
+    detail: str
+    """What the model was told, or why the request waits for a person."""
+    at: datetime
+    turn: int
+    run_index: int
+    idempotency_key: str | None = None
+    """The step's key, the same the business service saw if the request reached it."""
+    approval_id: str | None = None
+    """The approval the refused request became, for a refund that waits for a person instead."""
+
+
+@dataclass
+class RefusalAudit:
+    """Every guardrail refusal of a conversation: the newest records, and totals by rule that
+    count every refusal, also those whose records were dropped past the bound."""
+
+    records: list[RefusalRecord] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class AnsweredUpdate:
     """The answer to one customer message or approval decision, by the update id the client chose,
     carried over continue-as-new so a resend that reaches the next run gets the same answer."""
@@ -225,6 +253,7 @@ class CarriedState:
     """The latest answers by update id (see :class:`AnsweredUpdate`)."""
     refunded_cents: dict[str, int] = field(default_factory=dict)
     """Refunds made so far, by currency (the conversation's cap counts them)."""
+    refusals: RefusalAudit = field(default_factory=RefusalAudit)
 
     @classmethod
     def fresh(cls, now: datetime) -> CarriedState:
@@ -298,6 +327,7 @@ class ConversationStatus:
     summary: str
     customer_id: str = ""
     acting: str = ""
+    refusals: RefusalAudit = field(default_factory=RefusalAudit)
 
 
 @dataclass
@@ -309,3 +339,4 @@ class ConversationSummary:
     actions: list[ActionRecord]
     approvals: list[Approval]
     transcript: BlobRef | None
+    refusals: RefusalAudit = field(default_factory=RefusalAudit)

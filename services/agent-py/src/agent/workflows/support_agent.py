@@ -61,7 +61,6 @@ with workflow.unsafe.imports_passed_through():
         REJECTED,
         record_approval_decided,
         record_approval_requested,
-        record_guardrail_refusal,
         record_tool_call,
     )
     from agent.queues import LLM_TASK_QUEUE
@@ -69,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
     from agent.support.activities import ARCHIVE_TRANSCRIPT_ACTIVITY, ArchiveRequest
     from agent.support.answer_screen import SHIPPED_STAGE, STAGES
     from agent.support.approvals import MAX_NOTE_CHARS, ApprovalBook
+    from agent.support.audit import RefusalLog
     from agent.support.cooldown import COOLDOWN_FOLLOWS_PROVIDER, PROVIDER_DOWN, CoolDown
     from agent.support.policy import (
         Guardrail,
@@ -201,6 +201,7 @@ class SupportAgentWorkflow:
         # What outlives a run, in the shape it is handed on in (continue-as-new).
         self._state = start.carried or CarriedState.fresh(workflow.now())
         self._approvals = ApprovalBook(self._state.approvals, self._state.approval_counter)
+        self._refusals = RefusalLog(self._state.refusals, self._state.run_index)
         # Update id -> the answer it got (AgentReply, ApprovalOutcome or ConversationSummary).
         self._answered: dict[str, object] = {
             a.update_id: a.reply if a.reply is not None else a.outcome for a in self._state.answered
@@ -391,10 +392,9 @@ class SupportAgentWorkflow:
         self._phase, self._detail = Phase.RUNNING_TOOL, call.name
         outcome = await self._tools.run(call, key, turn.asked, turn.refunds)
         record_tool_call(call.name, outcome.failed)
-        if outcome.guardrail is not None:
-            record_guardrail_refusal(outcome.guardrail)
         if outcome.approval is not None:
             outcome.result = self._open_approval(outcome.approval, key, turn)
+        self._refusals.tool_refused(call.name, outcome.result, outcome.guardrail, self._state.turns, key)
         now = workflow.now()
         if outcome.refund is not None:
             r = outcome.refund
@@ -445,8 +445,8 @@ class SupportAgentWorkflow:
         )
         s = self._settings
         if self._state.usage.total_tokens >= s.max_conversation_tokens and workflow.patched(TOKEN_BUDGET_PATCH):
-            record_guardrail_refusal(Guardrail.TOKEN_BUDGET)
             spent = f"{self._state.usage.total_tokens} model tokens spent, the budget is {s.max_conversation_tokens}"
+            self._refusals.record(Guardrail.TOKEN_BUDGET, "model", spent, self._state.turns)
             return _ModelFailure(replies.BUDGET_SPENT, spent)
         # Two rounds: the activity's own retries (backoff, Retry-After) first; if they run out
         # on a retryable error, one durable cool-down and one more round.
@@ -626,7 +626,7 @@ class SupportAgentWorkflow:
                 "nothing_paid": True,
             }
             fallback = replies.escalated(approval, why, ticket.ticket_id)
-        args = {"reason": f"approval {approval.approval_id}: {why}", "order_id": approval.order_id}
+        args: dict[str, object] = {"reason": f"approval {approval.approval_id}: {why}", "order_id": approval.order_id}
         await self._announce(approval, ESCALATE_TO_HUMAN, args, result, fallback)
 
     async def _announce(
@@ -677,6 +677,7 @@ class SupportAgentWorkflow:
             actions=self._state.actions,
             approvals=self._approvals.all(),
             transcript=self._state.archive,
+            refusals=self._state.refusals,
         )
 
     async def _continue_as_new(self, reason: str) -> None:
@@ -919,4 +920,5 @@ class SupportAgentWorkflow:
             summary=self._state.summary,
             customer_id=self._customer_id,
             acting=self._acting,
+            refusals=self._state.refusals,
         )

@@ -69,7 +69,7 @@ class SentenceEncoder:
         self.spec: ModelSpec = load_spec(model_dir)
         try:
             tokenizer = Tokenizer.from_file(str(self.spec.tokenizer_path))
-        except Exception as exc:  # noqa: BLE001 - the Rust tokenizer raises a bare Exception
+        except Exception as exc:  # the Rust tokenizer raises a bare Exception
             raise ModelFilesError(f"cannot read the tokenizer {self.spec.tokenizer_path} ({exc}).") from None
         # tokenizer.json ships with fixed padding to 128 and truncation at 128; sentence-transformers
         # overrides both: no padding at tokenization time, truncation at max_seq_length.
