@@ -118,9 +118,7 @@ class Stack:
         }
 
     def _worker_env(self, namespace: str, principal: str, **extra: str) -> dict[str, str | None]:
-        env: dict[str, str | None] = {
-            k: None for k in os.environ if k.startswith(_INHERITED_TEMPORAL_PREFIX)
-        }
+        env: dict[str, str | None] = {k: None for k in os.environ if k.startswith(_INHERITED_TEMPORAL_PREFIX)}
         env.update(self._keyring_env())
         env.update(self.credentials(principal))
         env.update(TEMPORAL_ADDRESS=self.temporal_address, TEMPORAL_NAMESPACE=namespace, **extra)
@@ -135,36 +133,52 @@ class Stack:
         return ensure_agent_principals(self.config.data_dir)
 
     def specs(self) -> list[ProcessSpec]:
-        c, p, host = self.config, self.config.ports, self.config.host
-        python = sys.executable
+        """Every process of the stack, in start order: Temporal, the servers, the workers, the scraper."""
         specs: list[ProcessSpec] = []
         if self.cluster:
             specs += self._cluster_specs()
         elif self.external_temporal is None:
-            specs.append(
-                ProcessSpec(
-                    name="temporal",
-                    argv=[
-                        temporal_cli(), "server", "start-dev",
-                        "--ip", host,
-                        "--port", str(p["temporal"]),
-                        "--ui-port", str(p["temporal_ui"]),
-                        "--http-port", str(p["temporal_http"]),
-                        "--metrics-port", str(p["temporal_metrics"]),
-                        "--db-filename", str(c.data_dir / "temporal.sqlite"),
-                        "--ui-disable-news-fetch",
-                        "--ui-codec-endpoint", c.codec_server_url,
-                        *[arg for kv in DEV_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", kv)],
-                        *[arg for ns in NAMESPACES for arg in ("--namespace", ns)],
-                    ],
-                    ports=[p["temporal"], p["temporal_ui"], p["temporal_http"], p["temporal_metrics"]],
-                    ready=lambda: port_in_use(host, p["temporal"]) and server_healthy(self.temporal_address),
-                )
-            )
-        model_env: dict[str, str] = {}
-        if not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
-            model_env = {"OPENAI_BASE_URL": c.model_server_url, "OPENAI_API_KEY": "sim", "AGENT_MODEL": SIMULATOR_MODEL}
-        specs += [
+            specs.append(self._dev_server_spec())
+        specs += self._server_specs() + self._worker_specs()
+        if scraper := self._scraper_spec():
+            specs.append(scraper)
+        return specs
+
+    def _dev_server_spec(self) -> ProcessSpec:
+        c, p, host = self.config, self.config.ports, self.config.host
+        return ProcessSpec(
+            name="temporal",
+            argv=[
+                temporal_cli(),
+                "server",
+                "start-dev",
+                "--ip",
+                host,
+                "--port",
+                str(p["temporal"]),
+                "--ui-port",
+                str(p["temporal_ui"]),
+                "--http-port",
+                str(p["temporal_http"]),
+                "--metrics-port",
+                str(p["temporal_metrics"]),
+                "--db-filename",
+                str(c.data_dir / "temporal.sqlite"),
+                "--ui-disable-news-fetch",
+                "--ui-codec-endpoint",
+                c.codec_server_url,
+                *[arg for kv in DEV_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", kv)],
+                *[arg for ns in NAMESPACES for arg in ("--namespace", ns)],
+            ],
+            ports=[p["temporal"], p["temporal_ui"], p["temporal_http"], p["temporal_metrics"]],
+            ready=lambda: port_in_use(host, p["temporal"]) and server_healthy(self.temporal_address),
+        )
+
+    def _server_specs(self) -> list[ProcessSpec]:
+        """The model server and the codec server."""
+        c, p, host = self.config, self.config.ports, self.config.host
+        python = sys.executable
+        return [
             ProcessSpec(
                 name="model-server",
                 argv=[python, "-m", "modelserver", "--host", host, "--port", str(p["model_server"])],
@@ -193,6 +207,15 @@ class Stack:
                     "CODEC_SERVER_NEXUS_CALLERS": "agents",
                 },
             ),
+        ]
+
+    def _worker_specs(self) -> list[ProcessSpec]:
+        c, p, host = self.config, self.config.ports, self.config.host
+        python = sys.executable
+        model_env: dict[str, str] = {}
+        if not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
+            model_env = {"OPENAI_BASE_URL": c.model_server_url, "OPENAI_API_KEY": "sim", "AGENT_MODEL": SIMULATOR_MODEL}
+        return [
             ProcessSpec(
                 name="retrieval-worker",
                 argv=[str(retrieval_worker_binary())],
@@ -237,17 +260,20 @@ class Stack:
                 ),
             ),
         ]
-        # Optional: the stack works without it, `up` says how to install it.
-        if scraper := prometheus.spec(c, skip_jobs=("temporal",) if self.external_temporal else ()):
-            specs.append(scraper)
-            if self.cluster:
-                # Node 1 is the "temporal" job (it listens on the dev server's metrics port);
-                # the other nodes are scraped beside it.
-                prometheus.add_targets(c, "temporal-nodes", {
-                    cluster.node_name(n): f"{host}:{cluster.node_port(c, n, 'metrics')}"
-                    for n in range(1, cluster.NODES)
-                })
-        return specs
+
+    def _scraper_spec(self) -> ProcessSpec | None:
+        """Prometheus, when installed: the stack works without it, and `up` says how to install it."""
+        c, host = self.config, self.config.host
+        scraper = prometheus.spec(c, skip_jobs=("temporal",) if self.external_temporal else ())
+        if scraper and self.cluster:
+            # Node 1 is the "temporal" job (it listens on the dev server's metrics port);
+            # the other nodes are scraped beside it.
+            prometheus.add_targets(
+                c,
+                "temporal-nodes",
+                {cluster.node_name(n): f"{host}:{cluster.node_port(c, n, 'metrics')}" for n in range(1, cluster.NODES)},
+            )
+        return scraper
 
     def _cluster_specs(self) -> list[ProcessSpec]:
         assert self.cluster is not None
