@@ -80,6 +80,14 @@ def host_name(header: str | None) -> str:
 
 
 @dataclass
+class _Traffic:
+    """Payload bytes in and out of one request, as far as it got (metrics count them either way)."""
+
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+
+@dataclass
 class CodecService:
     keyring: KeyRing
     auth: Authenticator
@@ -164,6 +172,7 @@ class CodecService:
         return await anyio.to_thread.run_sync(fn, payloads, limiter=self._slots)
 
     async def handle(self, request: Request, operation: Operation) -> Response:
+        """Serve one /encode or /decode request; every request, refused or not, is counted and audited."""
         started = time.perf_counter()
         record = AuditRecord(
             operation=operation,
@@ -172,99 +181,114 @@ class CodecService:
             user_agent=(request.headers.get("user-agent") or "")[:200] or None,
             origin=(request.headers.get("origin") or "")[:200] or None,
         )
+        # A bad namespace is reported only after authentication: an anonymous caller learns nothing.
         namespace_error: RequestError | None = None
         try:
-            namespace = self._namespace(request)
+            namespace: str | None = self._namespace(request)
             record.namespace = namespace
         except RequestError as exc:
             namespace, namespace_error = None, exc
-        bytes_in = bytes_out = 0
+        traffic = _Traffic()
         try:
-            self._check_host(request)
-            principal = await self.auth.authenticate(request.headers.get("authorization"))
-            record.subject, record.auth_method = principal.subject, principal.method
-            if namespace_error is not None:
-                raise namespace_error
-            assert namespace is not None
-            authorize(principal, namespace, operation)
-            self._check_content_type(request)
-            body = await self._read_body(request)
+            response = await self._serve(request, operation, record, namespace, namespace_error, traffic)
+        except Exception as exc:
+            response = self._refusal(exc, operation, record)
+        finally:
+            self._account(operation, namespace, record, traffic, time.perf_counter() - started)
+        return response
+
+    async def _serve(
+        self,
+        request: Request,
+        operation: Operation,
+        record: AuditRecord,
+        namespace: str | None,
+        namespace_error: RequestError | None,
+        traffic: _Traffic,
+    ) -> Response:
+        """The request's checks in order (host, token, namespace, role, content type, size), then the codec."""
+        self._check_host(request)
+        principal = await self.auth.authenticate(request.headers.get("authorization"))
+        record.subject, record.auth_method = principal.subject, principal.method
+        if namespace_error is not None:
+            raise namespace_error
+        assert namespace is not None
+        authorize(principal, namespace, operation)
+        self._check_content_type(request)
+        body = await self._read_body(request)
+        try:
+            payloads = parse_payloads(body, self.max_payloads)
+        except TooManyPayloads as exc:
+            raise RequestError(413, "too_large", str(exc)) from None
+        except WireError as exc:
+            raise RequestError(400, "bad_request", str(exc)) from None
+        del body
+        record.payload_count = len(payloads)
+        traffic.bytes_in = sum(len(p.data) for p in payloads)
+        if operation == "decode":
+            self._note_ciphertexts(record, payloads)
+            self._check_key_scope(namespace, payloads)
             try:
-                payloads = parse_payloads(body, self.max_payloads)
-            except TooManyPayloads as exc:
+                result = await self._run_codec(self._decode, payloads)
+            except BudgetExceeded as exc:
                 raise RequestError(413, "too_large", str(exc)) from None
-            except WireError as exc:
-                raise RequestError(400, "bad_request", str(exc)) from None
-            del body
-            record.payload_count = len(payloads)
-            bytes_in = sum(len(p.data) for p in payloads)
-            if operation == "decode":
-                self._note_ciphertexts(record, payloads)
-                self._check_key_scope(namespace, payloads)
-                try:
-                    result = await self._run_codec(self._decode, payloads)
-                except BudgetExceeded as exc:
-                    raise RequestError(413, "too_large", str(exc)) from None
-            else:
-                result = await self._run_codec(self._encoder(namespace).encode_sync, payloads)
-                self._note_ciphertexts(record, result)
-            bytes_out = sum(len(p.data) for p in result)
-            response: Response
-            if bytes_out <= _RENDER_WHOLE_BYTES:
-                body = await anyio.to_thread.run_sync(render_payloads, result)
-                response = Response(body, media_type="application/json")
-            else:
-                # Large: written a piece at a time, never held whole beside the payloads.
-                response = StreamingResponse(
-                    iterate_in_threadpool(render_chunks(result)), media_type="application/json"
-                )
-            record.outcome, record.status = "ok", 200
-            self.metrics.payloads.labels(operation, self.metrics.namespace_label(namespace)).inc(len(result))
-        except AuthError as exc:
+        else:
+            result = await self._run_codec(self._encoder(namespace).encode_sync, payloads)
+            self._note_ciphertexts(record, result)
+        traffic.bytes_out = sum(len(p.data) for p in result)
+        response: Response
+        if traffic.bytes_out <= _RENDER_WHOLE_BYTES:
+            rendered = await anyio.to_thread.run_sync(render_payloads, result)
+            response = Response(rendered, media_type="application/json")
+        else:
+            # Large: written a piece at a time, never held whole beside the payloads.
+            response = StreamingResponse(iterate_in_threadpool(render_chunks(result)), media_type="application/json")
+        record.outcome, record.status = "ok", 200
+        self.metrics.payloads.labels(operation, self.metrics.namespace_label(namespace)).inc(len(result))
+        return response
+
+    def _refusal(self, exc: Exception, operation: Operation, record: AuditRecord) -> Response:
+        """The answer to a request that failed, recorded in ``record``; never the request's content."""
+        if isinstance(exc, AuthError):
             self.metrics.auth_failures.labels(exc.reason).inc()
             record.subject = record.subject or exc.subject
             record.auth_method = record.auth_method or exc.method
             outcome = {401: "unauthenticated", 403: "forbidden"}.get(exc.status, "unavailable")
-            record.outcome, record.status, record.reason, record.error = (
-                outcome,
-                exc.status,
-                exc.reason,
-                exc.message,
-            )
+            record.outcome, record.status, record.reason, record.error = outcome, exc.status, exc.reason, exc.message
             headers = {"WWW-Authenticate": 'Bearer realm="codec"'} if exc.status == 401 else None
-            response = error_response(exc.status, exc.message, headers)
-        except RequestError as exc:
+            return error_response(exc.status, exc.message, headers)
+        if isinstance(exc, RequestError):
             record.outcome, record.status, record.error = exc.outcome, exc.status, exc.message
-            response = error_response(exc.status, exc.message)
-        except IndexedDecodeError as exc:
+            return error_response(exc.status, exc.message)
+        if isinstance(exc, IndexedDecodeError):
             # The codec's messages name key ids only (payload_codec guarantees it).
             record.outcome, record.status, record.error = "codec_error", 422, str(exc)
             if exc.key_id:
                 record.key_ids = sorted(set(record.key_ids) | {exc.key_id})
-            response = error_response(422, str(exc))
-        except (EncodeError, CodecError) as exc:
+            return error_response(422, str(exc))
+        if isinstance(exc, EncodeError | CodecError):
             record.outcome, record.status, record.error = "codec_error", 422, str(exc)
-            response = error_response(422, str(exc))
-        except ClientDisconnect:
+            return error_response(422, str(exc))
+        if isinstance(exc, ClientDisconnect):
             record.outcome, record.status, record.error = "client_disconnected", 499, "client went away"
-            response = Response(status_code=499)
-        except Exception as exc:
-            # Type only: a traceback's text could quote request content.
-            log.error("unexpected error while serving %s (%s)", operation, type(exc).__name__)
-            record.outcome, record.status, record.error = "error", 500, "internal error"
-            response = error_response(500, "internal error; see the codec server log")
-        finally:
-            elapsed = time.perf_counter() - started
-            record.latency_ms = elapsed * 1000
-            ns_label = self.metrics.namespace_label(namespace)
-            self.metrics.requests.labels(operation, ns_label, record.outcome).inc()
-            self.metrics.latency.labels(operation).observe(elapsed)
-            if bytes_in:
-                self.metrics.bytes.labels(operation, ns_label, "in").inc(bytes_in)
-            if bytes_out:
-                self.metrics.bytes.labels(operation, ns_label, "out").inc(bytes_out)
-            self.audit.write(record)
-        return response
+            return Response(status_code=499)
+        # Type only: a traceback's text could quote request content.
+        log.error("unexpected error while serving %s (%s)", operation, type(exc).__name__)
+        record.outcome, record.status, record.error = "error", 500, "internal error"
+        return error_response(500, "internal error; see the codec server log")
+
+    def _account(
+        self, operation: Operation, namespace: str | None, record: AuditRecord, traffic: _Traffic, elapsed: float
+    ) -> None:
+        record.latency_ms = elapsed * 1000
+        ns_label = self.metrics.namespace_label(namespace)
+        self.metrics.requests.labels(operation, ns_label, record.outcome).inc()
+        self.metrics.latency.labels(operation).observe(elapsed)
+        if traffic.bytes_in:
+            self.metrics.bytes.labels(operation, ns_label, "in").inc(traffic.bytes_in)
+        if traffic.bytes_out:
+            self.metrics.bytes.labels(operation, ns_label, "out").inc(traffic.bytes_out)
+        self.audit.write(record)
 
     @staticmethod
     def _note_ciphertexts(record: AuditRecord, payloads: list[Payload]) -> None:
