@@ -77,56 +77,11 @@ class Settings:
         def get(name: str) -> str:
             return env.get(name, "").strip()
 
-        origins_raw = env.get("CODEC_SERVER_CORS_ORIGINS")
-        origins = DEFAULT_CORS_ORIGINS if origins_raw is None else _csv(origins_raw)
-        for origin in origins:
-            if origin == "*" or not re.fullmatch(r"https?://[^/\s]+", origin):
-                raise SettingsError(
-                    f"CODEC_SERVER_CORS_ORIGINS entry {origin!r} must be an origin like "
-                    "https://temporal.example.com (scheme://host[:port], no path, no *)"
-                )
-
+        origins = _cors_origins(env)
         tokens = get("CODEC_SERVER_TOKENS_FILE")
-        jwt_settings = None
-        if get("CODEC_SERVER_JWKS_URL"):
-            url = get("CODEC_SERVER_JWKS_URL")
-            if not re.match(r"https?://", url):
-                raise SettingsError("CODEC_SERVER_JWKS_URL must be an http(s) URL")
-            audience = get("CODEC_SERVER_JWT_AUDIENCE")
-            if not audience:
-                raise SettingsError(
-                    "CODEC_SERVER_JWT_AUDIENCE is required with CODEC_SERVER_JWKS_URL: without it a "
-                    "token minted for any other service of the same issuer would be accepted"
-                )
-            try:
-                algorithms = parse_algorithms(get("CODEC_SERVER_JWT_ALGORITHMS"), "CODEC_SERVER_JWT_ALGORITHMS")
-            except ValueError as exc:
-                raise SettingsError(str(exc)) from None
-            jwt_settings = JwtSettings(
-                JwtPolicy(
-                    jwks_url=url,
-                    audience=audience,
-                    issuer=get("CODEC_SERVER_JWT_ISSUER") or None,
-                    algorithms=algorithms,
-                    leeway_seconds=_int(env, "CODEC_SERVER_JWT_LEEWAY_SECONDS", 10, minimum=0),
-                ),
-                subject_claim=get("CODEC_SERVER_JWT_SUBJECT_CLAIM") or "sub",
-                namespaces_claim=get("CODEC_SERVER_JWT_NAMESPACES_CLAIM") or "namespaces",
-                roles_claim=get("CODEC_SERVER_JWT_ROLES_CLAIM") or "roles",
-                permissions_claim=get("CODEC_SERVER_JWT_PERMISSIONS_CLAIM") or "permissions",
-            )
+        jwt_settings = _jwt_settings(env, get)
         auth_disabled = get("CODEC_SERVER_AUTH_DISABLED").lower() in ("1", "true", "yes")
-        if auth_disabled and (tokens or jwt_settings):
-            raise SettingsError(
-                "CODEC_SERVER_AUTH_DISABLED is set together with CODEC_SERVER_TOKENS_FILE or "
-                "CODEC_SERVER_JWKS_URL; choose one"
-            )
-        if not (auth_disabled or tokens or jwt_settings):
-            raise SettingsError(
-                "no authentication configured: set CODEC_SERVER_TOKENS_FILE (static tokens) and/or "
-                "CODEC_SERVER_JWKS_URL with CODEC_SERVER_JWT_AUDIENCE (OIDC), or "
-                "CODEC_SERVER_AUTH_DISABLED=1 for loopback-only local development"
-            )
+        _check_authentication(auth_disabled, bool(tokens), jwt_settings is not None)
         anonymous_role = get("CODEC_SERVER_ANONYMOUS_ROLE") or None
         if anonymous_role not in (None, "decode"):
             raise SettingsError(
@@ -136,12 +91,7 @@ class Settings:
         namespaces = _namespaces(get, "CODEC_SERVER_NAMESPACES")
         audit = get("CODEC_SERVER_AUDIT_LOG")
         chain_key_file = get("CODEC_SERVER_AUDIT_CHAIN_KEY_FILE")
-        hosts = [h.lower().strip("[]") for h in _csv(get("CODEC_SERVER_ALLOWED_HOSTS"))]
-        for host in hosts:
-            if not re.fullmatch(r"[a-z0-9.:_-]+", host):
-                raise SettingsError(
-                    f"CODEC_SERVER_ALLOWED_HOSTS entry {host!r} must be a host name or address, without port"
-                )
+        hosts = _allowed_hosts(get)
         callers = _namespaces(get, "CODEC_SERVER_NEXUS_CALLERS")
         endpoints_file = get("CODEC_SERVER_NEXUS_ENDPOINTS_FILE")
         if callers and not endpoints_file:
@@ -164,6 +114,75 @@ class Settings:
             audit_chain_key_file=Path(chain_key_file) if chain_key_file else None,
             metric_namespaces=namespaces,
         )
+
+
+def _cors_origins(env: Mapping[str, str]) -> list[str]:
+    raw = env.get("CODEC_SERVER_CORS_ORIGINS")
+    origins = list(DEFAULT_CORS_ORIGINS) if raw is None else _csv(raw)
+    for origin in origins:
+        if origin == "*" or not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise SettingsError(
+                f"CODEC_SERVER_CORS_ORIGINS entry {origin!r} must be an origin like "
+                "https://temporal.example.com (scheme://host[:port], no path, no *)"
+            )
+    return origins
+
+
+def _allowed_hosts(get: Callable[[str], str]) -> list[str]:
+    hosts = [h.lower().strip("[]") for h in _csv(get("CODEC_SERVER_ALLOWED_HOSTS"))]
+    for host in hosts:
+        if not re.fullmatch(r"[a-z0-9.:_-]+", host):
+            raise SettingsError(
+                f"CODEC_SERVER_ALLOWED_HOSTS entry {host!r} must be a host name or address, without port"
+            )
+    return hosts
+
+
+def _check_authentication(auth_disabled: bool, tokens: bool, jwt: bool) -> None:
+    """Exactly one way to authenticate callers: tokens and/or OIDC, or explicitly none."""
+    if auth_disabled and (tokens or jwt):
+        raise SettingsError(
+            "CODEC_SERVER_AUTH_DISABLED is set together with CODEC_SERVER_TOKENS_FILE or "
+            "CODEC_SERVER_JWKS_URL; choose one"
+        )
+    if not (auth_disabled or tokens or jwt):
+        raise SettingsError(
+            "no authentication configured: set CODEC_SERVER_TOKENS_FILE (static tokens) and/or "
+            "CODEC_SERVER_JWKS_URL with CODEC_SERVER_JWT_AUDIENCE (OIDC), or "
+            "CODEC_SERVER_AUTH_DISABLED=1 for loopback-only local development"
+        )
+
+
+def _jwt_settings(env: Mapping[str, str], get: Callable[[str], str]) -> JwtSettings | None:
+    """OIDC settings when CODEC_SERVER_JWKS_URL is set, else None."""
+    url = get("CODEC_SERVER_JWKS_URL")
+    if not url:
+        return None
+    if not re.match(r"https?://", url):
+        raise SettingsError("CODEC_SERVER_JWKS_URL must be an http(s) URL")
+    audience = get("CODEC_SERVER_JWT_AUDIENCE")
+    if not audience:
+        raise SettingsError(
+            "CODEC_SERVER_JWT_AUDIENCE is required with CODEC_SERVER_JWKS_URL: without it a "
+            "token minted for any other service of the same issuer would be accepted"
+        )
+    try:
+        algorithms = parse_algorithms(get("CODEC_SERVER_JWT_ALGORITHMS"), "CODEC_SERVER_JWT_ALGORITHMS")
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    return JwtSettings(
+        JwtPolicy(
+            jwks_url=url,
+            audience=audience,
+            issuer=get("CODEC_SERVER_JWT_ISSUER") or None,
+            algorithms=algorithms,
+            leeway_seconds=_int(env, "CODEC_SERVER_JWT_LEEWAY_SECONDS", 10, minimum=0),
+        ),
+        subject_claim=get("CODEC_SERVER_JWT_SUBJECT_CLAIM") or "sub",
+        namespaces_claim=get("CODEC_SERVER_JWT_NAMESPACES_CLAIM") or "namespaces",
+        roles_claim=get("CODEC_SERVER_JWT_ROLES_CLAIM") or "roles",
+        permissions_claim=get("CODEC_SERVER_JWT_PERMISSIONS_CLAIM") or "permissions",
+    )
 
 
 def _nexus_targets(path: Path) -> frozenset[str]:
