@@ -56,9 +56,7 @@ def _operation(operation: str, namespace_in_path: bool) -> dict[str, Any]:
             "The token has no access to this namespace, lacks the encode role, or a payload is "
             "encrypted under a key that this namespace's histories do not hold."
         ),
-        "413": _error(
-            "The request body, the payload count or the total decoded size is over the configured limit."
-        ),
+        "413": _error("The request body, the payload count or the total decoded size is over the configured limit."),
         "415": _error("The body is not sent as Content-Type: application/json."),
         "421": _error("A Host name the server does not serve while callers need no token."),
         "422": _error(
@@ -150,57 +148,59 @@ def openapi_document(max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> dict[str, 
                 }
             },
         },
-        "components": {
-            "securitySchemes": {
-                "bearerAuth": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "A static token (CODEC_SERVER_TOKENS_FILE) or a JWT from the "
-                    "configured OIDC issuer.",
-                }
+        "components": _components(),
+    }
+
+
+def _components() -> dict[str, Any]:
+    """The security scheme and the request and response bodies both operations share."""
+    return {
+        "securitySchemes": {
+            "bearerAuth": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "A static token (CODEC_SERVER_TOKENS_FILE) or a JWT from the configured OIDC issuer.",
+            }
+        },
+        "schemas": {
+            "Payloads": {
+                "type": "object",
+                "properties": {"payloads": {"type": "array", "items": {"$ref": "#/components/schemas/Payload"}}},
+                "additionalProperties": False,
             },
-            "schemas": {
-                "Payloads": {
-                    "type": "object",
-                    "properties": {
-                        "payloads": {"type": "array", "items": {"$ref": "#/components/schemas/Payload"}}
+            "Payload": {
+                "type": "object",
+                "properties": {
+                    "metadata": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string", "format": "byte"},
+                        "description": "Metadata values, base64.",
                     },
-                    "additionalProperties": False,
-                },
-                "Payload": {
-                    "type": "object",
-                    "properties": {
-                        "metadata": {
+                    "data": {"type": "string", "format": "byte", "description": "Payload bytes, base64."},
+                    "externalPayloads": {
+                        "type": "array",
+                        "items": {
                             "type": "object",
-                            "additionalProperties": {"type": "string", "format": "byte"},
-                            "description": "Metadata values, base64.",
-                        },
-                        "data": {"type": "string", "format": "byte", "description": "Payload bytes, base64."},
-                        "externalPayloads": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                # int64: protobuf JSON writes it as a string, and reads either form.
-                                "properties": {
-                                    "sizeBytes": {
-                                        "oneOf": [
-                                            {"type": "string", "pattern": "^-?[0-9]{1,19}$"},
-                                            {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
-                                        ]
-                                    }
-                                },
-                                "additionalProperties": False,
+                            # int64: protobuf JSON writes it as a string, and reads either form.
+                            "properties": {
+                                "sizeBytes": {
+                                    "oneOf": [
+                                        {"type": "string", "pattern": "^-?[0-9]{1,19}$"},
+                                        {"type": "integer", "minimum": -(2**63), "maximum": 2**63 - 1},
+                                    ]
+                                }
                             },
+                            "additionalProperties": False,
                         },
                     },
-                    "additionalProperties": False,
                 },
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {"type": "string"}},
-                    "additionalProperties": False,
-                },
+                "additionalProperties": False,
+            },
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}},
+                "additionalProperties": False,
             },
         },
     }
