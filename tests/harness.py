@@ -14,18 +14,23 @@ workers) through the same ``devstack`` code that ``make up`` uses.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import re
 import shutil
 import socket
 import sqlite3
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from agent.ingest.command import expand
@@ -163,3 +168,25 @@ def refunds_of(stack: Stack, cid: str, column: str = "idempotency_key") -> list[
     # ``column`` is a literal of the calling test, never input.
     return [value for (value,) in business_rows(stack, f"SELECT {column} FROM refunds WHERE idempotency_key LIKE ?",
                                                  f"{cid}/%")]
+
+
+def codec_server_decode(stack: Stack, namespace: str, payloads: list[Payload]) -> tuple[int, bytes]:
+    """POST the payloads to the stack's codec server as its local auditor, as the UI and CLI
+    send them: the HTTP status and the body."""
+    body = [
+        {"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+         "data": base64.b64encode(p.data).decode()}
+        for p in payloads
+    ]
+    token = stack.codec_tokens.auditor_token_file.read_text().strip()
+    request = urllib.request.Request(
+        f"{stack.config.codec_server_url}/{namespace}/decode",
+        data=json.dumps({"payloads": body}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
