@@ -5,14 +5,13 @@ exception that quotes a model's input, a server that prints a body it refused wo
 plaintext next to the ciphertext, in files with none of the codec server's access control. This
 test sends distinctive markers through real traffic on the session stack (the `make demo` path:
 ingestion, a knowledge question answered from a retrieved document, an order lookup through
-Nexus, a system check, plus the provider faults of test_agent_faults and a failing workflow, and
-auditors decoding through the codec server), proves each marker really went through (the
-decoded history and the model's own ledger hold it), then reads every file in the stack's log
-directory: the Temporal server, the model server, the codec server (and its audit log), the Go
-retrieval worker, the business and agent workers.
-
-The decoded histories of the test's workflows are the evidence that each marker was really
-processed (model calls, Nexus results and workflow inputs hold them, encrypted).
+Nexus, a refund approved by a person, a system check; the provider faults of test_agent_faults
+and a failing workflow; auditors decoding through the codec server), proves that each marker
+really went through (the decoded histories of its workflows hold it), then reads every file in
+the stack's log directory: the Temporal server, the model server, the codec server (and its audit
+log), the Go retrieval worker, the business and agent workers, Prometheus. Run in the full suite,
+the scan also covers what every earlier test of the session logged (the system prompt and the
+card number are the same in every run).
 """
 
 from __future__ import annotations
@@ -49,16 +48,17 @@ QUESTION = f"What does the {TERM} lighthouse clause say about herons?"
 CARD_NUMBER = "4111 1111 1111 1111"
 CARD_MESSAGE = f"My card {CARD_NUMBER} was charged twice for ORD-1005, where is that order? ref {RUN}"
 FAULTED_MESSAGE = f"Please help, {TERM} card {CARD_NUMBER} declined"
+REFUND_MESSAGE = f"Please refund €1 on order ORD-1005, paid with card {CARD_NUMBER} (ref {RUN})"
 CHECK_QUESTION = f"Is the {TERM} warranty transferable?"
 MISSING_ORDER = "ORD-4040"
 
 
 def spellings(text: str) -> dict[str, bytes]:
-    """``text`` as a log could hold it: as is, without the spaces (a card number), and base64 at
-    each of the three alignments a longer base64 string could put it at (a logged payload or
-    request body)."""
+    """``text`` as a log could hold it: as is, JSON-escaped (``€`` as ``\\u20ac``, as payloads
+    hold it), without the spaces (a card number), and base64 at each of the three alignments a
+    longer base64 string could put it at (a logged payload or request body)."""
     raw = text.encode()
-    found = {"as is": raw, "without spaces": raw.replace(b" ", b"")}
+    found = {"as is": raw, "JSON-escaped": json.dumps(text)[1:-1].encode(), "without spaces": raw.replace(b" ", b"")}
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + raw)
         # Drop the characters that mix in the padding bytes before, and the last partial group.
@@ -72,6 +72,7 @@ MARKERS = {
     "a customer's message (prompt)": CARD_MESSAGE,
     "a message sent while the model failed (prompt)": FAULTED_MESSAGE,
     "a system check question (prompt)": CHECK_QUESTION,
+    "a refund request that waits for a person (prompt)": REFUND_MESSAGE,
     "the agent's system prompt": SYSTEM_PROMPT,
     "a retrieved document's sentence": DOCUMENT_SENTENCE,
     "a card number": CARD_NUMBER,
@@ -117,7 +118,7 @@ async def _ingest_document(client: Client, directory: Path) -> None:
 
 async def _conversation(conversations: Conversations, name: str, **settings: object) -> str:
     return await conversations.start(
-        # ORD-1005 is Edsger's; nothing here changes an order (a lookup only).
+        # ORD-1005 is Edsger's (67 EUR): the refund here is 1 EUR, as each system check's.
         ConversationStart(customer="leak test", settings=ConversationSettings(**settings), customer_id="cust-edsger"),  # type: ignore[arg-type]
         f"leak-{name}-{RUN}",
     )
@@ -152,6 +153,13 @@ async def traffic(stack: Stack, sim: SimulatorHandle, tmp_path_factory: pytest.T
     lookup = await conversations.send(cid, CARD_MESSAGE)
     assert lookup.error is None and "ORD-1005" in lookup.text, lookup
 
+    # As in `agent demo`: a refund above the approval threshold waits for a person, who approves.
+    refund = await _conversation(conversations, "refund", approval_threshold_cents=50)
+    reply = await conversations.send(refund, REFUND_MESSAGE)
+    assert reply.approvals_requested == ["APR-1"], reply.text
+    outcome = await conversations.decide(refund, "APR-1", approve=True, approver="leak-test-lead", note="checked")
+    assert outcome.refund_id, outcome
+
     faulted = await _faulted_turns(sim, conversations)
 
     await client.execute_workflow(
@@ -178,7 +186,7 @@ async def traffic(stack: Stack, sim: SimulatorHandle, tmp_path_factory: pytest.T
     tampered = Payload(metadata=payloads[0].metadata, data=b"\0" * 40)
     status, _ = codec_server_decode(stack, "agents", [tampered])
     assert status == 422
-    return {"conversation": cid, "faulted": faulted, "check": f"leak-check-{RUN}"}
+    return {"conversation": cid, "refund": refund, "faulted": faulted, "check": f"leak-check-{RUN}"}
 
 
 async def test_markers_went_through_the_system(stack: Stack, traffic: dict[str, str]) -> None:
@@ -191,7 +199,7 @@ async def test_markers_went_through_the_system(stack: Stack, traffic: dict[str, 
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         decoded += b"\n".join(p.data for p in codec.decode_sync(iter_payloads(history.events)))
     for what, text in MARKERS.items():
-        assert text.encode() in decoded, f"{what} is in no history: the traffic did not carry it"
+        assert any(needle in decoded for needle in spellings(text).values()), f"{what} is in no history"
 
 
 def test_no_log_holds_a_prompt_a_document_or_a_card_number(stack: Stack, traffic: dict[str, str]) -> None:
