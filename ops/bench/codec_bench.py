@@ -443,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console(highlight=False)
     started = time.monotonic()
+    # The machine may be shared: its load says how far the absolute numbers (less so the
+    # ratios, measured alternately) can be trusted.
+    load_before = os.getloadavg()
     try:
         results: Results = {"python": bench_python(args.seconds)}
         if not args.skip_go:
@@ -462,7 +465,10 @@ def main(argv: list[str] | None = None) -> int:
             "server: POST /decode to a real codec server process on loopback, one client, "
             "1 KiB JSON payloads, next to EncryptionCodec.decode_sync of the same batch"
         ),
-        "machine": machine_info(),
+        "machine": {
+            **machine_info(),
+            "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
+        },
         "results": {
             lang: {
                 kind: {comp: {name: m.as_dict() for name, m in by_size.items()} for comp, by_size in by_comp.items()}
@@ -479,6 +485,13 @@ def main(argv: list[str] | None = None) -> int:
     render(console, results, server, document["targets"])
     met = document["targets"]
     console.print(f"targets ({met['rule']}): {'met' if met['met'] else '[red]NOT met[/red]'}", soft_wrap=True)
+    busiest = max(document["machine"]["load_average_1m_before_after"])
+    if busiest > (os.cpu_count() or 1):
+        console.print(
+            f"[yellow]note:[/yellow] the 1-minute load average reached {busiest:g} on {os.cpu_count()} CPUs: "
+            "other work shared the machine, so the absolute numbers are low and the ratios noisy",
+            soft_wrap=True,
+        )
     console.print(f"written to {args.output} in {document['duration_seconds']}s", soft_wrap=True)
     return 0
 
