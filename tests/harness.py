@@ -14,12 +14,15 @@ workers) through the same ``devstack`` code that ``make up`` uses.
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import os
 import re
 import shutil
 import socket
 import sqlite3
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +31,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
 from agent.ingest.command import expand
@@ -185,3 +189,25 @@ def counted_since(stack: Stack, before: dict[str, float]) -> dict[str, float]:
     """The guardrail refusals counted since ``before`` (from :func:`guardrail_counts`), by rule."""
     after = guardrail_counts(stack)
     return {rule: n - before.get(rule, 0) for rule, n in after.items() if n != before.get(rule, 0)}
+
+
+def codec_server_decode(stack: Stack, namespace: str, payloads: list[Payload]) -> tuple[int, bytes]:
+    """POST the payloads to the stack's codec server as its local auditor, as the UI and CLI
+    send them: the HTTP status and the body."""
+    body = [
+        {"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+         "data": base64.b64encode(p.data).decode()}
+        for p in payloads
+    ]
+    token = stack.codec_tokens.auditor_token_file.read_text().strip()
+    request = urllib.request.Request(
+        f"{stack.config.codec_server_url}/{namespace}/decode",
+        data=json.dumps({"payloads": body}).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()

@@ -9,11 +9,10 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import urllib.request
 import uuid
 
 import pytest
-from harness import client_for
+from harness import client_for, codec_server_decode
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError
 
@@ -96,20 +95,10 @@ def test_server_database_holds_no_plaintext(stack: Stack, workload: dict[str, st
 async def test_histories_decode_through_the_codec_server(stack: Stack, workload: dict[str, str]) -> None:
     raw = await Client.connect(stack.temporal_address, namespace="agents")
     history = await raw.get_workflow_handle(workload["ok"]).fetch_history()
-    payloads = [
-        {"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
-         "data": base64.b64encode(p.data).decode()}
-        for p in iter_payloads(history.events)
-    ]
+    status, body = codec_server_decode(stack, "agents", list(iter_payloads(history.events)))
+    assert status == 200, body
+    decoded = json.loads(body)["payloads"]
     token = stack.codec_tokens.auditor_token_file.read_text().strip()
-    request = urllib.request.Request(
-        f"{stack.config.codec_server_url}/agents/decode",
-        data=json.dumps({"payloads": payloads}).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        decoded = json.load(response)["payloads"]
     texts = [base64.b64decode(p["data"]).decode("utf-8", "replace") for p in decoded]
     assert all(base64.b64decode(p["metadata"]["encoding"]) == b"json/plain" for p in decoded)
     assert any("How long does a refund take?" in t for t in texts)
