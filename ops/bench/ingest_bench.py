@@ -11,7 +11,7 @@ server, Go retrieval worker, agent worker and model server), for each case (chun
 2. **Raw embedding rate.** The same chunk texts, in the same batches (one document's chunks per
    request), sent straight to the model server's ``/v1/embeddings`` with the ``openai`` client
    the embed worker uses, two requests in flight so the server never waits for the next one.
-   A sample of the case's documents (at least ``--raw-chunks`` chunks, and a tenth of the case)
+   A sample of the case's documents (at least ``--raw-chunks`` chunks, and a twentieth of the case)
    is sent, right before the ingestion, so both see the same load on a shared machine.
 3. **Ingestion.** ``python -m agent ingest DIR --collection <fresh> --chunk-chars C`` as a user
    runs it. The clock starts before the command starts and stops when a BM25 search through
@@ -20,7 +20,13 @@ server, Go retrieval worker, agent worker and model server), for each case (chun
 
 Ratio = ingested chunks/s over raw chunks/s: the share of the model server's rate that survives
 the workflow machinery (the blob store, activities, child workflows, payload encryption, Nexus,
-the Go index) running on the same two cores. Results go to ``bench/results/ingest.json``.
+the Go index) running on the same two cores. Where the cores went is measured too: CPU seconds
+of every stack process and of the command over each window (from /proc), per 1000 chunks, and
+the model server's share of them. Cases: 5k chunks of the agent's default 1000 characters (about
+190 tokens, the size it ingests), and 5k and 50k sentence-sized chunks of 150 characters (about
+27 tokens): 50k default chunks would need about 45 minutes of model time alone on two idle cores
+(the model, not the workflow, sets that pace), while short chunks make the model cheap so the
+machinery's cost shows at scale. Results go to ``bench/results/ingest.json``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import asyncio
 import gzip
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -68,6 +75,7 @@ characters): the model costs about 8x less per chunk, so the machinery's share s
 DEFAULT_CASES = f"5000:{CHUNK_CHARS},5000:{SHORT_CHUNK_CHARS},50000:{SHORT_CHUNK_CHARS}"
 SEARCHABLE_WITHIN_S = 120.0
 """How long after the command ends the last document may take to show up in search."""
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -259,14 +267,47 @@ async def ingest(stack: Stack, client: Client, corpus: Corpus, case: Case, log: 
 
 
 def raw_sample(corpus: Corpus, minimum: int) -> list[list[str]]:
-    """Whole documents from the start until at least ``minimum`` chunks, or a tenth of the case."""
-    wanted = min(corpus.total, max(minimum, corpus.total // 10))
+    """Whole documents from the start until at least ``minimum`` chunks, or a twentieth of the case."""
+    wanted = min(corpus.total, max(minimum, corpus.total // 20))
     sample: list[list[str]] = []
     for chunks in corpus.chunks:
         if sum(len(b) for b in sample) >= wanted:
             break
         sample.append(chunks)
     return sample
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a running process (all its threads), from /proc/<pid>/stat."""
+    # Fields after the command name, which may hold spaces: utime and stime are fields 14 and 15.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+class CpuMeter:
+    """CPU seconds each process of the stack, and the `agent ingest` command, spend in a window:
+    where the machine's two cores went, model server against the rest."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._pids = {
+            name: proc.pid for name in stack.process_names() if (proc := stack.processes.running(name)) is not None
+        }
+
+    def _now(self) -> dict[str, float]:
+        now = {name: process_cpu_seconds(pid) for name, pid in self._pids.items()}
+        # The command is this process's child and is reaped when it ends: its CPU is in RUSAGE_CHILDREN.
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        now["agent ingest command"] = children.ru_utime + children.ru_stime
+        return now
+
+    def __enter__(self) -> dict[str, float]:
+        self._before = self._now()
+        self.spent: dict[str, float] = {}
+        return self.spent
+
+    def __exit__(self, *exc: object) -> None:
+        after = self._now()
+        self.spent.update({name: round(after[name] - self._before[name], 2) for name in after})
 
 
 def embedding_model(stack: Stack) -> dict[str, object]:
@@ -285,9 +326,12 @@ async def bench(cases: list[Case], dataset: Path, raw_chunks: int, console: Cons
                 corpus = write_corpus(case, dataset, Path(tmp))
                 console.print(f"{case.name}: {len(corpus.chunks)} documents, {corpus.total} chunks; raw embedding")
                 load_before = os.getloadavg()
-                raw = await raw_rate(stack.config.model_server_url, raw_sample(corpus, raw_chunks))
+                with CpuMeter(stack) as raw_cpu:
+                    raw = await raw_rate(stack.config.model_server_url, raw_sample(corpus, raw_chunks))
+                raw["model_server_cpu_seconds_per_1000_chunks"] = 1000 * raw_cpu["model-server"] / raw["chunks"]
                 console.print(f"  raw {raw['chunks_per_s']:.1f} chunks/s; ingesting")
-                ingested = await ingest(stack, client, corpus, case, Path(tmp) / f"ingest-{case.chunks}.log")
+                with CpuMeter(stack) as ingest_cpu:
+                    ingested = await ingest(stack, client, corpus, case, Path(tmp) / f"ingest-{case.chunks}.log")
                 console.print(f"  ingested {ingested['chunks_per_s']:.1f} chunks/s")
                 results.append(
                     {
@@ -297,6 +341,11 @@ async def bench(cases: list[Case], dataset: Path, raw_chunks: int, console: Cons
                         "raw_embedding": raw,
                         "ingest": ingested,
                         "ratio": ingested["chunks_per_s"] / raw["chunks_per_s"],
+                        "ingest_cpu_seconds": ingest_cpu,
+                        "model_server_cpu_share": ingest_cpu["model-server"] / sum(ingest_cpu.values()),
+                        "ingest_cpu_seconds_per_1000_chunks": {
+                            name: round(1000 * spent / corpus.total, 2) for name, spent in ingest_cpu.items()
+                        },
                         "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
                     }
                 )
@@ -311,7 +360,10 @@ async def bench(cases: list[Case], dataset: Path, raw_chunks: int, console: Cons
 
 def render(result: dict[str, object], console: Console) -> None:
     table = Table(title="agent ingest to searchable vs the model server's raw embedding rate, same stack, same run")
-    columns = ("case", "docs", "seconds", "docs/s", "chunks/s", "raw chunks/s", "tokens/chunk", "ingest/raw")
+    columns = (
+        "case", "docs", "seconds", "docs/s", "chunks/s", "raw chunks/s", "tokens/chunk", "ingest/raw",
+        "model's CPU share",
+    )
     for column in columns:
         table.add_column(column, justify="right")
     cases = result["cases"]
@@ -321,7 +373,7 @@ def render(result: dict[str, object], console: Console) -> None:
         table.add_row(
             case["case"], str(i["documents"]), f"{i['searchable_seconds']:.0f}", f"{i['documents_per_s']:.2f}",
             f"{i['chunks_per_s']:.1f}", f"{r['chunks_per_s']:.1f}", f"{r['tokens_per_chunk']:.0f}",
-            f"{case['ratio']:.2f}",
+            f"{case['ratio']:.2f}", f"{case['model_server_cpu_share']:.0%}",
         )
     console.print(table)
 
@@ -334,7 +386,7 @@ def main() -> int:
     )
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="BEIR SciFact directory (%(default)s)")
     parser.add_argument(
-        "--raw-chunks", type=int, default=1024, help="chunks sent straight to the model server, at least (%(default)s)"
+        "--raw-chunks", type=int, default=512, help="chunks sent straight to the model server, at least (%(default)s)"
     )
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args()

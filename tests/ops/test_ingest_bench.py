@@ -48,9 +48,10 @@ def test_documents_hold_the_counted_chunks(dataset: Path, tmp_path: Path, case: 
 
 
 def test_raw_sample_is_whole_documents() -> None:
-    corpus = bench.Corpus(Path("."), [["a"] * 64] * 30, [])
-    assert bench.raw_sample(corpus, 100) == [["a"] * 64] * 3  # whole documents up to at least 192 (the tenth)
-    assert len(bench.raw_sample(corpus, 10_000)) == 30
+    corpus = bench.Corpus(Path("."), [["a"] * 64] * 60, [])
+    assert bench.raw_sample(corpus, 100) == [["a"] * 64] * 3  # whole documents up to at least 192 (a twentieth)
+    assert bench.raw_sample(corpus, 200) == [["a"] * 64] * 4
+    assert len(bench.raw_sample(corpus, 10_000)) == 60
 
 
 def test_cases_parse_and_refuse_nonsense() -> None:
