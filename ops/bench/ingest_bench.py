@@ -330,8 +330,9 @@ async def bench(cases: list[Case], dataset: Path, raw_chunks: int, console: Cons
                     raw = await raw_rate(stack.config.model_server_url, raw_sample(corpus, raw_chunks))
                 raw["model_server_cpu_seconds_per_1000_chunks"] = 1000 * raw_cpu["model-server"] / raw["chunks"]
                 console.print(f"  raw {raw['chunks_per_s']:.1f} chunks/s; ingesting")
+                log = Path(tmp) / f"ingest-{case.chunks}-{case.chunk_chars}.log"
                 with CpuMeter(stack) as ingest_cpu:
-                    ingested = await ingest(stack, client, corpus, case, Path(tmp) / f"ingest-{case.chunks}.log")
+                    ingested = await ingest(stack, client, corpus, case, log)
                 console.print(f"  ingested {ingested['chunks_per_s']:.1f} chunks/s")
                 results.append(
                     {
