@@ -19,7 +19,7 @@ GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent drill-crash helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash helm test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -154,6 +154,10 @@ bench-ann: install ## our HNSW vs hnswlib and faiss (HNSW, exact) on SciFact, st
 # On a dev stack of its own (own ports and data directory); leaves `make up`'s stack alone.
 bench-agent: build ## agent per-step cost vs a plain workflow of no-op activities, and runs/s at 1 and 10 in flight -> bench/results/agent.json
 	$(PY) ops/bench/agent_bench.py
+
+# On a dev stack of its own too. INGEST_CASES="CHUNKS:CHUNK_CHARS,..." picks other cases.
+bench-ingest: build ## agent ingest to searchable (docs/s, chunks/s) at 5k and 50k chunks vs the model server's raw embedding rate -> bench/results/ingest.json
+	$(PY) ops/bench/ingest_bench.py
 
 drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, promote, roll back, drain -> bench/results/drill-rollout.json
 	DRILL_ROLLOUT_OUT=$(CURDIR)/bench/results/drill-rollout.json $(PY) -m pytest tests/integration/test_drill_rollout.py -q -s -p no:cacheprovider

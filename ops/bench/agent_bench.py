@@ -22,16 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from importlib.metadata import version
 from pathlib import Path
 
 from rich.console import Console
@@ -47,6 +43,7 @@ from harness import client_for, running_stack  # noqa: E402
 from agent.chat.client import Conversations  # noqa: E402
 from agent.support.types import ConversationStart  # noqa: E402
 from drills.baseline import BASELINE_TASK_QUEUE, NoOpChainWorkflow, noop  # noqa: E402
+from drills.bench_report import report_header  # noqa: E402
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "agent.json"
 QUESTION = "How long does a refund take?"
@@ -125,14 +122,7 @@ async def bench(runs: int, concurrency: int) -> dict[str, object]:
                     "throughput_ratio": agent["runs_per_s"] / baseline["runs_per_s"],
                 }
     return {
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "temporalio": version("temporalio"),
-        },
-        "method": __doc__.split("\n\n", 1)[1].strip(),
+        **report_header(__doc__),
         "agent_run": (
             f"start, send {QUESTION!r}, end; steps = activities, local activities and Nexus operations scheduled"
         ),

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
+from rich.console import Console
 
+from agent.chat.client import ChatError
 from agent.cli import build_parser, duration, money_cents
+from agent.ingest.command import ingest
+from agent.ingest.types import CHUNK_CHARS, CHUNK_OVERLAP_CHARS
 
 
 @pytest.mark.parametrize(
@@ -44,3 +49,32 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         build_parser().parse_args(["chat", "send", "only-an-id"])
     assert info.value.code == 2
     assert "the following arguments are required: message" in capsys.readouterr().err
+
+
+def test_ingest_chunk_size_options() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["ingest", "docs"])
+    assert (args.chunk_chars, args.overlap_chars) == (CHUNK_CHARS, CHUNK_OVERLAP_CHARS)
+    args = parser.parse_args(["ingest", "docs", "--chunk-chars", "300", "--overlap-chars", "0"])
+    assert (args.chunk_chars, args.overlap_chars) == (300, 0)
+
+
+@pytest.mark.parametrize(
+    ("chunk_chars", "overlap_chars"), [(99, 0), (300, 150), (300, -1)], ids=["too-small", "overlap-half", "negative"]
+)
+async def test_ingest_refuses_bad_chunk_sizes_before_asking_the_server(
+    tmp_path: Path, chunk_chars: int, overlap_chars: int
+) -> None:
+    (tmp_path / "a.txt").write_text("text")
+    # No client: the request is checked before the first call to the server.
+    with pytest.raises(ChatError, match="chunk_chars must be at least 100 and overlap_chars under half of it"):
+        await ingest(
+            None,  # type: ignore[arg-type]
+            Console(),
+            [str(tmp_path)],
+            collection="kb",
+            workflow_id=None,
+            retrieval_endpoint="retrieval",
+            chunk_chars=chunk_chars,
+            overlap_chars=overlap_chars,
+        )

@@ -24,7 +24,8 @@ Messages, decisions and end requests are idempotent: each has an id (printed on 
 CLI makes one); sending it again with the same id never processes it twice. While the Temporal
 server is unreachable, commands wait up to ``AGENT_CLIENT_PATIENCE_S`` (default 120 s).
 
-``agent ingest PATH... [--collection kb] [--workflow-id ID] [--documents-per-ingestion N]`` runs
+``agent ingest PATH... [--collection kb] [--workflow-id ID] [--documents-per-ingestion N]
+[--chunk-chars C] [--overlap-chars O]`` runs
 IngestWorkflow over files and directories (text, Markdown, HTML, PDF) with a progress display,
 then prints one line per document: indexed, unchanged or failed (with the reason), and its
 chunks. More than N documents (at most and by default 1000, the history budget of one
@@ -66,7 +67,7 @@ from agent.chat.render import (
 )
 from agent.identity import IdentityError, Principal, principal_from_env
 from agent.ingest.command import ingest
-from agent.ingest.types import MAX_DOCUMENTS_PER_INGESTION
+from agent.ingest.types import CHUNK_CHARS, CHUNK_OVERLAP_CHARS, MAX_DOCUMENTS_PER_INGESTION
 from agent.queues import AGENT_TASK_QUEUE
 from agent.support.policy import settings_problems
 from agent.support.types import ConversationSettings, ConversationStart
@@ -324,6 +325,8 @@ async def run_ingest(args: argparse.Namespace) -> int:
         workflow_id=args.workflow_id,
         retrieval_endpoint=_endpoints()["retrieval_endpoint"],
         per_ingestion=args.documents_per_ingestion,
+        chunk_chars=args.chunk_chars,
+        overlap_chars=args.overlap_chars,
     )
 
 
@@ -425,6 +428,16 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"documents per IngestWorkflow; more are ingested in several, one after the other "
         f"(default and most {MAX_DOCUMENTS_PER_INGESTION})",
+    )
+    # The defaults fit all-MiniLM-L6-v2's 256-token window; another embedding model may want others.
+    ingest_parser.add_argument(
+        "--chunk-chars", type=int, default=CHUNK_CHARS, metavar="C",
+        help=f"target chunk size in characters, one embedding each (default {CHUNK_CHARS}, at least 100)",
+    )
+    ingest_parser.add_argument(
+        "--overlap-chars", type=int, default=CHUNK_OVERLAP_CHARS, metavar="O",
+        help=f"characters repeated from one chunk at the start of the next (default {CHUNK_OVERLAP_CHARS}, "
+        "under half of --chunk-chars)",
     )
     ingest_parser.set_defaults(handler=run_ingest)
     demo_parser = commands.add_parser("demo", help="run the scripted support conversation on the offline model")

@@ -23,6 +23,8 @@ from temporalio.service import RPCError
 
 from agent.chat.client import ChatError
 from agent.ingest.types import (
+    CHUNK_CHARS,
+    CHUNK_OVERLAP_CHARS,
     MAX_DOCUMENTS_PER_INGESTION,
     OUTCOME_FAILED,
     OUTCOME_INDEXED,
@@ -112,14 +114,23 @@ async def ingest(
     workflow_id: str | None,
     retrieval_endpoint: str,
     per_ingestion: int = MAX_DOCUMENTS_PER_INGESTION,
+    chunk_chars: int = CHUNK_CHARS,
+    overlap_chars: int = CHUNK_OVERLAP_CHARS,
 ) -> int:
     """Ingest ``paths`` in ingestions of at most ``per_ingestion`` documents, one after the other
-    (ids ``<workflow_id>-<k>-of-<n>`` when there are several); exit code 1 when a document failed."""
+    (ids ``<workflow_id>-<k>-of-<n>`` when there are several); exit code 1 when a document failed.
+    ``chunk_chars`` and ``overlap_chars`` size the chunks (one embedding each)."""
     if not 1 <= per_ingestion <= MAX_DOCUMENTS_PER_INGESTION:
         raise ChatError(f"--documents-per-ingestion must be between 1 and {MAX_DOCUMENTS_PER_INGESTION}", 4)
     files = expand(paths)
     parts = [files[start : start + per_ingestion] for start in range(0, len(files), per_ingestion)] or [[]]
-    requests = [IngestInput(paths=part, collection=collection, retrieval_endpoint=retrieval_endpoint) for part in parts]
+    requests = [
+        IngestInput(
+            paths=part, collection=collection, retrieval_endpoint=retrieval_endpoint, chunk_chars=chunk_chars,
+            overlap_chars=overlap_chars,
+        )
+        for part in parts
+    ]
     for request in requests:
         if problems := input_problems(request):
             raise ChatError("invalid ingestion request: " + "; ".join(problems), 4)
