@@ -20,4 +20,3 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 async def agents_client(stack: Stack) -> Client:
     return await client_for(stack, "agents")
-

@@ -167,8 +167,10 @@ def business_rows(stack: Stack, sql: str, *args: object) -> list[tuple]:
 def refunds_of(stack: Stack, cid: str, column: str = "idempotency_key") -> list[object]:
     """One column of each refund a conversation made (its keys start with its id)."""
     # ``column`` is a literal of the calling test, never input.
-    return [value for (value,) in business_rows(stack, f"SELECT {column} FROM refunds WHERE idempotency_key LIKE ?",
-                                                 f"{cid}/%")]
+    return [
+        value
+        for (value,) in business_rows(stack, f"SELECT {column} FROM refunds WHERE idempotency_key LIKE ?", f"{cid}/%")
+    ]
 
 
 def guardrail_counts(stack: Stack) -> dict[str, float]:
@@ -195,8 +197,10 @@ def codec_server_decode(stack: Stack, namespace: str, payloads: list[Payload]) -
     """POST the payloads to the stack's codec server as its local auditor, as the UI and CLI
     send them: the HTTP status and the body."""
     body = [
-        {"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
-         "data": base64.b64encode(p.data).decode()}
+        {
+            "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+            "data": base64.b64encode(p.data).decode(),
+        }
         for p in payloads
     ]
     token = stack.codec_tokens.auditor_token_file.read_text().strip()

@@ -85,9 +85,7 @@ def sample_encode(plain: Payload, key_id: str, key: bytes, nonce: bytes) -> Payl
 
 
 def json_payload(value: object) -> Payload:
-    return Payload(
-        metadata={"encoding": b"json/plain"}, data=json.dumps(value, separators=(",", ":")).encode()
-    )
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(value, separators=(",", ":")).encode())
 
 
 def sized_json_payload(serialized_size: int) -> Payload:
@@ -196,16 +194,12 @@ def build() -> dict[str, Any]:
         THRESHOLD,
     )
     # An authentic compressed payload that inflates one byte past the default 64 MiB limit.
-    bomb_inner = Payload(
-        metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"\x00" * (64 * 1024 * 1024 + 1), 9)
-    )
+    bomb_inner = Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"\x00" * (64 * 1024 * 1024 + 1), 9))
     bomb_nonce = derive("codec-vectors nonce bomb", 12)
     bomb = Payload(
         metadata={"encoding": b"binary/encrypted", "encryption-key-id": b"k-2026-11"},
         data=bomb_nonce
-        + AESGCM(KEYS["k-2026-11"]).encrypt(
-            bomb_nonce, bomb_inner.SerializeToString(deterministic=True), None
-        ),
+        + AESGCM(KEYS["k-2026-11"]).encrypt(bomb_nonce, bomb_inner.SerializeToString(deterministic=True), None),
     )
 
     def enc(md: dict[str, bytes], data: bytes) -> dict[str, Any]:

@@ -126,9 +126,7 @@ async def bench(runs: int, concurrency: int) -> dict[str, object]:
         "agent_run": (
             f"start, send {QUESTION!r}, end; steps = activities, local activities and Nexus operations scheduled"
         ),
-        "baseline_run": (
-            f"BenchNoOpChainWorkflow: the same number of no-op activities ({steps}), one after another"
-        ),
+        "baseline_run": (f"BenchNoOpChainWorkflow: the same number of no-op activities ({steps}), one after another"),
         "steps_per_run": steps,
         "levels": levels,
     }
@@ -149,8 +147,14 @@ def render(result: dict[str, object], console: Console) -> None:
                 else ""
             )
             table.add_row(
-                level, side, str(m["runs"]), f"{m['run_p50_ms']:.0f}", f"{m['run_p95_ms']:.0f}",
-                f"{m['step_p50_ms']:.1f}", f"{m['runs_per_s']:.2f}", ratio,
+                level,
+                side,
+                str(m["runs"]),
+                f"{m['run_p50_ms']:.0f}",
+                f"{m['run_p95_ms']:.0f}",
+                f"{m['step_p50_ms']:.1f}",
+                f"{m['runs_per_s']:.2f}",
+                ratio,
             )
     console.print(table)
 

@@ -256,7 +256,9 @@ def bench_server(seconds: float) -> dict[str, dict[str, float]]:
         )
         server = subprocess.Popen(
             [sys.executable, "-m", "codec_server", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             url = f"http://127.0.0.1:{port}"
@@ -391,8 +393,10 @@ def render(
 ) -> None:
     # Borderless: eight columns fit an 80-column terminal (and `make` output, which has no width).
     table = Table(
-        title="codec encode+decode vs raw AES-256-GCM seal+open (ratio: codec/raw)", title_justify="left",
-        box=box.SIMPLE, pad_edge=False,
+        title="codec encode+decode vs raw AES-256-GCM seal+open (ratio: codec/raw)",
+        title_justify="left",
+        box=box.SIMPLE,
+        pad_edge=False,
     )
     columns = ("language", "payload", "compr.", "size", "codec us", "codec MB/s", "raw MB/s", "ratio")
     for column in columns:
@@ -403,8 +407,14 @@ def render(
             for compression, by_size in by_compression.items():
                 for name, m in by_size.items():
                     table.add_row(
-                        language, kind, compression, name, f"{m.codec_ns_op / 1e3:,.1f}",
-                        f"{m.codec_mb_s:,.1f}", f"{m.raw_mb_s:,.1f}", f"{m.ratio:.2f}",
+                        language,
+                        kind,
+                        compression,
+                        name,
+                        f"{m.codec_ns_op / 1e3:,.1f}",
+                        f"{m.codec_mb_s:,.1f}",
+                        f"{m.raw_mb_s:,.1f}",
+                        f"{m.ratio:.2f}",
                     )
     console.print(table)
     latency: dict[str, dict[str, float | bool]] = met["one_1KiB_encode_decode"]  # type: ignore[assignment]
@@ -413,7 +423,9 @@ def render(
         table.add_column(column, justify="left" if column in ("language", "met") else "right")
     for language, row in latency.items():
         table.add_row(
-            language, *(f"{row[f'{kind}_us']:.1f}" for kind in KINDS), f"<= {row['target_us']:g}",
+            language,
+            *(f"{row[f'{kind}_us']:.1f}" for kind in KINDS),
+            f"<= {row['target_us']:g}",
             "yes" if row["met"] else "[red]no[/red]",
         )
     console.print(table)
@@ -425,8 +437,11 @@ def render(
             table.add_column(column, justify="left" if column == "batch" else "right")
         for name, row in server.items():
             table.add_row(
-                name, f"{row['http_requests_per_s']:,.0f}", f"{row['http_payloads_per_s']:,.0f}",
-                f"{row['in_process_batches_per_s']:,.0f}", f"{row['in_process_payloads_per_s']:,.0f}",
+                name,
+                f"{row['http_requests_per_s']:,.0f}",
+                f"{row['http_payloads_per_s']:,.0f}",
+                f"{row['in_process_batches_per_s']:,.0f}",
+                f"{row['in_process_payloads_per_s']:,.0f}",
             )
         console.print(table)
 

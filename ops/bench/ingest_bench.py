@@ -228,8 +228,17 @@ async def ingest(stack: Stack, client: Client, corpus: Corpus, case: Case, log: 
     """Seconds from the start of `agent ingest` until its last document is found by a search."""
     collection = f"bench-{case.chunks}-{case.chunk_chars}-{uuid.uuid4().hex[:6]}"
     argv = [
-        sys.executable, "-m", "agent", "ingest", str(corpus.directory), "--collection", collection,
-        "--chunk-chars", str(case.chunk_chars), "--overlap-chars", str(case.overlap_chars),
+        sys.executable,
+        "-m",
+        "agent",
+        "ingest",
+        str(corpus.directory),
+        "--collection",
+        collection,
+        "--chunk-chars",
+        str(case.chunk_chars),
+        "--overlap-chars",
+        str(case.overlap_chars),
     ]
     last_doc, last_word = f"doc-{len(corpus.chunks) - 1:06d}", corpus.markers[-1]
     with log.open("w") as out:
@@ -362,7 +371,14 @@ async def bench(cases: list[Case], dataset: Path, raw_chunks: int, console: Cons
 def render(result: dict[str, object], console: Console) -> None:
     table = Table(title="agent ingest to searchable vs the model server's raw embedding rate, same stack, same run")
     columns = (
-        "case", "docs", "seconds", "docs/s", "chunks/s", "raw chunks/s", "tokens/chunk", "ingest/raw",
+        "case",
+        "docs",
+        "seconds",
+        "docs/s",
+        "chunks/s",
+        "raw chunks/s",
+        "tokens/chunk",
+        "ingest/raw",
         "model's CPU share",
     )
     for column in columns:
@@ -372,9 +388,15 @@ def render(result: dict[str, object], console: Console) -> None:
     for case in cases:
         i, r = case["ingest"], case["raw_embedding"]
         table.add_row(
-            case["case"], str(i["documents"]), f"{i['searchable_seconds']:.0f}", f"{i['documents_per_s']:.2f}",
-            f"{i['chunks_per_s']:.1f}", f"{r['chunks_per_s']:.1f}", f"{r['tokens_per_chunk']:.0f}",
-            f"{case['ratio']:.2f}", f"{case['model_server_cpu_share']:.0%}",
+            case["case"],
+            str(i["documents"]),
+            f"{i['searchable_seconds']:.0f}",
+            f"{i['documents_per_s']:.2f}",
+            f"{i['chunks_per_s']:.1f}",
+            f"{r['chunks_per_s']:.1f}",
+            f"{r['tokens_per_chunk']:.0f}",
+            f"{case['ratio']:.2f}",
+            f"{case['model_server_cpu_share']:.0%}",
         )
     console.print(table)
 
@@ -382,7 +404,8 @@ def render(result: dict[str, object], console: Console) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument(
-        "--cases", default=os.environ.get("INGEST_CASES", DEFAULT_CASES),
+        "--cases",
+        default=os.environ.get("INGEST_CASES", DEFAULT_CASES),
         help="CHUNKS:CHUNK_CHARS,... (default: INGEST_CASES or %(default)s)",
     )
     parser.add_argument("--dataset", type=Path, default=DEFAULT_DATASET, help="BEIR SciFact directory (%(default)s)")

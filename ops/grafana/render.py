@@ -63,41 +63,88 @@ DASHBOARDS = [
         [
             Panel("Active conversations", "short", [("sum(agent_conversations_active)", "conversations")], kind="stat"),
             Panel("Approvals waiting", "short", [("sum(agent_approvals_waiting)", "waiting")], kind="stat"),
-            Panel("Workflow completions", "ops", [
-                (rate("temporal_workflow_completed_total", "namespace, workflow_type", WORKERS),
-                 "{{workflow_type}} completed"),
-            ]),
-            Panel("Workflow failures", "ops", [
-                (rate("temporal_workflow_failed_total", "namespace, workflow_type", WORKERS),
-                 "{{workflow_type}} failed"),
-            ], "Runs that ended failed (alert WorkflowFailureRateHigh)."),
-            Panel("Model requests by outcome", "reqps", [
-                (rate("agent_model_requests_total", "model, outcome"), "{{model}} {{outcome}}"),
-            ], "One per activity attempt; rate_limited is a 429 (alert ModelRateLimited)."),
-            Panel("Model request latency", "s", [
-                (p50("agent_model_request_duration_seconds", "model"), "{{model}} p50"),
-                (p95("agent_model_request_duration_seconds", "model"), "{{model}} p95"),
-            ]),
-            Panel("Tokens", "short", [(rate("agent_model_tokens_total", "model, kind"), "{{model}} {{kind}}")],
-                  "Tokens per second the provider reported."),
-            Panel("Estimated cost per hour", "currencyUSD", [
-                ("sum by (model) (rate(agent_model_cost_usd_sum[$__rate_interval])) * 3600", "{{model}}"),
-            ], "From the price table in agent/llm/metrics.py."),
+            Panel(
+                "Workflow completions",
+                "ops",
+                [
+                    (
+                        rate("temporal_workflow_completed_total", "namespace, workflow_type", WORKERS),
+                        "{{workflow_type}} completed",
+                    ),
+                ],
+            ),
+            Panel(
+                "Workflow failures",
+                "ops",
+                [
+                    (
+                        rate("temporal_workflow_failed_total", "namespace, workflow_type", WORKERS),
+                        "{{workflow_type}} failed",
+                    ),
+                ],
+                "Runs that ended failed (alert WorkflowFailureRateHigh).",
+            ),
+            Panel(
+                "Model requests by outcome",
+                "reqps",
+                [
+                    (rate("agent_model_requests_total", "model, outcome"), "{{model}} {{outcome}}"),
+                ],
+                "One per activity attempt; rate_limited is a 429 (alert ModelRateLimited).",
+            ),
+            Panel(
+                "Model request latency",
+                "s",
+                [
+                    (p50("agent_model_request_duration_seconds", "model"), "{{model}} p50"),
+                    (p95("agent_model_request_duration_seconds", "model"), "{{model}} p95"),
+                ],
+            ),
+            Panel(
+                "Tokens",
+                "short",
+                [(rate("agent_model_tokens_total", "model, kind"), "{{model}} {{kind}}")],
+                "Tokens per second the provider reported.",
+            ),
+            Panel(
+                "Estimated cost per hour",
+                "currencyUSD",
+                [
+                    ("sum by (model) (rate(agent_model_cost_usd_sum[$__rate_interval])) * 3600", "{{model}}"),
+                ],
+                "From the price table in agent/llm/metrics.py.",
+            ),
             Panel("Tool calls", "ops", [(rate("agent_tool_calls_total", "tool, outcome"), "{{tool}} {{outcome}}")]),
             Panel("Approval decisions", "ops", [(rate("agent_approval_decisions_total", "decision"), "{{decision}}")]),
             Panel("Approval wait", "s", [(p95("agent_approval_wait_seconds", "decision"), "{{decision}} p95")]),
             Panel("Refunds", "ops", [(rate("business_refunds_total", "outcome"), "{{outcome}}")]),
-            Panel("Guardrail refusals", "ops", [
-                (rate("agent_guardrail_refusals_total", "rule"), "agent: {{rule}}"),
-                (rate("business_access_refusals_total", "operation"), "business: {{operation}} of another customer"),
-            ], "What the model asked and rules held in code refused (docs/threat-model.md)."),
-            Panel("Ingestion", "ops", [
-                (rate("agent_ingest_documents_total", "outcome"), "documents {{outcome}}"),
-                ("sum(rate(agent_ingest_chunks_total[$__rate_interval]))", "chunks"),
-            ]),
-            Panel("Embedding requests", "reqps", [
-                (rate("agent_embedding_requests_total", "model, outcome"), "{{model}} {{outcome}}"),
-            ]),
+            Panel(
+                "Guardrail refusals",
+                "ops",
+                [
+                    (rate("agent_guardrail_refusals_total", "rule"), "agent: {{rule}}"),
+                    (
+                        rate("business_access_refusals_total", "operation"),
+                        "business: {{operation}} of another customer",
+                    ),
+                ],
+                "What the model asked and rules held in code refused (docs/threat-model.md).",
+            ),
+            Panel(
+                "Ingestion",
+                "ops",
+                [
+                    (rate("agent_ingest_documents_total", "outcome"), "documents {{outcome}}"),
+                    ("sum(rate(agent_ingest_chunks_total[$__rate_interval]))", "chunks"),
+                ],
+            ),
+            Panel(
+                "Embedding requests",
+                "reqps",
+                [
+                    (rate("agent_embedding_requests_total", "model, outcome"), "{{model}} {{outcome}}"),
+                ],
+            ),
         ],
     ),
     Dashboard(
@@ -106,51 +153,119 @@ DASHBOARDS = [
         "Temporal SDK worker health for the Python and Go workers: slots, schedule-to-start, polls, sticky cache.",
         [
             Panel("Workers up", "short", [("up", "{{job}}")], "1 when Prometheus scrapes the job (alert WorkerDown)."),
-            Panel("Task slots available", "short", [
-                ("sum by (job, task_queue, worker_type) (temporal_worker_task_slots_available" + WORKERS + ")",
-                 "{{job}} {{task_queue}} {{worker_type}}"),
-            ], "0 for minutes: alert WorkerTaskSlotsExhausted."),
-            Panel("Task slots used", "short", [
-                ("sum by (job, task_queue, worker_type) (temporal_worker_task_slots_used" + WORKERS + ")",
-                 "{{job}} {{task_queue}} {{worker_type}}"),
-            ]),
-            Panel("Workflow task schedule-to-start (p95)", "s", [
-                (p95("temporal_workflow_task_schedule_to_start_latency_seconds", "namespace, task_queue", WORKERS),
-                 "{{namespace}}/{{task_queue}}"),
-            ], "Time tasks wait for a worker (alert WorkflowTaskScheduleToStartHigh)."),
-            Panel("Activity schedule-to-start (p95, Python workers)", "s", [
-                (p95("temporal_activity_schedule_to_start_latency_seconds", "task_queue", WORKERS), "{{task_queue}}"),
-            ]),
-            Panel("Workflow task execution (p95)", "s", [
-                (p95("temporal_workflow_task_execution_latency_seconds", "job, workflow_type", WORKERS),
-                 "{{job}} {{workflow_type}}"),
-            ]),
-            Panel("Activity execution (p95)", "s", [
-                (p95("temporal_activity_execution_latency_seconds", "job, activity_type", WORKERS),
-                 "{{job}} {{activity_type}}"),
-            ]),
-            Panel("Workflow task polls", "ops", [
-                (rate("temporal_workflow_task_queue_poll_succeed_total", "job", WORKERS), "{{job}} got a task"),
-                (rate("temporal_workflow_task_queue_poll_empty_total", "job", WORKERS), "{{job}} empty"),
-            ]),
-            Panel("Activity polls without a task", "ops", [
-                (rate("temporal_activity_poll_no_task_total", "job", WORKERS), "{{job}}"),
-            ]),
-            Panel("Pollers", "short", [
-                ("sum by (job, poller_type) (temporal_num_pollers" + WORKERS + ")", "{{job}} {{poller_type}}"),
-            ]),
-            Panel("Sticky cache size", "short", [
-                ("sum by (job) (temporal_sticky_cache_size" + WORKERS + ")", "{{job}}"),
-            ]),
-            Panel("Sticky cache hits and replays", "ops", [
-                (rate("temporal_sticky_cache_hit_total", "job", WORKERS), "{{job}} hits"),
-                (rate("temporal_workflow_task_replay_latency_seconds_count", "job", WORKERS),
-                 "{{job}} replays (misses)"),
-            ], "A replay means the workflow was not cached: after restarts or evictions."),
-            Panel("Requests to the Temporal server", "reqps", [
-                (rate("temporal_request_total", "job, operation", WORKERS), "{{job}} {{operation}}"),
-                (rate("temporal_request_failure_total", "job, operation", WORKERS), "{{job}} {{operation}} failed"),
-            ]),
+            Panel(
+                "Task slots available",
+                "short",
+                [
+                    (
+                        "sum by (job, task_queue, worker_type) (temporal_worker_task_slots_available" + WORKERS + ")",
+                        "{{job}} {{task_queue}} {{worker_type}}",
+                    ),
+                ],
+                "0 for minutes: alert WorkerTaskSlotsExhausted.",
+            ),
+            Panel(
+                "Task slots used",
+                "short",
+                [
+                    (
+                        "sum by (job, task_queue, worker_type) (temporal_worker_task_slots_used" + WORKERS + ")",
+                        "{{job}} {{task_queue}} {{worker_type}}",
+                    ),
+                ],
+            ),
+            Panel(
+                "Workflow task schedule-to-start (p95)",
+                "s",
+                [
+                    (
+                        p95(
+                            "temporal_workflow_task_schedule_to_start_latency_seconds", "namespace, task_queue", WORKERS
+                        ),
+                        "{{namespace}}/{{task_queue}}",
+                    ),
+                ],
+                "Time tasks wait for a worker (alert WorkflowTaskScheduleToStartHigh).",
+            ),
+            Panel(
+                "Activity schedule-to-start (p95, Python workers)",
+                "s",
+                [
+                    (
+                        p95("temporal_activity_schedule_to_start_latency_seconds", "task_queue", WORKERS),
+                        "{{task_queue}}",
+                    ),
+                ],
+            ),
+            Panel(
+                "Workflow task execution (p95)",
+                "s",
+                [
+                    (
+                        p95("temporal_workflow_task_execution_latency_seconds", "job, workflow_type", WORKERS),
+                        "{{job}} {{workflow_type}}",
+                    ),
+                ],
+            ),
+            Panel(
+                "Activity execution (p95)",
+                "s",
+                [
+                    (
+                        p95("temporal_activity_execution_latency_seconds", "job, activity_type", WORKERS),
+                        "{{job}} {{activity_type}}",
+                    ),
+                ],
+            ),
+            Panel(
+                "Workflow task polls",
+                "ops",
+                [
+                    (rate("temporal_workflow_task_queue_poll_succeed_total", "job", WORKERS), "{{job}} got a task"),
+                    (rate("temporal_workflow_task_queue_poll_empty_total", "job", WORKERS), "{{job}} empty"),
+                ],
+            ),
+            Panel(
+                "Activity polls without a task",
+                "ops",
+                [
+                    (rate("temporal_activity_poll_no_task_total", "job", WORKERS), "{{job}}"),
+                ],
+            ),
+            Panel(
+                "Pollers",
+                "short",
+                [
+                    ("sum by (job, poller_type) (temporal_num_pollers" + WORKERS + ")", "{{job}} {{poller_type}}"),
+                ],
+            ),
+            Panel(
+                "Sticky cache size",
+                "short",
+                [
+                    ("sum by (job) (temporal_sticky_cache_size" + WORKERS + ")", "{{job}}"),
+                ],
+            ),
+            Panel(
+                "Sticky cache hits and replays",
+                "ops",
+                [
+                    (rate("temporal_sticky_cache_hit_total", "job", WORKERS), "{{job}} hits"),
+                    (
+                        rate("temporal_workflow_task_replay_latency_seconds_count", "job", WORKERS),
+                        "{{job}} replays (misses)",
+                    ),
+                ],
+                "A replay means the workflow was not cached: after restarts or evictions.",
+            ),
+            Panel(
+                "Requests to the Temporal server",
+                "reqps",
+                [
+                    (rate("temporal_request_total", "job, operation", WORKERS), "{{job}} {{operation}}"),
+                    (rate("temporal_request_failure_total", "job, operation", WORKERS), "{{job}} {{operation}} failed"),
+                ],
+            ),
         ],
     ),
     Dashboard(
@@ -158,51 +273,123 @@ DASHBOARDS = [
         "Durable agents / Nexus",
         "Nexus operations between the agent (caller) and the business and retrieval workers (handlers).",
         [
-            Panel("Caller: outbound requests by endpoint", "reqps", [
-                (rate("nexus_outbound_requests", "destination, method, outcome"),
-                 "{{destination}} {{method}} {{outcome}}"),
-            ], "From the Temporal server (history service): what the caller's namespace sent to each endpoint."),
-            Panel("Caller: outbound request errors", "reqps", [
-                (rate("nexus_outbound_requests", "destination, method, outcome", '{outcome!~"successful|pending"}'),
-                 "{{destination}} {{method}} {{outcome}}"),
-            ], "Requests to a handler that failed or timed out (alert NexusOperationErrors on the handler side)."),
-            Panel("Caller: outbound latency (p95)", "s", [
-                (p95("nexus_outbound_latency", "destination, method"), "{{destination}} {{method}}"),
-            ]),
-            Panel("Caller: operations completed by endpoint", "ops", [
-                (rate("nexus_operation_success", "nexus_endpoint, workflowType"),
-                 "{{nexus_endpoint}} from {{workflowType}}"),
-            ]),
-            Panel("Caller: operation schedule-to-close (p95)", "s", [
-                (p95("nexus_operation_schedule_to_close_latency", "nexus_endpoint"), "{{nexus_endpoint}}"),
-            ]),
-            Panel("Handler: calls by operation", "ops", [
-                (rate("nexus_handler_operations_total", "job, nexus_service, nexus_operation, outcome"),
-                 "{{nexus_service}}/{{nexus_operation}} {{outcome}}"),
-            ], "Every handler call, Python and Go alike (workerkit.nexus_metrics, app/metrics/nexus.go)."),
-            Panel("Handler: errors by operation", "ops", [
-                (rate(
-                    "nexus_handler_operations_total", "job, nexus_service, nexus_operation, outcome", '{outcome!="ok"}'
-                ),
-                 "{{nexus_service}}/{{nexus_operation}} {{outcome}}"),
-            ], "bad_request and not_found are the caller's mistakes (the model recovers); internal and "
-               "unavailable are the handler's (alert NexusOperationErrors)."),
-            Panel("Handler: latency by operation (p95)", "s", [
-                (p95("nexus_handler_operation_latency_seconds", "job, nexus_service, nexus_operation"),
-                 "{{nexus_service}}/{{nexus_operation}}"),
-            ], "Until the handler answered; for a workflow-run operation (refund, index), until its workflow started."),
-            Panel("Handler: schedule-to-start (p95)", "s", [
-                (p95("temporal_nexus_task_schedule_to_start_latency_seconds", "job, task_queue", WORKERS),
-                 "{{job}} {{task_queue}}"),
-            ]),
-            Panel("Handler: tasks handled", "ops", [
-                (rate("temporal_nexus_task_endtoend_latency_seconds_count", "job, task_queue", WORKERS),
-                 "{{job}} {{task_queue}}"),
-            ]),
-            Panel("Handler: task failures", "ops", [
-                (rate("temporal_nexus_task_execution_failed_total", "job, task_queue", WORKERS),
-                 "{{job}} {{task_queue}}"),
-            ], "Alert NexusOperationErrors."),
+            Panel(
+                "Caller: outbound requests by endpoint",
+                "reqps",
+                [
+                    (
+                        rate("nexus_outbound_requests", "destination, method, outcome"),
+                        "{{destination}} {{method}} {{outcome}}",
+                    ),
+                ],
+                "From the Temporal server (history service): what the caller's namespace sent to each endpoint.",
+            ),
+            Panel(
+                "Caller: outbound request errors",
+                "reqps",
+                [
+                    (
+                        rate(
+                            "nexus_outbound_requests", "destination, method, outcome", '{outcome!~"successful|pending"}'
+                        ),
+                        "{{destination}} {{method}} {{outcome}}",
+                    ),
+                ],
+                "Requests to a handler that failed or timed out (alert NexusOperationErrors on the handler side).",
+            ),
+            Panel(
+                "Caller: outbound latency (p95)",
+                "s",
+                [
+                    (p95("nexus_outbound_latency", "destination, method"), "{{destination}} {{method}}"),
+                ],
+            ),
+            Panel(
+                "Caller: operations completed by endpoint",
+                "ops",
+                [
+                    (
+                        rate("nexus_operation_success", "nexus_endpoint, workflowType"),
+                        "{{nexus_endpoint}} from {{workflowType}}",
+                    ),
+                ],
+            ),
+            Panel(
+                "Caller: operation schedule-to-close (p95)",
+                "s",
+                [
+                    (p95("nexus_operation_schedule_to_close_latency", "nexus_endpoint"), "{{nexus_endpoint}}"),
+                ],
+            ),
+            Panel(
+                "Handler: calls by operation",
+                "ops",
+                [
+                    (
+                        rate("nexus_handler_operations_total", "job, nexus_service, nexus_operation, outcome"),
+                        "{{nexus_service}}/{{nexus_operation}} {{outcome}}",
+                    ),
+                ],
+                "Every handler call, Python and Go alike (workerkit.nexus_metrics, app/metrics/nexus.go).",
+            ),
+            Panel(
+                "Handler: errors by operation",
+                "ops",
+                [
+                    (
+                        rate(
+                            "nexus_handler_operations_total",
+                            "job, nexus_service, nexus_operation, outcome",
+                            '{outcome!="ok"}',
+                        ),
+                        "{{nexus_service}}/{{nexus_operation}} {{outcome}}",
+                    ),
+                ],
+                "bad_request and not_found are the caller's mistakes (the model recovers); internal and "
+                "unavailable are the handler's (alert NexusOperationErrors).",
+            ),
+            Panel(
+                "Handler: latency by operation (p95)",
+                "s",
+                [
+                    (
+                        p95("nexus_handler_operation_latency_seconds", "job, nexus_service, nexus_operation"),
+                        "{{nexus_service}}/{{nexus_operation}}",
+                    ),
+                ],
+                "Until the handler answered; for a workflow-run operation (refund, index), until its workflow started.",
+            ),
+            Panel(
+                "Handler: schedule-to-start (p95)",
+                "s",
+                [
+                    (
+                        p95("temporal_nexus_task_schedule_to_start_latency_seconds", "job, task_queue", WORKERS),
+                        "{{job}} {{task_queue}}",
+                    ),
+                ],
+            ),
+            Panel(
+                "Handler: tasks handled",
+                "ops",
+                [
+                    (
+                        rate("temporal_nexus_task_endtoend_latency_seconds_count", "job, task_queue", WORKERS),
+                        "{{job}} {{task_queue}}",
+                    ),
+                ],
+            ),
+            Panel(
+                "Handler: task failures",
+                "ops",
+                [
+                    (
+                        rate("temporal_nexus_task_execution_failed_total", "job, task_queue", WORKERS),
+                        "{{job}} {{task_queue}}",
+                    ),
+                ],
+                "Alert NexusOperationErrors.",
+            ),
         ],
     ),
     Dashboard(
@@ -210,16 +397,28 @@ DASHBOARDS = [
         "Durable agents / Retrieval",
         "The Go retrieval worker: search latency and errors, index size.",
         [
-            Panel("Searches by mode and outcome", "reqps", [
-                (rate("retrieval_search_duration_seconds_count", "mode, outcome"), "{{mode}} {{outcome}}"),
-            ]),
-            Panel("Search latency", "s", [
-                (p50("retrieval_search_duration_seconds", "mode"), "{{mode}} p50"),
-                (p95("retrieval_search_duration_seconds", "mode"), "{{mode}} p95"),
-            ]),
-            Panel("Retrieval errors", "ops", [
-                (rate("retrieval_errors_total", "operation, kind"), "{{operation}} {{kind}}"),
-            ]),
+            Panel(
+                "Searches by mode and outcome",
+                "reqps",
+                [
+                    (rate("retrieval_search_duration_seconds_count", "mode, outcome"), "{{mode}} {{outcome}}"),
+                ],
+            ),
+            Panel(
+                "Search latency",
+                "s",
+                [
+                    (p50("retrieval_search_duration_seconds", "mode"), "{{mode}} p50"),
+                    (p95("retrieval_search_duration_seconds", "mode"), "{{mode}} p95"),
+                ],
+            ),
+            Panel(
+                "Retrieval errors",
+                "ops",
+                [
+                    (rate("retrieval_errors_total", "operation, kind"), "{{operation}} {{kind}}"),
+                ],
+            ),
             Panel("Indexed documents", "short", [("sum by (instance) (retrieval_index_documents)", "{{instance}}")]),
             Panel("Index size", "bytes", [("sum by (instance) (retrieval_index_bytes)", "{{instance}}")]),
         ],
@@ -229,25 +428,53 @@ DASHBOARDS = [
         "Durable agents / Codec and codec server",
         "Payload encryption in every process (codec_*) and the codec server the Temporal UI calls.",
         [
-            Panel("Payloads by process", "ops", [
-                (rate("codec_payloads_total", "job, operation, outcome"), "{{job}} {{operation}} {{outcome}}"),
-            ]),
-            Panel("Payload bytes", "Bps", [
-                (rate("codec_payload_bytes_total", "job, operation"), "{{job}} {{operation}}"),
-            ]),
-            Panel("Codec failures", "ops", [
-                (rate("codec_failures_total", "job, operation, key_id, reason"),
-                 "{{job}} {{operation}} {{reason}} ({{key_id}})"),
-            ], "Decode failures: alert CodecDecodeFailures (see ops/runbooks/key-rotation.md)."),
-            Panel("Codec server requests", "reqps", [
-                (rate("codec_server_requests_total", "operation, outcome"), "{{operation}} {{outcome}}"),
-            ]),
-            Panel("Codec server latency (p95)", "s", [
-                (p95("codec_server_request_duration_seconds", "operation"), "{{operation}}"),
-            ]),
-            Panel("Codec server auth failures", "reqps", [
-                (rate("codec_server_auth_failures_total", "reason"), "{{reason}}"),
-            ], "Alert CodecServerAuthFailuresSpike."),
+            Panel(
+                "Payloads by process",
+                "ops",
+                [
+                    (rate("codec_payloads_total", "job, operation, outcome"), "{{job}} {{operation}} {{outcome}}"),
+                ],
+            ),
+            Panel(
+                "Payload bytes",
+                "Bps",
+                [
+                    (rate("codec_payload_bytes_total", "job, operation"), "{{job}} {{operation}}"),
+                ],
+            ),
+            Panel(
+                "Codec failures",
+                "ops",
+                [
+                    (
+                        rate("codec_failures_total", "job, operation, key_id, reason"),
+                        "{{job}} {{operation}} {{reason}} ({{key_id}})",
+                    ),
+                ],
+                "Decode failures: alert CodecDecodeFailures (see ops/runbooks/key-rotation.md).",
+            ),
+            Panel(
+                "Codec server requests",
+                "reqps",
+                [
+                    (rate("codec_server_requests_total", "operation, outcome"), "{{operation}} {{outcome}}"),
+                ],
+            ),
+            Panel(
+                "Codec server latency (p95)",
+                "s",
+                [
+                    (p95("codec_server_request_duration_seconds", "operation"), "{{operation}}"),
+                ],
+            ),
+            Panel(
+                "Codec server auth failures",
+                "reqps",
+                [
+                    (rate("codec_server_auth_failures_total", "reason"), "{{reason}}"),
+                ],
+                "Alert CodecServerAuthFailuresSpike.",
+            ),
         ],
     ),
 ]
@@ -296,8 +523,15 @@ def dashboard_json(dashboard: Dashboard) -> dict:
         "time": {"from": "now-1h", "to": "now"},
         "templating": {
             "list": [
-                {"name": "datasource", "label": "Prometheus", "type": "datasource", "query": "prometheus",
-                 "current": {}, "hide": 0, "refresh": 1},
+                {
+                    "name": "datasource",
+                    "label": "Prometheus",
+                    "type": "datasource",
+                    "query": "prometheus",
+                    "current": {},
+                    "hide": 0,
+                    "refresh": 1,
+                },
             ]
         },
         "panels": panels,
@@ -306,8 +540,10 @@ def dashboard_json(dashboard: Dashboard) -> dict:
 
 def rendered() -> dict[str, str]:
     """file name -> JSON text, as the repository holds it."""
-    return {f"{d.uid.removeprefix('durable-agents-')}.json": json.dumps(dashboard_json(d), indent=2) + "\n"
-            for d in DASHBOARDS}
+    return {
+        f"{d.uid.removeprefix('durable-agents-')}.json": json.dumps(dashboard_json(d), indent=2) + "\n"
+        for d in DASHBOARDS
+    }
 
 
 def configmap(name: str, text: str) -> str:

@@ -106,7 +106,10 @@ def go_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("payload-codec-bin") / "payload-codec"
     result = subprocess.run(
         [go, "build", "-o", str(out), "./cmd/payload-codec"],
-        cwd=GO_MODULE, capture_output=True, text=True, timeout=600,
+        cwd=GO_MODULE,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, f"go build failed:\n{result.stderr}"
     return out
@@ -148,7 +151,11 @@ def run_go(request: pytest.FixtureRequest, go_binary: Path, tmp_path: Path) -> G
     def run(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(go_binary), *args],
-            input=stdin, env=env, capture_output=True, text=True, timeout=120,
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     return run
@@ -253,11 +260,13 @@ def test_both_reject_the_same_bad_payloads(run_go: GoRunner, ring: KeyRing) -> N
 def test_go_binary_explains_missing_key_ring(go_binary: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in SOURCE_VARIABLES}
     result = subprocess.run(
-        [str(go_binary), "decode"], input='{"payloads":[]}', env=env,
-        capture_output=True, text=True, timeout=60,
+        [str(go_binary), "decode"],
+        input='{"payloads":[]}',
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
-    assert "set exactly one of CODEC_KEYRING_FILE, CODEC_KEYRING_DIR or CODEC_KEYRING" in (
-        result.stderr
-    )
+    assert "set exactly one of CODEC_KEYRING_FILE, CODEC_KEYRING_DIR or CODEC_KEYRING" in (result.stderr)
     assert result.stdout == ""

@@ -233,11 +233,23 @@ def temporal_server(tmp_path: Path) -> Iterator[str]:
     with (tmp_path / "temporal.log").open("w") as log:
         server = subprocess.Popen(
             [
-                temporal_cli(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
-                "--port", str(port), "--ui-port", str(ui_port), "--db-filename", str(tmp_path / "temporal.db"),
+                temporal_cli(),
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--ui-port",
+                str(ui_port),
+                "--db-filename",
+                str(tmp_path / "temporal.db"),
                 *[arg for kv in DEV_DYNAMIC_CONFIG for arg in ("--dynamic-config-value", kv)],
             ],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         yield f"127.0.0.1:{port}"
@@ -250,10 +262,14 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
     temporal_server: str, tmp_path: Path
 ) -> None:
     docs = render(
-        "--set", f"temporal.address={temporal_server}",
-        "--set", "setup.createNamespaces=true",
-        "--set", "modelServer.enabled=true",
-        "--set", f"image.tag={BUILD_ID}",
+        "--set",
+        f"temporal.address={temporal_server}",
+        "--set",
+        "setup.createNamespaces=true",
+        "--set",
+        "modelServer.enabled=true",
+        "--set",
+        f"image.tag={BUILD_ID}",
     )
     cluster = LocalCluster(tmp_path, docs)
 
@@ -276,9 +292,7 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
     # The setup hook first, as Helm runs it: its script against the empty server.
     [setup_doc] = [d for d in workloads if component_of(d) == "setup"]
     setup = cluster.pod(setup_doc, secrets)
-    done = subprocess.run(
-        setup.argv, env={"PATH": path, **setup.env}, capture_output=True, text=True, timeout=300
-    )
+    done = subprocess.run(setup.argv, env={"PATH": path, **setup.env}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     for line in (
         "namespace agents created",
@@ -300,9 +314,22 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         agent = next(p for p in pods if p.component == "agent-worker")
         assert agent.env["TEMPORAL_WORKER_BUILD_ID"] == BUILD_ID
         promote = subprocess.run(
-            [sys.executable, "-m", "rollout", "promote", BUILD_ID, "-d", agent.env["TEMPORAL_DEPLOYMENT_NAME"],
-             "--address", temporal_server, "--json"],
-            env={"PATH": path, "HOME": str(tmp_path)}, capture_output=True, text=True, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "rollout",
+                "promote",
+                BUILD_ID,
+                "-d",
+                agent.env["TEMPORAL_DEPLOYMENT_NAME"],
+                "--address",
+                temporal_server,
+                "--json",
+            ],
+            env={"PATH": path, "HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert promote.returncode == 0, promote.stdout + promote.stderr
 
@@ -316,7 +343,9 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
                 "CODEC_KEYRING_DIR": agent.env["CODEC_KEYRING_DIR"],
                 "COLUMNS": "200",
             },
-            capture_output=True, text=True, timeout=180,
+            capture_output=True,
+            text=True,
+            timeout=180,
         )
         assert check.returncode == 0, check.stdout + check.stderr
         assert "hops answered" in check.stdout, check.stdout

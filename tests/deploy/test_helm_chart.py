@@ -69,7 +69,6 @@ RENDERS = {
 pytestmark = SKIP_WITHOUT_HELM
 
 
-
 def helm_fails(*args: str) -> str:
     """helm template that must fail: returns its error text, and proves nothing was rendered."""
     result = helm("template", "agents", str(CHART), *args)
@@ -444,7 +443,11 @@ def library_sources() -> dict[bool, str]:
         python_roots += [Path(p) for p in spec.submodule_search_locations]
     listed = subprocess.run(
         ["go", "list", "-m", "-f", "{{.Path}} {{.Dir}}", "all"],
-        capture_output=True, text=True, timeout=120, cwd=REPO / "services" / "retrieval-go", check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO / "services" / "retrieval-go",
+        check=True,
     ).stdout.splitlines()
     go_roots = [
         Path(directory)

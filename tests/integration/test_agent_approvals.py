@@ -29,8 +29,6 @@ def conversations(agents_client: Client) -> Conversations:
     return Conversations(agents_client)
 
 
-
-
 async def refund_request(conversations: Conversations, text: str, approval_timeout_s: float = 300) -> str:
     cid = await conversations.start(
         ConversationStart(
@@ -66,8 +64,9 @@ async def test_approve_reject_double_and_deadline_survive_a_worker_restart(
     outcome = await conversations.decide(approved, "APR-1", approve=True, approver="lead-ana", note="fine")
     assert outcome.status == ApprovalStatus.EXECUTED and outcome.refund_id
     assert outcome.refund_id in outcome.message  # the agent told the customer the refund is done
-    assert business_rows(stack, "SELECT refund_id, amount_cents FROM refunds WHERE idempotency_key = ?",
-                         f"{approved}/step-2") == [(outcome.refund_id, 600)]
+    assert business_rows(
+        stack, "SELECT refund_id, amount_cents FROM refunds WHERE idempotency_key = ?", f"{approved}/step-2"
+    ) == [(outcome.refund_id, 600)]
     # A second decision on the same approval is refused by the validator (nothing recorded).
     for approve in (True, False):
         with pytest.raises(ChatError) as refused:
@@ -90,8 +89,9 @@ async def test_approve_reject_double_and_deadline_survive_a_worker_restart(
     assert status.pending_approvals == []
     [ticket] = [a for a in status.actions if a.kind == "ticket"]
     assert ticket.idempotency_key == f"{expiring}/APR-1/escalation"
-    assert business_rows(stack, "SELECT ticket_id, order_id, priority FROM tickets WHERE idempotency_key = ?",
-                         ticket.idempotency_key) == [(ticket.ref_id, "ORD-1006", "high")]
+    assert business_rows(
+        stack, "SELECT ticket_id, order_id, priority FROM tickets WHERE idempotency_key = ?", ticket.idempotency_key
+    ) == [(ticket.ref_id, "ORD-1006", "high")]
     transcript = await conversations.transcript(expiring)
     assert ticket.ref_id in transcript.entries[-1].text  # the customer was told about the ticket
     with pytest.raises(ChatError, match="was already escalated to ticket"):
@@ -140,9 +140,9 @@ async def test_approved_refund_happens_once_when_workers_crash_around_it(
     again = await conversations.status(cid)
     assert [a.ref_id for a in again.actions if a.kind == "refund"] == [outcome.refund_id]
     assert business_rows(stack, "SELECT COUNT(*) FROM refunds WHERE idempotency_key = ?", key) == [(1,)]
-    assert business_rows(
-        stack, "SELECT idempotency_key FROM refunds GROUP BY idempotency_key HAVING COUNT(*) > 1"
-    ) == []
+    assert (
+        business_rows(stack, "SELECT idempotency_key FROM refunds GROUP BY idempotency_key HAVING COUNT(*) > 1") == []
+    )
     # And no model call of the conversation was paid twice across the crash.
     sim = SimulatorHandle(f"http://{stack.config.host}:{stack.config.ports['model_server']}")
     assert paid_twice(calls_of(sim.ledger(), cid)) == []
@@ -153,6 +153,7 @@ async def test_ending_the_conversation_escalates_what_still_waits(stack: Stack, 
     summary = await conversations.end(cid, "customer left")
     [approval] = summary.approvals
     assert approval.status == ApprovalStatus.ESCALATED and approval.result and approval.result.startswith("TCK-")
-    assert business_rows(stack, "SELECT ticket_id FROM tickets WHERE idempotency_key = ?",
-                         f"{cid}/APR-1/escalation") == [(approval.result,)]
+    assert business_rows(
+        stack, "SELECT ticket_id FROM tickets WHERE idempotency_key = ?", f"{cid}/APR-1/escalation"
+    ) == [(approval.result,)]
     assert business_rows(stack, "SELECT * FROM refunds WHERE idempotency_key LIKE ?", f"{cid}/%") == []

@@ -42,9 +42,7 @@ async def test_refused_messages_and_decisions_leave_the_conversation_as_it_was(
     megabyte = "".join(random.Random(7).choices(string.ascii_letters + string.digits, k=1024 * 1024))
     message = await rejected(conversations.send(cid, megabyte))
     assert "the message is 1.0 MiB, more than the 8 KiB this conversation accepts" in message
-    assert "no approval 'APR-9'" in await rejected(
-        conversations.decide(cid, "APR-9", approve=True, approver="lead")
-    )
+    assert "no approval 'APR-9'" in await rejected(conversations.decide(cid, "APR-9", approve=True, approver="lead"))
 
     # Malformed payloads (not what the update's type says) are refused the same way.
     for update, argument in (

@@ -39,8 +39,19 @@ def ok(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_chat_commands_drive_a_conversation(stack: Stack) -> None:
-    cid = ok(agent(stack, "chat", "start", "--customer-id", "cust-barbara", "--approval-threshold", "5",
-                   "--approval-timeout", "10m")).strip()
+    cid = ok(
+        agent(
+            stack,
+            "chat",
+            "start",
+            "--customer-id",
+            "cust-barbara",
+            "--approval-threshold",
+            "5",
+            "--approval-timeout",
+            "10m",
+        )
+    ).strip()
     assert re.fullmatch(r"support-[0-9a-f]{12}", cid)
 
     out = ok(agent(stack, "chat", "send", cid, "How long do refunds take?"))
@@ -81,7 +92,8 @@ def test_chat_errors_are_one_sentence_with_an_exit_code(stack: Stack) -> None:
         results = dict(zip(cases, outputs, strict=False))
 
     assert (results["unknown"].returncode, results["unknown"].stdout.strip()) == (
-        3, "agent: there is no conversation test-no-such-conversation; start one with `agent chat start`"
+        3,
+        "agent: there is no conversation test-no-such-conversation; start one with `agent chat start`",
     )
     assert results["empty"].returncode == 4
     assert results["empty"].stdout.strip() == (
@@ -127,8 +139,6 @@ def as_customer(stack: Stack, customer_id: str) -> dict[str, str]:
     return {"AGENT_TOKEN_FILE": str(stack.agent_principals.customer_token_file(customer_id))}
 
 
-
-
 def test_a_conversation_acts_only_for_its_authenticated_customer(stack: Stack) -> None:
     grace = as_customer(stack, "cust-grace")
     # A customer's own token: the conversation is hers, whatever --customer says.
@@ -146,8 +156,10 @@ def test_a_conversation_acts_only_for_its_authenticated_customer(stack: Stack) -
     assert "for customer cust-grace (customer cust-grace)" in show, show
 
     cases = {
-        "no identity": (("chat", "start", "--customer-id", "cust-ada"),
-                        {"AGENT_PRINCIPALS_FILE": "", "AGENT_TOKEN_FILE": ""}),
+        "no identity": (
+            ("chat", "start", "--customer-id", "cust-ada"),
+            {"AGENT_PRINCIPALS_FILE": "", "AGENT_TOKEN_FILE": ""},
+        ),
         "unknown token": (("chat", "start"), {"AGENT_TOKEN": "not-a-known-token"}),
         "operator names no customer": (("chat", "start"), {}),
         "customer acts for another": (("chat", "start", "--customer-id", "cust-ada"), grace),
@@ -172,8 +184,11 @@ def test_a_conversation_acts_only_for_its_authenticated_customer(stack: Stack) -
 def test_an_oidc_token_starts_a_conversation_for_its_verified_customer(stack: Stack) -> None:
     issuer_url = "https://login.example.test/realms/support"
     with JwksIssuer(audience="agent-cli-test", issuer=issuer_url, subject="grace@example.com").serve() as idp:
-        oidc = {"AGENT_OIDC_ISSUER": issuer_url, "AGENT_OIDC_AUDIENCE": "agent-cli-test",
-                "AGENT_OIDC_JWKS_URL": idp.url}
+        oidc = {
+            "AGENT_OIDC_ISSUER": issuer_url,
+            "AGENT_OIDC_AUDIENCE": "agent-cli-test",
+            "AGENT_OIDC_JWKS_URL": idp.url,
+        }
         grace = {**oidc, "AGENT_TOKEN": idp.mint(customer_id="cust-grace")}
         cid = ok(agent(stack, "chat", "start", "--customer", "Mallory Example", env=grace)).strip()
         show = ok(agent(stack, "chat", "show", cid, env=grace))
@@ -190,12 +205,24 @@ def test_an_oidc_token_starts_a_conversation_for_its_verified_customer(stack: St
         assert f"1 guardrail refusal(s): other_customer ×1 (agent chat refusals {cid})" in show, show
 
         refused = {
-            "expired": ({**oidc, "AGENT_TOKEN": idp.mint(customer_id="cust-grace", expires_in=-600)},
-                        ("chat", "start"), 2, "agent: the bearer token has expired"),
-            "forged": ({**oidc, "AGENT_TOKEN": idp.mint(key=idp.stranger, customer_id="cust-ada")},
-                       ("chat", "start"), 2, "agent: the bearer token signature does not verify"),
-            "another customer": (grace, ("chat", "start", "--customer-id", "cust-ada"), 4,
-                                 "agent: grace@example.com may act only for customer cust-grace, not cust-ada"),
+            "expired": (
+                {**oidc, "AGENT_TOKEN": idp.mint(customer_id="cust-grace", expires_in=-600)},
+                ("chat", "start"),
+                2,
+                "agent: the bearer token has expired",
+            ),
+            "forged": (
+                {**oidc, "AGENT_TOKEN": idp.mint(key=idp.stranger, customer_id="cust-ada")},
+                ("chat", "start"),
+                2,
+                "agent: the bearer token signature does not verify",
+            ),
+            "another customer": (
+                grace,
+                ("chat", "start", "--customer-id", "cust-ada"),
+                4,
+                "agent: grace@example.com may act only for customer cust-grace, not cust-ada",
+            ),
         }
         for name, (env, args, code, start) in refused.items():
             done = agent(stack, *args, env=env)

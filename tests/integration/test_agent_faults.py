@@ -135,8 +135,12 @@ async def test_model_down_past_its_retries_cools_down_once_then_tells_the_custom
     # does here (only this conversation's calls fail): the probe ran between the rounds.
     assert at(calls[2]) - at(calls[1]) < timedelta(seconds=20)
     history = await agents_client.get_workflow_handle(cid).fetch_history()
-    probes = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")
-              and e.activity_task_scheduled_event_attributes.activity_type.name == "model_health"]
+    probes = [
+        e
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "model_health"
+    ]
     assert len(probes) == 1
     # The provider is back: the conversation simply goes on.
     reply = await conversations.send(cid, "Hello")

@@ -27,8 +27,13 @@ async def test_refunds_stay_within_the_order_and_the_conversations_cap(stack: St
     before = guardrail_counts(stack)
     # ORD-1005 is Edsger's (delivered, €67). No approvals here: only the rules in code.
     # One turn per run: the cap and the refusal audit hold across continue-as-new.
-    cid = await start(chat, "cust-edsger", approval_threshold_cents=1_000_000, max_refund_cents_per_conversation=1000,
-                      max_turns_per_run=1)
+    cid = await start(
+        chat,
+        "cust-edsger",
+        approval_threshold_cents=1_000_000,
+        max_refund_cents_per_conversation=1000,
+        max_turns_per_run=1,
+    )
     first = await chat.send(cid, "Please refund €6 on order ORD-1005")
     assert '"status": "refunded"' in first.text, first.text
     capped = await chat.send(cid, "Please refund €6 on order ORD-1005")
@@ -55,7 +60,10 @@ async def test_refunds_stay_within_the_order_and_the_conversations_cap(stack: St
     edsger = (await chat.status(cid)).refusals
     assert edsger.totals == {"conversation_refund_cap": 1, "above_remaining": 1, "other_customer": 2}
     assert [(r.rule, r.run_index) for r in edsger.records] == [
-        ("conversation_refund_cap", 1), ("above_remaining", 2), ("other_customer", 3), ("other_customer", 3)
+        ("conversation_refund_cap", 1),
+        ("above_remaining", 2),
+        ("other_customer", 3),
+        ("other_customer", 3),
     ], edsger.records
     (barbara,) = (await chat.status(shipped)).refusals.records
     assert (barbara.rule, barbara.tool, barbara.approval_id) == ("not_delivered", "refund_order", "APR-1")

@@ -58,8 +58,6 @@ def sim(stack: Stack) -> Iterator[SimulatorHandle]:
     handle.clear_faults()
 
 
-
-
 async def conversation(chat: Conversations, sim: SimulatorHandle, behaviour: str, **settings: object) -> str:
     cid = f"test-hostile-{behaviour}-{uuid.uuid4().hex[:8]}"
     sim.set_faults([*sim.faults(), {"kind": "hostile", "behaviour": behaviour, "match": cid}])
@@ -73,8 +71,10 @@ async def test_guardrails_hold_against_every_hostile_behaviour(
 ) -> None:
     # A knowledge base whose one document carries a planted instruction.
     await agents_client.execute_workflow(
-        IngestWorkflow.run, IngestInput(paths=[str(PLANTED)], collection="hostile"),
-        id=f"ingest-hostile-{uuid.uuid4().hex[:8]}", task_queue=AGENT_TASK_QUEUE,
+        IngestWorkflow.run,
+        IngestInput(paths=[str(PLANTED)], collection="hostile"),
+        id=f"ingest-hostile-{uuid.uuid4().hex[:8]}",
+        task_queue=AGENT_TASK_QUEUE,
     )
     refusals_before = len(business_rows(stack, "SELECT * FROM access_refusals"))
     counts_before = guardrail_counts(stack)

@@ -75,8 +75,6 @@ async def model_call_in_flight(stack: Stack) -> None:
     await eventually(running, 30, "a model call in flight")
 
 
-
-
 async def test_a_message_sent_through_a_server_restart_is_answered_once_and_paid_once(
     outage_stack: Stack, chat: Conversations, sim: SimulatorHandle
 ) -> None:
@@ -113,8 +111,9 @@ async def test_the_cli_says_a_message_may_have_been_accepted_and_its_resend_is_a
     sim.set_faults([{"kind": "slow", "delay_s": 3, "times": 1, "match": cid, "endpoint": "chat.completions"}])
     env = {**os.environ, **outage_stack.client_env(), "COLUMNS": "200"}
     command = [sys.executable, "-m", "agent", "chat", "send", cid, "Where is my order ORD-1002?"]
-    cli = subprocess.Popen(command, env={**env, "AGENT_CLIENT_PATIENCE_S": "3"}, text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cli = subprocess.Popen(
+        command, env={**env, "AGENT_CLIENT_PATIENCE_S": "3"}, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         await model_call_in_flight(outage_stack)
         await asyncio.to_thread(stop, outage_stack, "temporal", kill=True)
@@ -123,8 +122,11 @@ async def test_the_cli_says_a_message_may_have_been_accepted_and_its_resend_is_a
         cli.kill()
         await asyncio.to_thread(start, outage_stack, "temporal")
     assert cli.returncode == 2, out + err
-    said = re.search(r"request (msg-[0-9a-f]{32}) may or may not have been accepted; resending it with the same "
-                     r"id is safe", out)
+    said = re.search(
+        r"request (msg-[0-9a-f]{32}) may or may not have been accepted; resending it with the same "
+        r"id is safe",
+        out,
+    )
     assert said, out
     assert f"to resend: the same command with --message-id {said.group(1)}" in out
     assert f"--message-id {said.group(1)}" in err  # printed before anything was sent
@@ -132,8 +134,9 @@ async def test_the_cli_says_a_message_may_have_been_accepted_and_its_resend_is_a
     assert "WARN" not in err and "\x1b[" not in err, err
     assert "Traceback" not in out + err
 
-    resent = subprocess.run([*command, "--message-id", said.group(1)], env=env, capture_output=True, text=True,
-                            timeout=150)
+    resent = subprocess.run(
+        [*command, "--message-id", said.group(1)], env=env, capture_output=True, text=True, timeout=150
+    )
     assert resent.returncode == 0, resent.stdout + resent.stderr
     assert 'lookup_order returned: {"order_id": "ORD-1002"' in resent.stdout
     status = await chat.status(cid)

@@ -96,8 +96,9 @@ def query(stack: Stack, expr: str) -> list[dict]:
 
 
 def post(url: str, body: object, headers: dict[str, str] | None = None) -> int:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={
-        "Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json", **(headers or {})}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status
@@ -150,10 +151,15 @@ class BadSearchWorkflow:
 
 async def bad_search(stack: Stack) -> None:
     client = await client_for(stack, "agents")
-    async with Worker(client, task_queue="dashboards-probe", workflows=[BadSearchWorkflow],
-                      workflow_runner=UnsandboxedWorkflowRunner()):
+    async with Worker(
+        client,
+        task_queue="dashboards-probe",
+        workflows=[BadSearchWorkflow],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    ):
         outcome = await client.execute_workflow(
-            BadSearchWorkflow.run, "kb", id="dashboards-bad-search", task_queue="dashboards-probe")
+            BadSearchWorkflow.run, "kb", id="dashboards-bad-search", task_queue="dashboards-probe"
+        )
     assert outcome != "accepted"
 
 
@@ -162,8 +168,16 @@ def scraped_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     with running_stack(tmp_path_factory.mktemp("dashboards")) as stack:
         faults = f"http://{stack.config.host}:{stack.config.ports['model_server']}/admin/faults"
         # One 429 and one 503 that the activity retries through, so the outcome split has data.
-        assert post(faults, [{"kind": "rate_limit", "retry_after": 0.1, "times": 1},
-                             {"kind": "server_error", "status": 503, "times": 1}]) == 200
+        assert (
+            post(
+                faults,
+                [
+                    {"kind": "rate_limit", "retry_after": 0.1, "times": 1},
+                    {"kind": "server_error", "status": 503, "times": 1},
+                ],
+            )
+            == 200
+        )
         run_cli(stack, "check", "--workflow-id", "dashboards-check")
         run_cli(stack, "demo")
         # An order the business worker does not know: its Nexus handler answers not-found and

@@ -15,7 +15,13 @@ from devstack.temporal_setup import temporal_cli
 
 # Prometheus joins the stack when Debian's prometheus is installed, as `make test` makes sure it is.
 PROCESSES = (
-    "temporal", "model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker", "prometheus"
+    "temporal",
+    "model-server",
+    "codec-server",
+    "retrieval-worker",
+    "business-worker",
+    "agent-worker",
+    "prometheus",
 )
 
 
@@ -44,9 +50,21 @@ def test_up_twice_status_endpoints_and_down_leave_nothing_running(tmp_path: Path
         assert status.returncode == 0 and status.stdout.count("running (pid") == len(PROCESSES)
 
         listed = subprocess.run(
-            [temporal_cli(), "operator", "nexus", "endpoint", "list",
-             "--address", f"127.0.0.1:{ports['temporal']}", "--output", "json"],
-            capture_output=True, text=True, timeout=30, check=True,
+            [
+                temporal_cli(),
+                "operator",
+                "nexus",
+                "endpoint",
+                "list",
+                "--address",
+                f"127.0.0.1:{ports['temporal']}",
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         )
         endpoints = {e["spec"]["name"]: e["spec"]["target"]["worker"] for e in json.loads(listed.stdout)}
         assert endpoints == {

@@ -95,7 +95,10 @@ def rollout_cli(stack: Stack, *args: str, expect_ok: bool = True) -> subprocess.
         env.pop(name, None)
     done = subprocess.run(
         [sys.executable, "-m", "rollout", *args, "--deployment", DEPLOYMENT],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if expect_ok:
         assert done.returncode == 0, f"rollout {' '.join(args)} failed: {done.stderr}"
@@ -189,8 +192,9 @@ async def test_rollout_drill(drill_stack: Stack, tmp_path: Path) -> None:
         # --- v1 only, current; conversations pinned to it wait for a person -------------------
         # The stack's Prometheus scrapes both versions from the start, as a cluster's would.
         assert prometheus.binary(), "the drill reads error rates from Prometheus: run `make prometheus`"
-        prometheus.add_targets(stack.config, "drill-rollout", {spec.name: f"{stack.config.host}:{spec.ports[1]}"
-                                                              for spec in (v1, v2)})
+        prometheus.add_targets(
+            stack.config, "drill-rollout", {spec.name: f"{stack.config.host}:{spec.ports[1]}" for spec in (v1, v2)}
+        )
         stack.processes.start_all([v1])
         await eventually(lambda: polling("v1"), 60, "v1 workers to register and poll")
         promoted = cli_json(stack, "promote", "v1")
@@ -244,7 +248,9 @@ async def test_rollout_drill(drill_stack: Stack, tmp_path: Path) -> None:
         # --- promote v2: everything new goes there, v1 drains what it still has ----------------
         promoted = cli_json(stack, "promote", "v2")
         assert promoted["before"]["current"] == "v1" and promoted["after"] == {
-            "current": "v2", "ramping": None, "percentage": 0.0
+            "current": "v2",
+            "ramping": None,
+            "percentage": 0.0,
         }
         after = await start_conversations(client, conversations, AFTER_PROMOTE_SAMPLE, "promoted")
         started += list(after)
@@ -263,7 +269,9 @@ async def test_rollout_drill(drill_stack: Stack, tmp_path: Path) -> None:
         cli_json(stack, "ramp", "v1", "50")
         stopped = cli_json(stack, "rollback")
         assert stopped["before"]["ramping"] == "v1" and stopped["after"] == {
-            "current": "v2", "ramping": None, "percentage": 0.0
+            "current": "v2",
+            "ramping": None,
+            "percentage": 0.0,
         }
         await record("v2 current again; a 50% ramp of v1 rolled back")
 
@@ -292,10 +300,13 @@ async def test_rollout_drill(drill_stack: Stack, tmp_path: Path) -> None:
         per_version = {v["build_id"]: v for v in from_metrics["versions"]}
         assert {v["error_source"] for v in per_version.values()} == {"prometheus"}, per_version
         assert per_version["v1"]["failed"] == 0 and per_version["v2"]["failed"] == 0, per_version
-        await record("error figures from Prometheus", prometheus={
-            b: {"closed": round(v["closed"], 1), "failed": v["failed"], "errors_per_min": v["errors_per_min"]}
-            for b, v in per_version.items()
-        })
+        await record(
+            "error figures from Prometheus",
+            prometheus={
+                b: {"closed": round(v["closed"], 1), "failed": v["failed"], "errors_per_min": v["errors_per_min"]}
+                for b, v in per_version.items()
+            },
+        )
         stack.processes.stop(v1.name)
         status = cli_json(stack, "status")
         assert status["routing"]["current"] == "v2"
@@ -319,4 +330,3 @@ async def test_rollout_drill(drill_stack: Stack, tmp_path: Path) -> None:
     out = Path(os.environ.get("DRILL_ROLLOUT_OUT") or tmp_path / "drill-rollout.json")
     out.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
-

@@ -282,7 +282,7 @@ async def test_unchanged_documents_do_no_work_and_changed_ones_replace_their_chu
     port = stack.config.ports["agent_metrics"]
     with urllib.request.urlopen(f"http://{stack.config.host}:{port}/metrics", timeout=5) as response:
         metrics = response.read().decode()
-    assert 'agent_ingest_documents_total{' in metrics and 'outcome="unchanged"' in metrics
+    assert "agent_ingest_documents_total{" in metrics and 'outcome="unchanged"' in metrics
     assert "agent_ingest_chunks_total" in metrics
 
 
@@ -311,7 +311,12 @@ async def test_embedding_fan_out_is_bounded(
         "\n\n".join(f"Paragraph {i} explains how the gas stove model {i} is cleaned and stored." for i in range(350))
     )
     result = await _ingest(
-        agents_client, [long], collection, chunk_chars=100, overlap_chars=0, embed_concurrency=concurrency,
+        agents_client,
+        [long],
+        collection,
+        chunk_chars=100,
+        overlap_chars=0,
+        embed_concurrency=concurrency,
         document_concurrency=1,
     )
     assert result.documents[0].outcome == OUTCOME_INDEXED and result.documents[0].chunks == 350
@@ -356,8 +361,15 @@ def test_agent_ingest_command_expands_directories_and_summarises(stack: Stack, t
 
     # More documents than one ingestion takes: several ingestions, one after the other, one total.
     split = _agent_cli(
-        stack, "ingest", str(tmp_path), "--collection", collection, "--documents-per-ingestion", "2",
-        "--workflow-id", f"split-{collection}",
+        stack,
+        "ingest",
+        str(tmp_path),
+        "--collection",
+        collection,
+        "--documents-per-ingestion",
+        "2",
+        "--workflow-id",
+        f"split-{collection}",
     )
     assert split.returncode == 1, split.stdout + split.stderr  # broken.pdf still fails
     assert f"split-{collection}-1-of-2:" in split.stdout and f"split-{collection}-2-of-2:" in split.stdout
@@ -375,7 +387,9 @@ def test_agent_ingest_command_expands_directories_and_summarises(stack: Stack, t
 
     unreachable = subprocess.run(
         [sys.executable, "-m", "agent", "ingest", str(tmp_path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, **stack.client_env(), "TEMPORAL_ADDRESS": "127.0.0.1:9"},
     )
     assert (

@@ -99,10 +99,16 @@ def is_sdk_or_standard(name: str) -> bool:
 async def codec_server_decode(stack: Stack, client: Client) -> None:
     """One decode request, as the UI makes, so the codec server's request metrics exist."""
     [payload] = await client.data_converter.encode(["metrics test"])
-    body = json.dumps({"payloads": [{
-        "metadata": {k: base64.b64encode(v).decode() for k, v in payload.metadata.items()},
-        "data": base64.b64encode(payload.data).decode(),
-    }]}).encode()
+    body = json.dumps(
+        {
+            "payloads": [
+                {
+                    "metadata": {k: base64.b64encode(v).decode() for k, v in payload.metadata.items()},
+                    "data": base64.b64encode(payload.data).decode(),
+                }
+            ]
+        }
+    ).encode()
     token = stack.codec_tokens.auditor_token_file.read_text().strip()
     request = urllib.request.Request(
         f"{stack.config.codec_server_url}/agents/decode",
@@ -118,8 +124,14 @@ async def index_through_nexus(client: Client) -> None:
     workflow and activity metrics to compare with the Python workers'."""
     suffix = uuid.uuid4().hex[:8]
     documents = [
-        IndexDocument(id=f"doc-{i}", version=1, title=title, text=f"{title}, for the metrics test.", metadata={},
-                      vector=[1.0 if j == i else 0.0 for j in range(4)])
+        IndexDocument(
+            id=f"doc-{i}",
+            version=1,
+            title=title,
+            text=f"{title}, for the metrics test.",
+            metadata={},
+            vector=[1.0 if j == i else 0.0 for j in range(4)],
+        )
         for i, title in enumerate(["Warranty claims", "Express shipping"])
     ]
     async with Worker(client, task_queue=f"metrics-probe-{suffix}", workflows=[IndexAndSearchWorkflow]):
@@ -155,8 +167,7 @@ async def scraped(stack: Stack, agents_client: Client) -> dict[str, dict[str, Fa
     # The gauges come from visibility, so they count this approval whichever worker asks.
     async def counted() -> bool:
         return (
-            gauge_value(stack, "agent_approvals_waiting") >= 1
-            and gauge_value(stack, "agent_conversations_active") >= 1
+            gauge_value(stack, "agent_approvals_waiting") >= 1 and gauge_value(stack, "agent_conversations_active") >= 1
         )
 
     await eventually(counted, 45, "the visibility gauges to count the waiting approval")
@@ -184,8 +195,10 @@ def test_every_catalogued_metric_the_run_produces_is_there_with_its_labels(
             if family.type != metric["type"]:
                 wrong_labels.append(f"{metric['name']} on {job} is a {family.type}, catalogued {metric['type']}")
             if not set(metric["labels"]) <= family.labels:
-                wrong_labels.append(f"{metric['name']} on {job} has labels {sorted(family.labels)}, "
-                                    f"catalogued {sorted(metric['labels'])}")
+                wrong_labels.append(
+                    f"{metric['name']} on {job} has labels {sorted(family.labels)}, "
+                    f"catalogued {sorted(metric['labels'])}"
+                )
     assert not missing, f"catalogued metrics not exported: {missing}"
     assert not wrong_labels, wrong_labels
 
@@ -248,16 +261,20 @@ def test_python_and_go_sdk_metric_names_are_identical(scraped: dict[str, dict[st
     concepts = CATALOGUE["sdk"]["concepts"]
     both = {concept: name for concept, name in concepts.items() if name in go and name in python}
     for required in CATALOGUE["sdk"]["checked_every_run"]:
-        assert required in both, f"{concepts[required]} is not emitted by both languages (Python: " \
+        assert required in both, (
+            f"{concepts[required]} is not emitted by both languages (Python: "
             f"{concepts[required] in python}, Go: {concepts[required] in go})"
+        )
     # A query written against one language's labels works on the other's: Python's labels are
     # all on the Go series, and Go adds only the catalogued extras.
     # (The version labels depend on each process's settings, not on the SDK.)
     versions = set(CATALOGUE["constant_labels"])
     go_extra = set(CATALOGUE["sdk"]["go_extra_labels"]) | versions
     label_diff = {
-        name: {"python only": sorted(python[name].labels - go[name].labels - versions),
-               "go only, uncatalogued": sorted(go[name].labels - python[name].labels - go_extra)}
+        name: {
+            "python only": sorted(python[name].labels - go[name].labels - versions),
+            "go only, uncatalogued": sorted(go[name].labels - python[name].labels - go_extra),
+        }
         for name in both.values()
         if python[name].labels - go[name].labels - versions or go[name].labels - python[name].labels - go_extra
     }

@@ -110,15 +110,28 @@ async def test_histories_decode_through_the_codec_server(stack: Stack, workload:
 
 def test_cli_shows_decoded_history_through_the_codec_endpoint(stack: Stack, workload: dict[str, str]) -> None:
     token = stack.codec_tokens.developer_token_file.read_text().strip()
-    base = [temporal_cli(), "workflow", "show", "--address", stack.temporal_address,
-            "--namespace", "agents", "--workflow-id", workload["ok"], "--output", "json"]
+    base = [
+        temporal_cli(),
+        "workflow",
+        "show",
+        "--address",
+        stack.temporal_address,
+        "--namespace",
+        "agents",
+        "--workflow-id",
+        workload["ok"],
+        "--output",
+        "json",
+    ]
     plain = subprocess.run(base, capture_output=True, text=True, timeout=30, check=True).stdout
     # The CLI prints metadata values base64-encoded.
     encrypted = base64.b64encode(b"binary/encrypted").decode()
     assert "How long does a refund take?" not in plain and encrypted in plain
     decoded = subprocess.run(
         [*base, "--codec-endpoint", stack.config.codec_server_url, "--codec-auth", f"Bearer {token}"],
-        capture_output=True, text=True, timeout=30,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert decoded.returncode == 0, decoded.stderr
     assert encrypted not in decoded.stdout

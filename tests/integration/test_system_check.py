@@ -96,7 +96,10 @@ def test_agent_cli_prints_every_hop(stack: Stack) -> None:
     env = {**os.environ, **stack.client_env()}
     done = subprocess.run(
         [sys.executable, "-m", "agent", "check", "--order", "ORD-1003", "--refund-cents", "200"],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     for hop in ("retrieval.search", "business.get_order", "business.refund", "llm.chat_completion", "ORD-1003"):
@@ -105,9 +108,7 @@ def test_agent_cli_prints_every_hop(stack: Stack) -> None:
 
 def test_agent_cli_reports_unreachable_server(stack: Stack) -> None:
     env = {**os.environ, **stack.client_env(), "TEMPORAL_ADDRESS": "127.0.0.1:1"}
-    done = subprocess.run(
-        [sys.executable, "-m", "agent", "check"], capture_output=True, text=True, env=env, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-m", "agent", "check"], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2
     assert "cannot reach the Temporal server at 127.0.0.1:1" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr
@@ -116,9 +117,7 @@ def test_agent_cli_reports_unreachable_server(stack: Stack) -> None:
 def test_agent_cli_refuses_to_run_without_keys(stack: Stack) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODEC_")}
     env.update(TEMPORAL_ADDRESS=stack.temporal_address)
-    done = subprocess.run(
-        [sys.executable, "-m", "agent", "check"], capture_output=True, text=True, env=env, timeout=60
-    )
+    done = subprocess.run([sys.executable, "-m", "agent", "check"], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 2
     assert "payload encryption" in done.stdout and "CODEC_KEYRING_FILE" in done.stdout
     assert "Traceback" not in done.stdout + done.stderr

@@ -18,6 +18,7 @@ TESTS = sorted((REPO / "ops" / "prometheus" / "tests").glob("*.yaml"))
 RUNBOOKS = REPO / "ops" / "runbooks"
 ALERTS = [rule for path in RULES for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
 
+
 @pytest.mark.parametrize("rule", ALERTS, ids=[r["alert"] for r in ALERTS])
 def test_alert_has_severity_annotations_and_runbook(rule: dict) -> None:
     assert rule["labels"]["severity"] in {"critical", "warning", "info"}

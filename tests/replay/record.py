@@ -76,11 +76,18 @@ def _id(name: str) -> str:
     return f"replay-{name}-{uuid.uuid4().hex[:8]}"
 
 
-async def _conversation(client: Client, workflow_id: str, settings: ConversationSettings,
-                        task_queue: str = AGENT_TASK_QUEUE, customer_id: str = "cust-grace") -> Conversations:
+async def _conversation(
+    client: Client,
+    workflow_id: str,
+    settings: ConversationSettings,
+    task_queue: str = AGENT_TASK_QUEUE,
+    customer_id: str = "cust-grace",
+) -> Conversations:
     await client.start_workflow(
-        SupportAgentWorkflow.run, ConversationStart(customer="replay", settings=settings, customer_id=customer_id),
-        id=workflow_id, task_queue=task_queue,
+        SupportAgentWorkflow.run,
+        ConversationStart(customer="replay", settings=settings, customer_id=customer_id),
+        id=workflow_id,
+        task_queue=task_queue,
     )
     return Conversations(client)
 
@@ -99,7 +106,9 @@ async def support_waiting(stack: Stack) -> list[Recorded]:
     client = await client_for(stack, "agents")
     cid = _id("support-waiting")
     conversations = await _conversation(
-        client, cid, ConversationSettings(approval_threshold_cents=APPROVAL_THRESHOLD_CENTS, approval_timeout_s=86400),
+        client,
+        cid,
+        ConversationSettings(approval_threshold_cents=APPROVAL_THRESHOLD_CENTS, approval_timeout_s=86400),
         customer_id="cust-ada",
     )
     reply = await conversations.send(cid, "Please refund €6 on order ORD-1001, the keycaps are cracked")
@@ -142,7 +151,8 @@ async def system_check(stack: Stack) -> list[Recorded]:
     await client.execute_workflow(
         SystemCheckWorkflow.run,
         SystemCheckInput(question="How long does a refund take?", order_id="ORD-1001", refund_cents=300),
-        id=wid, task_queue=AGENT_TASK_QUEUE,
+        id=wid,
+        task_queue=AGENT_TASK_QUEUE,
     )
     return [Recorded("agents", wid, "every hop once: Go search, order lookup, refund, model answer")]
 
@@ -158,8 +168,11 @@ async def ingest(stack: Stack) -> list[Recorded]:
     assert result.count(OUTCOME_INDEXED) == len(paths), result
     return [
         Recorded("agents", wid, "two documents ingested: inspect, a child workflow each"),
-        Recorded("agents", child_workflow_id(collection, document_id(paths[0])),
-                 "one document: extract, embed on the embed queue, index through Nexus"),
+        Recorded(
+            "agents",
+            child_workflow_id(collection, document_id(paths[0])),
+            "one document: extract, embed on the embed queue, index through Nexus",
+        ),
     ]
 
 
@@ -193,8 +206,17 @@ async def business_refunds(stack: Stack) -> list[Recorded]:
 
 def _documents(count: int) -> list[dict[str, object]]:
     # 8 KiB each: one count batch of 64 is 512 KiB, more than a byte-capped batch may carry.
-    return [{"id": f"doc-{i}", "version": 1, "title": f"Replay document {i}",
-             "text": f"Refund policy note {i}. " + "x" * 8192, "metadata": {}, "vector": None} for i in range(count)]
+    return [
+        {
+            "id": f"doc-{i}",
+            "version": 1,
+            "title": f"Replay document {i}",
+            "text": f"Refund policy note {i}. " + "x" * 8192,
+            "metadata": {},
+            "vector": None,
+        }
+        for i in range(count)
+    ]
 
 
 async def _index(stack: Stack, name: str, note: str) -> list[Recorded]:

@@ -35,8 +35,14 @@ def go_replayer() -> Path:
 
 def replay_check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("CODEC_KEYRING", "TEMPORAL_"))}
-    return subprocess.run([sys.executable, "-m", "replaygate", *args], env={**environ, **env, "COLUMNS": "240"},
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "replaygate", *args],
+        env={**environ, **env, "COLUMNS": "240"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
 
 
 async def test_replay_check_exports_a_running_stack_and_replays_it(
@@ -90,8 +96,14 @@ def test_replay_check_fails_with_one_line_naming_the_workflow(go_replayer: Path,
     path = corpus_dir / entry.file
     path.write_text(tamper_activity_type(path.read_text(), "chat_completion", "moderate_message"))
 
-    done = replay_check({"CODEC_KEYRING_FILE": str(TEST_KEYRING)}, "--no-export", "--corpus", str(corpus_dir),
-                        "--go-replayer", str(go_replayer))
+    done = replay_check(
+        {"CODEC_KEYRING_FILE": str(TEST_KEYRING)},
+        "--no-export",
+        "--corpus",
+        str(corpus_dir),
+        "--go-replayer",
+        str(go_replayer),
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     failures = [line for line in done.stderr.splitlines() if line.startswith("replay-check: FAILED:")]
     assert len(failures) == 1, done.stderr

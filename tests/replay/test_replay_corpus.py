@@ -81,9 +81,7 @@ def test_the_corpus_covers_every_workflow_type_and_is_stored_encrypted() -> None
         assert encrypted > 0, entry.file
 
 
-@pytest.mark.parametrize(
-    "entry", [e for e in CORPUS.entries if e.namespace != "retrieval"], ids=lambda e: e.file
-)
+@pytest.mark.parametrize("entry", [e for e in CORPUS.entries if e.namespace != "retrieval"], ids=lambda e: e.file)
 async def test_every_python_history_replays_on_the_shipped_code(entry: CorpusEntry, keyring: KeyRing) -> None:
     outcome = await replay_entry(CORPUS, entry, python_workflows()[entry.namespace], keyring)
     assert outcome.ok, outcome.error

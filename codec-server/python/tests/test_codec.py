@@ -134,18 +134,14 @@ def _sealed_inner(inner: Payload) -> Payload:
 
 
 def test_inflate_limit_and_corrupt_compressed_data() -> None:
-    bomb = _sealed_inner(
-        Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"\0" * 2_000_000))
-    )
+    bomb = _sealed_inner(Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"\0" * 2_000_000)))
     small_limit = EncryptionCodec(RING, "agents", max_inflated_bytes=1_000_000)
     with pytest.raises(DecodeError, match="decompressed payload exceeds limit"):
         small_limit.decode_sync([bomb])
     corrupt = _sealed_inner(Payload(metadata={"encoding": b"binary/zlib"}, data=b"not zlib"))
     with pytest.raises(DecompressionError, match='"key-a"'):
         small_limit.decode_sync([corrupt])
-    truncated = _sealed_inner(
-        Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"abc" * 1000)[:-6])
-    )
+    truncated = _sealed_inner(Payload(metadata={"encoding": b"binary/zlib"}, data=zlib.compress(b"abc" * 1000)[:-6]))
     with pytest.raises(DecompressionError, match="truncated"):
         small_limit.decode_sync([truncated])
 
@@ -188,9 +184,7 @@ async def test_data_converter_round_trips_values_and_encodes_failures() -> None:
 
 def test_key_id_that_looks_like_material_is_redacted_in_decode_errors() -> None:
     material_like = base64.b64encode(bytes(range(50, 82))).decode()
-    p = Payload(
-        metadata={"encoding": ENCRYPTED, "encryption-key-id": material_like.encode()}, data=b"\0" * 40
-    )
+    p = Payload(metadata={"encoding": ENCRYPTED, "encryption-key-id": material_like.encode()}, data=b"\0" * 40)
     with pytest.raises(UnknownKeyError) as info:
         EncryptionCodec(RING, "agents").decode_sync([p])
     assert material_like not in str(info.value) and "redacted" in str(info.value)

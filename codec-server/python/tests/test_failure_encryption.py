@@ -87,9 +87,7 @@ async def test_history_holds_only_ciphertext_and_failures_decrypt_with_the_codec
         assert cause.message == "secret-failure-text"
         assert cause.details == ({"detail": "secret-detail-text"},)
 
-        raw_client = await Client.connect(
-            env.client.service_client.config.target_host, namespace=env.client.namespace
-        )
+        raw_client = await Client.connect(env.client.service_client.config.target_host, namespace=env.client.namespace)
         history = await raw_client.get_workflow_handle(workflow_id).fetch_history()
         raw = History(events=history.events).SerializeToString()
         for secret in (

@@ -57,9 +57,7 @@ def test_encode_is_byte_exact(name: str, vectors: dict[str, Any]) -> None:
 @pytest.mark.parametrize("name", sorted(n for n, v in VECTORS.items() if not v["byte_exact"]))
 def test_compressed_vectors_round_trip_through_our_encoder(name: str, vectors: dict[str, Any]) -> None:
     v = VECTORS[name]
-    codec = EncryptionCodec(
-        ring(vectors, v["key_id"]), "ns", compression_threshold=v["compression_threshold"]
-    )
+    codec = EncryptionCodec(ring(vectors, v["key_id"]), "ns", compression_threshold=v["compression_threshold"])
     plain = payload_from_json(v["plain"])
     (encoded,) = codec.encode_sync([plain])
     # Compression actually happened: the ciphertext is smaller than the plaintext.
@@ -92,9 +90,7 @@ def test_generator_reproduces_the_committed_file() -> None:
 
     from payload_codec_testing import VECTORS_PATH
 
-    spec = importlib.util.spec_from_file_location(
-        "generate_vectors", VECTORS_PATH.with_name("generate_vectors.py")
-    )
+    spec = importlib.util.spec_from_file_location("generate_vectors", VECTORS_PATH.with_name("generate_vectors.py"))
     assert spec and spec.loader
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)

@@ -181,6 +181,4 @@ def post(
     if namespace:
         h["X-Namespace"] = namespace
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return server.http.post(
-        path, content=content, headers={"Content-Type": "application/json", **h}, timeout=10
-    )
+    return server.http.post(path, content=content, headers={"Content-Type": "application/json", **h}, timeout=10)

@@ -109,7 +109,11 @@ def test_a_nexus_caller_reads_its_targets_results_and_nothing_else(server: Runni
     assert post(server, "/agents/decode", {"payloads": [business]}, who="bob", namespace=None).status_code == 200
     token = server.issuer.mint(namespaces=["retrieval"], roles=["decode"])
     r = post(
-        server, "/retrieval/decode", {"payloads": [business]}, who=None, namespace=None,
+        server,
+        "/retrieval/decode",
+        {"payloads": [business]},
+        who=None,
+        namespace=None,
         Authorization=f"Bearer {token}",
     )
     assert r.status_code == 403 and "k-2026-05" in r.json()["error"]

@@ -56,7 +56,12 @@ def test_the_chain_spans_processes_and_restarts(shared_log: Path) -> None:
     done = keyops("audit-verify", "--audit-log", str(shared_log), "--chain-key-file", str(key_file), "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout) | {"head": "-"} == {
-        "ok": True, "entries": 8, "legacy_lines": 0, "head_seq": 8, "head": "-", "problem": None
+        "ok": True,
+        "entries": 8,
+        "legacy_lines": 0,
+        "head_seq": 8,
+        "head": "-",
+        "problem": None,
     }
     # Without the key the hashes do not match: the file was chained under one.
     assert verify(lines).problem is not None

@@ -57,12 +57,8 @@ def test_namespace_forms_and_ui_query_string(server: RunningServer) -> None:
     body = {"payloads": r.json()["payloads"]}
     assert post(server, "/decode", body, namespace="business").json() == {"payloads": [PLAIN]}
     assert post(server, "/business/decode", body, namespace="business").status_code == 200
-    assert post(server, "/decode?preserveStorageRefs=true", body, namespace="business").json() == {
-        "payloads": [PLAIN]
-    }
-    assert (
-        post(server, "/business/decode?preserveStorageRefs=true&x=1", body, namespace=None).status_code == 200
-    )
+    assert post(server, "/decode?preserveStorageRefs=true", body, namespace="business").json() == {"payloads": [PLAIN]}
+    assert post(server, "/business/decode?preserveStorageRefs=true&x=1", body, namespace=None).status_code == 200
     # protojson omits an empty repeated field.
     assert post(server, "/decode", {}).json() == {"payloads": []}
 
@@ -89,9 +85,7 @@ def test_namespace_errors(server: RunningServer, path: str, namespace: str | Non
         (None, {"Authorization": "Bearer"}, "Bearer <token>"),
     ],
 )
-def test_unauthenticated(
-    server: RunningServer, who: str | None, headers: dict[str, str], fragment: str
-) -> None:
+def test_unauthenticated(server: RunningServer, who: str | None, headers: dict[str, str], fragment: str) -> None:
     r = post(server, "/decode", {"payloads": [PLAIN]}, who=who, **headers)
     assert r.status_code == 401
     assert fragment in r.json()["error"]
@@ -183,9 +177,7 @@ def test_cors(server: RunningServer) -> None:
     assert "access-control-allow-origin" not in evil.headers
     assert evil.status_code >= 400
 
-    r = post(
-        server, "/decode?preserveStorageRefs=true", {"payloads": [PLAIN]}, Origin="http://127.0.0.1:8233"
-    )
+    r = post(server, "/decode?preserveStorageRefs=true", {"payloads": [PLAIN]}, Origin="http://127.0.0.1:8233")
     assert r.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
     r = post(server, "/decode", {"payloads": [PLAIN]}, Origin="https://evil.example")
     assert "access-control-allow-origin" not in r.headers
@@ -197,10 +189,7 @@ def test_cors(server: RunningServer) -> None:
 def test_jwt(server: RunningServer) -> None:
     iss = server.issuer
     good = iss.mint(namespaces=["agents"], roles=["decode"])
-    assert (
-        post(server, "/decode", {"payloads": [PLAIN]}, who=None, Authorization=f"Bearer {good}").status_code
-        == 200
-    )
+    assert post(server, "/decode", {"payloads": [PLAIN]}, who=None, Authorization=f"Bearer {good}").status_code == 200
     r = post(server, "/encode", {"payloads": [PLAIN]}, who=None, Authorization=f"Bearer {good}")
     assert r.status_code == 403 and "encode role" in r.json()["error"]
     r = post(
@@ -267,15 +256,11 @@ def test_jwt(server: RunningServer) -> None:
         assert r.status_code == 401, (name, r.text)
     assert (
         "expired"
-        in post(server, "/decode", {}, who=None, Authorization=f"Bearer {refusals['expired']}").json()[
-            "error"
-        ]
+        in post(server, "/decode", {}, who=None, Authorization=f"Bearer {refusals['expired']}").json()["error"]
     )
     assert (
         "audience"
-        in post(server, "/decode", {}, who=None, Authorization=f"Bearer {refusals['audience']}").json()[
-            "error"
-        ]
+        in post(server, "/decode", {}, who=None, Authorization=f"Bearer {refusals['audience']}").json()["error"]
     )
 
 
@@ -330,9 +315,9 @@ def test_audit_log_records_who_and_what_but_no_secrets(server: RunningServer) ->
     }
     for line in lines:
         assert required <= line.keys()
-    ok_decode = [
-        x for x in lines if x["operation"] == "decode" and x["outcome"] == "ok" and x["subject"] == "alice"
-    ][-1]
+    ok_decode = [x for x in lines if x["operation"] == "decode" and x["outcome"] == "ok" and x["subject"] == "alice"][
+        -1
+    ]
     assert ok_decode["auth_method"] == "static" and ok_decode["namespace"] == "agents"
     assert ok_decode["payload_count"] == 1 and ok_decode["key_ids"] == ["k-2026-11"]
     digest = __import__("hashlib").sha256(base64.b64decode(enc[0]["data"])).hexdigest()[:16]
@@ -349,11 +334,7 @@ def test_audit_log_records_who_and_what_but_no_secrets(server: RunningServer) ->
     assert unknown["status"] == 422 and "k-retired" in unknown["key_ids"]
 
     raw = server.audit_path.read_text()
-    assert (
-        "plaintext-marker-7f3a" not in raw
-        and b64(SECRET_TEXT) not in raw
-        and b64(SECRET_TEXT)[:24] not in raw
-    )
+    assert "plaintext-marker-7f3a" not in raw and b64(SECRET_TEXT) not in raw and b64(SECRET_TEXT)[:24] not in raw
     for token in [*server.tokens.values(), jwt_token, jwt_token.rsplit(".", 1)[-1]]:
         assert token not in raw
     for material in server.keyring["keys"].values():

@@ -30,9 +30,7 @@ def run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
 
 def test_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens.json"
-    tokens.write_text(
-        json.dumps({sha256_hex("t"): {"subject": "a", "namespaces": ["*"], "roles": ["decode"]}})
-    )
+    tokens.write_text(json.dumps({sha256_hex("t"): {"subject": "a", "namespaces": ["*"], "roles": ["decode"]}}))
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

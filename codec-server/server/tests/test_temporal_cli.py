@@ -101,15 +101,21 @@ async def test_cli_decodes_history_through_the_server(server: RunningServer) -> 
         # The audit log answers "who saw this workflow?": its digests match the stored history's.
         answer = json.loads(
             await keyops(
-                "who-saw", "-n", "agents", "--workflow-id", workflow_id, "--address", address,
-                "--audit-log", str(server.audit_path), "--json",
+                "who-saw",
+                "-n",
+                "agents",
+                "--workflow-id",
+                workflow_id,
+                "--address",
+                address,
+                "--audit-log",
+                str(server.audit_path),
+                "--json",
             )
         )
         assert answer["saw_plaintext"] == ["bob"], answer
         assert {a["user_agent"].split("/")[0] for a in answer["accesses"]} <= {"temporal", "Go-http-client"}
         assert len(answer["accesses"]) >= 2 and answer["audit_log_chain"]["ok"]  # 2 shows, 1+ requests each
 
-    paths = {
-        line["path"] for line in server.audit_lines() if line["subject"] == "bob" and line["outcome"] == "ok"
-    }
+    paths = {line["path"] for line in server.audit_lines() if line["subject"] == "bob" and line["outcome"] == "ok"}
     assert {"/decode", "/agents/decode"} <= paths

@@ -108,11 +108,13 @@ async def test_prometheus_answers_fill_each_version(monkeypatch) -> None:
         return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": result}})
 
     real_client = httpx.AsyncClient
-    monkeypatch.setattr(
-        httpx, "AsyncClient", lambda **kw: real_client(transport=httpx.MockTransport(handler), **kw)
+    monkeypatch.setattr(httpx, "AsyncClient", lambda **kw: real_client(transport=httpx.MockTransport(handler), **kw))
+    state = DeploymentState(
+        "agents",
+        "d",
+        Routing("v1", "v2", 10),
+        [VersionState("v1", "current", None, 0), VersionState("v2", "ramping", None, 10)],
     )
-    state = DeploymentState("agents", "d", Routing("v1", "v2", 10), [VersionState("v1", "current", None, 0),
-                                                                     VersionState("v2", "ramping", None, 10)])
     await prometheus_errors(state, "http://prometheus.test", timedelta(minutes=10))
     v1, v2 = state.versions
     assert (v1.failed, v1.closed, v1.error_rate, v1.errors_per_min) == (0, 90, 0, 0)

@@ -69,9 +69,7 @@ def activities_for(sim: SimulatorHandle, tmp_path: Path | None = None, **overrid
 
 def env(heartbeats: list[Any] | None = None, attempt: int = 1) -> ActivityEnvironment:
     environment = ActivityEnvironment()
-    environment.info = dataclasses.replace(
-        environment.info, workflow_id="wf-ingest", activity_id="3", attempt=attempt
-    )
+    environment.info = dataclasses.replace(environment.info, workflow_id="wf-ingest", activity_id="3", attempt=attempt)
     if heartbeats is not None:
         environment.on_heartbeat = lambda *details: heartbeats.append(details)
     return environment

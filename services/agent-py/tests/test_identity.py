@@ -66,7 +66,10 @@ def test_from_the_environment(principals_file: Path, tmp_path: Path) -> None:
 
 def test_an_entry_must_be_an_operator_or_one_customers(tmp_path: Path) -> None:
     path = tmp_path / "p.json"
-    path.write_text(json.dumps({"principals": [{"subject": "both", "token_sha256": "00", "operator": True,
-                                                "customer_id": "cust-ada"}]}))
+    path.write_text(
+        json.dumps(
+            {"principals": [{"subject": "both", "token_sha256": "00", "operator": True, "customer_id": "cust-ada"}]}
+        )
+    )
     with pytest.raises(IdentityError, match="must be either an operator or one customer's"):
         Principals.load(path)

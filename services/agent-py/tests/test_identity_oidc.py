@@ -46,8 +46,9 @@ def hs256_with_public_key(issuer: JwksIssuer) -> str:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": issuer.kid}).encode())
-    body = _b64(json.dumps({"sub": "mallory", "aud": AUDIENCE, "iss": ISSUER, "exp": 2**31,
-                            "customer_id": "cust-ada"}).encode())
+    body = _b64(
+        json.dumps({"sub": "mallory", "aud": AUDIENCE, "iss": ISSUER, "exp": 2**31, "customer_id": "cust-ada"}).encode()
+    )
     signature = hmac.new(public, f"{header}.{body}".encode(), hashlib.sha256).digest()
     return f"{header}.{body}.{_b64(signature)}"
 
@@ -66,8 +67,12 @@ def test_an_operators_token_acts_for_the_customer_it_names(env: dict[str, str], 
 
 
 def test_claim_names_are_settings(env: dict[str, str], issuer: JwksIssuer) -> None:
-    mapped = {**env, "AGENT_OIDC_CUSTOMER_CLAIM": "https://shop.example/customer",
-              "AGENT_OIDC_ROLES_CLAIM": "realm_access.roles", "AGENT_OIDC_OPERATOR_ROLE": "support-lead"}
+    mapped = {
+        **env,
+        "AGENT_OIDC_CUSTOMER_CLAIM": "https://shop.example/customer",
+        "AGENT_OIDC_ROLES_CLAIM": "realm_access.roles",
+        "AGENT_OIDC_OPERATOR_ROLE": "support-lead",
+    }
     assert principal(mapped, issuer.mint(**{"https://shop.example/customer": "cust-ada"})).customer_id == "cust-ada"
     assert principal(mapped, issuer.mint(realm_access={"roles": ["support-lead"]})).operator
 

@@ -128,8 +128,12 @@ async def test_embedding_batches_already_paid_are_not_paid_again(sim: SimulatorH
     result = await env(attempt=2).run(activities.embed_texts, EmbedRequest(texts=texts))
     assert len(result.vectors) == 5
     keys = [(c["request_key"], c["outcome"]) for c in sim.ledger()]
-    assert keys == [("wf-paid/llm-4/1/0", "ok"), ("wf-paid/llm-4/1/1", "ok"), ("wf-paid/llm-4/1/2", "server_error"),
-                    ("wf-paid/llm-4/2/2", "ok")]
+    assert keys == [
+        ("wf-paid/llm-4/1/0", "ok"),
+        ("wf-paid/llm-4/1/1", "ok"),
+        ("wf-paid/llm-4/1/2", "server_error"),
+        ("wf-paid/llm-4/2/2", "ok"),
+    ]
 
 
 def test_retention_sweep_and_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

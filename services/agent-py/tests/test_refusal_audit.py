@@ -40,7 +40,9 @@ def test_every_refusal_is_counted_and_recorded(counted: list[str]) -> None:
     assert log.audit.totals == {"unknown_tool": 1, "not_delivered": 1, "token_budget": 1}
     unknown, person, budget = log.audit.records
     assert (unknown.detail, unknown.idempotency_key, unknown.approval_id) == (
-        "there is no tool named 'transfer_funds'", "c/step-2", None
+        "there is no tool named 'transfer_funds'",
+        "c/step-2",
+        None,
     )
     assert person.detail == "refund 1.00 USD on ORD-1002 waits for a person (APR-1): the goods are not delivered yet"
     assert (person.approval_id, person.turn, person.run_index, person.at) == ("APR-1", 2, 2, NOW)

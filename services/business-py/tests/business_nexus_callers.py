@@ -79,9 +79,7 @@ class RefundCaller:
             pairs = await asyncio.gather(*(one(r) for r in calls.requests))
         else:
             pairs = [await one(r) for r in calls.requests]
-        return RefundOutcomes(
-            results=[result for result, _ in pairs], asynchronous=[is_async for _, is_async in pairs]
-        )
+        return RefundOutcomes(results=[result for result, _ in pairs], asynchronous=[is_async for _, is_async in pairs])
 
 
 @dataclass

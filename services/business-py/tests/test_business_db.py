@@ -85,9 +85,7 @@ def test_reopen_neither_reseeds_nor_loses_state(tmp_path: Path) -> None:
     assert order is not None and order.refunded_cents == 2500
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0] == len(SEED_ORDERS)
-        assert conn.execute("SELECT COUNT(*) FROM order_items").fetchone()[0] == sum(
-            len(o.items) for o in SEED_ORDERS
-        )
+        assert conn.execute("SELECT COUNT(*) FROM order_items").fetchone()[0] == sum(len(o.items) for o in SEED_ORDERS)
     again.close()
 
 

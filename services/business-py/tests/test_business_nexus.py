@@ -65,9 +65,7 @@ async def servers() -> AsyncIterator[Servers]:
         dev_server_existing_path=temporal_cli(),
         dev_server_extra_args=["--namespace", CALLER_NAMESPACE],
     ) as env:
-        caller = await Client.connect(
-            env.client.service_client.config.target_host, namespace=CALLER_NAMESPACE
-        )
+        caller = await Client.connect(env.client.service_client.config.target_host, namespace=CALLER_NAMESPACE)
         yield Servers(handler_client=env.client, caller_client=caller)
 
 
@@ -254,8 +252,11 @@ async def test_refund_workflow_fails_fast_when_the_write_side_rejects(stack: Sta
 
 async def test_create_ticket_once_per_key_and_get_it(stack: Stack) -> None:
     request = CreateTicketRequest(
-        subject="Refund approval timed out", idempotency_key="support-42/APR-1/escalation",
-        body="please decide", order_id="ORD-1004", priority="high",
+        subject="Refund approval timed out",
+        idempotency_key="support-42/APR-1/escalation",
+        body="please decide",
+        order_id="ORD-1004",
+        priority="high",
     )
     other = CreateTicketRequest(subject="Customer wants a person", idempotency_key="support-42/step-7")
     first, again, second, looked_up = await stack.tickets(

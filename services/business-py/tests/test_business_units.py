@@ -88,9 +88,7 @@ def test_worker_without_server_exits_1_with_one_line(tmp_path: Path) -> None:
         "CODEC_KEYRING": '{"keys": {"k1": "' + "A" * 43 + '="}, "active": {"*": "k1"}}',
     }
     env.pop("TEMPORAL_NAMESPACE", None)
-    proc = subprocess.run(
-        [sys.executable, "-m", "business"], env=env, capture_output=True, text=True, timeout=60
-    )
+    proc = subprocess.run([sys.executable, "-m", "business"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
@@ -111,9 +109,7 @@ def test_worker_whose_health_port_is_taken_exits_1_naming_the_setting(tmp_path: 
             "BUSINESS_DB_PATH": str(tmp_path / "b.sqlite3"),
             "CODEC_KEYRING": '{"keys": {"k1": "' + "A" * 43 + '="}, "active": {"*": "k1"}}',
         }
-        proc = subprocess.run(
-            [sys.executable, "-m", "business"], env=env, capture_output=True, text=True, timeout=60
-        )
+        proc = subprocess.run([sys.executable, "-m", "business"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
         f"business-worker: cannot serve health probes: port {port} on 127.0.0.1 is already in use; "

@@ -124,7 +124,11 @@ def verify(lines: Iterable[str], key: bytes | None = None) -> Verification:
             if seq <= prev_seq or missing in present:
                 later = present.get(missing)
                 return _fail(
-                    parsed[:index], legacy, number, seq, "reordered",
+                    parsed[:index],
+                    legacy,
+                    number,
+                    seq,
+                    "reordered",
                     f"{where} is out of order: seq {missing} should come first"
                     + (f" (it is at line {later})" if later and seq > prev_seq else ""),
                 )
@@ -132,7 +136,11 @@ def verify(lines: Iterable[str], key: bytes | None = None) -> Verification:
             return _fail(parsed[:index], legacy, number, seq, "removed", f"{gap} removed before {where}")
         if json.loads(body).get("prev") != prev_chain:
             return _fail(
-                parsed[:index], legacy, number, seq, "altered",
+                parsed[:index],
+                legacy,
+                number,
+                seq,
+                "altered",
                 f"{where} does not chain to the entry before it: that entry (or one before it) was rewritten",
             )
         prev_chain, prev_seq = chain, seq

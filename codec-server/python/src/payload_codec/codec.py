@@ -248,15 +248,11 @@ class EncryptionCodec(PayloadCodec):
             # max_length bounds memory: a tiny authenticated bomb cannot inflate to gigabytes.
             out = inflater.decompress(data, limit + 1)
         except zlib.error:
-            raise DecompressionError(
-                f'compressed payload for key id "{safe_id(key_id)}" is corrupt', key_id
-            ) from None
+            raise DecompressionError(f'compressed payload for key id "{safe_id(key_id)}" is corrupt', key_id) from None
         if len(out) > limit or inflater.unconsumed_tail:
             raise DecompressionLimitError(key_id, limit)
         if not inflater.eof:
-            raise DecompressionError(
-                f'compressed payload for key id "{safe_id(key_id)}" is truncated', key_id
-            )
+            raise DecompressionError(f'compressed payload for key id "{safe_id(key_id)}" is truncated', key_id)
         return out
 
     @staticmethod

@@ -76,9 +76,7 @@ class DecryptionError(DecodeError):
     reason = "auth_failed"
 
     def __init__(self, key_id: str) -> None:
-        super().__init__(
-            f'decryption failed for key id "{safe_id(key_id)}" (wrong key or tampered data)', key_id
-        )
+        super().__init__(f'decryption failed for key id "{safe_id(key_id)}" (wrong key or tampered data)', key_id)
 
 
 class DecompressionError(DecodeError):
@@ -92,9 +90,7 @@ class DecompressionLimitError(DecompressionError):
 
     def __init__(self, key_id: str, limit: int) -> None:
         self.limit = limit
-        super().__init__(
-            f'decompressed payload exceeds limit ({limit} bytes) for key id "{safe_id(key_id)}"', key_id
-        )
+        super().__init__(f'decompressed payload exceeds limit ({limit} bytes) for key id "{safe_id(key_id)}"', key_id)
 
 
 class MalformedPayloadError(DecodeError):

@@ -84,15 +84,11 @@ class KeyRing:
             if not is_valid_key_id(key_id):
                 raise CodecConfigError(f"{source} has {_describe_bad_id(key_id)}")
             if not isinstance(material, bytes | bytearray) or len(material) != KEY_SIZE:
-                raise CodecConfigError(
-                    f'key "{safe_id(key_id)}" in {source} must be exactly {KEY_SIZE} bytes'
-                )
+                raise CodecConfigError(f'key "{safe_id(key_id)}" in {source} must be exactly {KEY_SIZE} bytes')
             checked[key_id] = Key(key_id, bytes(material))
         for namespace, key_id in active.items():
             if not isinstance(namespace, str) or not namespace or namespace != namespace.strip():
-                raise CodecConfigError(
-                    f"{source} has an active entry with an empty or space-padded namespace name"
-                )
+                raise CodecConfigError(f"{source} has an active entry with an empty or space-padded namespace name")
             where = f"active key for namespace {safe_id(namespace)!r} in {source}"
             if not is_valid_key_id(key_id):
                 raise CodecConfigError(f"{where} is {_describe_bad_id(key_id)}")

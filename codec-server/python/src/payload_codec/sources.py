@@ -66,9 +66,7 @@ class DirectoryKeySource:
         try:
             entries = sorted(os.listdir(self.path))
         except OSError as exc:
-            raise CodecConfigError(
-                f"cannot read the key ring directory {label} ({exc.strerror or exc})"
-            ) from None
+            raise CodecConfigError(f"cannot read the key ring directory {label} ({exc.strerror or exc})") from None
         keys: dict[str, bytes] = {}
         for name in entries:
             if name.startswith(".") or not name.endswith(_KEY_SUFFIX):
@@ -79,8 +77,7 @@ class DirectoryKeySource:
             key_id = name[: -len(_KEY_SUFFIX)]
             if not is_valid_key_id(key_id):
                 raise CodecConfigError(
-                    f"key file {name!r} in {label}: the name before .key must be 1-64 "
-                    "characters from [A-Za-z0-9._-]"
+                    f"key file {name!r} in {label}: the name before .key must be 1-64 characters from [A-Za-z0-9._-]"
                 )
             text = self._read(file, label)
             keys[key_id] = decode_key_material(text.strip(), key_id=key_id, source=f"{label} ({name})")
@@ -88,9 +85,7 @@ class DirectoryKeySource:
         active_shape = "namespace=key-id (*=key-id for the default)"
         for _, namespace, key_id in self._pairs(_ACTIVE_FILE, label, active_shape):
             if namespace in active:
-                raise CodecConfigError(
-                    f"the active file in {label} names namespace {safe_id(namespace)!r} twice"
-                )
+                raise CodecConfigError(f"the active file in {label} names namespace {safe_id(namespace)!r} twice")
             active[namespace] = key_id
         # Written by keyops when a namespace's key is replaced (codec-server/README.md, "Which
         # keys a namespace may decode").
@@ -165,8 +160,7 @@ def key_source_from_env(environ: Mapping[str, str] | None = None) -> KeySource:
         )
     if len(chosen) > 1:
         raise CodecConfigError(
-            f"several key ring sources are set ({', '.join(chosen)}); set exactly one of "
-            f"{', '.join(SOURCE_VARIABLES)}"
+            f"several key ring sources are set ({', '.join(chosen)}); set exactly one of {', '.join(SOURCE_VARIABLES)}"
         )
     (name,) = chosen
     if name == ENV_FILE:

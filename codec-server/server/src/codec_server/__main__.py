@@ -23,7 +23,9 @@ def main(argv: list[str] | None = None) -> int:
         "Temporal codec server (encrypting codec of codec-server/SPEC.md). Keys: one of "
         "CODEC_KEYRING_FILE, CODEC_KEYRING_DIR, CODEC_KEYRING. Auth: CODEC_SERVER_TOKENS_FILE "
         "and/or CODEC_SERVER_JWKS_URL + CODEC_SERVER_JWT_AUDIENCE. See codec-server/README.md.",
-        argv, port_env=PORT_ENV, default_port=DEFAULT_PORT,
+        argv,
+        port_env=PORT_ENV,
+        default_port=DEFAULT_PORT,
     )
     try:
         port = args.port if args.port is not None else port_from_env()
@@ -64,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    auth = Authenticator(
-        static, verifier, disabled=settings.auth_disabled, anonymous_role=settings.anonymous_role
-    )
+    auth = Authenticator(static, verifier, disabled=settings.auth_disabled, anonymous_role=settings.anonymous_role)
     app = create_app(settings, keyring, auth, audit)
     try:
         sock = bind_socket(args.host, port, port_env=PORT_ENV)
@@ -87,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.audit_log or "stdout",
     )
     if settings.auth_disabled:
-        log.warning(
-            "authentication is DISABLED (CODEC_SERVER_AUTH_DISABLED); loopback-only local development"
-        )
+        log.warning("authentication is DISABLED (CODEC_SERVER_AUTH_DISABLED); loopback-only local development")
     try:
         serve(app, sock)
     finally:

@@ -25,9 +25,7 @@ _TAIL_BYTES = 64 * 1024
 
 @dataclass
 class AuditRecord:
-    ts: str = field(
-        default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    ts: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
     event: str = "codec_request"
     subject: str | None = None
     auth_method: str | None = None
@@ -53,9 +51,7 @@ class AuditLog:
     """Appends hash-chained lines (payload_codec.auditlog): each names the previous line's hash,
     so an edited, removed or reordered entry breaks the chain (``keyops audit verify``)."""
 
-    def __init__(
-        self, path: Path | None = None, stream: IO[str] | None = None, chain_key: bytes | None = None
-    ) -> None:
+    def __init__(self, path: Path | None = None, stream: IO[str] | None = None, chain_key: bytes | None = None) -> None:
         self._lock = threading.Lock()
         self._key = chain_key
         self._seq, self._head = 0, GENESIS

@@ -126,9 +126,7 @@ class StaticTokens:
             if (
                 not isinstance(namespaces, list)
                 or not namespaces
-                or not all(
-                    isinstance(ns, str) and (ns == ALL_NAMESPACES or valid_namespace(ns)) for ns in namespaces
-                )
+                or not all(isinstance(ns, str) and (ns == ALL_NAMESPACES or valid_namespace(ns)) for ns in namespaces)
             ):
                 raise SettingsError(f'{where} needs "namespaces": a non-empty list of namespace names or "*"')
             if not isinstance(roles, list) or not roles or not set(roles) <= ROLES:
@@ -179,9 +177,7 @@ class JwtVerifier:
             raise AuthError(503 if exc.unavailable else 401, exc.reason, exc.message) from None
         subject = claim(claims, s.subject_claim)
         if not isinstance(subject, str) or not subject:
-            raise AuthError(
-                401, "invalid_token", f"the bearer token has no {s.subject_claim!r} claim to identify you"
-            )
+            raise AuthError(401, "invalid_token", f"the bearer token has no {s.subject_claim!r} claim to identify you")
         return Principal(subject[:256], "jwt", grants_from_claims(claims, s))
 
 
@@ -202,9 +198,7 @@ class Authenticator:
         self.verifier = verifier
         self.disabled = disabled
         self.anonymous = (
-            Principal("anonymous", "none", {ALL_NAMESPACES: frozenset({anonymous_role})})
-            if anonymous_role
-            else None
+            Principal("anonymous", "none", {ALL_NAMESPACES: frozenset({anonymous_role})}) if anonymous_role else None
         )
 
     @property

@@ -68,15 +68,19 @@ class PrometheusCodecObserver(CodecObserver):
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.payloads = Counter(
-            PAYLOADS_METRIC, "Payloads encrypted or decrypted, by outcome.",
-            ["operation", "key_id", "outcome"], registry=registry,
+            PAYLOADS_METRIC,
+            "Payloads encrypted or decrypted, by outcome.",
+            ["operation", "key_id", "outcome"],
+            registry=registry,
         )
         self.bytes = Counter(
             BYTES_METRIC, "Ciphertext bytes produced or opened.", ["operation", "key_id"], registry=registry
         )
         self.failures = Counter(
-            FAILURES_METRIC, "Payloads the codec could not process, by reason.",
-            ["operation", "key_id", "reason"], registry=registry,
+            FAILURES_METRIC,
+            "Payloads the codec could not process, by reason.",
+            ["operation", "key_id", "reason"],
+            registry=registry,
         )
 
     def succeeded(self, operation: Operation, key_id: str, size: int) -> None:

@@ -36,7 +36,9 @@ def parse_server_arguments(
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
     parser.add_argument(
-        "--port", type=int, default=None,
+        "--port",
+        type=int,
+        default=None,
         help=f"port (default: ${port_env} or {default_port}; 0 = any free port)",
     )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

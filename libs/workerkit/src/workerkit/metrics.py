@@ -72,9 +72,7 @@ def metrics_runtime(address: str, environ: Mapping[str, str] = os.environ) -> Ru
     )
     try:
         _runtime = Runtime(
-            telemetry=TelemetryConfig(
-                metrics=config, global_tags=constant_labels(environ), attach_service_name=False
-            )
+            telemetry=TelemetryConfig(metrics=config, global_tags=constant_labels(environ), attach_service_name=False)
         )
     except ValueError as err:
         # The exporter's message ends in the OS error ("Address already in use (os error 98)").

@@ -24,9 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start everything that is not running; wait until ready")
     commands.add_parser("down", help="stop what the stack started")
-    commands.add_parser(
-        "restart-workers", help="restart the workers and the codec server (they load keys at start-up)"
-    )
+    commands.add_parser("restart-workers", help="restart the workers and the codec server (they load keys at start-up)")
     commands.add_parser("status", help="show each process, its pid and address")
     logs = commands.add_parser("logs", help="show (or follow) the processes' log files")
     logs.add_argument("name", nargs="?", help="one process (default: all)")

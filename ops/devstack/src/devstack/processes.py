@@ -151,9 +151,7 @@ class ProcessManager:
         while time.monotonic() < deadline:
             if popen.poll() is not None:
                 self._pid_file(spec.name).unlink(missing_ok=True)
-                raise StackError(
-                    f"{spec.name} exited with code {popen.returncode} during start-up; see {log_path}"
-                )
+                raise StackError(f"{spec.name} exited with code {popen.returncode} during start-up; see {log_path}")
             if spec.ready():
                 return
             time.sleep(0.1)

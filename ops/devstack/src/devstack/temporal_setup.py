@@ -98,11 +98,18 @@ def ensure_nexus_endpoints(address: str, env: Mapping[str, str] | None = None) -
         verb = "update" if endpoint.name in existing else "create"
         result = _cli(
             address,
-            "operator", "nexus", "endpoint", verb,
-            "--name", endpoint.name,
-            "--target-namespace", endpoint.target_namespace,
-            "--target-task-queue", endpoint.target_task_queue,
-            "--description", endpoint.description,
+            "operator",
+            "nexus",
+            "endpoint",
+            verb,
+            "--name",
+            endpoint.name,
+            "--target-namespace",
+            endpoint.target_namespace,
+            "--target-task-queue",
+            endpoint.target_task_queue,
+            "--description",
+            endpoint.description,
             env=env,
         )
         if result.returncode != 0:
@@ -120,7 +127,16 @@ def ensure_search_attributes(address: str, env: Mapping[str, str] | None = None)
     for name, (namespace, kind) in SEARCH_ATTRIBUTES.items():
         # Creating an attribute that exists with the same type succeeds, so this is idempotent.
         created = _cli(
-            address, "operator", "search-attribute", "create", "--namespace", namespace, "--name", name, "--type", kind,
+            address,
+            "operator",
+            "search-attribute",
+            "create",
+            "--namespace",
+            namespace,
+            "--name",
+            name,
+            "--type",
+            kind,
             env=env,
         )
         if created.returncode != 0:

@@ -137,9 +137,7 @@ def match_accesses(lines: list[str], digests: set[str]) -> list[Access]:
     return out
 
 
-async def who_saw(
-    client: Client, workflow_id: str, run_id: str | None, log: Path, key: bytes | None = None
-) -> WhoSaw:
+async def who_saw(client: Client, workflow_id: str, run_id: str | None, log: Path, key: bytes | None = None) -> WhoSaw:
     run_id = await resolve_run_id(client, workflow_id, run_id)
     history = await fetch_raw_history(client, workflow_id, run_id)
     digests = history_digests(history)

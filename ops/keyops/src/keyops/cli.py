@@ -329,8 +329,13 @@ async def _cmd_who_saw(args: argparse.Namespace, out: Console) -> int:
         table.add_column(column, justify="right" if column == "payloads" else "left")
     for a in answer.accesses:
         table.add_row(
-            escape(a.ts), escape(a.subject or "(unauthenticated)"), escape(a.auth_method or "-"),
-            escape(a.client or "-"), escape(a.operation), escape(a.outcome), str(a.payloads_matched),
+            escape(a.ts),
+            escape(a.subject or "(unauthenticated)"),
+            escape(a.auth_method or "-"),
+            escape(a.client or "-"),
+            escape(a.operation),
+            escape(a.outcome),
+            str(a.payloads_matched),
             style=None if a.saw_plaintext else "dim",
         )
     out.print(table)

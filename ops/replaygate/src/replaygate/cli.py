@@ -46,21 +46,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--address", help=f"Temporal frontend (default: TEMPORAL_ADDRESS, else {DEFAULT_ADDRESS})")
     parser.add_argument(
-        "--namespace", "-n", action="append", dest="namespaces",
+        "--namespace",
+        "-n",
+        action="append",
+        dest="namespaces",
         help=f"namespace to export (repeatable; default: {', '.join(DEFAULT_NAMESPACES)})",
     )
     parser.add_argument(
-        "--corpus", type=Path, default=Path(os.environ.get("REPLAY_CORPUS", DEFAULT_CORPUS)),
+        "--corpus",
+        type=Path,
+        default=Path(os.environ.get("REPLAY_CORPUS", DEFAULT_CORPUS)),
         help="local corpus directory (default: REPLAY_CORPUS, else %(default)s)",
     )
-    parser.add_argument("--since-hours", type=float, default=24.0,
-                        help="also export runs closed in this many hours (default: %(default)s)")
+    parser.add_argument(
+        "--since-hours",
+        type=float,
+        default=24.0,
+        help="also export runs closed in this many hours (default: %(default)s)",
+    )
     parser.add_argument(
         "--limit", type=int, default=200, help="at most this many runs per namespace (default: %(default)s)"
     )
     parser.add_argument("--no-export", action="store_true", help="replay the corpus as it is, without a cluster")
     parser.add_argument(
-        "--go-replayer", type=Path, default=DEFAULT_GO_REPLAYER,
+        "--go-replayer",
+        type=Path,
+        default=DEFAULT_GO_REPLAYER,
         help="the built retrieval-replay command, for Go workflows (default: %(default)s; `make build` builds it)",
     )
     return parser

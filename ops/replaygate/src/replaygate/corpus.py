@@ -86,4 +86,3 @@ class Corpus:
 
     def read(self, entry: CorpusEntry) -> str:
         return (self.root / entry.file).read_text()
-

@@ -76,12 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--prometheus-url",
         default=os.environ.get("PROMETHEUS_URL") or None,
         help=(
-            "Prometheus base URL for error rates by build_id "
-            "(default: $PROMETHEUS_URL; without it, visibility counts)"
+            "Prometheus base URL for error rates by build_id (default: $PROMETHEUS_URL; without it, visibility counts)"
         ),
     )
-    p.add_argument("--window", type=_minutes, default=timedelta(minutes=15), metavar="MINUTES",
-                   help="window of the error figures, in minutes (default 15)")
+    p.add_argument(
+        "--window",
+        type=_minutes,
+        default=timedelta(minutes=15),
+        metavar="MINUTES",
+        help="window of the error figures, in minutes (default 15)",
+    )
 
     p = commands.add_parser("ramp", parents=[common], help="send PERCENT of new workflows to version BUILD_ID")
     p.add_argument("build_id", metavar="BUILD_ID")
@@ -127,8 +131,10 @@ def render_status(out: Console, state: DeploymentState) -> None:
     out.print(table)
     source = next((v.error_source for v in state.versions if v.error_source), "")
     if source == "visibility":
-        out.print("Error figures: failed (failed, timed out, terminated) of closed workflows, from visibility; "
-                  "set PROMETHEUS_URL for the SDK failure counters.")
+        out.print(
+            "Error figures: failed (failed, timed out, terminated) of closed workflows, from visibility; "
+            "set PROMETHEUS_URL for the SDK failure counters."
+        )
 
 
 def _state_json(state: DeploymentState) -> dict:

@@ -275,9 +275,7 @@ class Deployment:
                 f"AND CloseTime > '{since}'"
             )
             version.closed = await self._count(f"{scope} AND ExecutionStatus != 'Running'")
-            version.failed = await self._count(
-                f"{scope} AND ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated')"
-            )
+            version.failed = await self._count(f"{scope} AND ExecutionStatus IN ('Failed', 'TimedOut', 'Terminated')")
             version.error_source = "visibility"
 
     def _known(self, info: WorkerDeploymentInfo, build_id: str) -> None:
@@ -297,9 +295,7 @@ class Deployment:
                 "before sending it traffic"
             )
 
-    async def _change(
-        self, action: str, build_id: str | None, apply: Callable[[bytes], Awaitable[object]]
-    ) -> Change:
+    async def _change(self, action: str, build_id: str | None, apply: Callable[[bytes], Awaitable[object]]) -> Change:
         described = await self.describe()
         if build_id is not None:
             self._known(described.worker_deployment_info, build_id)
@@ -352,7 +348,10 @@ class Deployment:
     def _target(self, build_id: str, token: bytes) -> dict[str, Any]:
         """The fields both routing changes share; an empty build id means unversioned / none."""
         return dict(
-            namespace=self.namespace, deployment_name=self.name, build_id=build_id, conflict_token=token,
+            namespace=self.namespace,
+            deployment_name=self.name,
+            build_id=build_id,
+            conflict_token=token,
             identity=IDENTITY,
         )
 

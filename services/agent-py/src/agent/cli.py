@@ -131,8 +131,10 @@ def render_system_check(result: SystemCheckResult, workflow_id: str) -> None:
     hop(
         "llm.chat_completion",
         f"model {answer.model} through the openai client, activity on queue llm",
-        [*(answer.content or "(no content)").splitlines(),
-         f"[{answer.usage.prompt_tokens} prompt + {answer.usage.completion_tokens} completion tokens]"],
+        [
+            *(answer.content or "(no content)").splitlines(),
+            f"[{answer.usage.prompt_tokens} prompt + {answer.usage.completion_tokens} completion tokens]",
+        ],
     )
 
 
@@ -278,7 +280,10 @@ async def chat_decide(args: argparse.Namespace) -> int:
     decision_id = _request_id(args.decision_id, "decision", "--decision-id")
     with console.status(f"{verb} {args.approval_id}..."):
         outcome = await conversations.decide(
-            args.id, args.approval_id, approve=args.approve, approver=args.approver or principal.subject,
+            args.id,
+            args.approval_id,
+            approve=args.approve,
+            approver=args.approver or principal.subject,
             note=args.note,
             decision_id=decision_id,
         )
@@ -353,24 +358,45 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
     start = sub.add_parser("start", help="start a conversation and print its id")
     start.add_argument("--id", help="conversation id (default: a new random one; ids are never reused)")
-    start.add_argument("--customer-id", metavar="ID",
-                       help="the customer the conversation acts for: required for an operator's token, "
-                       "implied by a customer's own (AGENT_TOKEN_FILE)")
+    start.add_argument(
+        "--customer-id",
+        metavar="ID",
+        help="the customer the conversation acts for: required for an operator's token, "
+        "implied by a customer's own (AGENT_TOKEN_FILE)",
+    )
     start.add_argument("--customer", default="", help="how to address the customer (free text, never used for access)")
-    start.add_argument("--approval-threshold", type=money_cents, default=10_000, metavar="AMOUNT",
-                       help="refunds above this amount wait for a person (default 100.00)")
-    start.add_argument("--approval-timeout", type=duration, default=24 * 3600, metavar="DURATION",
-                       help="how long an approval waits before it is escalated (default 24h)")
-    start.add_argument("--max-idle", type=duration, default=24 * 3600, metavar="DURATION",
-                       help="end the conversation after this long without messages (default 24h)")
+    start.add_argument(
+        "--approval-threshold",
+        type=money_cents,
+        default=10_000,
+        metavar="AMOUNT",
+        help="refunds above this amount wait for a person (default 100.00)",
+    )
+    start.add_argument(
+        "--approval-timeout",
+        type=duration,
+        default=24 * 3600,
+        metavar="DURATION",
+        help="how long an approval waits before it is escalated (default 24h)",
+    )
+    start.add_argument(
+        "--max-idle",
+        type=duration,
+        default=24 * 3600,
+        metavar="DURATION",
+        help="end the conversation after this long without messages (default 24h)",
+    )
     start.set_defaults(handler=chat_start)
 
     send = sub.add_parser("send", help="send a message and print the agent's answer")
     send.add_argument("id")
     send.add_argument("message", help='the message, or "-" to read it from stdin')
-    send.add_argument("--message-id", metavar="MID",
-                      help="id of this message; resending with the same id never processes it twice "
-                      "(default: a new one, printed on stderr)")
+    send.add_argument(
+        "--message-id",
+        metavar="MID",
+        help="id of this message; resending with the same id never processes it twice "
+        "(default: a new one, printed on stderr)",
+    )
     send.set_defaults(handler=chat_send)
 
     approvals = sub.add_parser("approvals", help="list the approvals waiting for a person")
@@ -382,10 +408,16 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         decide.add_argument("id")
         decide.add_argument("approval_id")
         decide.add_argument("--note", default="", help="why (shown to the customer on rejection)")
-        decide.add_argument("--approver", default=os.environ.get("AGENT_APPROVER"),
-                            help="who decides, as recorded (default: $AGENT_APPROVER or your principal's subject)")
-        decide.add_argument("--decision-id", metavar="DID",
-                            help="id of this decision, to resend it safely (default: a new one, printed on stderr)")
+        decide.add_argument(
+            "--approver",
+            default=os.environ.get("AGENT_APPROVER"),
+            help="who decides, as recorded (default: $AGENT_APPROVER or your principal's subject)",
+        )
+        decide.add_argument(
+            "--decision-id",
+            metavar="DID",
+            help="id of this decision, to resend it safely (default: a new one, printed on stderr)",
+        )
         decide.set_defaults(handler=chat_decide, approve=approve)
 
     show = sub.add_parser("show", help="transcript, current step, pending approvals, token totals")
@@ -402,8 +434,11 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     end = sub.add_parser("end", help="end a conversation (pending approvals are escalated)")
     end.add_argument("id")
     end.add_argument("--reason", default="ended by the customer")
-    end.add_argument("--request-id", metavar="RID",
-                     help="id of this request, to resend it safely (default: a new one, printed on stderr)")
+    end.add_argument(
+        "--request-id",
+        metavar="RID",
+        help="id of this request, to resend it safely (default: a new one, printed on stderr)",
+    )
     end.set_defaults(handler=chat_end)
 
 
@@ -431,11 +466,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # The defaults fit all-MiniLM-L6-v2's 256-token window; another embedding model may want others.
     ingest_parser.add_argument(
-        "--chunk-chars", type=int, default=CHUNK_CHARS, metavar="C",
+        "--chunk-chars",
+        type=int,
+        default=CHUNK_CHARS,
+        metavar="C",
         help=f"target chunk size in characters, one embedding each (default {CHUNK_CHARS}, at least 100)",
     )
     ingest_parser.add_argument(
-        "--overlap-chars", type=int, default=CHUNK_OVERLAP_CHARS, metavar="O",
+        "--overlap-chars",
+        type=int,
+        default=CHUNK_OVERLAP_CHARS,
+        metavar="O",
         help=f"characters repeated from one chunk at the start of the next (default {CHUNK_OVERLAP_CHARS}, "
         "under half of --chunk-chars)",
     )

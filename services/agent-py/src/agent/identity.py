@@ -148,9 +148,11 @@ class OidcSettings:
             return None
         # Issuer and audience are both required: without the audience a token minted for any
         # other application of the same identity provider would start conversations here.
-        missing = [name for name, value in (
-            (OIDC_ISSUER_ENV, issuer), (OIDC_AUDIENCE_ENV, audience), (OIDC_JWKS_URL_ENV, jwks_url)
-        ) if not value]
+        missing = [
+            name
+            for name, value in ((OIDC_ISSUER_ENV, issuer), (OIDC_AUDIENCE_ENV, audience), (OIDC_JWKS_URL_ENV, jwks_url))
+            if not value
+        ]
         if missing:
             raise IdentityError(f"OIDC identities are half configured: set {' and '.join(missing)} too")
         if not jwks_url.startswith(("https://", "http://")):
@@ -163,8 +165,9 @@ class OidcSettings:
         if not leeway.isdigit():
             raise IdentityError("AGENT_OIDC_LEEWAY_SECONDS must be a whole number of seconds")
         return cls(
-            JwtPolicy(jwks_url=jwks_url, audience=audience, issuer=issuer, algorithms=algorithms,
-                      leeway_seconds=int(leeway)),
+            JwtPolicy(
+                jwks_url=jwks_url, audience=audience, issuer=issuer, algorithms=algorithms, leeway_seconds=int(leeway)
+            ),
             customer_claim=get("CUSTOMER_CLAIM") or DEFAULT_CUSTOMER_CLAIM,
             roles_claim=get("ROLES_CLAIM") or DEFAULT_ROLES_CLAIM,
             operator_role=get("OPERATOR_ROLE") or DEFAULT_OPERATOR_ROLE,
@@ -199,9 +202,7 @@ class Identities:
     def __init__(self, principals_file: Path | None, oidc: OidcSettings | None) -> None:
         self._principals_file = principals_file
         self._oidc = oidc
-        self._verifier = (
-            JwksVerifier(oidc.policy, audience_label="this agent deployment") if oidc is not None else None
-        )
+        self._verifier = JwksVerifier(oidc.policy, audience_label="this agent deployment") if oidc is not None else None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Identities:
@@ -211,7 +212,7 @@ class Identities:
             raise IdentityError(
                 f"no authenticated identity: set {PRINCIPALS_FILE_ENV} (the principals this deployment knows) "
                 f"or {OIDC_ISSUER_ENV}, {OIDC_AUDIENCE_ENV} and {OIDC_JWKS_URL_ENV} (your identity provider), "
-                f"and {TOKEN_FILE_ENV} (your token); on a dev stack `eval \"$(.venv/bin/python -m devstack env)\"` does"
+                f'and {TOKEN_FILE_ENV} (your token); on a dev stack `eval "$(.venv/bin/python -m devstack env)"` does'
             )
         return cls(Path(principals_file) if principals_file else None, oidc)
 

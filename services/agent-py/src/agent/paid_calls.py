@@ -213,12 +213,18 @@ class PatientCompletion:
                 return
             except RPCError as err:
                 if err.status == RPCStatusCode.NOT_FOUND:
-                    log.info("a late completion was refused (the attempt timed out); the next attempt "
-                             "returns the kept answer")
+                    log.info(
+                        "a late completion was refused (the attempt timed out); the next attempt "
+                        "returns the kept answer"
+                    )
                     return
                 if err.status in _FINAL or time.monotonic() + delay >= deadline:
-                    log.warning("could not report a completed activity within %.0f s: %s; the next attempt "
-                                "returns the kept answer", self.patience_s, err.message)
+                    log.warning(
+                        "could not report a completed activity within %.0f s: %s; the next attempt "
+                        "returns the kept answer",
+                        self.patience_s,
+                        err.message,
+                    )
                     return
                 await asyncio.sleep(delay)
                 # At most a second apart: a restarted server soon times out an attempt whose

@@ -292,8 +292,16 @@ class Store:
             conn.execute(
                 "INSERT INTO orders (order_id, customer, customer_id, status, fulfilment, total_cents,"
                 " refunded_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                (order.order_id, order.customer, order.customer_id, order.status, order.status, total,
-                 order.currency, created),
+                (
+                    order.order_id,
+                    order.customer,
+                    order.customer_id,
+                    order.status,
+                    order.status,
+                    total,
+                    order.currency,
+                    created,
+                ),
             )
             conn.executemany(
                 "INSERT INTO order_items (order_id, line_no, sku, name, quantity, price_cents)"
@@ -374,9 +382,7 @@ class Store:
             )
         return order
 
-    def apply_refund(
-        self, order_id: str, amount_cents: int, reason: str, idempotency_key: str
-    ) -> RefundResult:
+    def apply_refund(self, order_id: str, amount_cents: int, reason: str, idempotency_key: str) -> RefundResult:
         """Refund ``amount_cents`` of an order, once per ``idempotency_key`` (see :meth:`refund_once`)."""
         return self.refund_once(order_id, amount_cents, reason, idempotency_key)[0]
 
@@ -460,9 +466,7 @@ class Store:
             if not subject.strip():
                 raise InvalidTicket("a ticket needs a non-empty subject")
             if priority not in TICKET_PRIORITIES:
-                raise InvalidTicket(
-                    f"priority must be one of {', '.join(TICKET_PRIORITIES)}, got {priority!r}"
-                )
+                raise InvalidTicket(f"priority must be one of {', '.join(TICKET_PRIORITIES)}, got {priority!r}")
             if order_id is not None and self._read_order(conn, order_id) is None:
                 raise OrderNotFound(order_id)
             last = conn.execute(

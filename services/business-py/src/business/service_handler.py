@@ -64,9 +64,7 @@ def refund_workflow_id(idempotency_key: str) -> str:
 
 
 def _bad_request(message: str) -> nexusrpc.HandlerError:
-    return nexusrpc.HandlerError(
-        message, type=nexusrpc.HandlerErrorType.BAD_REQUEST, retryable_override=False
-    )
+    return nexusrpc.HandlerError(message, type=nexusrpc.HandlerErrorType.BAD_REQUEST, retryable_override=False)
 
 
 def _not_found(message: str) -> nexusrpc.HandlerError:
@@ -76,9 +74,7 @@ def _not_found(message: str) -> nexusrpc.HandlerError:
 
 
 def _unauthorized(message: str) -> nexusrpc.HandlerError:
-    return nexusrpc.HandlerError(
-        message, type=nexusrpc.HandlerErrorType.UNAUTHORIZED, retryable_override=False
-    )
+    return nexusrpc.HandlerError(message, type=nexusrpc.HandlerErrorType.UNAUTHORIZED, retryable_override=False)
 
 
 def _check_customer_id(customer_id: str | None) -> None:
@@ -148,9 +144,7 @@ class BusinessServiceHandler:
         return await self._owned_order("get_order", input.order_id, input.customer_id)
 
     @nexusrpc.handler.sync_operation
-    async def create_ticket(
-        self, ctx: nexusrpc.handler.StartOperationContext, input: CreateTicketRequest
-    ) -> Ticket:
+    async def create_ticket(self, ctx: nexusrpc.handler.StartOperationContext, input: CreateTicketRequest) -> Ticket:
         # A sync operation although it writes: one short SQLite transaction, idempotent per
         # key, so the caller's Nexus retries (and an agent step replayed after a crash) are safe.
         _check_ticket_request(input)
@@ -191,9 +185,7 @@ class BusinessServiceHandler:
         if input.amount_cents < MIN_AMOUNT_CENTS:
             raise _bad_request(f"amount_cents must be a positive number of cents, got {input.amount_cents}")
         try:
-            await asyncio.to_thread(
-                self._store.check_refund, input.order_id, input.amount_cents, input.idempotency_key
-            )
+            await asyncio.to_thread(self._store.check_refund, input.order_id, input.amount_cents, input.idempotency_key)
         except OrderNotFound as err:
             raise _not_found(str(err)) from err
         except InvalidRefund as err:

@@ -20,7 +20,9 @@ def main(argv: list[str] | None = None) -> int:
         "Offline OpenAI-compatible model server: SIMULATED chat completions (deterministic rules, "
         "no language model) and REAL embeddings (all-MiniLM-L6-v2, run locally). "
         "Environment: MODEL_SERVER_PORT, MODEL_SERVER_FAULTS, MODEL_SERVER_LEDGER_PATH, MODEL_SERVER_API_KEY.",
-        argv, port_env=PORT_ENV, default_port=DEFAULT_PORT,
+        argv,
+        port_env=PORT_ENV,
+        default_port=DEFAULT_PORT,
     )
     try:
         port = args.port if args.port is not None else port_from_env()

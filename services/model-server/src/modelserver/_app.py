@@ -194,8 +194,12 @@ async def _answer_chat(state: ServerState, call: _Call, body: Any) -> Response:
     sim_model = lookup_kind(chat.model, "chat")
     prompt = prompt_tokens(chat)
     hostile = await _inject_fault(
-        state, call, chat.latest_user_text(),
-        context_window=sim_model.context_window, prompt_tokens=prompt, param="messages",
+        state,
+        call,
+        chat.latest_user_text(),
+        context_window=sim_model.context_window,
+        prompt_tokens=prompt,
+        param="messages",
     )
     if prompt > sim_model.context_window:
         raise context_length_exceeded(chat.model, sim_model.context_window, prompt)

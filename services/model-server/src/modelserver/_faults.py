@@ -23,8 +23,14 @@ _FIELDS = frozenset(
     {"kind", "times", "match", "endpoint", "status", "retry_after", "delay_s", "message", "behaviour", "order_id"}
 )
 HostileBehaviour = Literal[
-    "other_customer", "above_remaining", "unasked_refund", "refund_burst", "unknown_tool", "bad_arguments",
-    "obey_injection", "tool_loop",
+    "other_customer",
+    "above_remaining",
+    "unasked_refund",
+    "refund_burst",
+    "unknown_tool",
+    "bad_arguments",
+    "obey_injection",
+    "tool_loop",
 ]
 BEHAVIOURS: tuple[str, ...] = get_args(HostileBehaviour)
 

@@ -32,18 +32,24 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
-            "modelserver_requests", "HTTP requests answered, by endpoint and status code.",
-            ["endpoint", "status"], registry=self.registry,
+            "modelserver_requests",
+            "HTTP requests answered, by endpoint and status code.",
+            ["endpoint", "status"],
+            registry=self.registry,
         )
         self.faults = Counter(
-            "modelserver_faults_injected", "Faults injected (admin API or MODEL_SERVER_FAULTS), by kind.",
-            ["kind", "endpoint"], registry=self.registry,
+            "modelserver_faults_injected",
+            "Faults injected (admin API or MODEL_SERVER_FAULTS), by kind.",
+            ["kind", "endpoint"],
+            registry=self.registry,
         )
         # Lets a drill (or an operator) see that a model call is running right now, e.g. to kill a
         # worker while one is in flight rather than hoping a random moment finds one.
         self.in_flight = Gauge(
-            "modelserver_requests_in_flight", "HTTP requests being answered right now, by endpoint.",
-            ["endpoint"], registry=self.registry,
+            "modelserver_requests_in_flight",
+            "HTTP requests being answered right now, by endpoint.",
+            ["endpoint"],
+            registry=self.registry,
         )
 
     def request(self, path: str, status: int) -> None:

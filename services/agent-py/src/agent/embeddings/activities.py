@@ -107,7 +107,12 @@ class EmbeddingActivities:
         assert expected is not None  # at least one text, so at least one vector
         log.info(
             "embedded texts=%d batches=%d purpose=%s model=%s dimension=%d prompt_tokens=%d",
-            len(texts), len(batches), request.purpose, model, expected, prompt_tokens,
+            len(texts),
+            len(batches),
+            request.purpose,
+            model,
+            expected,
+            prompt_tokens,
         )
         return EmbedResult(vectors=vectors, model=model, dimension=expected, prompt_tokens=prompt_tokens)
 

@@ -65,4 +65,3 @@ class EmbeddingSettings:
             document_prefix=env.get("EMBEDDING_DOCUMENT_PREFIX", ""),
             query_prefix=env.get("EMBEDDING_QUERY_PREFIX", ""),
         )
-

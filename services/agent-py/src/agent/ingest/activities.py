@@ -128,7 +128,10 @@ class IngestActivities:
             for i in range(0, len(chunks), CHUNKS_PER_BATCH)
         ]
         activity.logger.info(
-            "extracted %s: %d characters, %d chunks, title %r", request.source, len(extracted.text), len(chunks),
+            "extracted %s: %d characters, %d chunks, title %r",
+            request.source,
+            len(extracted.text),
+            len(chunks),
             extracted.title,
         )
         return ExtractedDocument(title=extracted.title, chars=len(extracted.text), chunks=len(chunks), batches=batches)

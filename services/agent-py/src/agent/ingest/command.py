@@ -89,7 +89,10 @@ def render(console: Console, result: IngestResult, workflow_id: str) -> None:
     for doc in result.documents:
         style = _STYLES.get(doc.outcome, "dim")
         table.add_row(
-            Path(doc.path).name, doc.doc_id, f"[{style}]{doc.outcome}[/{style}]", str(doc.chunks),
+            Path(doc.path).name,
+            doc.doc_id,
+            f"[{style}]{doc.outcome}[/{style}]",
+            str(doc.chunks),
             doc.error or doc.title,
         )
     console.print(table)
@@ -126,7 +129,10 @@ async def ingest(
     parts = [files[start : start + per_ingestion] for start in range(0, len(files), per_ingestion)] or [[]]
     requests = [
         IngestInput(
-            paths=part, collection=collection, retrieval_endpoint=retrieval_endpoint, chunk_chars=chunk_chars,
+            paths=part,
+            collection=collection,
+            retrieval_endpoint=retrieval_endpoint,
+            chunk_chars=chunk_chars,
             overlap_chars=overlap_chars,
         )
         for part in parts
@@ -149,7 +155,10 @@ async def _run(client: Client, console: Console, request: IngestInput, workflow_
     try:
         # A workflow id names one ingestion (its result is the record of it): never reused.
         handle = await client.start_workflow(
-            IngestWorkflow.run, request, id=workflow_id, task_queue=AGENT_TASK_QUEUE,
+            IngestWorkflow.run,
+            request,
+            id=workflow_id,
+            task_queue=AGENT_TASK_QUEUE,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )
     except WorkflowAlreadyStartedError:

@@ -22,8 +22,31 @@ from agent.ingest.types import IngestErrorType
 _INVISIBLE = ("script", "style", "noscript", "template", "svg", "iframe", "object", "head")
 # Elements that end a paragraph; inline ones (a, em, span, ...) stay inside their sentence.
 _BLOCKS = (
-    "p", "div", "section", "article", "main", "header", "footer", "nav", "aside", "blockquote", "pre",
-    "li", "dt", "dd", "tr", "table", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "figcaption",
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "header",
+    "footer",
+    "nav",
+    "aside",
+    "blockquote",
+    "pre",
+    "li",
+    "dt",
+    "dd",
+    "tr",
+    "table",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "figcaption",
 )
 _MARKDOWN_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 

@@ -150,7 +150,10 @@ class ModelActivities:
                 record_model_call(ModelCall(model, _elapsed(started), failure.type), self.prices)
                 log.warning(
                     "model call failed model=%s key=%s type=%s retryable=%s",
-                    model, request_key, failure.type, not failure.non_retryable,
+                    model,
+                    request_key,
+                    failure.type,
+                    not failure.non_retryable,
                 )
                 raise failure from None
             usage = response.usage

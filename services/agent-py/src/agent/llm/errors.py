@@ -52,9 +52,7 @@ def classify(err: openai.OpenAIError, retry_after_cap: timedelta) -> Application
     if isinstance(err, openai.APITimeoutError):
         return ApplicationError("the model provider did not answer in time", type=ModelErrorType.TIMEOUT)
     if isinstance(err, openai.APIConnectionError):
-        return ApplicationError(
-            f"cannot reach the model provider: {err.message}", type=ModelErrorType.CONNECTION
-        )
+        return ApplicationError(f"cannot reach the model provider: {err.message}", type=ModelErrorType.CONNECTION)
     if not isinstance(err, openai.APIStatusError):
         # A response that did not parse (APIResponseValidationError, say): the provider's fault.
         return ApplicationError(f"the model provider sent an unusable answer: {err}", type=ModelErrorType.SERVER_ERROR)

@@ -40,8 +40,7 @@ class ModelSettings:
         return cls(
             base_url=base_url,
             api_key=api_key or "sim",
-            model=os.environ.get("AGENT_MODEL")
-            or (SIMULATOR_MODEL if use_simulator else HOSTED_DEFAULT_MODEL),
+            model=os.environ.get("AGENT_MODEL") or (SIMULATOR_MODEL if use_simulator else HOSTED_DEFAULT_MODEL),
             timeout_s=timeout_s,
             max_retry_after_s=max_retry_after_s,
         )

@@ -33,8 +33,13 @@ def settings_problems(s: ConversationSettings) -> list[str]:
     if not 1 <= s.max_message_bytes <= MESSAGE_BYTES_CEILING:
         problems.append(f"max_message_bytes must be between 1 and {MESSAGE_BYTES_CEILING}")
     for name in (
-        "max_tool_rounds", "tool_failure_limit", "model_max_attempts", "max_turns_per_run", "search_top_k",
-        "max_refund_cents_per_conversation", "max_conversation_tokens",
+        "max_tool_rounds",
+        "tool_failure_limit",
+        "model_max_attempts",
+        "max_turns_per_run",
+        "search_top_k",
+        "max_refund_cents_per_conversation",
+        "max_conversation_tokens",
     ):
         if getattr(s, name) < 1:
             problems.append(f"{name} must be at least 1")

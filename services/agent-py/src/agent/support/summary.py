@@ -29,8 +29,6 @@ def summarize(archived_turns: int, asked: list[str], actions: list[ActionRecord]
     pending = [a for a in approvals if a.status == ApprovalStatus.PENDING]
     if pending:
         lines.append(
-            "Waiting for a person's approval: "
-            + "; ".join(f"{a.approval_id} ({a.summary})" for a in pending)
-            + "."
+            "Waiting for a person's approval: " + "; ".join(f"{a.approval_id} ({a.summary})" for a in pending) + "."
         )
     return "\n".join(lines)

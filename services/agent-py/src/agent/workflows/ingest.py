@@ -263,8 +263,12 @@ class IngestWorkflow:
             done = await workflow.execute_child_workflow(
                 IngestDocumentWorkflow.run,
                 DocumentIngestInput(
-                    doc, request.collection, request.retrieval_endpoint, request.embed_concurrency,
-                    request.chunk_chars, request.overlap_chars,
+                    doc,
+                    request.collection,
+                    request.retrieval_endpoint,
+                    request.embed_concurrency,
+                    request.chunk_chars,
+                    request.overlap_chars,
                 ),
                 id=child_workflow_id(request.collection, doc_id),
                 # Finished runs are the record of what is indexed; a new content starts a new run.

@@ -369,10 +369,7 @@ class SupportAgentWorkflow:
                 ref = await self._store_if_large(answer)
                 self._context.append(self._message("assistant", answer, ref))
                 return answer, ref, None
-            tool_calls = [
-                tool_call(c.id, c.name, c.arguments)
-                for c in result.tool_calls
-            ]
+            tool_calls = [tool_call(c.id, c.name, c.arguments) for c in result.tool_calls]
             calls_ref = await self._store_if_large(json.dumps(tool_calls, ensure_ascii=False), "application/json")
             self._context.append(
                 ChatMessage(
@@ -641,9 +638,7 @@ class SupportAgentWorkflow:
         self._context.append(
             ChatMessage(
                 role="assistant",
-                tool_calls=[
-                    tool_call(call_id, tool.name, json.dumps(args))
-                ],
+                tool_calls=[tool_call(call_id, tool.name, json.dumps(args))],
             )
         )
         content = json.dumps(result, ensure_ascii=False)

@@ -84,8 +84,9 @@ class BertEncoder:
         self.emb_ln_g = take("embeddings.LayerNorm.weight")
         self.emb_ln_b = take("embeddings.LayerNorm.bias")
         if self.word.shape != (spec.vocab_size, spec.hidden_size):
-            raise ModelFilesError(f"{path}: word embeddings are {self.word.shape}, config says "
-                                  f"({spec.vocab_size}, {spec.hidden_size}).")
+            raise ModelFilesError(
+                f"{path}: word embeddings are {self.word.shape}, config says ({spec.vocab_size}, {spec.hidden_size})."
+            )
         layers = []
         for i in range(spec.num_layers):
             p = f"encoder.layer.{i}"
