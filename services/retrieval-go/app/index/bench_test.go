@@ -52,6 +52,7 @@ func BenchmarkSearchBM25(b *testing.B) {
 		{"maxscore/k=100", bm25MaxScore, 100},
 		{"exhaustive/k=10", bm25Exhaustive, 10},
 		{"exhaustive/k=2000", bm25Exhaustive, 2000},
+		{"bruteforce/k=10", bm25BruteForce, 10},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			c.mu.RLock()
