@@ -54,7 +54,9 @@ func (w bm25Weight) of(q queryTerm, freq, length uint32) float64 {
 }
 
 // canceller checks a search's context every cancelCheckInterval steps, so
-// that the scoring loops pay for ctx.Err only now and then.
+// that the scoring loops pay for ctx.Err only now and then. Each loop keeps
+// its own on its stack: through a pointer, its count costs a load more per
+// step.
 type canceller struct {
 	ctx   context.Context
 	steps int
@@ -80,7 +82,6 @@ func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, 
 	}
 	w := bm25Weight{k1: c.opts.K1, b: c.opts.B, avgdl: float64(c.totalLen) / float64(c.live)}
 	top := c.newTopK(limit)
-	cc := &canceller{ctx: ctx}
 	if how == bm25Auto {
 		how = bm25Exhaustive
 		if limit <= maxScoreLimit {
@@ -90,11 +91,12 @@ func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, 
 	var err error
 	switch how {
 	case bm25BruteForce:
-		err = c.bruteForce(qts, w, top, filter, cc)
+		err = c.bruteForce(ctx, qts, w, top, filter)
 	case bm25MaxScore:
+		cc := canceller{ctx: ctx}
 		err = c.maxScore(qts, w.of, top, filter, cc.tick)
 	default:
-		err = c.exhaustive(qts, w, top, filter, cc)
+		err = c.exhaustive(ctx, qts, w, top, filter)
 	}
 	if err != nil {
 		return nil, err
@@ -127,7 +129,8 @@ func (c *collection) queryTerms(qts []queryTerm, terms []string) []queryTerm {
 
 // bruteForce scores every live document from its own term counts, without
 // the inverted index.
-func (c *collection) bruteForce(qts []queryTerm, w bm25Weight, top *topK, filter func(uint32) bool, cc *canceller) error {
+func (c *collection) bruteForce(ctx context.Context, qts []queryTerm, w bm25Weight, top *topK, filter func(uint32) bool) error {
+	cc := canceller{ctx: ctx}
 	for slot, e := range c.slots {
 		if err := cc.tick(); err != nil {
 			return err
@@ -153,7 +156,8 @@ func (c *collection) bruteForce(qts []queryTerm, w bm25Weight, top *topK, filter
 // exhaustive scores term at a time into a dense accumulator, every posting.
 // Documents are visited in the same order on every run, so floating-point
 // sums, and the ranking, are reproducible.
-func (c *collection) exhaustive(qts []queryTerm, w bm25Weight, top *topK, filter func(uint32) bool, cc *canceller) error {
+func (c *collection) exhaustive(ctx context.Context, qts []queryTerm, w bm25Weight, top *topK, filter func(uint32) bool) error {
+	cc := canceller{ctx: ctx}
 	accp := c.accumulator()
 	defer c.scorePool.Put(accp)
 	acc := (*accp)[:len(c.slots)]
