@@ -143,6 +143,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return rep, nil
 }
 
+// runSize generates a corpus of n documents and its queries, and measures
+// indexing it (durably too, up to cfg.DurableSizeLimit), the heap it takes
+// and every mode's searches, indexed and by brute force.
 func runSize(ctx context.Context, cfg Config, n int, opts index.Options, log *slog.Logger) (SizeResult, error) {
 	r := rand.New(rand.NewPCG(cfg.Seed, uint64(n)))
 	vocab := vocabulary(r, cfg.Vocabulary)
@@ -157,23 +160,11 @@ func runSize(ctx context.Context, cfg Config, n int, opts index.Options, log *sl
 
 	res := SizeResult{Documents: n, Modes: make(map[string]ModeResult)}
 	if n <= cfg.DurableSizeLimit {
-		dir, err := os.MkdirTemp("", "retrieval-bench-")
+		rate, err := putDurably(docs, opts)
 		if err != nil {
 			return res, err
 		}
-		st, err := store.Open(dir, store.Options{Index: opts})
-		if err != nil {
-			return res, err
-		}
-		start := time.Now()
-		for chunk := range slices.Chunk(docs, putBatch) {
-			if _, err := st.Put("bench", chunk); err != nil {
-				return res, err
-			}
-		}
-		res.DurableDocsPerSecond = float64(n) / time.Since(start).Seconds()
-		st.Close()
-		os.RemoveAll(dir)
+		res.DurableDocsPerSecond = rate
 		log.Info("indexed durably", "documents", n, "docs_per_second", res.DurableDocsPerSecond)
 	}
 
@@ -188,7 +179,7 @@ func runSize(ctx context.Context, cfg Config, n int, opts index.Options, log *sl
 	res.IndexSeconds = time.Since(start).Seconds()
 	res.DocsPerSecond = float64(n) / res.IndexSeconds
 	log.Info("indexed in memory", "documents", n, "seconds", res.IndexSeconds)
-	docs = nil
+	docs = nil // so that the heap measured is the index's alone
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -196,41 +187,78 @@ func runSize(ctx context.Context, cfg Config, n int, opts index.Options, log *sl
 
 	recall, top1 := 0.0, 0.0
 	for _, mode := range modes {
-		var fast, slow []float64
-		var fastTotal, slowTotal float64
-		for _, q := range queries {
-			q.Mode = mode
-			t0 := time.Now()
-			a, err := ix.Search(ctx, q)
-			if err != nil {
-				return res, err
-			}
-			t1 := time.Now()
-			b, err := ix.SearchBruteForce(ctx, q)
-			if err != nil {
-				return res, err
-			}
-			t2 := time.Now()
-			fast = append(fast, ms64(t1.Sub(t0)))
-			slow = append(slow, ms64(t2.Sub(t1)))
-			fastTotal += ms64(t1.Sub(t0))
-			slowTotal += ms64(t2.Sub(t1))
-			if mode == index.ModeVector {
-				recall += overlap(a.Hits, b.Hits)
-				if len(b.Hits) > 0 {
-					top1 += overlap(a.Hits, b.Hits[:1])
-				}
-			}
+		mr, modeRecall, modeTop1, err := measureMode(ctx, ix, queries, mode)
+		if err != nil {
+			return res, err
 		}
-		mr := ModeResult{Indexed: eval.Summarize(fast), BruteForce: eval.Summarize(slow)}
-		mr.SpeedupP50 = round2(mr.BruteForce.P50 / math.Max(mr.Indexed.P50, 1e-3))
-		mr.SpeedupMean = round2(slowTotal / math.Max(fastTotal, 1e-3))
+		recall, top1 = recall+modeRecall, top1+modeTop1
 		res.Modes[string(mode)] = mr
 		log.Info("measured", "documents", n, "mode", mode, "p50_ms", mr.Indexed.P50, "brute_force_p50_ms", mr.BruteForce.P50)
 	}
 	res.HNSWRecallAt10 = recall / float64(len(queries))
 	res.HNSWTop1Found = top1 / float64(len(queries))
 	return res, nil
+}
+
+// putDurably indexes docs through a store in a temporary directory (the
+// journal fsyncs once per batch of putBatch) and returns documents per
+// second.
+func putDurably(docs []index.Document, opts index.Options) (float64, error) {
+	dir, err := os.MkdirTemp("", "retrieval-bench-")
+	if err != nil {
+		return 0, err
+	}
+	st, err := store.Open(dir, store.Options{Index: opts})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for chunk := range slices.Chunk(docs, putBatch) {
+		if _, err := st.Put("bench", chunk); err != nil {
+			return 0, err
+		}
+	}
+	rate := float64(len(docs)) / time.Since(start).Seconds()
+	st.Close()
+	os.RemoveAll(dir)
+	return rate, nil
+}
+
+// measureMode runs the queries in one mode, indexed and by brute force, and
+// returns their latencies. For vector searches it also returns the summed
+// recall at 10 of the graph and the number of queries whose exact nearest
+// neighbour it found (both 0 for other modes).
+func measureMode(ctx context.Context, ix *index.Index, queries []index.Query, mode index.Mode) (mr ModeResult, recall, top1 float64, err error) {
+	var fast, slow []float64
+	var fastTotal, slowTotal float64
+	for _, q := range queries {
+		q.Mode = mode
+		t0 := time.Now()
+		a, err := ix.Search(ctx, q)
+		if err != nil {
+			return mr, 0, 0, err
+		}
+		t1 := time.Now()
+		b, err := ix.SearchBruteForce(ctx, q)
+		if err != nil {
+			return mr, 0, 0, err
+		}
+		t2 := time.Now()
+		fast = append(fast, ms64(t1.Sub(t0)))
+		slow = append(slow, ms64(t2.Sub(t1)))
+		fastTotal += ms64(t1.Sub(t0))
+		slowTotal += ms64(t2.Sub(t1))
+		if mode == index.ModeVector {
+			recall += overlap(a.Hits, b.Hits)
+			if len(b.Hits) > 0 {
+				top1 += overlap(a.Hits, b.Hits[:1])
+			}
+		}
+	}
+	mr = ModeResult{Indexed: eval.Summarize(fast), BruteForce: eval.Summarize(slow)}
+	mr.SpeedupP50 = round2(mr.BruteForce.P50 / math.Max(mr.Indexed.P50, 1e-3))
+	mr.SpeedupMean = round2(slowTotal / math.Max(fastTotal, 1e-3))
+	return mr, recall, top1, nil
 }
 
 // export writes the corpus and the queries as JSON lines.

@@ -39,6 +39,36 @@ type queryTerm struct {
 	idf, k1p1 float64
 }
 
+// bm25Weight is the BM25 formula with a collection's parameters and average
+// document length. Its method is small enough to inline into the scoring
+// loops that call it directly.
+type bm25Weight struct {
+	k1, b, avgdl float64
+}
+
+// of is what one query term adds to the score of a document of the given
+// length that contains it freq times.
+func (w bm25Weight) of(q queryTerm, freq, length uint32) float64 {
+	tf := float64(freq)
+	return q.qtf * q.idf * tf * q.k1p1 / (tf + w.k1*(1-w.b+w.b*float64(length)/w.avgdl))
+}
+
+// canceller checks a search's context every cancelCheckInterval steps, so
+// that the scoring loops pay for ctx.Err only now and then. Each loop keeps
+// its own on its stack: through a pointer, its count costs a load more per
+// step.
+type canceller struct {
+	ctx   context.Context
+	steps int
+}
+
+func (cc *canceller) tick() error {
+	if cc.steps++; cc.steps%cancelCheckInterval == 0 {
+		return cc.ctx.Err()
+	}
+	return nil
+}
+
 // searchBM25 returns the best limit slots for the query terms. Only
 // documents that contain at least one query term are ranked. The caller
 // holds a read lock.
@@ -46,10 +76,39 @@ func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, 
 	if c.live == 0 || len(terms) == 0 || limit <= 0 {
 		return nil, nil
 	}
+	qts := c.queryTerms(make([]queryTerm, 0, 4), terms) // short queries' terms on the stack
+	if len(qts) == 0 {
+		return nil, nil
+	}
+	w := bm25Weight{k1: c.opts.K1, b: c.opts.B, avgdl: float64(c.totalLen) / float64(c.live)}
+	top := c.newTopK(limit)
+	if how == bm25Auto {
+		how = bm25Exhaustive
+		if limit <= maxScoreLimit {
+			how = bm25MaxScore
+		}
+	}
+	var err error
+	switch how {
+	case bm25BruteForce:
+		err = c.bruteForce(ctx, qts, w, top, filter)
+	case bm25MaxScore:
+		cc := canceller{ctx: ctx}
+		err = c.maxScore(qts, w.of, top, filter, cc.tick)
+	default:
+		err = c.exhaustive(ctx, qts, w, top, filter)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return top.sorted(), nil
+}
+
+// queryTerms appends to qts the distinct query terms the collection has, in
+// the order they first occur (the order every strategy sums scores in), each
+// with its inverse document frequency and its count in the query.
+func (c *collection) queryTerms(qts []queryTerm, terms []string) []queryTerm {
 	n := float64(c.live)
-	avgdl := float64(c.totalLen) / n
-	k1, b := c.opts.K1, c.opts.B
-	var qts []queryTerm
 	counts := make(map[uint32]float64)
 	for _, t := range terms {
 		id, ok := c.termIDs[t]
@@ -58,75 +117,49 @@ func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, 
 		}
 		if counts[id] == 0 {
 			df := float64(c.df[id])
-			qts = append(qts, queryTerm{id: id, idf: math.Log(1 + (n-df+0.5)/(df+0.5)), k1p1: k1 + 1})
+			qts = append(qts, queryTerm{id: id, idf: math.Log(1 + (n-df+0.5)/(df+0.5)), k1p1: c.opts.K1 + 1})
 		}
 		counts[id]++
-	}
-	if len(qts) == 0 {
-		return nil, nil
 	}
 	for i := range qts {
 		qts[i].qtf = counts[qts[i].id]
 	}
-	weight := func(q queryTerm, freq, length uint32) float64 {
-		tf := float64(freq)
-		return q.qtf * q.idf * tf * q.k1p1 / (tf + k1*(1-b+b*float64(length)/avgdl))
-	}
-	top := c.newTopK(limit)
-	steps := 0
-	tick := func() error {
-		if steps++; steps%cancelCheckInterval == 0 {
-			return ctx.Err()
-		}
-		return nil
-	}
-	if how == bm25Auto {
-		how = bm25Exhaustive
-		if limit <= maxScoreLimit {
-			how = bm25MaxScore
-		}
-	}
+	return qts
+}
 
-	switch how {
-	case bm25BruteForce:
-		for slot, e := range c.slots {
-			if err := tick(); err != nil {
-				return nil, err
-			}
-			if e == nil || (filter != nil && !filter(uint32(slot))) {
-				continue
-			}
-			score, matched := 0.0, false
-			for _, q := range qts {
-				i, ok := slices.BinarySearchFunc(e.terms, q.id, func(tf termFreq, id uint32) int { return int(tf.term) - int(id) })
-				if ok {
-					score += weight(q, e.terms[i].freq, e.length)
-					matched = true
-				}
-			}
-			if matched {
-				top.offer(scored{slot: uint32(slot), score: score})
+// bruteForce scores every live document from its own term counts, without
+// the inverted index.
+func (c *collection) bruteForce(ctx context.Context, qts []queryTerm, w bm25Weight, top *topK, filter func(uint32) bool) error {
+	cc := canceller{ctx: ctx}
+	for slot, e := range c.slots {
+		if err := cc.tick(); err != nil {
+			return err
+		}
+		if e == nil || (filter != nil && !filter(uint32(slot))) {
+			continue
+		}
+		score, matched := 0.0, false
+		for _, q := range qts {
+			i, ok := slices.BinarySearchFunc(e.terms, q.id, func(tf termFreq, id uint32) int { return int(tf.term) - int(id) })
+			if ok {
+				score += w.of(q, e.terms[i].freq, e.length)
+				matched = true
 			}
 		}
-		return top.sorted(), nil
-	case bm25MaxScore:
-		if err := c.maxScore(qts, weight, top, filter, tick); err != nil {
-			return nil, err
+		if matched {
+			top.offer(scored{slot: uint32(slot), score: score})
 		}
-		return top.sorted(), nil
 	}
+	return nil
+}
 
-	// Term at a time into a dense accumulator: documents are visited in the
-	// same order on every run, so floating-point sums, and the ranking, are
-	// reproducible.
-	accp, _ := c.scorePool.Get().(*[]float64)
-	if accp == nil {
-		accp = new([]float64)
-	}
+// exhaustive scores term at a time into a dense accumulator, every posting.
+// Documents are visited in the same order on every run, so floating-point
+// sums, and the ranking, are reproducible.
+func (c *collection) exhaustive(ctx context.Context, qts []queryTerm, w bm25Weight, top *topK, filter func(uint32) bool) error {
+	cc := canceller{ctx: ctx}
+	accp := c.accumulator()
 	defer c.scorePool.Put(accp)
-	if len(*accp) < len(c.slots) {
-		*accp = make([]float64, len(c.slots)+len(c.slots)/4)
-	}
 	acc := (*accp)[:len(c.slots)]
 	var touched []uint32
 	defer func() {
@@ -136,8 +169,8 @@ func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, 
 	}()
 	for _, q := range qts {
 		for _, p := range c.postings[q.id] {
-			if err := tick(); err != nil {
-				return nil, err
+			if err := cc.tick(); err != nil {
+				return err
 			}
 			if c.slots[p.slot] == nil {
 				continue
@@ -145,7 +178,7 @@ func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, 
 			if acc[p.slot] == 0 {
 				touched = append(touched, p.slot)
 			}
-			acc[p.slot] += weight(q, p.freq, c.lengths[p.slot])
+			acc[p.slot] += w.of(q, p.freq, c.lengths[p.slot])
 		}
 	}
 	for _, s := range touched {
@@ -153,7 +186,21 @@ func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, 
 			top.offer(scored{slot: s, score: acc[s]})
 		}
 	}
-	return top.sorted(), nil
+	return nil
+}
+
+// accumulator returns a pooled score per slot, all zero, at least as long
+// as the collection's slots; the caller zeroes what it touched and puts it
+// back in c.scorePool.
+func (c *collection) accumulator() *[]float64 {
+	accp, _ := c.scorePool.Get().(*[]float64)
+	if accp == nil {
+		accp = new([]float64)
+	}
+	if len(*accp) < len(c.slots) {
+		*accp = make([]float64, len(c.slots)+len(c.slots)/4)
+	}
+	return accp
 }
 
 // maxScore ranks document at a time with MaxScore pruning (Turtle and
@@ -171,43 +218,15 @@ func (c *collection) searchBM25(ctx context.Context, terms []string, limit int, 
 // ranking is bit-identical; the bounds only decide what to skip, with
 // pruneSlack against rounding.
 func (c *collection) maxScore(qts []queryTerm, weight func(queryTerm, uint32, uint32) float64, top *topK, filter func(uint32) bool, tick func() error) error {
-	type cursor struct {
-		qi    int // index into qts: the summation order
-		list  []posting
-		pos   int
-		bound float64
-	}
-	curs := make([]cursor, len(qts))
-	for i, q := range qts {
-		curs[i] = cursor{qi: i, list: c.postings[q.id], bound: weight(q, c.maxFreq[q.id], c.minLength[q.id])}
-	}
-	slices.SortFunc(curs, func(a, b cursor) int {
-		if a.bound != b.bound {
-			if a.bound < b.bound {
-				return -1
-			}
-			return 1
-		}
-		return a.qi - b.qi
-	})
-	// below[i] bounds what terms 0..i-1 (in bound order) add together.
-	below := make([]float64, len(curs)+1)
-	for i, cu := range curs {
-		below[i+1] = below[i] + cu.bound
-	}
+	curs := make([]termCursor, len(qts))
+	below := make([]float64, len(qts)+1)
+	c.initCursors(curs, below, qts, weight)
 	threshold := math.Inf(-1) // the k-th best score so far, once there are k
 	essential := 0            // curs[essential:] are the essential terms
 	contrib := make([]float64, len(qts))
 	present := make([]bool, len(qts))
-	const noSlot = math.MaxUint32
 	for {
-		// The next candidate: the smallest slot any essential list is at.
-		doc := uint32(noSlot)
-		for i := essential; i < len(curs); i++ {
-			if cu := &curs[i]; cu.pos < len(cu.list) && cu.list[cu.pos].slot < doc {
-				doc = cu.list[cu.pos].slot
-			}
-		}
+		doc := nextCandidate(curs[essential:])
 		if doc == noSlot {
 			return nil
 		}
@@ -248,13 +267,7 @@ func (c *collection) maxScore(qts []queryTerm, weight func(queryTerm, uint32, ui
 		if skip {
 			continue
 		}
-		score := 0.0
-		for qi, ok := range present {
-			if ok {
-				score += contrib[qi]
-			}
-		}
-		top.offer(scored{slot: doc, score: score})
+		top.offer(scored{slot: doc, score: sumPresent(contrib, present)})
 		if len(top.items) < top.k {
 			continue
 		}
@@ -263,6 +276,64 @@ func (c *collection) maxScore(qts []queryTerm, weight func(queryTerm, uint32, ui
 			essential++
 		}
 	}
+}
+
+// termCursor walks one query term's postings for maxScore.
+type termCursor struct {
+	qi    int // index into qts: the summation order
+	list  []posting
+	pos   int
+	bound float64 // the most the term can add to any score
+}
+
+// noSlot is past every slot: no candidate is left.
+const noSlot = math.MaxUint32
+
+// initCursors sets curs to a cursor per query term, sorted by ascending
+// bound (ties in query order), and below[i] to what the terms of curs[:i]
+// can add together. The caller makes both slices, so that maxScore's stay
+// on its stack where they are small enough.
+func (c *collection) initCursors(curs []termCursor, below []float64, qts []queryTerm, weight func(queryTerm, uint32, uint32) float64) {
+	for i, q := range qts {
+		curs[i] = termCursor{qi: i, list: c.postings[q.id], bound: weight(q, c.maxFreq[q.id], c.minLength[q.id])}
+	}
+	slices.SortFunc(curs, func(a, b termCursor) int {
+		if a.bound != b.bound {
+			if a.bound < b.bound {
+				return -1
+			}
+			return 1
+		}
+		return a.qi - b.qi
+	})
+	for i, cu := range curs {
+		below[i+1] = below[i] + cu.bound
+	}
+}
+
+// nextCandidate returns the smallest slot any of the cursors is at, or
+// noSlot when all are at their ends.
+func nextCandidate(curs []termCursor) uint32 {
+	doc := uint32(noSlot)
+	for i := range curs {
+		if cu := &curs[i]; cu.pos < len(cu.list) && cu.list[cu.pos].slot < doc {
+			doc = cu.list[cu.pos].slot
+		}
+	}
+	return doc
+}
+
+// sumPresent adds up the contributions of the terms a document has, in
+// query-term order, so that its score is bit-identical to the other
+// strategies'.
+func sumPresent(contrib []float64, present []bool) float64 {
+	score := 0.0
+	for qi, ok := range present {
+		if ok {
+			score += contrib[qi]
+		}
+	}
+	return score
 }
 
 // seek returns the index of the first posting in list at or after slot:

@@ -485,6 +485,7 @@ func newSlotEntry(d Document) *slotEntry {
 	return &slotEntry{doc: &d}
 }
 
+// put is Put, and PutAnalyzed when pre is not nil.
 func (ix *Index) put(collection string, docs []Document, pre *Analyzed, commit func(changed []Document) error) (PutResult, error) {
 	ix.writeMu.Lock()
 	defer ix.writeMu.Unlock()
@@ -499,11 +500,50 @@ func (ix *Index) put(collection string, docs []Document, pre *Analyzed, commit f
 	if _, err := validateDocuments(collection, dim, docs); err != nil {
 		return PutResult{}, err
 	}
+	res, picked := pickChanged(c, docs)
+	if len(picked) == 0 {
+		return res, nil
+	}
+	prepared := make([]*slotEntry, len(picked))
+	for j, i := range picked {
+		if pre != nil {
+			prepared[j] = pre.entries[i]
+		} else {
+			prepared[j] = newSlotEntry(docs[i])
+		}
+	}
+	if c == nil {
+		c = ix.ensureCollectionUncommitted(collection)
+	}
+	if pre == nil && !ix.postingsHeld.Load() {
+		// The expensive part, analysis, happens before any lock that blocks
+		// searches is taken.
+		analyze(ix.opts.Analyzer, prepared)
+	}
+	if commit != nil {
+		changed := make([]Document, len(prepared))
+		for j, e := range prepared {
+			changed[j] = *e.doc
+		}
+		if err := commit(changed); err != nil {
+			return PutResult{}, err
+		}
+	}
+	c.apply(prepared)
+	if !ix.graphsHeld {
+		c.catchUpGraph()
+	}
+	return res, nil
+}
 
-	var res PutResult
-	var picked []int // the documents that change, by index in docs
+// pickChanged compares each document's version with the stored one's (c is
+// nil for a collection that does not exist yet) and returns the counts of a
+// put and the indexes in docs of the documents it adds or replaces.
+func pickChanged(c *collection, docs []Document) (res PutResult, picked []int) {
+	picked = make([]int, 0, len(docs)) // one allocation, not one per doubling
 	if c != nil {
 		c.mu.RLock()
+		defer c.mu.RUnlock()
 	}
 	for i, d := range docs {
 		var stored *Document
@@ -526,44 +566,7 @@ func (ix *Index) put(collection string, docs []Document, pre *Analyzed, commit f
 		}
 		picked = append(picked, i)
 	}
-	if c != nil {
-		c.mu.RUnlock()
-	}
-	if len(picked) == 0 {
-		return res, nil
-	}
-
-	prepared := make([]*slotEntry, len(picked))
-	for j, i := range picked {
-		if pre != nil {
-			prepared[j] = pre.entries[i]
-		} else {
-			prepared[j] = newSlotEntry(docs[i])
-		}
-	}
-	if c == nil {
-		c = ix.ensureCollectionUncommitted(collection)
-	}
-	if pre == nil && !ix.postingsHeld.Load() {
-		// The expensive part, analysis, happens before any lock that blocks
-		// searches is taken.
-		analyze(ix.opts.Analyzer, prepared)
-	}
-
-	if commit != nil {
-		changed := make([]Document, len(prepared))
-		for j, e := range prepared {
-			changed[j] = *e.doc
-		}
-		if err := commit(changed); err != nil {
-			return PutResult{}, err
-		}
-	}
-	c.apply(prepared)
-	if !ix.graphsHeld {
-		c.catchUpGraph()
-	}
-	return res, nil
+	return res, picked
 }
 
 // ensureCollectionUncommitted returns the named collection, creating an

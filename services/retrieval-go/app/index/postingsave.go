@@ -108,39 +108,79 @@ func (ix *Index) AttachPostings(collection string, data []byte) error {
 	if c.postingsReady || len(c.postings) != 0 || c.live != len(c.slots) {
 		return fmt.Errorf("collection %q already has postings or dead slots", collection)
 	}
+	saved, err := decodePostings(collection, data, len(c.slots), ix.opts.Analyzer.Config())
+	if err != nil {
+		return err
+	}
+	c.installPostings(saved)
+	return nil
+}
+
+// savedPostings is what decodePostings reads from saved postings: a
+// collection's inverted index without its per-term statistics.
+type savedPostings struct {
+	lengths  []uint32 // per slot
+	termIDs  map[string]uint32
+	postings [][]posting // per term id, sorted by slot
+}
+
+// decodePostings decodes postings saved for the collection's slots documents
+// by an analyzer with settings cfg, and checks that they fit them. The
+// collection is not touched, so a failure leaves it as it was.
+func decodePostings(collection string, data []byte, slots int, cfg AnalyzerConfig) (*savedPostings, error) {
 	d := wire.Decoder{B: data}
 	if v := d.Byte(); d.Err == nil && v != postingsEncodingVersion {
-		return fmt.Errorf("%w: encoding version %d", ErrOtherAnalyzer, v)
+		return nil, fmt.Errorf("%w: encoding version %d", ErrOtherAnalyzer, v)
 	}
-	cfg := AnalyzerConfig{StopWords: d.String(), Stemmer: d.String()}
-	if d.Err == nil && cfg != ix.opts.Analyzer.Config() {
-		return fmt.Errorf("%w: %+v, this index uses %+v", ErrOtherAnalyzer, cfg, ix.opts.Analyzer.Config())
+	saved := AnalyzerConfig{StopWords: d.String(), Stemmer: d.String()}
+	if d.Err == nil && saved != cfg {
+		return nil, fmt.Errorf("%w: %+v, this index uses %+v", ErrOtherAnalyzer, saved, cfg)
 	}
 	n := d.Uvarint()
-	if d.Err == nil && n != uint64(len(c.slots)) {
-		return fmt.Errorf("collection %q: postings for %d documents, the snapshot has %d", collection, n, len(c.slots))
+	if d.Err == nil && n != uint64(slots) {
+		return nil, fmt.Errorf("collection %q: postings for %d documents, the snapshot has %d", collection, n, slots)
 	}
-	lengths := make([]uint32, 0, len(c.slots))
-	for range len(c.slots) {
-		lengths = append(lengths, uint32(d.Uvarint()))
+	s := &savedPostings{lengths: make([]uint32, 0, slots)}
+	for range slots {
+		s.lengths = append(s.lengths, uint32(d.Uvarint()))
 	}
+	sums, err := s.decodeTerms(&d, collection, n, slots)
+	if err != nil {
+		return nil, err
+	}
+	if d.Err != nil || len(d.B) != 0 {
+		return nil, fmt.Errorf("collection %q: the saved postings end early or have trailing bytes", collection)
+	}
+	for slot, l := range s.lengths {
+		if uint64(l) != sums[slot] {
+			return nil, fmt.Errorf("collection %q: document %d has length %d but its terms add up to %d", collection, slot, l, sums[slot])
+		}
+	}
+	return s, nil
+}
+
+// decodeTerms reads the terms and their postings into s, term ids in the
+// order saved, and returns per slot the sum of its postings' frequencies,
+// which must equal its length. A short read stops it with d.Err set, for the
+// caller to report.
+func (s *savedPostings) decodeTerms(d *wire.Decoder, collection string, n uint64, slots int) ([]uint64, error) {
 	nterms := d.Uvarint()
 	if d.Err == nil && nterms > uint64(len(d.B)) {
-		return fmt.Errorf("collection %q: %d terms cannot fit in %d bytes", collection, nterms, len(d.B))
+		return nil, fmt.Errorf("collection %q: %d terms cannot fit in %d bytes", collection, nterms, len(d.B))
 	}
-	termIDs := make(map[string]uint32, nterms)
-	postings := make([][]posting, 0, nterms)
-	sums := make([]uint64, len(c.slots))
+	s.termIDs = make(map[string]uint32, nterms)
+	s.postings = make([][]posting, 0, nterms)
+	sums := make([]uint64, slots)
 	for t := range uint32(nterms) {
 		w := d.String()
 		count := d.Uvarint()
 		if d.Err != nil {
 			break
 		}
-		if _, dup := termIDs[w]; dup || w == "" || count == 0 || count > n {
-			return fmt.Errorf("collection %q: bad term %q with %d postings", collection, w, count)
+		if _, dup := s.termIDs[w]; dup || w == "" || count == 0 || count > n {
+			return nil, fmt.Errorf("collection %q: bad term %q with %d postings", collection, w, count)
 		}
-		termIDs[w] = t
+		s.termIDs[w] = t
 		list := make([]posting, 0, count)
 		next := uint64(0)
 		for range count {
@@ -150,24 +190,23 @@ func (ix *Index) AttachPostings(collection string, data []byte) error {
 				break
 			}
 			if slot >= n || freq == 0 || freq > 1<<31 {
-				return fmt.Errorf("collection %q: term %q has a bad posting", collection, w)
+				return nil, fmt.Errorf("collection %q: term %q has a bad posting", collection, w)
 			}
 			list = append(list, posting{slot: uint32(slot), freq: uint32(freq)})
 			sums[slot] += freq
 			next = slot + 1
 		}
-		postings = append(postings, list)
+		s.postings = append(s.postings, list)
 	}
-	if d.Err != nil || len(d.B) != 0 {
-		return fmt.Errorf("collection %q: the saved postings end early or have trailing bytes", collection)
-	}
-	for s, l := range lengths {
-		if uint64(l) != sums[s] {
-			return fmt.Errorf("collection %q: document %d has length %d but its terms add up to %d", collection, s, l, sums[s])
-		}
-	}
+	return sums, nil
+}
 
-	c.termIDs = termIDs
+// installPostings makes s the collection's inverted index and derives what
+// analysis would have: per-term statistics, corpus length and each
+// document's term list.
+func (c *collection) installPostings(s *savedPostings) {
+	lengths, postings := s.lengths, s.postings
+	c.termIDs = s.termIDs
 	c.postings = postings
 	c.df = make([]uint32, len(postings))
 	c.maxFreq = make([]uint32, len(postings))
@@ -183,9 +222,9 @@ func (ix *Index) AttachPostings(collection string, data []byte) error {
 			perSlot[p.slot]++
 		}
 	}
-	for s, e := range c.slots {
-		e.length = lengths[s]
-		e.terms = make([]termFreq, 0, perSlot[s])
+	for slot, e := range c.slots {
+		e.length = lengths[slot]
+		e.terms = make([]termFreq, 0, perSlot[slot])
 	}
 	for t, list := range postings {
 		c.df[t] = uint32(len(list))
@@ -199,7 +238,6 @@ func (ix *Index) AttachPostings(collection string, data []byte) error {
 		c.allPostings += len(list)
 	}
 	c.postingsReady = true
-	return nil
 }
 
 // ReleasePostings ends HoldPostings: the documents of every collection

@@ -580,6 +580,9 @@ func (s *Store) catchUpGraphs() {
 // either way, only slower before.
 func (s *Store) WaitForGraphs() { s.graphsCaughtUp.Wait() }
 
+// loadSnapshot loads the snapshot, if there is one, into the index and
+// returns the generation of the first journal it does not cover (0 without
+// a snapshot).
 func (s *Store) loadSnapshot() (uint64, error) {
 	path := filepath.Join(s.dir, snapshotName)
 	f, err := os.Open(path)
@@ -603,53 +606,70 @@ func (s *Store) loadSnapshot() (uint64, error) {
 	// Reading, decoding and analysing a record runs one record ahead of
 	// applying it, on another goroutine: applying is serial (it builds the
 	// postings), the rest is not, and together they are most of a start.
-	type loaded struct {
-		rec      Record
-		analyzed *index.Analyzed
-		size     int
-		err      error
-	}
-	records := make(chan loaded, 2)
+	records := make(chan snapshotRecord, 2)
 	stop := make(chan struct{})
 	defer close(stop)
-	go func() {
-		defer close(records)
-		for {
-			payload, _, err := readFrame(r, nil)
-			var l loaded
-			switch {
-			case err == io.EOF:
-				l.err = errors.New("no end record")
-			case err != nil:
-				l.err = err
-			default:
-				l.size = frameHeader + len(payload)
-				l.rec, l.err = DecodeRecord(payload)
-				if l.err == nil && l.rec.Kind == kindPut {
-					l.analyzed = s.ix.AnalyzeDocuments(l.rec.Documents)
-				}
-			}
-			select {
-			case records <- l:
-			case <-stop:
-				return
-			}
-			if l.err != nil || l.rec.Kind == kindEnd {
-				return
+	go s.readSnapshot(r, records, stop)
+	if err := s.applySnapshot(records); err != nil {
+		return 0, corrupt("%v", err)
+	}
+	return nextGen, nil
+}
+
+// snapshotRecord is a snapshot record read ahead of applying it: decoded,
+// the documents of a put analysed, or the error that ends the reading.
+type snapshotRecord struct {
+	rec      Record
+	analyzed *index.Analyzed
+	size     int // of its frame
+	err      error
+}
+
+// readSnapshot sends the records that follow the snapshot's header on
+// records, up to the end record or the first error, and closes it. It gives
+// up when stop is closed.
+func (s *Store) readSnapshot(r *bufio.Reader, records chan<- snapshotRecord, stop <-chan struct{}) {
+	defer close(records)
+	for {
+		payload, _, err := readFrame(r, nil)
+		var l snapshotRecord
+		switch {
+		case err == io.EOF:
+			l.err = errors.New("no end record")
+		case err != nil:
+			l.err = err
+		default:
+			l.size = frameHeader + len(payload)
+			l.rec, l.err = DecodeRecord(payload)
+			if l.err == nil && l.rec.Kind == kindPut {
+				l.analyzed = s.ix.AnalyzeDocuments(l.rec.Documents)
 			}
 		}
-	}()
+		select {
+		case records <- l:
+		case <-stop:
+			return
+		}
+		if l.err != nil || l.rec.Kind == kindEnd {
+			return
+		}
+	}
+}
+
+// applySnapshot applies the records from readSnapshot in order until the end
+// record, whose document count must match the documents put before it.
+func (s *Store) applySnapshot(records <-chan snapshotRecord) error {
 	var count uint64
 	for l := range records {
 		if l.err != nil {
-			return 0, corrupt("%v", l.err)
+			return l.err
 		}
 		rec := l.rec
 		if rec.Kind == kindEnd {
 			if rec.Count != count {
-				return 0, corrupt("end record counts %d documents, found %d", rec.Count, count)
+				return fmt.Errorf("end record counts %d documents, found %d", rec.Count, count)
 			}
-			return nextGen, nil
+			return nil
 		}
 		var err error
 		if rec.Kind == kindPut {
@@ -659,11 +679,11 @@ func (s *Store) loadSnapshot() (uint64, error) {
 			err = s.applyRecord(rec)
 		}
 		if err != nil {
-			return 0, corrupt("%v", err)
+			return err
 		}
 		s.snapBytes[rec.Collection] += int64(l.size)
 	}
-	return 0, corrupt("no end record")
+	return errors.New("no end record")
 }
 
 // replayJournal applies journal gen. In the newest journal (last), a torn

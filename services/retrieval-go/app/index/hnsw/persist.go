@@ -86,44 +86,92 @@ var ErrIncompatible = errors.New("graph built with other parameters")
 // filled in the same way); a mismatch fails with ErrIncompatible.
 func Decode(data []byte, p Parameters, vector func(id uint32) []float32) (*Graph, error) {
 	d := wire.Decoder{B: data}
+	h, err := decodeHeader(&d, len(data), p)
+	if err != nil {
+		return nil, err
+	}
+	g := New(h.p)
+	g.grow(int(h.n))
+	maxLevel, err := g.decodeNodes(&d, h, vector)
+	if err != nil {
+		return nil, err
+	}
+	if d.Err != nil || len(d.B) != 0 {
+		return nil, errors.New("hnsw: decode: trailing or missing bytes")
+	}
+	if uint64(g.count) != h.count {
+		return nil, fmt.Errorf("hnsw: decode: %d nodes, header says %d", g.count, h.count)
+	}
+	if err := g.checkLinks(uint32(h.n)); err != nil {
+		return nil, err
+	}
+	if h.count > 0 {
+		g.entry, g.top = uint32(h.entry), int(g.levels[h.entry])
+		if g.top != maxLevel {
+			return nil, errors.New("hnsw: decode: the entry point is not on the top layer")
+		}
+	}
+	return g, nil
+}
+
+// header is what an encoded graph says before its nodes.
+type header struct {
+	p     Parameters // the caller's, defaults filled in, with the encoded seed
+	dim   int
+	n     uint64 // ids, present or not
+	entry uint64 // the entry point's id
+	count uint64 // nodes present
+}
+
+// decodeHeader reads the header of an encoding of size bytes and checks it
+// against the parameters p the caller builds with.
+func decodeHeader(d *wire.Decoder, size int, p Parameters) (header, error) {
 	if v := d.Byte(); d.Err == nil && v != encodingVersion {
-		return nil, fmt.Errorf("%w: encoding version %d, this build reads %d", ErrIncompatible, v, encodingVersion)
+		return header{}, fmt.Errorf("%w: encoding version %d, this build reads %d", ErrIncompatible, v, encodingVersion)
 	}
 	m, efc, seed := d.Uvarint(), d.Uvarint(), d.Uint64()
-	dim := int(d.Uvarint())
-	n := d.Uvarint()
-	entry := d.Uvarint()
-	count := d.Uvarint()
+	var h header
+	h.dim = int(d.Uvarint())
+	h.n = d.Uvarint()
+	h.entry = d.Uvarint()
+	h.count = d.Uvarint()
 	if d.Err != nil {
-		return nil, d.Err
+		return header{}, d.Err
 	}
 	p = p.WithDefaults()
 	if m != uint64(p.M) || efc != uint64(p.EfConstruction) {
-		return nil, fmt.Errorf("%w: M %d and efConstruction %d, want %d and %d", ErrIncompatible, m, efc, p.M, p.EfConstruction)
+		return header{}, fmt.Errorf("%w: M %d and efConstruction %d, want %d and %d", ErrIncompatible, m, efc, p.M, p.EfConstruction)
 	}
 	// Each present node takes at least two bytes, each absent one a byte.
-	if n > uint64(len(data)) || count > n || (count > 0 && entry >= n) {
-		return nil, errors.New("hnsw: decode: node counts out of range")
+	if h.n > uint64(size) || h.count > h.n || (h.count > 0 && h.entry >= h.n) {
+		return header{}, errors.New("hnsw: decode: node counts out of range")
 	}
 	p.Seed = seed
-	g := New(p)
-	g.grow(int(n))
-	maxLevel := -1
-	for id := range uint32(n) {
+	h.p = p
+	return h, nil
+}
+
+// decodeNodes reads the h.n ids' levels and links into g, which has room
+// for them, and returns the highest level of a node. It checks each link's
+// range and count; whether links lead to nodes on their layer is left to
+// checkLinks, since a link may name a node that comes later.
+func (g *Graph) decodeNodes(d *wire.Decoder, h header, vector func(id uint32) []float32) (maxLevel int, err error) {
+	maxLevel = -1
+	for id := range uint32(h.n) {
 		levelPlus1 := d.Uvarint()
 		if d.Err != nil {
-			return nil, d.Err
+			return 0, d.Err
 		}
 		if levelPlus1 == 0 {
 			continue
 		}
 		if levelPlus1 > math.MaxInt8+1 {
-			return nil, fmt.Errorf("hnsw: decode: node %d on layer %d", id, levelPlus1-1)
+			return 0, fmt.Errorf("hnsw: decode: node %d on layer %d", id, levelPlus1-1)
 		}
 		level := int(levelPlus1) - 1
 		vec := vector(id)
-		if len(vec) != dim {
-			return nil, fmt.Errorf("%w: node %d has a vector of dimension %d, the graph %d", ErrIncompatible, id, len(vec), dim)
+		if len(vec) != h.dim {
+			return 0, fmt.Errorf("%w: node %d has a vector of dimension %d, the graph %d", ErrIncompatible, id, len(vec), h.dim)
 		}
 		g.vecs[id], g.levels[id] = vec, int8(level)
 		if level > 0 {
@@ -132,18 +180,18 @@ func Decode(data []byte, p Parameters, vector func(id uint32) []float32) (*Graph
 		for l := 0; l <= level; l++ {
 			k := d.Uvarint()
 			if d.Err == nil && k > uint64(g.maxLinks(l)) {
-				return nil, fmt.Errorf("hnsw: decode: node %d has %d links on layer %d", id, k, l)
+				return 0, fmt.Errorf("hnsw: decode: node %d has %d links on layer %d", id, k, l)
 			}
 			links := make([]uint32, 0, k)
 			for range k {
 				nb := d.Uvarint()
-				if d.Err == nil && (nb >= n || nb == uint64(id)) {
-					return nil, fmt.Errorf("hnsw: decode: node %d links to %d", id, nb)
+				if d.Err == nil && (nb >= h.n || nb == uint64(id)) {
+					return 0, fmt.Errorf("hnsw: decode: node %d links to %d", id, nb)
 				}
 				links = append(links, uint32(nb))
 			}
 			if d.Err != nil {
-				return nil, d.Err
+				return 0, d.Err
 			}
 			if l == 0 {
 				g.setNeighbours(id, 0, links)
@@ -154,27 +202,20 @@ func Decode(data []byte, p Parameters, vector func(id uint32) []float32) (*Graph
 		g.count++
 		maxLevel = max(maxLevel, level)
 	}
-	if d.Err != nil || len(d.B) != 0 {
-		return nil, errors.New("hnsw: decode: trailing or missing bytes")
-	}
-	if uint64(g.count) != count {
-		return nil, fmt.Errorf("hnsw: decode: %d nodes, header says %d", g.count, count)
-	}
-	// Links must lead to nodes that exist on that layer.
-	for id := range uint32(n) {
+	return maxLevel, nil
+}
+
+// checkLinks reports a link, among ids below n, to a node that is not on
+// the link's layer.
+func (g *Graph) checkLinks(n uint32) error {
+	for id := range n {
 		for l := 0; l <= int(g.levels[id]); l++ {
 			for _, nb := range g.neighbours(id, l) {
 				if int(g.levels[nb]) < l {
-					return nil, fmt.Errorf("hnsw: decode: node %d links on layer %d to %d, which is not there", id, l, nb)
+					return fmt.Errorf("hnsw: decode: node %d links on layer %d to %d, which is not there", id, l, nb)
 				}
 			}
 		}
 	}
-	if count > 0 {
-		g.entry, g.top = uint32(entry), int(g.levels[entry])
-		if g.top != maxLevel {
-			return nil, errors.New("hnsw: decode: the entry point is not on the top layer")
-		}
-	}
-	return g, nil
+	return nil
 }
