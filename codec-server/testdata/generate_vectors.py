@@ -99,6 +99,17 @@ def sized_json_payload(serialized_size: int) -> Payload:
 
 
 def build() -> dict[str, Any]:
+    return {
+        "spec_version": SPEC_VERSION,
+        "keys": {k: b64(v) for k, v in KEYS.items()},
+        "vectors": _encode_vectors(),
+        "decode_errors": _decode_errors(),
+        "keyring_compression": _keyring_compression(),
+    }
+
+
+def _encode_vectors() -> list[dict[str, Any]]:
+    """Plain payloads and what the codec must make of them (byte for byte where not compressed)."""
     vectors: list[dict[str, Any]] = []
 
     def add(
@@ -176,7 +187,11 @@ def build() -> dict[str, Any]:
             "byte_exact": True,
         }
     )
+    return vectors
 
+
+def _decode_errors() -> list[dict[str, Any]]:
+    """Encoded payloads every decoder must refuse, with the words its error must contain."""
     good, _ = seal(
         json_payload({"secret": "s3"}),
         "k-2026-11",
@@ -238,7 +253,11 @@ def build() -> dict[str, Any]:
             "error_contains": "decompressed payload exceeds limit",
         },
     ]
-    # Version 2: compression is off unless the key ring turns it on per namespace (SPEC §5.1).
+    return decode_errors
+
+
+def _keyring_compression() -> list[dict[str, Any]]:
+    """Version 2: compression is off unless the key ring turns it on per namespace (SPEC §5.1)."""
     ring_keys = {"k-2026-11": b64(KEYS["k-2026-11"])}
     keyring_compression = [
         {
@@ -257,13 +276,7 @@ def build() -> dict[str, Any]:
             "thresholds": {"agents": 0, "business": 1024},
         },
     ]
-    return {
-        "spec_version": SPEC_VERSION,
-        "keys": {k: b64(v) for k, v in KEYS.items()},
-        "vectors": vectors,
-        "decode_errors": decode_errors,
-        "keyring_compression": keyring_compression,
-    }
+    return keyring_compression
 
 
 def main(argv: list[str] | None = None) -> int:
