@@ -355,7 +355,12 @@ async def demo(args: argparse.Namespace) -> int:
 def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat = commands.add_parser("chat", help="talk to support conversations (SupportAgentWorkflow)")
     sub = chat.add_subparsers(dest="chat_command", required=True)
+    _add_chat_start(sub)
+    _add_chat_requests(sub)
+    _add_chat_reading(sub)
 
+
+def _add_chat_start(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     start = sub.add_parser("start", help="start a conversation and print its id")
     start.add_argument("--id", help="conversation id (default: a new random one; ids are never reused)")
     start.add_argument(
@@ -388,6 +393,9 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     )
     start.set_defaults(handler=chat_start)
 
+
+def _add_chat_requests(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """What changes a conversation: each takes an id of its own, so a resend is never done twice."""
     send = sub.add_parser("send", help="send a message and print the agent's answer")
     send.add_argument("id")
     send.add_argument("message", help='the message, or "-" to read it from stdin')
@@ -398,10 +406,6 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "(default: a new one, printed on stderr)",
     )
     send.set_defaults(handler=chat_send)
-
-    approvals = sub.add_parser("approvals", help="list the approvals waiting for a person")
-    approvals.add_argument("id")
-    approvals.set_defaults(handler=chat_approvals)
 
     for name, approve in (("approve", True), ("reject", False)):
         decide = sub.add_parser(name, help=f"{name} a pending approval")
@@ -420,6 +424,23 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         )
         decide.set_defaults(handler=chat_decide, approve=approve)
 
+    end = sub.add_parser("end", help="end a conversation (pending approvals are escalated)")
+    end.add_argument("id")
+    end.add_argument("--reason", default="ended by the customer")
+    end.add_argument(
+        "--request-id",
+        metavar="RID",
+        help="id of this request, to resend it safely (default: a new one, printed on stderr)",
+    )
+    end.set_defaults(handler=chat_end)
+
+
+def _add_chat_reading(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """What reads a conversation (queries): safe to repeat."""
+    approvals = sub.add_parser("approvals", help="list the approvals waiting for a person")
+    approvals.add_argument("id")
+    approvals.set_defaults(handler=chat_approvals)
+
     show = sub.add_parser("show", help="transcript, current step, pending approvals, token totals")
     show.add_argument("id")
     show.set_defaults(handler=chat_show)
@@ -430,16 +451,6 @@ def _add_chat(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     refusals.add_argument("id")
     refusals.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     refusals.set_defaults(handler=chat_refusals)
-
-    end = sub.add_parser("end", help="end a conversation (pending approvals are escalated)")
-    end.add_argument("id")
-    end.add_argument("--reason", default="ended by the customer")
-    end.add_argument(
-        "--request-id",
-        metavar="RID",
-        help="id of this request, to resend it safely (default: a new one, printed on stderr)",
-    )
-    end.set_defaults(handler=chat_end)
 
 
 def build_parser() -> argparse.ArgumentParser:
