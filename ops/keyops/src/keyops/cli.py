@@ -161,24 +161,27 @@ def _print_rotation(out: Console, rotation: Rotation, verb: str) -> None:
         )
 
 
-def _cmd_rotate(args: argparse.Namespace, out: Console) -> int:
-    store = open_store(args.keyring_file, args.keyring_dir)
-    rotation = rotate(store, args.namespace, key_id=args.key_id, activate=not args.stage, create=args.create)
+def _report_rotation(args: argparse.Namespace, out: Console, rotation: Rotation, verb: str) -> int:
     if args.json:
         sys.stdout.write(json.dumps(rotation.as_dict(), indent=2) + "\n")
     else:
-        _print_rotation(out, rotation, "Rotated")
+        _print_rotation(out, rotation, verb)
     return 0
+
+
+def _cmd_rotate(args: argparse.Namespace, out: Console) -> int:
+    store = open_store(args.keyring_file, args.keyring_dir)
+    return _report_rotation(
+        args,
+        out,
+        rotate(store, args.namespace, key_id=args.key_id, activate=not args.stage, create=args.create),
+        "Rotated",
+    )
 
 
 def _cmd_activate(args: argparse.Namespace, out: Console) -> int:
     store = open_store(args.keyring_file, args.keyring_dir)
-    rotation = activate(store, args.namespace, args.key_id)
-    if args.json:
-        sys.stdout.write(json.dumps(rotation.as_dict(), indent=2) + "\n")
-    else:
-        _print_rotation(out, rotation, "Switched")
-    return 0
+    return _report_rotation(args, out, activate(store, args.namespace, args.key_id), "Switched")
 
 
 def _cmd_retire(args: argparse.Namespace, out: Console) -> int:

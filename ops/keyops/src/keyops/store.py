@@ -321,13 +321,7 @@ def rotate(
         raise KeyOpsError(f"key id {key_id!r} is already in the key ring; choose a new one")
     previous = ring.active_id_for(namespace) if ring else None
     store.add_key(key_id, new_key_material(), namespace if activate else None)
-    after = store.load()
-    unaffected = (
-        {ns: kid for ns, kid in sorted(after.active.items()) if ns != DEFAULT_NAMESPACE}
-        if namespace == DEFAULT_NAMESPACE
-        else {}
-    )
-    return Rotation(namespace, key_id, previous, activate, len(after), str(store), store.layout, unaffected)
+    return _rotation(store, namespace, key_id, previous, activate)
 
 
 def activate(store: KeyRingStore, namespace: str, key_id: str) -> Rotation:
@@ -340,13 +334,19 @@ def activate(store: KeyRingStore, namespace: str, key_id: str) -> Rotation:
         )
     previous = ring.active_id_for(namespace)
     store.set_active(namespace, key_id)
+    return _rotation(store, namespace, key_id, previous, True)
+
+
+def _rotation(store: KeyRingStore, namespace: str, key_id: str, previous: str | None, activated: bool) -> Rotation:
+    """The ring as it is now, told as the change to ``namespace``; for the default namespace, also
+    the namespaces with keys of their own, which the change does not reach."""
     after = store.load()
     unaffected = (
         {ns: kid for ns, kid in sorted(after.active.items()) if ns != DEFAULT_NAMESPACE}
         if namespace == DEFAULT_NAMESPACE
         else {}
     )
-    return Rotation(namespace, key_id, previous, True, len(after), str(store), store.layout, unaffected)
+    return Rotation(namespace, key_id, previous, activated, len(after), str(store), store.layout, unaffected)
 
 
 def retire(store: KeyRingStore, key_id: str) -> int:

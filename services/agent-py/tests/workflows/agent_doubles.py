@@ -152,21 +152,22 @@ class ScriptedModel:
         return "ok"
 
 
-@activity.defn(name=EMBED_TEXTS_ACTIVITY)
-async def embed_texts(request: EmbedRequest) -> EmbedResult:
-    """Deterministic vectors: the same text always gets the same one."""
-    texts = request.texts
-    if request.texts_ref is not None:
-        texts = json.loads(await _BLOBS[0].get(request.texts_ref))
-    vectors = []
-    for text in texts:
-        digest = hashlib.sha256(text.encode()).digest()
-        vectors.append([(b - 128) / 128 for b in digest[:EMBED_DIMENSION]])
-    return EmbedResult(vectors, "scripted-embedding", EMBED_DIMENSION, sum(len(t.split()) for t in texts))
+class HashEmbeddings:
+    """The ``embed_texts`` activity with deterministic vectors: the same text always gets the same one."""
 
+    def __init__(self, blobs: LocalBlobStore) -> None:
+        self._blobs = blobs  # batches arrive as blob references, as from the ingest workflow
 
-_BLOBS: list[LocalBlobStore] = []
-"""The session's blob store, for the module-level embedding stub."""
+    @activity.defn(name=EMBED_TEXTS_ACTIVITY)
+    async def embed_texts(self, request: EmbedRequest) -> EmbedResult:
+        texts = request.texts
+        if request.texts_ref is not None:
+            texts = json.loads(await self._blobs.get(request.texts_ref))
+        vectors = []
+        for text in texts:
+            digest = hashlib.sha256(text.encode()).digest()
+            vectors.append([(b - 128) / 128 for b in digest[:EMBED_DIMENSION]])
+        return EmbedResult(vectors, "scripted-embedding", EMBED_DIMENSION, sum(len(t.split()) for t in texts))
 
 
 # ---- the retrieval service ---------------------------------------------------------------------

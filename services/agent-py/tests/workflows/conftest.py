@@ -25,7 +25,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from agent_doubles import _BLOBS, Agents, MemoryRetrieval, ScriptedModel, embed_texts
+from agent_doubles import Agents, HashEmbeddings, MemoryRetrieval, ScriptedModel
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.nexus.v1 import EndpointSpec, EndpointTarget
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, CreateNexusEndpointRequest
@@ -72,7 +72,6 @@ async def session_agents(scratch: Path) -> AsyncIterator[Agents]:
     env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
     client = env.client
     blobs = LocalBlobStore(scratch / "blobs")
-    _BLOBS[:] = [blobs]
     model, retrieval = ScriptedModel(), MemoryRetrieval()
     store = Store(scratch / "business.db")
     # What `make up` registers: conversations keep their pending approvals in it.
@@ -96,7 +95,7 @@ async def session_agents(scratch: Path) -> AsyncIterator[Agents]:
             ],
         ),
         Worker(client, task_queue=LLM_TASK_QUEUE, activities=[model.chat_completion, model.model_health]),
-        Worker(client, task_queue=EMBED_TASK_QUEUE, activities=[embed_texts]),
+        Worker(client, task_queue=EMBED_TASK_QUEUE, activities=[HashEmbeddings(blobs).embed_texts]),
         Worker(client, task_queue=RETRIEVAL_QUEUE, nexus_service_handlers=[retrieval]),
         build_business_worker(client, store, BUSINESS_QUEUE),
     ]

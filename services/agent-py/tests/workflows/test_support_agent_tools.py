@@ -110,7 +110,8 @@ async def test_a_refund_above_the_order_total_is_refused_before_the_business_ser
     (result,) = _tool_results(agents)
     assert result["error"]["type"] == "BAD_REQUEST"
     assert "order total" in result["error"]["message"]
-    assert Guardrail.ABOVE_REMAINING  # the rule the workflow counts for this refusal
+    status = await agents.conversations.status(cid)
+    assert [(r.rule, r.tool) for r in status.refusals.records] == [(Guardrail.ABOVE_REMAINING, "refund_order")]
 
 
 async def test_a_model_that_keeps_calling_tools_still_answers(agents: Agents) -> None:
