@@ -19,7 +19,7 @@ GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash helm test-helm podman base-images images test-images bench-capacity
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -159,6 +159,10 @@ bench-agent: build ## agent per-step cost vs a plain workflow of no-op activitie
 bench-ingest: build ## agent ingest to searchable (docs/s, chunks/s) at 5k and 50k chunks vs the model server's raw embedding rate -> bench/results/ingest.json
 	$(PY) ops/bench/ingest_bench.py
 
+# On a dev stack of its own too, with the agent pools split as the chart runs them.
+bench-capacity: build ## CPU per conversation turn in the Temporal server, each worker pool and the codec, memory per process, and the sizing model -> bench/results/capacity.json
+	$(PY) ops/bench/capacity_bench.py $(ARGS)
+
 drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, promote, roll back, drain -> bench/results/drill-rollout.json
 	DRILL_ROLLOUT_OUT=$(CURDIR)/bench/results/drill-rollout.json $(PY) -m pytest tests/integration/test_drill_rollout.py -q -s -p no:cacheprovider
 
@@ -225,6 +229,26 @@ test-cluster: build temporal-server ## the cluster mode: three nodes on PostgreS
 
 test-helm: build helm ## the Helm chart: lint, render, validate every manifest, check security and values, run its processes from the rendered config
 	$(PY) -m pytest -q -p no:cacheprovider tests/deploy
+
+# Container images with Debian's podman (no Docker engine, no daemon); storage in .tools/podman.
+# ops/images/README.md says how, and why these podman settings.
+IMAGE_TAG ?= dev
+IMAGES := IMAGE_TAG=$(IMAGE_TAG) UV_VERSION=$(UV_VERSION) ops/images/images.sh
+
+podman: ## install Debian's podman, runc and mmdebstrap (needs root)
+	@command -v podman >/dev/null && command -v runc >/dev/null && command -v mmdebstrap >/dev/null || { \
+	  echo "installing Debian's podman, runc and mmdebstrap"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc mmdebstrap >/dev/null; }
+
+base-images: podman ## local Debian stand-ins for the official base images (python, golang, distroless, uv), for machines without registry access
+	$(IMAGES) base
+
+images: podman ## build every image from its Dockerfile (IMAGE_TAG, default dev) and print their sizes; on make base-images' bases if it ran
+	$(IMAGES) build
+
+# Runs the chart's pods as containers of those images: `make base-images images` first.
+test-images: build helm podman ## the chart's rendered pods as real containers against a dev server: probes, agent check, SIGTERM
+	IMAGE_TAG=$(IMAGE_TAG) $(PY) -m pytest -q -p no:cacheprovider -m images tests/images
 
 clean: down ## stop the stack and remove local state, binaries and the virtualenv
 	rm -rf .data bin .venv .tools

@@ -1,7 +1,8 @@
-"""Test tiers for the whole repository: ``unit`` (no server process: `make test-unit`) and
-``integration`` (a Temporal server, the workers, a browser, built binaries: `make test-integration`).
+"""Test tiers for the whole repository: ``unit`` (no server process: `make test-unit`),
+``integration`` (a Temporal server, the workers, a browser, built binaries: `make test-integration`)
+and ``images`` (the chart's pods as containers of the built images: `make test-images`).
 
-A module is integration when its path is listed below; everything else is unit. The agent's
+A module is integration or images when its path is listed below; everything else is unit. The agent's
 workflow tests run first: they are the quickest way to learn that the agent's logic broke.
 """
 
@@ -27,18 +28,22 @@ INTEGRATION = (
 )
 """Modules that start a Temporal server, a worker or another server process, or a browser."""
 
+IMAGES = ("tests/images/",)
+"""Modules that run the project's container images (`make base-images images` builds them)."""
+
 FIRST = "services/agent-py/tests/workflows/"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "unit: no server process is started (make test-unit)")
     config.addinivalue_line("markers", "integration: real servers and worker processes (make test-integration)")
+    config.addinivalue_line("markers", "images: the chart's pods as containers of the built images (make test-images)")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         where = item.path.relative_to(ROOT).as_posix()
-        tier = "integration" if where.startswith(INTEGRATION) else "unit"
+        tier = "images" if where.startswith(IMAGES) else "integration" if where.startswith(INTEGRATION) else "unit"
         item.add_marker(getattr(pytest.mark, tier))
     # Stable: the rest keeps its order.
     items.sort(key=lambda item: not item.path.relative_to(ROOT).as_posix().startswith(FIRST))
