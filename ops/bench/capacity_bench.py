@@ -43,6 +43,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import yaml
 from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
@@ -77,12 +78,24 @@ ROLES = {
     "model-server": "model-server",
 }
 FLEET = [r for r in ROLES.values() if r != "model-server"]
+# What a turn passes through (the codec server answers auditors and the UI, not conversations).
+TURN_PATH = [r for r in FLEET if r != "codec-server"]
 TICKS = os.sysconf("SC_CLK_TCK")
 # Sizing assumptions the guide states: a replica is sized to one core (a Python worker is one
 # core at most), run at 70% of it; queued work should wait at most two seconds.
 TARGET_UTILISATION = 0.7
 MAX_QUEUE_WAIT_S = 2.0
 TARGETS = (1, 10, 50)
+CHART_VALUES = REPO_ROOT / "deploy" / "helm" / "durable-agents" / "values.yaml"
+VALUES_KEYS = {
+    "agent-worker": "agentWorker",
+    "llm-worker": "llmWorker",
+    "embed-worker": "embedWorker",
+    "retrieval-worker": "retrievalWorker",
+    "business-worker": "businessWorker",
+    "codec-server": "codecServer",
+}
+SINGLE_REPLICA = ("retrieval-worker", "business-worker")  # StatefulSets of one pod (chart README)
 
 
 # -- /proc ----------------------------------------------------------------------------------------
@@ -268,8 +281,21 @@ async def history_costs(client: Client, cids: list[str], codec: EncryptionCodec)
 # -- the model ------------------------------------------------------------------------------------
 
 
-def size(per_turn_s: dict[str, float], idle_cores: dict[str, float], tasks: dict[str, float]) -> dict[str, object]:
-    """Replicas and server cores for each target rate, the KEDA targets, the first bottleneck."""
+def replica_cores() -> dict[str, float]:
+    """Each pool's CPU limit in the chart's values: what one replica may use."""
+    values = yaml.safe_load(CHART_VALUES.read_text())
+    found = {}
+    for role, key in VALUES_KEYS.items():
+        cpu = str(values[key]["resources"]["limits"]["cpu"])
+        found[role] = float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+    return found
+
+
+def size(result: dict) -> dict[str, object]:
+    """The sizing model from a result's figures: replicas and server cores per target rate, the
+    KEDA targets, and which part reaches its ceiling first."""
+    per_turn = {role: ms / 1000 for role, ms in result["cpu_ms_per_turn"].items()}
+    idle, tasks, cores = result["idle_cores"], result["tasks_per_turn"], replica_cores()
     pool_tasks = {
         "agent-worker": tasks.get("workflow tasks (agent)", 0.0),
         "llm-worker": tasks.get("activities (llm)", 0.0),
@@ -279,8 +305,8 @@ def size(per_turn_s: dict[str, float], idle_cores: dict[str, float], tasks: dict
     }
     keda = {}
     for pool, count in pool_tasks.items():
-        cpu_per_task = per_turn_s[pool] / count if count else 0.0
-        tasks_per_s = TARGET_UTILISATION / cpu_per_task if cpu_per_task else None
+        cpu_per_task = per_turn[pool] / count if count else 0.0
+        tasks_per_s = TARGET_UTILISATION * cores[pool] / cpu_per_task if cpu_per_task else None
         keda[pool] = {
             "tasks_per_turn": count,
             "cpu_ms_per_task": cpu_per_task * 1000,
@@ -288,25 +314,35 @@ def size(per_turn_s: dict[str, float], idle_cores: dict[str, float], tasks: dict
             "targetQueueSize": max(1, math.floor(tasks_per_s * MAX_QUEUE_WAIT_S)) if tasks_per_s else None,
             "activationTargetQueueSize": 0,
         }
+    # A replica's ceiling: the rate at which it reaches the target utilisation of its CPU limit;
+    # the Temporal server's, per core.
+    ceilings = {
+        role: (TARGET_UTILISATION * cores.get(role, 1.0) - idle[role]) / per_turn[role]
+        for role in TURN_PATH
+        if per_turn[role] > 0
+    }
     plans = {}
     for target in TARGETS:
-        plan = {}
+        plan: dict[str, dict[str, float]] = {}
         for role in FLEET:
-            cores = idle_cores[role] + target * per_turn_s[role]
-            plan[role] = {"cores": cores, "replicas": max(1, math.ceil(cores / TARGET_UTILISATION))}
+            used = idle[role] + target * per_turn[role]
+            plan[role] = {
+                "cores": used,
+                "replicas": max(1, math.ceil(used / (TARGET_UTILISATION * cores.get(role, 1.0)))),
+            }
         plans[str(target)] = plan
-    # One replica's ceiling, per pool: the rate at which it reaches the target utilisation.
-    ceilings = {
-        role: (TARGET_UTILISATION - idle_cores[role]) / per_turn_s[role] for role in FLEET if per_turn_s[role] > 0
-    }
+    # Single-writer StatefulSets cannot add replicas: their ceiling is the fleet's.
+    single = {role: ceilings[role] for role in SINGLE_REPLICA if role in ceilings}
     return {
         "assumptions": {
-            "replica_cores": 1,
+            "replica_cores": cores,
+            "temporal_server_cores_per_replica": 1.0,
             "target_utilisation": TARGET_UTILISATION,
             "max_queue_wait_s": MAX_QUEUE_WAIT_S,
         },
         "turns_per_s_per_replica": ceilings,
         "first_bottleneck": min(ceilings, key=lambda role: ceilings[role]),
+        "single_replica_ceiling_turns_per_s": single,
         "keda": keda,
         "plans": plans,
     }
@@ -341,8 +377,6 @@ async def bench(conversations: int, in_flight: int, idle_s: float, check_s: floa
     predicted = {role: idle[role] + achieved * per_turn[role] for role in pids}
     fleet_measured = sum(measured[r] for r in FLEET)
     fleet_predicted = sum(predicted[r] for r in FLEET)
-    tasks = history["tasks_per_turn"]
-    assert isinstance(tasks, dict)
     return {
         **report_header(__doc__),
         "commit": subprocess.run(
@@ -372,7 +406,6 @@ async def bench(conversations: int, in_flight: int, idle_s: float, check_s: floa
             "fleet_predicted_cores": fleet_predicted,
             "fleet_error": fleet_predicted / fleet_measured - 1,
         },
-        "model": size(per_turn, idle, tasks),
     }
 
 
@@ -404,8 +437,17 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, default=20, help="idle window (default: %(default)s)")
     parser.add_argument("--check-seconds", type=float, default=60, help="check point window (default: %(default)s)")
     parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--resize",
+        action="store_true",
+        help="recompute only the model of OUTPUT's figures (after a chart limit changes)",
+    )
     args = parser.parse_args()
-    result = asyncio.run(bench(args.conversations, args.in_flight, args.idle_seconds, args.check_seconds))
+    if args.resize:
+        result = json.loads(args.output.read_text())
+    else:
+        result = asyncio.run(bench(args.conversations, args.in_flight, args.idle_seconds, args.check_seconds))
+    result["model"] = size(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     render(result, Console(width=140))
