@@ -93,6 +93,9 @@ class ContainerCluster(LocalCluster):
 
         argv = ["--name", f"{component}-{os.getpid()}", "--network", "host", "--user", f"{uid}:{gid}"]
         argv += ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+        # The kubelet ignores an image's HEALTHCHECK (the chart's probes stand in for it), and
+        # podman's health timers need systemd, which this machine's containers do not have.
+        argv += ["--health-cmd", "none"]
         if security.get("readOnlyRootFilesystem"):
             argv += ["--read-only", "--read-only-tmpfs=false"]
         if security.get("allowPrivilegeEscalation") is False:
