@@ -42,6 +42,7 @@ from support.helm_chart import (
     WORKLOADS,
     component_of,
     env_of,
+    pod_spec,
     render,
 )
 from temporalio.api.common.v1 import Payload
@@ -91,7 +92,7 @@ class LocalCluster:
 
     @staticmethod
     def _container(doc: dict) -> dict:
-        [container] = doc["spec"]["template"]["spec"]["containers"]
+        [container] = pod_spec(doc)["containers"]
         return container
 
     def local_port(self, component: str, port: int | str) -> int:
@@ -114,7 +115,7 @@ class LocalCluster:
     def pod(self, doc: dict, secrets: dict[str, Path]) -> Pod:
         """The process a pod's single container runs; ``secrets``: Secret name -> directory."""
         component = component_of(doc)
-        spec = doc["spec"]["template"]["spec"]
+        spec = pod_spec(doc)
         container = self._container(doc)
         mounts = self._mounts(component, spec, container, secrets)
         dockerfile = COMPONENT_DOCKERFILES.get(component)
@@ -363,9 +364,7 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         assert status == 200 and base64.b64decode(answer["payloads"][0]["data"]) == plain.data, answer
 
         # A rolling update's SIGTERM: every process drains and exits cleanly within its pod's grace.
-        grace = {
-            component_of(d): d["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30) for d in workloads
-        }
+        grace = {component_of(d): pod_spec(d).get("terminationGracePeriodSeconds", 30) for d in workloads}
         exits = {pod.component: stop(pod, grace[pod.component]) for pod in reversed(pods)}
         assert exits == dict.fromkeys(exits, 0), f"exit codes (None: killed after its grace): {exits}"
     finally:
