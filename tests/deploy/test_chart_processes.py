@@ -9,8 +9,9 @@ endpoints on a fresh Temporal dev server that has nothing else. Then every proce
 ready on the probe the chart gives it; the agent pools' Worker Deployment Version is made current
 by the chart's post-install hook (``rollout apply``); the chart's ``helm test`` Pod (the agent's
 system check: every hop, model, embeddings, retrieval and business through Nexus) must pass
-through them; an auditor's token must decode a payload through the codec server (and no token
-must not); and every process must exit 0 on SIGTERM within its pod's grace period. A setting
+through them; the SDK's series scraped through the chart's ServiceMonitor relabelling by a real
+Prometheus keep their Temporal ``namespace`` label; an auditor's token must decode a payload
+through the codec server (and no token must not); and every process must exit 0 on SIGTERM within its pod's grace period. A setting
 the chart gets wrong (a variable name, a path, a port, a probe, an endpoint) fails here as it
 would on a cluster.
 """
@@ -37,8 +38,10 @@ from support.chart_processes import (
     wait_ready,
 )
 from support.helm_chart import COMPONENT_DOCKERFILES, SKIP_WITHOUT_HELM, WORKLOADS, component_of, pod_spec, render
+from support.service_monitor import OPERATOR_PREFIX, prometheus_scraping, relabel_configs, series
 from temporalio.api.common.v1 import Payload
 
+from devstack import prometheus
 from payload_codec import DirectoryKeySource, EncryptionCodec
 
 pytestmark = SKIP_WITHOUT_HELM
@@ -74,6 +77,8 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         "modelServer.enabled=true",
         "--set",
         f"agent.image.tag={BUILD_ID}",
+        "--set",
+        "metrics.serviceMonitor.enabled=true",
     )
     cluster = LocalCluster(tmp_path, docs)
     secrets, tokens = make_secrets(tmp_path)
@@ -125,6 +130,26 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         assert decode_status(codec_url, body, None)[0] == 401
         status, answer = decode_status(codec_url, body, auditor)
         assert status == 200 and base64.b64decode(answer["payloads"][0]["data"]) == plain.data, answer
+
+        # On a shared Prometheus, through the ServiceMonitor's relabelling, the SDK's series keep
+        # their Temporal "namespace" label; the Kubernetes one moves aside and "release" is added.
+        # The same scrape without the chart's relabelings shows what it prevents.
+        assert prometheus.binary(), "prometheus is not installed: run `make prometheus`"
+        [monitor] = [d for d in docs if d["kind"] == "ServiceMonitor"]
+        [endpoint] = [e for e in monitor["spec"]["endpoints"] if e["port"] == "metrics"]
+        metrics = f"127.0.0.1:{cluster.local_port(agent.name, 'metrics')}"
+        jobs = {"chart": relabel_configs(endpoint), "operator-only": OPERATOR_PREFIX}
+        with prometheus_scraping(prometheus.binary(), tmp_path / "prometheus", metrics, "durable-agents", jobs) as url:
+            slots = "temporal_worker_task_slots_available"
+            [kept, *_] = series(url, f'{slots}{{job="chart"}}')
+            assert (kept["namespace"], kept["kubernetes_namespace"], kept["release"]) == (
+                "agents",
+                "durable-agents",
+                "agents",
+            )
+            assert "exported_namespace" not in kept, kept
+            [pushed, *_] = series(url, f'{slots}{{job="operator-only"}}')
+            assert (pushed["namespace"], pushed["exported_namespace"]) == ("durable-agents", "agents"), pushed
 
         # A rolling update's SIGTERM: every process drains and exits cleanly within its pod's grace.
         grace = {d["metadata"]["name"]: pod_spec(d).get("terminationGracePeriodSeconds", 30) for d in long_running}
