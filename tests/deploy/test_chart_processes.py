@@ -11,9 +11,9 @@ by the chart's post-install hook (``rollout apply``); the chart's ``helm test`` 
 system check: every hop, model, embeddings, retrieval and business through Nexus) must pass
 through them; the SDK's series scraped through the chart's ServiceMonitor relabelling by a real
 Prometheus keep their Temporal ``namespace`` label; an auditor's token must decode a payload
-through the codec server (and no token must not); and every process must exit 0 on SIGTERM within its pod's grace period. A setting
-the chart gets wrong (a variable name, a path, a port, a probe, an endpoint) fails here as it
-would on a cluster.
+through the codec server (and no token must not); and every process must exit 0 on SIGTERM
+within its pod's grace period. A setting the chart gets wrong (a variable name, a path, a port,
+a probe, an endpoint) fails here as it would on a cluster.
 """
 
 from __future__ import annotations
