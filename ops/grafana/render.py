@@ -531,6 +531,8 @@ DASHBOARDS = [
 ]
 
 
+NOT_OK = '{outcome!="ok"}'
+
 DASHBOARDS.append(
     Dashboard(
         "durable-agents-rollout",
@@ -557,14 +559,16 @@ DASHBOARDS.append(
                 "Failed of closed runs: compare the new version with the current one before promoting it.",
             ),
             Panel(
-                "Model errors per build id",
+                "Provider errors per build id",
                 "reqps",
                 [
                     (
-                        rate("agent_model_requests_total", "build_id, outcome", '{outcome!="ok"}'),
+                        f"{rate('agent_model_requests_total', 'build_id, outcome', NOT_OK)} or "
+                        f"{rate('agent_embedding_requests_total', 'build_id, outcome', NOT_OK)}",
                         "{{build_id}} {{outcome}}",
                     )
                 ],
+                "Model and embedding requests that did not answer ok (429s, 5xx, timeouts), per version.",
             ),
             Panel(
                 "Workflow task latency per build id (p95)",

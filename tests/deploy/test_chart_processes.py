@@ -40,6 +40,10 @@ from support.chart_processes import (
 from support.helm_chart import COMPONENT_DOCKERFILES, SKIP_WITHOUT_HELM, WORKLOADS, component_of, pod_spec, render
 from support.service_monitor import OPERATOR_PREFIX, prometheus_scraping, relabel_configs, series
 from temporalio.api.common.v1 import Payload
+from temporalio.api.enums.v1 import RateLimitSource, TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
 from devstack import prometheus
 from payload_codec import DirectoryKeySource, EncryptionCodec
@@ -47,6 +51,8 @@ from payload_codec import DirectoryKeySource, EncryptionCodec
 pytestmark = SKIP_WITHOUT_HELM
 
 BUILD_ID = "2026.12.06-1"
+# The provider's limit, as llmWorker.queueRatePerSecond: the server enforces it for the queue.
+LLM_QUEUE_RATE = 25
 
 
 def decode_status(codec_url: str, body: bytes, token: str | None) -> tuple[int, dict]:
@@ -65,7 +71,21 @@ def temporal_server(tmp_path: Path) -> Iterator[str]:
         yield address
 
 
-def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
+async def llm_queue_rate_limit(address: str) -> tuple[float, int]:
+    """The rate limit the server applies to the llm activity queue, and where it came from."""
+    client = await Client.connect(address, namespace="agents")
+    described = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace="agents",
+            task_queue=TaskQueue(name="llm"),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            report_config=True,
+        )
+    )
+    return described.effective_rate_limit.requests_per_second, described.effective_rate_limit.rate_limit_source
+
+
+async def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
     temporal_server: str, tmp_path: Path
 ) -> None:
     docs = render(
@@ -79,6 +99,8 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         f"agent.image.tag={BUILD_ID}",
         "--set",
         "metrics.serviceMonitor.enabled=true",
+        "--set",
+        f"llmWorker.queueRatePerSecond={LLM_QUEUE_RATE}",
     )
     cluster = LocalCluster(tmp_path, docs)
     secrets, tokens = make_secrets(tmp_path)
@@ -118,6 +140,10 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         check = run_to_completion(cluster.pod(the_one(docs, "Pod", "system-check"), secrets), timeout_s=180)
         assert check.returncode == 0, check.stdout + check.stderr
         assert "hops answered" in check.stdout, check.stdout
+
+        # The llm pool's provider limit is the task queue's, held by the server for every pod.
+        limit, source = await llm_queue_rate_limit(temporal_server)
+        assert (limit, source) == (LLM_QUEUE_RATE, RateLimitSource.RATE_LIMIT_SOURCE_WORKER)
 
         # An auditor decodes a payload through the codec server as the chart configured it
         # (key ring and tokens from their Secrets); without a token it is refused.

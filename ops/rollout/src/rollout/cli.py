@@ -218,12 +218,7 @@ async def _run(args: argparse.Namespace, out: Console) -> int:
 
 
 async def _apply(args: argparse.Namespace, deployment: Deployment, out: Console) -> int:
-    ramping, percentage = None, 0.0
-    if args.ramp:
-        try:
-            ramping, percentage = args.ramp[0], _percentage(args.ramp[1])
-        except argparse.ArgumentTypeError as err:
-            raise RolloutError(str(err)) from None
+    ramping, percentage = (args.ramp[0], float(args.ramp[1].rstrip("%"))) if args.ramp else (None, 0.0)
     await deployment.wait_for_pollers([args.current, *([ramping] if ramping else [])], timedelta(seconds=args.wait))
     changes = await deployment.apply(args.current, ramping, percentage)
     if args.json:
@@ -238,7 +233,13 @@ async def _apply(args: argparse.Namespace, deployment: Deployment, out: Console)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "ramp", None):
+        try:
+            _percentage(args.ramp[1])
+        except argparse.ArgumentTypeError as err:
+            parser.error(f"--ramp: {err}")
     out = Console(soft_wrap=True, highlight=False)
     err = Console(stderr=True, soft_wrap=True, highlight=False)
     return report_errors(
