@@ -238,8 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "ramp", None):
         try:
             _percentage(args.ramp[1])
-        except argparse.ArgumentTypeError as err:
-            parser.error(f"--ramp: {err}")
+        except argparse.ArgumentTypeError as bad:
+            parser.error(f"--ramp: {bad}")
     out = Console(soft_wrap=True, highlight=False)
     err = Console(stderr=True, soft_wrap=True, highlight=False)
     return report_errors(
