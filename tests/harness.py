@@ -38,7 +38,7 @@ from agent.ingest.command import expand
 from agent.ingest.types import OUTCOME_FAILED, IngestInput, IngestResult
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.ingest import IngestWorkflow
-from business.db import SEED_ORDERS
+from business.store import SEED_ORDERS
 from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack, knowledge_base_dir
 from payload_codec import FileKeySource, data_converter

@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from business.activities import INVALID_REFUND, ORDER_NOT_FOUND, BusinessActivities
-from business.db import Store, refund_id_for
 from business.service_handler import refund_workflow_id
+from business.store import SqliteStore, refund_id_for
 from business.worker import open_store
 from nexus_contracts.business import RefundRequest
 from workerkit import ConfigError
@@ -30,7 +30,7 @@ def test_workflow_id_is_stable_readable_and_collision_free() -> None:
 
 
 def test_activity_applies_refund_once(tmp_path: Path) -> None:
-    store = Store(tmp_path / "b.sqlite3")
+    store = SqliteStore(tmp_path / "b.sqlite3")
     try:
         acts = BusinessActivities(store)
         request = RefundRequest("ORD-1001", 2500, "cracked", "k")
@@ -53,7 +53,7 @@ def test_activity_applies_refund_once(tmp_path: Path) -> None:
 def test_activity_business_errors_are_non_retryable(
     tmp_path: Path, request_: RefundRequest, error_type: str, message: str
 ) -> None:
-    store = Store(tmp_path / "b.sqlite3")
+    store = SqliteStore(tmp_path / "b.sqlite3")
     try:
         with pytest.raises(ApplicationError, match=message) as info:
             ActivityEnvironment().run(BusinessActivities(store).apply_refund, request_)
