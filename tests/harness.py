@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -110,9 +111,11 @@ def _server(mode: str) -> Iterator[str | None]:
 
 
 @contextmanager
-def running_stack(data_dir: Path) -> Iterator[Stack]:
+def running_stack(data_dir: Path, *, db: str = "embedded", business_replicas: int | None = None) -> Iterator[Stack]:
+    """``db="postgres"``: the workers on PostgreSQL (``make up DB=postgres``)."""
     with _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
-        stack = Stack(isolated_config(data_dir), external_temporal=external)
+        config = dataclasses.replace(isolated_config(data_dir), db=db)
+        stack = Stack(config, external_temporal=external, business_replicas=business_replicas)
         try:
             stack.up(log=lambda line: None)
             ingest_knowledge_base(stack)

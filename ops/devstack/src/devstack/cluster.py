@@ -163,7 +163,7 @@ class ClusterPaths:
         return self.root / "dynamicconfig.yaml"
 
 
-def _postgres(config: StackConfig, paths: ClusterPaths) -> postgres.Instance:
+def postgres_instance(config: StackConfig, paths: ClusterPaths) -> postgres.Instance:
     """The cluster's PostgreSQL (started by devstack.postgres, which cluster mode shares)."""
     return postgres.Instance(paths.postgres, config.host, config.ports["postgres"], DB_USER, paths.db_password)
 
@@ -173,7 +173,7 @@ def db_password(paths: ClusterPaths) -> str:
 
 
 def postgres_spec(config: StackConfig, paths: ClusterPaths) -> ProcessSpec:
-    return postgres.spec(_postgres(config, paths))
+    return postgres.spec(postgres_instance(config, paths))
 
 
 def _sql_tool(config: StackConfig, paths: ClusterPaths, database: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -202,11 +202,11 @@ def _sql_tool(config: StackConfig, paths: ClusterPaths, database: str, *args: st
 
 def _psql(config: StackConfig, paths: ClusterPaths, database: str, sql: str) -> list[list[str]]:
     """Rows of ``sql`` (a constant of this module, never input), each a list of column texts."""
-    return postgres.psql(_postgres(config, paths), database, sql)
+    return postgres.psql(postgres_instance(config, paths), database, sql)
 
 
 def _database_exists(config: StackConfig, paths: ClusterPaths, database: str) -> bool:
-    return postgres.database_exists(_postgres(config, paths), database)
+    return postgres.database_exists(postgres_instance(config, paths), database)
 
 
 # The server's persistence.ServiceType numbers, as the cluster_membership table stores roles.
