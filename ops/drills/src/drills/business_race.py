@@ -33,8 +33,9 @@ with workflow.unsafe.imports_passed_through():
     from nexus_contracts.business import BusinessService, RefundRequest
 
 # Long enough to outlive a killed replica's activity (its 30 s start-to-close timeout, then a
-# retry on a live replica) with room to spare on a loaded machine.
-OPERATION_TIMEOUT = timedelta(minutes=5)
+# retry on a live replica) with room to spare on a machine other work loads heavily: a request
+# that still times out is a failure of the drill, reported with its cause.
+OPERATION_TIMEOUT = timedelta(minutes=15)
 ENDPOINT = "business"
 
 
@@ -68,7 +69,12 @@ class DrillRefundCaller:
                     BusinessService.refund, request, schedule_to_close_timeout=OPERATION_TIMEOUT
                 )
             except Exception as err:  # the drill reports every failure rather than stopping
-                failure = f"{type(err).__name__}: {err}"
+                causes: list[str] = []
+                cause: BaseException | None = err
+                while cause is not None:
+                    causes.append(f"{type(cause).__name__}: {cause}")
+                    cause = cause.__cause__
+                failure = " <- ".join(causes)
                 return Answer(request.idempotency_key, None, None, failure, workflow.time() - began)
             return Answer(request.idempotency_key, result.refund_id, result.amount_cents, None, workflow.time() - began)
 
