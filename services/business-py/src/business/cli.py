@@ -20,8 +20,12 @@ def migrate() -> int:
             from business.store.postgres import migrate as migrate_postgres
 
             report = migrate_postgres(settings.postgres)
-            done = "already" if report.before == report.after else f"migrated from version {report.before} to"
-            print(f"business database {report.where}: {done} at schema version {report.after}")
+            if report.before == report.after:
+                print(f"business database {report.where}: already at schema version {report.after}")
+            else:
+                print(
+                    f"business database {report.where}: migrated from schema version {report.before} to {report.after}"
+                )
         else:
             open_store(settings).close()
             print(f"business database {settings.sqlite_path}: SQLite file at this build's schema")
