@@ -76,7 +76,16 @@ async def test_refunds_racing_through_nexus_apply_once_while_a_replica_is_killed
     orders = {o.order_id: o.total_cents for o in SEED_ORDERS if o.order_id != "ORD-1005"}
     plan = Plan(orders=orders, keys=keys, per_key=per_key, callers=max(1, keys * per_key // 10))
 
+    log = pg_stack.processes.log_path(KILLED)
+    refunds_logged_before = log.read_text().count("refund RF-")
+    busy_at_kill: list[int] = []
+
     def kill(name: str) -> None:
+        # Killed once it has applied a refund of this run: mid-work, with others in flight.
+        deadline = time.monotonic() + 120
+        while log.read_text().count("refund RF-") == refunds_logged_before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        busy_at_kill.append(log.read_text().count("refund RF-") - refunds_logged_before)
         running = pg_stack.processes.running(name)
         assert running is not None, f"{name} is not running"
         sigkill(running.pid)
@@ -88,7 +97,7 @@ async def test_refunds_racing_through_nexus_apply_once_while_a_replica_is_killed
         pg_stack.processes.start(spec)
 
     load_before = os.getloadavg()
-    outcome = await run_race(await client_for(pg_stack, "agents"), plan, (KILLED, 1.0, 3.0), kill, restart)
+    outcome = await run_race(await client_for(pg_stack, "agents"), plan, (KILLED, 0.5, 3.0), kill, restart)
     load_after = os.getloadavg()
     refunds = [
         (key, order, int(amount))
@@ -119,7 +128,10 @@ async def test_refunds_racing_through_nexus_apply_once_while_a_replica_is_killed
             "caller_workflows": plan.callers,
             "orders": len(plan.orders),
         },
-        "kills": [vars(k) for k in outcome.kills],
+        "kills": [
+            {**vars(k), "refunds_it_had_applied_when_killed": busy}
+            for k, busy in zip(outcome.kills, busy_at_kill, strict=True)
+        ],
         "counts": {k: v for k, v in vars(verdict).items() if k != "latency_s"},
         "timings_s": {"wall": round(outcome.wall_s, 2), "request_latency": verdict.latency_s},
         "passed": verdict.passed,
@@ -130,6 +142,7 @@ async def test_refunds_racing_through_nexus_apply_once_while_a_replica_is_killed
     if out := os.environ.get("DRILL_BUSINESS_OUT"):
         Path(out).write_text(text + "\n")
     assert len(outcome.kills) == 1 and outcome.kills[0].restarted_ready_at_s is not None
+    assert busy_at_kill[0] > 0, "the replica was killed before it did any work"
     failures = [a.error for a in outcome.answers if a.error]
     assert verdict.failed_requests == 0, failures[:3]
     assert verdict.keys_with_differing_answers == 0, text
