@@ -39,8 +39,12 @@ from devstack.temporal_setup import (
 _INHERITED_TEMPORAL_PREFIX = "TEMPORAL_"
 
 
+def retrieval_worker_path() -> Path:
+    return Path(os.environ.get("DEVSTACK_RETRIEVAL_WORKER_BIN", REPO_ROOT / "bin" / "retrieval-worker"))
+
+
 def retrieval_worker_binary() -> Path:
-    path = Path(os.environ.get("DEVSTACK_RETRIEVAL_WORKER_BIN", REPO_ROOT / "bin" / "retrieval-worker"))
+    path = retrieval_worker_path()
     if not path.exists():
         raise StackError(f"the Go retrieval worker is not built ({path} is missing); run `make build`")
     return path
@@ -378,8 +382,10 @@ class Stack:
         """The replicas of one worker (``business-worker``, ``business-worker-2``, ...)."""
         if base == "business-worker":
             count = self.business_replicas
+        elif self.worker_pg is not None and worker_databases.retrieval_speaks_postgres(retrieval_worker_path()):
+            count = worker_databases.RETRIEVAL_REPLICAS
         else:
-            count = len(self._retrieval_specs()) if self.worker_pg is not None else 1
+            count = 1
         return [_replica_name(base, replica) for replica in range(1, count + 1)]
 
     def process_names(self) -> list[str]:
