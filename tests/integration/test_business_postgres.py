@@ -4,25 +4,31 @@ A support conversation makes a refund through them, as on the embedded store; th
 drill (:mod:`drills.business_race`) sends refunds racing over shared idempotency keys through
 Nexus while one replica is SIGKILLed and restarted. ``make drill-business`` runs the drill at
 full size (``DRILL_BUSINESS_KEYS``, ``DRILL_BUSINESS_PER_KEY``) and writes ``DRILL_BUSINESS_OUT``.
+Last, ``python -m devstack --db postgres up`` as a user runs it: its data survives ``down``/``up``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import client_for, running_stack
+from harness import client_for, free_ports, running_stack
 
 from agent.chat.client import Conversations
 from agent.support.types import ConversationSettings, ConversationStart
 from business.store import SEED_ORDERS
 from devstack import postgres
+from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack
+from drills import business_race
 from drills.bench_report import report_header
 from drills.business_race import Plan, commit, judge, run_race, sigkill, table
 
@@ -111,7 +117,7 @@ async def test_refunds_racing_through_nexus_apply_once_while_a_replica_is_killed
     ]
     verdict = judge(plan, outcome, refunds, orders_now)
     report = {
-        **report_header(__doc__ or ""),
+        **report_header(business_race.__doc__ or ""),
         "what": "refund requests racing over shared idempotency keys through the business Nexus endpoint onto "
         f"{REPLICAS} business worker replicas on one PostgreSQL database; {KILLED} SIGKILLed and restarted mid-run",
         "commit": commit(),
@@ -149,3 +155,40 @@ async def test_refunds_racing_through_nexus_apply_once_while_a_replica_is_killed
     assert verdict.refund_rows_for_drill_keys == plan.keys, text
     assert verdict.rows_with_wrong_amount == 0 and verdict.orders_above_total == 0, text
     assert verdict.orders_not_exactly_refunded == 0, text
+
+
+def test_make_up_db_postgres_keeps_its_data_across_down_and_up(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As a user runs it (python -m devstack, what `make up DB=postgres` calls), on free ports.
+    monkeypatch.setenv("DEVSTACK_DATA_DIR", str(tmp_path))
+    for name, port in zip(PORTS, free_ports(len(PORTS)), strict=True):
+        monkeypatch.setenv(PORTS[name][0], str(port))
+
+    def devstack(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "devstack", *args], capture_output=True, text=True, timeout=300)
+
+    try:
+        first = devstack("--db", "postgres", "up")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "migrated from schema version 0 to 1" in first.stdout
+        status = devstack("status")
+        assert status.returncode == 0, status.stdout
+        for name in ("postgres", "business-worker", "business-worker-2"):
+            assert re.search(rf"^{name} +running", status.stdout, flags=re.MULTILINE), status.stdout
+        stack = Stack(StackConfig.from_env("dev"))
+        assert stack.worker_pg is not None
+        postgres.psql(
+            stack.worker_pg,
+            "business",
+            "INSERT INTO access_refusals (operation, customer_id, target, owner)"
+            " VALUES ('get_order', 'cust-test', 'ORD-1001', 'cust-ada');",
+        )
+        assert devstack("down").returncode == 0
+        # No DB= this time: the data directory remembers it.
+        again = devstack("up")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "already at schema version 1" in again.stdout
+        assert postgres.psql(stack.worker_pg, "business", "SELECT customer_id FROM access_refusals") == [["cust-test"]]
+    finally:
+        down = devstack("down")
+    assert down.returncode == 0, down.stderr
+    assert devstack("status").returncode == 3
