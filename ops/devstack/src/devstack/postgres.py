@@ -176,6 +176,9 @@ def psql(instance: Instance, database: str, sql: str) -> list[list[str]]:
             database,
             "-v",
             "ON_ERROR_STOP=1",
+            # Terse errors quote no statement text: a failed ALTER ROLE never shows its password.
+            "-v",
+            "VERBOSITY=terse",
             "-tA",
             "-F",
             "\t",
