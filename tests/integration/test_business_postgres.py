@@ -102,6 +102,8 @@ async def test_refunds_racing_through_nexus_apply_once_while_a_replica_is_killed
         [spec] = [s for s in pg_stack.specs() if s.name == name]
         pg_stack.processes.start(spec)
 
+    # Read before the run: the checkout may move on while it goes.
+    measured_commit = commit()
     load_before = os.getloadavg()
     outcome = await run_race(await client_for(pg_stack, "agents"), plan, (KILLED, 0.5, 3.0), kill, restart)
     load_after = os.getloadavg()
@@ -120,7 +122,7 @@ async def test_refunds_racing_through_nexus_apply_once_while_a_replica_is_killed
         **report_header(business_race.__doc__ or ""),
         "what": "refund requests racing over shared idempotency keys through the business Nexus endpoint onto "
         f"{REPLICAS} business worker replicas on one PostgreSQL database; {KILLED} SIGKILLed and restarted mid-run",
-        "commit": commit(),
+        "commit": measured_commit,
         "load": {
             "loadavg_1m_before": round(load_before[0], 2),
             "loadavg_1m_after": round(load_after[0], 2),
