@@ -21,22 +21,28 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploy.test_chart_processes import LocalCluster, decode_status, temporal_server  # noqa: F401 (a fixture)
+from deploy.test_chart_processes import decode_status, temporal_server  # noqa: F401 (a fixture)
 from google.protobuf.json_format import MessageToDict
-from support.helm_chart import COMPONENT_DOCKERFILES, SKIP_WITHOUT_HELM, WORKLOADS, component_of, env_of, render
+from support.chart_processes import LocalCluster, make_secrets, the_one
+from support.helm_chart import (
+    COMPONENT_DOCKERFILES,
+    SKIP_WITHOUT_HELM,
+    WORKLOADS,
+    component_of,
+    env_of,
+    pod_spec,
+    render,
+)
 from temporalio.api.common.v1 import Payload
 
 from devstack.processes import http_ok
-from devstack.secrets import ensure_codec_tokens
 from devstack.temporal_setup import temporal_cli
-from keyops.store import DirectoryStore, new_key_id, new_key_material
 from payload_codec import DirectoryKeySource, EncryptionCodec
 
 pytestmark = SKIP_WITHOUT_HELM
@@ -81,8 +87,8 @@ class ContainerCluster(LocalCluster):
 
     def container(self, doc: dict, secrets: dict[str, Path], *, probe_only: bool = False) -> Container:
         """The container of a pod; ``probe_only``: its image alone (nothing made on disk)."""
-        component = component_of(doc)
-        spec = doc["spec"]["template"]["spec"]
+        component, workload = component_of(doc), doc["metadata"]["name"]
+        spec = pod_spec(doc)
         [c] = spec["containers"]
         if probe_only:
             return Container(component, c["image"], {}, [], None, 0)
@@ -91,7 +97,7 @@ class ContainerCluster(LocalCluster):
         gid = security.get("runAsGroup", pod_security.get("runAsGroup", uid))
         assert uid != 0 and (pod_security.get("runAsNonRoot") or security.get("runAsNonRoot")), component
 
-        argv = ["--name", f"{component}-{os.getpid()}", "--network", "host", "--user", f"{uid}:{gid}"]
+        argv = ["--name", f"{workload}-{os.getpid()}", "--network", "host", "--user", f"{uid}:{gid}"]
         argv += ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
         # The kubelet ignores an image's HEALTHCHECK (the chart's probes stand in for it), and
         # podman's health timers need systemd, which this machine's containers do not have.
@@ -107,15 +113,15 @@ class ContainerCluster(LocalCluster):
         if image == SETUP_IMAGE:
             argv += ["-v", f"{temporal_cli()}:/usr/local/bin/temporal:ro"]
         env = {**self._image_env(image), **{n: e["value"] for n, e in env_of(c).items()}}
-        env = {name: self._local(component, value) for name, value in env.items()}
+        env = {name: self._local(workload, value) for name, value in env.items()}
         argv += [arg for name, value in env.items() for arg in ("-e", f"{name}={value}")]
         if "command" in c:
             argv += ["--entrypoint", json.dumps(c["command"])]
-        argv += [image, *(self._local(component, a) for a in c.get("args", []))]
+        argv += [image, *(self._local(workload, a) for a in c.get("args", []))]
 
         ready_url = None
         if probe := c.get("readinessProbe", {}).get("httpGet"):
-            ready_url = f"http://127.0.0.1:{self.local_port(component, probe['port'])}{probe['path']}"
+            ready_url = f"http://127.0.0.1:{self.local_port(workload, probe['port'])}{probe['path']}"
         return Container(component, image, env, argv, ready_url, spec.get("terminationGracePeriodSeconds", 30))
 
     @staticmethod
@@ -129,15 +135,15 @@ class ContainerCluster(LocalCluster):
         pairs = (item.partition("=") for item in json.loads(done.stdout) or [])
         return {name: value for name, _, value in pairs if name != "PATH"}
 
-    def _local(self, component: str, value: str) -> str:
+    def _local(self, workload: str, value: str) -> str:
         """Service names and container ports -> their local ports (paths stay as the pod sees them)."""
         for service, address in self.services.items():
             value = value.replace(service, address)
-        for port in self.named_ports[component].values():
+        for port in self.named_ports.get(workload, {}).values():
             if value == str(port):
-                return str(self.local_port(component, port))
+                return str(self.local_port(workload, port))
             if value.endswith(f":{port}"):
-                return value.removesuffix(str(port)) + str(self.local_port(component, port))
+                return value.removesuffix(str(port)) + str(self.local_port(workload, port))
         return value
 
     def _pod_mounts(
@@ -173,6 +179,16 @@ def build_leftovers(image: str) -> list[str]:
         return [path for path in BUILD_LEFTOVERS if (root / path).exists()]
     finally:
         podman("image", "unmount", image)
+
+
+def run_once(container: Container, cleanup: list[Container], timeout_s: float = 300) -> str:
+    """A Job's or a test Pod's container, run to its end as the kubelet would: its log."""
+    cleanup.append(container)
+    start(container)
+    code = podman("wait", container.id, timeout=timeout_s).stdout.strip()
+    log = podman("logs", container.id)
+    assert code == "0", f"{container.component} exited with {code}:\n{log.stdout}{log.stderr}"
+    return log.stdout + log.stderr
 
 
 def start(container: Container) -> None:
@@ -225,6 +241,7 @@ def test_every_image_runs_its_chart_pod_and_answers_the_system_check(
         "--set", "setup.createNamespaces=true",
         "--set", "modelServer.enabled=true",
         "--set", f"image.tag={TAG}",
+        "--set", f"agent.image.tag={TAG}",
     )  # fmt: skip
     tmp_path.chmod(0o755)  # the containers' users reach their mounts through it
     cluster = ContainerCluster(tmp_path, docs)
@@ -238,48 +255,30 @@ def test_every_image_runs_its_chart_pod_and_answers_the_system_check(
         assert user.split(":")[0] not in ("", "0", "root"), f"{image} runs as {user!r}"
         assert not (found := build_leftovers(image)), f"{image} carries {found}"
 
-    secrets_dir = tmp_path / "secrets"
-    secrets_dir.mkdir()
-    keyring = secrets_dir / "codec-keys"
-    store = DirectoryStore(keyring)
-    store.create()
-    store.add_key(new_key_id("*", set()), new_key_material(), activate_for="*")
-    tokens_dir = secrets_dir / "codec-server-tokens"
-    tokens_dir.mkdir()
-    tokens = ensure_codec_tokens(secrets_dir / "tokens-source")
-    shutil.copy(tokens.tokens_file, tokens_dir / "tokens.json")
-    secrets = {"codec-keys": keyring, "codec-server-tokens": tokens_dir}
+    secrets, tokens = make_secrets(tmp_path)
+    keyring = secrets["codec-keys"]
 
-    workloads = [d for d in docs if d["kind"] in WORKLOADS]
-    [setup_doc] = [d for d in workloads if component_of(d) == "setup"]
-    setup = cluster.container(setup_doc, secrets)
-    cleanup.append(setup)
-    start(setup)
-    code = podman("wait", setup.id, timeout=300).stdout.strip()
-    assert code == "0", f"the setup hook exited with {code}:\n{setup.logs()}"
-    assert "setup: Nexus endpoint business -> business/business (create)" in setup.logs()
+    # The setup hook first, as Helm runs it, against the empty server.
+    setup = run_once(cluster.container(the_one(docs, "Job", "setup"), secrets), cleanup)
+    assert "setup: Nexus endpoint business -> business/business (create)" in setup
 
-    pods = [cluster.container(d, secrets) for d in workloads if component_of(d) != "setup"]
+    long_running = [d for d in docs if d["kind"] in ("Deployment", "StatefulSet")]
+    pods = [cluster.container(d, secrets) for d in long_running]
     cleanup.extend(pods)
     for pod in pods:
         start(pod)
     for pod in pods:
         wait_ready(pod)
 
-    # The agent pools' version is made current, as the chart README says after a first install.
+    # The post-install hook (the agent image's rollout CLI) makes the agent pools' version current.
     agent = next(p for p in pods if p.component == "agent-worker")
     assert agent.env["TEMPORAL_WORKER_BUILD_ID"] == TAG
-    promote = subprocess.run(
-        [sys.executable, "-m", "rollout", "promote", TAG,
-         "-d", agent.env["TEMPORAL_DEPLOYMENT_NAME"], "--address", temporal_server],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert promote.returncode == 0, promote.stdout + promote.stderr
+    hook = the_one(docs, "Job", "rollout", "post-install,post-upgrade")
+    assert f"promoted {TAG} to current" in run_once(cluster.container(hook, secrets), cleanup)
 
-    # Every hop once, from inside an agent container (kubectl exec): its CLI, its env, its keys.
-    check = podman("exec", "-e", "COLUMNS=200", agent.id, "python", "-m", "agent", "check", timeout=240)
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert "hops answered" in check.stdout, check.stdout
+    # `helm test`: the system check Pod (the agent image's CLI), every hop once.
+    check = run_once(cluster.container(the_one(docs, "Pod", "system-check"), secrets), cleanup)
+    assert "hops answered" in check, check
 
     codec_pod = next(p for p in pods if p.component == "codec-server")
     codec_url = codec_pod.ready_url.removesuffix("/healthz")  # type: ignore[union-attr]
