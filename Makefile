@@ -257,7 +257,7 @@ images: podman ## build every image from its Dockerfile (IMAGE_TAG, default dev)
 	$(IMAGES) build
 
 # Runs the chart's pods as containers of those images: `make base-images images` first.
-test-images: build helm podman ## the chart's rendered pods as real containers against a dev server: probes, agent check, SIGTERM
+test-images: build helm-binary podman ## the chart's pods as containers of the built images against a dev server: hooks, probes, helm test system check, SIGTERM
 	IMAGE_TAG=$(IMAGE_TAG) $(PY) -m pytest -q -p no:cacheprovider -m images tests/images
 
 clean: down ## stop the stack and remove local state, binaries and the virtualenv

@@ -8,10 +8,11 @@ ConfigMaps and volumes as bind mounts at their mount paths, owned and moded as t
 make them. The containers share the host's network (the only network podman has here), so every
 container port is moved to a free local port and every Service name resolves to it, as in the
 chart's process test. The setup hook runs first, in a Debian container with the temporal CLI,
-against a fresh dev server. Then every container must pass its readiness probe, the agent's
-system check must pass through them (run inside an agent container, as ``kubectl exec`` would),
-the codec server must decode for an auditor's token only, and every container must exit 0 on
-SIGTERM (``podman stop``) within its pod's grace period.
+against a fresh dev server. Then every long-running container must pass its readiness probe,
+the post-install rollout hook (the agent image's rollout CLI) must make the agent version
+current, the ``helm test`` system-check Pod must pass every hop through them, the codec server
+must decode for an auditor's token only, and every container must exit 0 on SIGTERM
+(``podman stop``) within its pod's grace period.
 """
 
 from __future__ import annotations
