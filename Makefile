@@ -19,7 +19,7 @@ GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash helm test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,13 +57,17 @@ test-rules: prometheus ## promtool check rules and promtool test rules for ops/p
 	promtool check rules ops/prometheus/rules/*.yaml
 	promtool test rules ops/prometheus/tests/*.yaml
 
+haproxy: ## install Debian's HAProxy: cluster mode's front door, balancing clients over the nodes' frontends (needs root)
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { echo "installing Debian's haproxy (the stack runs its own process, not the package's service)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
+
 # STACK=cluster: a self-hosted Temporal cluster (PostgreSQL, three nodes, mTLS, JWT) instead of the
 # dev server (ops/devstack/README.md). Unset, `up` means the dev server and every other target the
 # stack `up` started last.
 STACK ?=
 DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK))
 
-up: build $(if $(filter cluster,$(STACK)),temporal-server) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster); harmless if running
+up: build $(if $(filter cluster,$(STACK)),temporal-server haproxy) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster); harmless if running
 	$(DEVSTACK) up
 
 down: ## stop what the dev stack started
@@ -101,7 +105,7 @@ test-python: build browser prometheus test-server
 test-unit: build test-server ## the tests that start no server process (the agent's workflow tests first), in about 2 minutes
 	$(PY) -m pytest -m unit
 
-test-integration: build browser prometheus ## the tests that run real servers and worker processes
+test-integration: build browser prometheus haproxy ## the tests that run real servers and worker processes
 	$(PY) -m pytest -m integration
 
 TEST_SERVER_LIB := .tools/temporal-test-server/lib
@@ -152,7 +156,7 @@ bench-ann: install ## our HNSW vs hnswlib and faiss (HNSW, exact) on SciFact, st
 	PYTHON=$(PY) GO=$(GO) UV=$(UV) ops/bench/ann_bench.sh
 
 # On a dev stack of its own (own ports and data directory); leaves `make up`'s stack alone.
-bench-agent: build ## agent per-step cost vs a plain workflow of no-op activities, and runs/s at 1 and 10 in flight -> bench/results/agent.json
+bench-agent: build temporal-server haproxy ## agent per-step cost vs a plain workflow of no-op activities, runs/s at 1 and 10 in flight, on the dev server and the cluster -> bench/results/agent.json
 	$(PY) ops/bench/agent_bench.py
 
 # On a dev stack of its own too. INGEST_CASES="CHUNKS:CHUNK_CHARS,..." picks other cases.
@@ -164,6 +168,10 @@ drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, pr
 
 drill-crash: build ## SIGKILL every kind of process (Temporal server included) during 20 conversations: each request acts once, each answer is paid once -> bench/results/drill-crash.json
 	DRILL_CRASH_CONVERSATIONS=20 DRILL_CRASH_KILLS=12 DRILL_CRASH_OUT=$(CURDIR)/bench/results/drill-crash.json $(PY) -m pytest tests/integration/test_drill_crash.py -q -s -p no:cacheprovider
+
+# A cluster of its own (make up STACK=cluster's code, on free ports): two nodes, then PostgreSQL, SIGKILLed.
+drill-cluster: build temporal-server haproxy ## SIGKILL two server nodes, then PostgreSQL, during 30 conversations on the cluster: none lost, nothing paid twice -> bench/results/drill-cluster.json
+	DRILL_CLUSTER_CONVERSATIONS=30 DRILL_CLUSTER_OUT=$(CURDIR)/bench/results/drill-cluster.json $(PY) -m pytest tests/integration/test_drill_cluster.py -q -s -p no:cacheprovider
 
 # Against the cluster TEMPORAL_ADDRESS names (with the operator's CODEC_KEYRING_*), else the dev stack.
 replay-check: build ## export running/recent histories into REPLAY_CORPUS (.data/replay-corpus) and replay them on this build (ARGS="--help")
@@ -220,7 +228,7 @@ helm: ## build the helm binary (HELM_VERSION) into .tools/bin unless that versio
 	  GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
 
 # On a cluster of its own (own ports and data directory); leaves `make up`'s stack alone.
-test-cluster: build temporal-server ## the cluster mode: three nodes on PostgreSQL, mTLS, JWT; agent check through it, refusals, down and up again
+test-cluster: build temporal-server haproxy ## the cluster mode: three nodes on PostgreSQL, mTLS, JWT; agent check through it, refusals, down and up again
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_cluster.py
 
 test-helm: build helm ## the Helm chart: lint, render, validate every manifest, check security and values, run its processes from the rendered config

@@ -33,6 +33,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
+from temporalio.envconfig import ClientConfig
 
 from agent.ingest.command import expand
 from agent.ingest.types import OUTCOME_FAILED, IngestInput, IngestResult
@@ -112,13 +113,19 @@ def _server(mode: str) -> Iterator[str | None]:
 @contextmanager
 def running_stack(data_dir: Path) -> Iterator[Stack]:
     with _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
-        stack = Stack(isolated_config(data_dir), external_temporal=external)
-        try:
-            stack.up(log=lambda line: None)
-            ingest_knowledge_base(stack)
+        with brought_up(Stack(isolated_config(data_dir), external_temporal=external)) as stack:
             yield stack
-        finally:
-            stack.down(log=lambda line: None)
+
+
+@contextmanager
+def brought_up(stack: Stack) -> Iterator[Stack]:
+    """``stack`` up with the demo knowledge base ingested; down after, whatever happened."""
+    try:
+        stack.up(log=lambda line: None)
+        ingest_knowledge_base(stack)
+        yield stack
+    finally:
+        stack.down(log=lambda line: None)
 
 
 def ingest_knowledge_base(stack: Stack) -> IngestResult:
@@ -143,11 +150,14 @@ def ingest_knowledge_base(stack: Stack) -> IngestResult:
 
 
 async def client_for(stack: Stack, namespace: str) -> Client:
-    """A client with the stack's key ring, as every real client of the system has."""
+    """A client with the stack's key ring, as every real client of the system has, connected
+    through Temporal's environment configuration as the stack's operator (on a cluster: its
+    client certificate and token; on the dev server: just the address)."""
     ring = FileKeySource(stack.config.keyring_path).load()
-    return await Client.connect(
-        stack.temporal_address, namespace=namespace, data_converter=data_converter(ring, namespace)
+    config = ClientConfig.load_client_connect_config(
+        disable_file=True, override_env_vars={**stack.client_env(), "TEMPORAL_NAMESPACE": namespace}
     )
+    return await Client.connect(**config, data_converter=data_converter(ring, namespace))
 
 
 def customer_of(text: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import cluster, prometheus
+from devstack import cluster, frontdoor, prometheus
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.pki import SERVER_NAME, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
@@ -78,7 +78,7 @@ class Stack:
         if self.external_temporal:
             return []
         if self.cluster:
-            return ["postgres", *(cluster.node_name(n) for n in range(cluster.NODES))]
+            return ["postgres", *(cluster.node_name(n) for n in range(cluster.NODES)), frontdoor.NAME]
         return ["temporal"]
 
     def credentials(self, principal: str) -> dict[str, str]:
@@ -271,7 +271,13 @@ class Stack:
             prometheus.add_targets(
                 c,
                 "temporal-nodes",
-                {cluster.node_name(n): f"{host}:{cluster.node_port(c, n, 'metrics')}" for n in range(1, cluster.NODES)},
+                {
+                    **{
+                        cluster.node_name(n): f"{host}:{cluster.node_port(c, n, 'metrics')}"
+                        for n in range(1, cluster.NODES)
+                    },
+                    frontdoor.NAME: f"{host}:{c.ports['frontdoor_metrics']}",
+                },
             )
         return scraper
 
@@ -294,6 +300,7 @@ class Stack:
         return [
             cluster.postgres_spec(c, self.cluster),
             *cluster.node_specs(c, self.cluster, pki, issuer, node_ready),
+            frontdoor.spec(c, self.cluster.root / "frontdoor.cfg", cluster.frontdoor_backends(c)),
         ]
 
     def process_names(self) -> list[str]:
@@ -313,10 +320,12 @@ class Stack:
         # The database first (a cluster's schema is applied before any node starts), then the
         # servers (the workers need them), then the workers together. A cluster's first node
         # starts before the others: on a new database the nodes race to write the cluster's
-        # metadata, and a node that loses exits.
+        # metadata, and a node that loses exits. The front door comes with the first node: the
+        # setup reaches the cluster through it.
         database = [n for n in self._server_processes() if n == "postgres"]
-        nodes = [n for n in self._server_processes() if n != "postgres"]
-        groups = [database, [*nodes[:1], "model-server", "codec-server"], nodes[1:]]
+        nodes = [n for n in self._server_processes() if n.startswith("temporal")]
+        door = [n for n in self._server_processes() if n == frontdoor.NAME]
+        groups = [database, [*nodes[:1], *door, "model-server", "codec-server"], nodes[1:]]
         named = {name for group in groups for name in group}
         phases = [[s for s in specs if s.name in group] for group in groups]
         phases.append([s for s in specs if s.name not in named])
@@ -373,6 +382,7 @@ class Stack:
                 cluster.node_name(n): f"{host}:{cluster.node_port(self.config, n, 'frontend')} (mTLS + JWT)"
                 for n in range(cluster.NODES)
             },
+            frontdoor.NAME: f"{host}:{p['temporal']} -> the live nodes' frontends (TLS passes through)",
             "model-server": f"http://{host}:{p['model_server']}/v1",
             "codec-server": self.config.codec_server_url,
             "retrieval-worker": f"http://{host}:{p['retrieval_worker']}/readyz",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from datetime import UTC, datetime
 from importlib.metadata import version
+from pathlib import Path
 
 
 def report_header(doc: str) -> dict[str, object]:
@@ -21,3 +23,13 @@ def report_header(doc: str) -> dict[str, object]:
         },
         "method": doc.split("\n\n", 1)[1].strip(),
     }
+
+
+def source_commit() -> str:
+    """The commit the figures were measured on, ``+changes`` when the tracked files differ from it."""
+    root = Path(__file__).resolve().parents[4]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root)
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=root
+    )
+    return head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
