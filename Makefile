@@ -19,7 +19,7 @@ GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server temporal-ui haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash helm test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -67,7 +67,7 @@ haproxy: ## install Debian's HAProxy: cluster mode's front door, balancing clien
 STACK ?=
 DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK))
 
-up: build $(if $(filter cluster,$(STACK)),temporal-server haproxy) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster); harmless if running
+up: build $(if $(filter cluster,$(STACK)),temporal-server temporal-ui haproxy) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster); harmless if running
 	$(DEVSTACK) up
 
 down: ## stop what the dev stack started
@@ -217,6 +217,16 @@ $(TEMPORAL_SERVER_DIR)/.built:
 	chmod -R u+w $(TEMPORAL_SERVER_DIR)/schema
 	@touch $@
 
+# The Temporal Web UI for cluster mode: ui-server (its module embeds the built UI) plus the UI's
+# own token on every call (ops/webui); like the server it needs Go 1.26.10, and it is no part of go.work.
+TEMPORAL_UI := .tools/temporal-ui/temporal-ui
+
+temporal-ui: $(TEMPORAL_UI) ## build the Temporal Web UI server for cluster mode (ops/webui, ui-server from the Go module proxy) into .tools/ (minutes, once)
+
+$(TEMPORAL_UI): ops/webui/main.go ops/webui/go.mod ops/webui/go.sum
+	mkdir -p $(dir $(TEMPORAL_UI))
+	cd ops/webui && GOWORK=off GOTOOLCHAIN=$(TEMPORAL_SERVER_GOTOOLCHAIN) nice -n 19 $(GO) build -o $(CURDIR)/$(TEMPORAL_UI) .
+
 # Helm from the Go module proxy, built once into .tools/bin (about 5 minutes cold on a 2-core machine).
 HELM_VERSION := v4.3.2
 HELM := $(CURDIR)/.tools/bin/helm
@@ -228,7 +238,7 @@ helm: ## build the helm binary (HELM_VERSION) into .tools/bin unless that versio
 	  GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
 
 # On a cluster of its own (own ports and data directory); leaves `make up`'s stack alone.
-test-cluster: build temporal-server haproxy ## the cluster mode: three nodes on PostgreSQL, mTLS, JWT; agent check through it, refusals, down and up again
+test-cluster: build temporal-server temporal-ui haproxy ## the cluster mode: three nodes on PostgreSQL, mTLS, JWT; agent check through it, refusals, down and up again
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_cluster.py
 
 test-helm: build helm ## the Helm chart: lint, render, validate every manifest, check security and values, run its processes from the rendered config

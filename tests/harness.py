@@ -39,6 +39,7 @@ from agent.ingest.command import expand
 from agent.ingest.types import OUTCOME_FAILED, IngestInput, IngestResult
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.ingest import IngestWorkflow
+from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from business.db import SEED_ORDERS
 from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack, knowledge_base_dir
@@ -225,3 +226,47 @@ def codec_server_decode(stack: Stack, namespace: str, payloads: list[Payload]) -
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Without these, Chromium tries Google's services at start-up and the closed network refuses them.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+async def page_showing(url: str, text: str, screenshot: Path) -> tuple[str, list[str]]:
+    """Open ``url`` in headless Chromium and wait until ``text`` shows (the Web UI keeps polling:
+    wait for content, never for network idle); the page's HTML and every codec ``/decode`` call
+    the page made. A full-page screenshot goes to ``screenshot``."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 1800})
+            decode_calls: list[str] = []
+            page.on("request", lambda r: decode_calls.append(r.url) if "/decode" in r.url else None)
+            await page.goto(url)
+            await page.get_by_text(text).first.wait_for(timeout=60_000)
+            screenshot.parent.mkdir(exist_ok=True)
+            await page.screenshot(path=str(screenshot), full_page=True)
+            return await page.content(), decode_calls
+        finally:
+            await browser.close()
+
+
+async def run_system_check(client: Client, question: str, workflow_id: str) -> None:
+    """One system check (every hop: model, search, order, refund) asking ``question``: a history
+    whose payloads hold a text the caller knows."""
+    await client.execute_workflow(
+        SystemCheckWorkflow.run,
+        SystemCheckInput(question=question, order_id="ORD-1006", refund_cents=100),
+        id=workflow_id,
+        task_queue=AGENT_TASK_QUEUE,
+    )

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 from cluster_support import cluster_unavailable_reason, isolated_cluster_config
-from harness import client_for, free_ports, ingest_knowledge_base, refunds_of
+from harness import CHROMIUM, client_for, free_ports, ingest_knowledge_base, page_showing, refunds_of, run_system_check
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 
 from agent.chat.client import Conversations
 from agent.support.types import ApprovalStatus, ConversationSettings, ConversationStart, ConversationSummary
-from devstack import cluster
+from devstack import cluster, webui
 from devstack.config import NAMESPACES
 from devstack.pki import ensure_token_issuer
 from devstack.processes import port_in_use
@@ -111,6 +111,24 @@ async def test_a_conversation_with_an_approved_refund(cluster_stack: Stack) -> N
     summary = await client.get_workflow_handle(cid, result_type=ConversationSummary).result()
     assert [a.status for a in summary.approvals] == [ApprovalStatus.EXECUTED], summary
     assert refunds_of(cluster_stack, cid, "amount_cents") == [200]
+
+
+async def test_the_web_ui_shows_decoded_histories_of_the_cluster(cluster_stack: Stack) -> None:
+    """The cluster's Web UI (ops/webui) in headless Chromium: it reads the history through the
+    front door over mTLS with its own read-only token, and the browser decodes the payloads
+    through the codec server."""
+    if webui.binary() is None:
+        pytest.skip(webui.BUILD_HINT)
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make test installs it with apt-get as root)")
+    question = f"Can I return a lamp bought {uuid.uuid4().hex[:6]}?"
+    workflow_id = f"cluster-ui-{uuid.uuid4().hex[:8]}"
+    client = await client_for(cluster_stack, "agents")
+    await run_system_check(client, question, workflow_id)
+    url = f"{cluster_stack.config.ui_url}/namespaces/agents/workflows/{workflow_id}"
+    content, decode_calls = await page_showing(url, question, REPO / "tests" / "artifacts" / "cluster-ui.png")
+    assert question in content  # only the codec server's decoding can have put it there
+    assert any(call.startswith(cluster_stack.config.codec_server_url) for call in decode_calls), decode_calls
 
 
 async def test_no_payload_in_any_history_is_unencrypted(cluster_stack: Stack) -> None:

@@ -12,7 +12,7 @@ import jwt
 import pytest
 from cryptography import x509
 
-from devstack import cluster, frontdoor, pki
+from devstack import cluster, frontdoor, pki, webui
 from devstack.config import PORTS, StackConfig
 from devstack.processes import StackError
 from devstack.stack import DEV_DYNAMIC_CONFIG, Stack
@@ -142,3 +142,14 @@ def test_a_base_port_that_pushes_membership_ports_past_smallint_is_one_clear_err
     high = dataclasses.replace(config, ports={**config.ports, "cluster_base": 32740})
     with pytest.raises(StackError, match="membership ports must stay at or below 32767"):
         cluster.check_ports(high)
+
+
+def test_the_web_ui_reads_through_the_front_door_over_mtls_with_a_read_only_token(config: StackConfig) -> None:
+    keys = pki.ensure_pki(cluster.ClusterPaths.of(config).pki)
+    rendered = webui.render_config(config, keys)
+    assert rendered["temporalGrpcAddress"] == config.temporal_address  # the front door, never one node
+    assert rendered["tls"]["certFile"] == str(keys.client_cert) and rendered["tls"]["serverName"] == pki.SERVER_NAME
+    assert rendered["codec"]["endpoint"] == config.codec_server_url
+    assert rendered["port"] == config.ports["temporal_ui"]
+    # What it may do: read the three namespaces, nothing else.
+    assert all(p.endswith(":read") for p in cluster.TOKEN_PERMISSIONS[webui.PRINCIPAL])

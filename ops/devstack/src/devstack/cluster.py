@@ -68,6 +68,8 @@ TOKEN_PERMISSIONS: dict[str, list[str]] = {
     "agent-worker": ["agents:write"],
     "retrieval-worker": ["retrieval:write"],
     "business-worker": ["business:write"],
+    # The Web UI's own identity (devstack.webui): it reads every namespace, changes nothing.
+    "web-ui": ["agents:read", "retrieval:read", "business:read"],
 }
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import cluster, frontdoor, prometheus
+from devstack import cluster, frontdoor, prometheus, webui
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
-from devstack.pki import SERVER_NAME, ensure_pki, ensure_token_issuer
+from devstack.pki import SERVER_NAME, ClusterPki, TokenIssuer, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
 from devstack.secrets import AgentPrincipals, CodecTokens, ensure_agent_principals, ensure_codec_tokens, ensure_keyring
 from devstack.temporal_setup import (
@@ -301,10 +301,21 @@ class Stack:
             cluster.postgres_spec(c, self.cluster),
             *cluster.node_specs(c, self.cluster, pki, issuer, node_ready),
             frontdoor.spec(c, self.cluster.root / "frontdoor.cfg", cluster.frontdoor_backends(c)),
+            *self._ui_specs(pki, issuer),
         ]
+
+    def _ui_specs(self, pki: ClusterPki, issuer: TokenIssuer) -> list[ProcessSpec]:
+        """The cluster's Web UI when built (it starts with the workers, after the front door)."""
+        assert self.cluster is not None
+        issuer.token(webui.PRINCIPAL, cluster.TOKEN_PERMISSIONS[webui.PRINCIPAL])
+        ui = webui.spec(self.config, self.cluster.root / "ui", pki, issuer.token_file(webui.PRINCIPAL))
+        return [ui] if ui else []
 
     def process_names(self) -> list[str]:
         names = ["model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker"]
+        # The cluster's UI is optional like Prometheus: without its build the stack runs without it.
+        if self.cluster and (webui.binary() or self.processes.running(webui.NAME)):
+            names.append(webui.NAME)
         # Optional: without the binary a missing Prometheus is no failure (status exits 0).
         if prometheus.binary() or self.processes.running("prometheus"):
             names.append("prometheus")
@@ -340,6 +351,7 @@ class Stack:
                 self._prepare_server()
         if self.cluster:
             log(f"Temporal cluster   {self.temporal_address} (mTLS + JWT; `python -m devstack env` for the CLI)")
+            log(f"Temporal UI        {self.config.ui_url}" if webui.binary() else webui.BUILD_HINT)
         elif self.external_temporal is None:
             log(f"Temporal UI        {self.config.ui_url}")
         if prometheus.binary() is None:
@@ -383,6 +395,7 @@ class Stack:
                 for n in range(cluster.NODES)
             },
             frontdoor.NAME: f"{host}:{p['temporal']} -> the live nodes' frontends (TLS passes through)",
+            webui.NAME: f"{self.config.ui_url} (codec endpoint {self.config.codec_server_url})",
             "model-server": f"http://{host}:{p['model_server']}/v1",
             "codec-server": self.config.codec_server_url,
             "retrieval-worker": f"http://{host}:{p['retrieval_worker']}/readyz",
