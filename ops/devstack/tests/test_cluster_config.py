@@ -151,5 +151,5 @@ def test_the_web_ui_reads_through_the_front_door_over_mtls_with_a_read_only_toke
     assert rendered["tls"]["certFile"] == str(keys.client_cert) and rendered["tls"]["serverName"] == pki.SERVER_NAME
     assert rendered["codec"]["endpoint"] == config.codec_server_url
     assert rendered["port"] == config.ports["temporal_ui"]
-    # What it may do: read the three namespaces, nothing else.
+    # What it may do: read, nothing else.
     assert all(p.endswith(":read") for p in cluster.TOKEN_PERMISSIONS[webui.PRINCIPAL])

@@ -68,8 +68,9 @@ TOKEN_PERMISSIONS: dict[str, list[str]] = {
     "agent-worker": ["agents:write"],
     "retrieval-worker": ["retrieval:write"],
     "business-worker": ["business:write"],
-    # The Web UI's own identity (devstack.webui): it reads every namespace, changes nothing.
-    "web-ui": ["agents:read", "retrieval:read", "business:read"],
+    # The Web UI's own identity (devstack.webui): it reads, changes nothing. Cluster-wide, because
+    # the UI lists namespaces and reads the cluster's info (calls of the cluster's scope).
+    "web-ui": ["temporal-system:read"],
 }
 
 
