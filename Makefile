@@ -17,7 +17,7 @@ GO_REPLAYER := bin/retrieval-replay
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 # gofmt from the same toolchain as GO (a PATH gofmt may be another Go's); read only when used.
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
-GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
+GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(filter-out ops/webui/%,$(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum))
 
 .PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server temporal-ui haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash helm test-helm
 
@@ -238,7 +238,7 @@ helm: ## build the helm binary (HELM_VERSION) into .tools/bin unless that versio
 	  GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
 
 # On a cluster of its own (own ports and data directory); leaves `make up`'s stack alone.
-test-cluster: build temporal-server temporal-ui haproxy ## the cluster mode: three nodes on PostgreSQL, mTLS, JWT; agent check through it, refusals, down and up again
+test-cluster: build temporal-server temporal-ui haproxy ## the cluster tier's main module: check, ingestion, approved refund, Web UI, payload scan, replay gate, refusals, down and up again (one cluster)
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_cluster.py
 
 test-helm: build helm ## the Helm chart: lint, render, validate every manifest, check security and values, run its processes from the rendered config

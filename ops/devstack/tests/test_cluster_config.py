@@ -153,3 +153,4 @@ def test_the_web_ui_reads_through_the_front_door_over_mtls_with_a_read_only_toke
     assert rendered["port"] == config.ports["temporal_ui"]
     # What it may do: read, nothing else.
     assert all(p.endswith(":read") for p in cluster.TOKEN_PERMISSIONS[webui.PRINCIPAL])
+    assert rendered["disableWriteActions"] is True

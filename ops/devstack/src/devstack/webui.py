@@ -39,6 +39,8 @@ def render_config(config: StackConfig, pki: ClusterPki) -> dict:
         "defaultNamespace": "agents",
         "disableNewsFetch": True,
         "notifyOnNewVersion": False,
+        # Its token may only read: the UI hides the buttons the server would refuse anyway.
+        "disableWriteActions": True,
         "tls": {
             "caFile": str(pki.ca_cert),
             "certFile": str(pki.client_cert),
