@@ -1,9 +1,12 @@
 """The cluster mode of the dev stack (`make up STACK=cluster`): three `temporal-server` nodes on
 PostgreSQL in one membership ring, mTLS on the frontend and between nodes, the JWT authorizer,
-and the whole system (workers, Nexus endpoints, codec, model server) running through it.
+and the whole system (workers, Nexus endpoints, codec, model server, Web UI) running through it,
+every client reaching it through the front door.
 
-On its own ports and data directory, like every other stack a test starts. Skipped, with the
-reason, only when the server is not built (`make temporal-server` builds it).
+The cluster tier's main module: one cluster, on its own ports and data directory, for every test
+below (the system check, ingestion, an approved refund, the Web UI, the payload scan, the replay
+gate, the refusals, and last `down` and `up` again). Skipped, with the reason, only when the
+server is not built (`make temporal-server`) or HAProxy is not installed (`make haproxy`).
 """
 
 from __future__ import annotations
