@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from pathlib import Path
 
-import pytest
 from harness import client_for
+from support.browser import ARTIFACTS, CHROMIUM_ARGS, chromium_or_skip
 
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from devstack.stack import Stack
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-# Without these, Chromium tries Google's services at start-up and the closed network refuses them.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it with apt-get as root)")
-    return CHROMIUM
-
-
-async def test_ui_shows_the_decoded_workflow_input(stack: Stack, chromium: str) -> None:
+async def test_ui_shows_the_decoded_workflow_input(stack: Stack) -> None:
+    chromium = chromium_or_skip()
     from playwright.async_api import async_playwright
 
     question = f"Can I return a keyboard bought {uuid.uuid4().hex[:6]}?"

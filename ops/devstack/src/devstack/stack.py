@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import cluster, prometheus
+from devstack import cluster, portal, prometheus
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.pki import SERVER_NAME, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
@@ -140,6 +140,9 @@ class Stack:
         elif self.external_temporal is None:
             specs.append(self._dev_server_spec())
         specs += self._server_specs() + self._worker_specs()
+        specs.append(
+            portal.spec(self.config, self._worker_env("agents", "operator"), self.agent_principals.principals_file)
+        )
         if scraper := self._scraper_spec():
             specs.append(scraper)
         return specs
@@ -297,7 +300,7 @@ class Stack:
         ]
 
     def process_names(self) -> list[str]:
-        names = ["model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker"]
+        names = ["model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker", portal.NAME]
         # Optional: without the binary a missing Prometheus is no failure (status exits 0).
         if prometheus.binary() or self.processes.running("prometheus"):
             names.append("prometheus")
@@ -333,6 +336,7 @@ class Stack:
             log(f"Temporal cluster   {self.temporal_address} (mTLS + JWT; `python -m devstack env` for the CLI)")
         elif self.external_temporal is None:
             log(f"Temporal UI        {self.config.ui_url}")
+        log(f"Approval portal    {portal.url(self.config)} (sign in with {self.agent_principals.operator_token_file})")
         if prometheus.binary() is None:
             log(prometheus.INSTALL_HINT)
         else:
@@ -378,6 +382,7 @@ class Stack:
             "retrieval-worker": f"http://{host}:{p['retrieval_worker']}/readyz",
             "business-worker": f"http://{host}:{p['business_worker']}/readyz",
             "agent-worker": f"http://{host}:{p['agent_worker']}/readyz",
+            portal.NAME: portal.url(self.config),
             "prometheus": prometheus.url(self.config),
         }
         return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]
