@@ -22,6 +22,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -215,3 +216,21 @@ def codec_server_decode(stack: Stack, namespace: str, payloads: list[Payload]) -
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
+
+
+def agent(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The `agent` CLI as a person runs it (a subprocess with the stack's client settings)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **stack.client_env(), "COLUMNS": "200", **(env or {})},
+        timeout=120,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
