@@ -59,6 +59,14 @@ EVERYTHING_ON = [
     "codecServer.ingress.tlsSecret=codec-tls",
     "--set",
     "tracing.otlpEndpoint=http://otel-collector:4318",
+    "--set",
+    "approvalPortal.enabled=true",
+    "--set",
+    "approvalPortal.auth.principals.existingSecret=agent-principals",
+    "--set",
+    "reingestSchedule.enabled=true",
+    "--set",
+    "reingestSchedule.documents.existingClaim=knowledge-base",
 ]
 RENDERS = {
     "defaults": [],
@@ -174,6 +182,7 @@ def test_probes_use_the_endpoints_the_processes_serve() -> None:
         "retrieval-worker": ("/healthz", "/readyz", 8401),
         "codec-server": ("/healthz", "/healthz", 8404),
         "model-server": ("/healthz", "/healthz", 8400),
+        "approval-portal": ("/healthz", "/readyz", 8405),
     }
     for doc in kinds(docs, "Deployment") + kinds(docs, "StatefulSet"):
         component = component_of(doc)
@@ -554,6 +563,7 @@ def test_service_monitor_selects_every_metrics_service() -> None:
         "business-worker",
         "codec-server",
         "model-server",
+        "approval-portal",
     }
     for service in selected:
         assert {p["name"] for p in service["spec"]["ports"]} & ports, service["metadata"]["name"]

@@ -28,6 +28,8 @@ COMPONENT_DOCKERFILES = {
     "retrieval-worker": "services/retrieval-go/Dockerfile",
     "codec-server": "codec-server/server/Dockerfile",
     "model-server": "services/model-server/Dockerfile",
+    "approval-portal": "services/approval-portal/Dockerfile",
+    "reingest-schedule": "services/agent-py/Dockerfile",
 }
 
 SKIP_WITHOUT_HELM = pytest.mark.skipif(
