@@ -49,3 +49,22 @@ def test_the_schedule_runs_the_ingestion_workflow_skipping_overlaps() -> None:
     assert (schedule.state.paused, schedule.state.note) == (True, "why")
     cron = build_schedule("kb", request, every=None, cron="0 3 * * *", catchup_window=timedelta(minutes=1))
     assert list(cron.spec.cron_expressions) == ["0 3 * * *"] and not cron.spec.intervals
+
+
+async def test_the_worker_lists_a_directory_at_run_time_and_names_one_it_cannot_read(tmp_path: Path) -> None:
+    from temporalio.exceptions import ApplicationError
+
+    from agent.ingest.activities import IngestActivities
+
+    (tmp_path / "sub").mkdir()
+    for name in ("b.md", "a.txt", "sub/c.pdf", "notes.docx"):
+        (tmp_path / name).write_text("x")
+    activities = IngestActivities(blobs=None, client=None)  # type: ignore[arg-type] # listing needs neither
+    assert await activities.list_documents([str(tmp_path), str(tmp_path / "sub")]) == [
+        str(tmp_path / "a.txt"),
+        str(tmp_path / "b.md"),
+        str(tmp_path / "sub" / "c.pdf"),
+    ]
+    with pytest.raises(ApplicationError, match="is not a directory the agent worker can read") as refused:
+        await activities.list_documents([str(tmp_path / "missing")])
+    assert refused.value.non_retryable
