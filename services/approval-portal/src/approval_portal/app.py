@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from temporalio.service import RPCError
 
 from agent.chat.client import (
     EXIT_REJECTED,
@@ -166,8 +167,8 @@ class Portal:
     async def pending(self, who: Approver) -> list[PendingApproval]:
         try:
             found = await (await self.ready_desk()).pending()
-        except ChatError as err:
-            raise Refused(_STATUS_OF.get(err.exit_code, 502), err.message) from None
+        except RPCError as err:
+            raise Refused(503, f"the Temporal server did not list the conversations: {err.message}") from None
         # Who was shown which approvals: the ids, not what they say.
         self.audit.write(
             "list",
@@ -366,7 +367,8 @@ def create_app(
         if not answer["decided"]:
             html = pages.outcome_page(who.subject, csrf, decided=False, title="Not decided", message=answer["error"])
             return page(html, answer["status"])
-        title = f"{answer['approval_id']} {form['decision']}d: {answer['outcome']}"
+        verb = "approved" if form["decision"] == "approve" else "rejected"
+        title = f"{answer['approval_id']} {verb}: {answer['outcome']}"
         return page(pages.outcome_page(who.subject, csrf, decided=True, title=title, message=answer["message"]))
 
     def api_error(err: Refused) -> JSONResponse:
