@@ -69,7 +69,7 @@ async def test_a_triggered_schedule_reingests_once_and_finds_every_document_unch
     assert gone.returncode == 3 and f"there is no schedule {schedule_id}" in gone.stdout
 
 
-def test_a_schedule_is_refused_for_nothing_to_ingest_and_a_taken_id(stack: Stack, tmp_path: Path) -> None:
+def test_a_taken_schedule_id_is_refused_and_replace_changes_the_document_set(stack: Stack, tmp_path: Path) -> None:
     schedule_id = f"test-reingest-{uuid.uuid4().hex[:8]}"
     ok(agent(stack, "schedule", "create", str(knowledge_base_dir()), "--id", schedule_id, "--paused"))
     taken = agent(stack, "schedule", "create", str(knowledge_base_dir()), "--id", schedule_id)
