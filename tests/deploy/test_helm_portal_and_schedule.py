@@ -74,3 +74,32 @@ def test_the_schedule_hook_runs_agent_schedule_create_and_the_agent_pool_reads_t
             assert mounts[0] == {"name": "documents", "mountPath": "/srv/documents", "readOnly": True}
             [volume] = [v for v in spec["volumes"] if v["name"] == "documents"]
             assert volume["persistentVolumeClaim"] == {"claimName": "kb-docs", "readOnly": True}
+
+
+def test_network_policies_cover_the_portal_and_the_schedule_hook() -> None:
+    docs = render(
+        *PORTAL,
+        *SCHEDULE,
+        "--set",
+        "networkPolicy.enabled=true",
+        "--set",
+        "networkPolicy.temporal.to[0].ipBlock.cidr=10.20.0.0/16",
+        "--set",
+        "networkPolicy.modelProvider.to[0].ipBlock.cidr=203.0.113.0/24",
+        "--set",
+        "networkPolicy.approvalPortalFrom[0].podSelector.matchLabels.app=ingress",
+    )
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+
+    def selecting(component: str) -> list[dict]:
+        return [p for p in policies if component in p["spec"]["podSelector"]["matchExpressions"][0]["values"]]
+
+    [portal] = selecting("approval-portal")
+    [ingress] = portal["spec"]["ingress"]
+    assert {"podSelector": {"matchLabels": {"app": "ingress"}}} in ingress["from"]
+    assert ingress["ports"] == [{"port": 8405, "protocol": "TCP"}]
+    cidrs = {
+        peer["ipBlock"]["cidr"] for rule in portal["spec"]["egress"] for peer in rule.get("to", []) if "ipBlock" in peer
+    }
+    assert cidrs == {"10.20.0.0/16"}
+    assert selecting("reingest-schedule")
