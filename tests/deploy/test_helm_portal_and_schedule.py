@@ -77,18 +77,13 @@ def test_the_schedule_hook_runs_agent_schedule_create_and_the_agent_pool_reads_t
 
 
 def test_network_policies_cover_the_portal_and_the_schedule_hook() -> None:
-    docs = render(
-        *PORTAL,
-        *SCHEDULE,
-        "--set",
-        "networkPolicy.enabled=true",
-        "--set",
-        "networkPolicy.temporal.to[0].ipBlock.cidr=10.20.0.0/16",
-        "--set",
-        "networkPolicy.modelProvider.to[0].ipBlock.cidr=203.0.113.0/24",
-        "--set",
-        "networkPolicy.approvalPortalFrom[0].podSelector.matchLabels.app=ingress",
-    )
+    peers = {
+        "enabled": "true",
+        "temporal.to[0].ipBlock.cidr": "10.20.0.0/16",
+        "modelProvider.to[0].ipBlock.cidr": "203.0.113.0/24",
+        "approvalPortalFrom[0].podSelector.matchLabels.app": "ingress",
+    }
+    docs = render(*PORTAL, *SCHEDULE, *(a for k, v in peers.items() for a in ("--set", f"networkPolicy.{k}={v}")))
     policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
 
     def selecting(component: str) -> list[dict]:
