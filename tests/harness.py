@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support.browser import CHROMIUM, CHROMIUM_ARGS
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
@@ -255,18 +256,6 @@ def codec_server_decode(stack: Stack, namespace: str, payloads: list[Payload]) -
         return err.code, err.read()
 
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Without these, Chromium tries Google's services at start-up and the closed network refuses them.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
 async def page_showing(url: str, text: str, screenshot: Path) -> tuple[str, list[str]]:
     """Open ``url`` in headless Chromium and wait until ``text`` shows (the Web UI keeps polling:
     wait for content, never for network idle); the page's HTML and every codec ``/decode`` call
@@ -297,3 +286,21 @@ async def run_system_check(client: Client, question: str, workflow_id: str) -> N
         id=workflow_id,
         task_queue=AGENT_TASK_QUEUE,
     )
+
+
+def agent(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The `agent` CLI as a person runs it (a subprocess with the stack's client settings)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **stack.client_env(), "COLUMNS": "200", **(env or {})},
+        timeout=120,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

@@ -94,6 +94,14 @@ EVERYTHING_ON = [
     "global.imageRegistry=registry.example.com",
     "--set",
     "global.imagePullSecrets[0]=registry-pull",
+    "--set",
+    "approvalPortal.enabled=true",
+    "--set",
+    "approvalPortal.auth.principals.existingSecret=agent-principals",
+    "--set",
+    "reingestSchedule.enabled=true",
+    "--set",
+    "reingestSchedule.documents.existingClaim=knowledge-base",
 ]
 # Every pool autoscaled without KEDA: CPU HorizontalPodAutoscalers.
 HPA = [a for pool in ("agentWorker", "llmWorker", "embedWorker") for a in ("--set", f"{pool}.autoscaling.enabled=true")]
@@ -212,6 +220,7 @@ def test_probes_use_the_endpoints_the_processes_serve() -> None:
         "retrieval-worker": ("/healthz", "/readyz", 8401),
         "codec-server": ("/healthz", "/healthz", 8404),
         "model-server": ("/healthz", "/healthz", 8400),
+        "approval-portal": ("/healthz", "/readyz", 8405),
     }
     seen = set()
     for doc in kinds(docs, "Deployment") + kinds(docs, "StatefulSet"):
@@ -621,6 +630,7 @@ def test_service_monitor_selects_every_metrics_service() -> None:
         "business-worker",
         "codec-server",
         "model-server",
+        "approval-portal",
     }
     for service in selected:
         assert {p["name"] for p in service["spec"]["ports"]} & ports, service["metadata"]["name"]

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 from cluster_support import cluster_unavailable_reason, isolated_cluster_config
-from harness import CHROMIUM, client_for, free_ports, ingest_knowledge_base, page_showing, refunds_of, run_system_check
+from harness import client_for, free_ports, ingest_knowledge_base, page_showing, refunds_of, run_system_check
+from support.browser import ARTIFACTS, chromium_or_skip
 from temporalio.client import Client
 from temporalio.envconfig import ClientConfig
 
@@ -122,14 +123,13 @@ async def test_the_web_ui_shows_decoded_histories_of_the_cluster(cluster_stack: 
     through the codec server."""
     if webui.binary() is None:
         pytest.skip(webui.BUILD_HINT)
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it with apt-get as root)")
+    chromium_or_skip()
     question = f"Can I return a lamp bought {uuid.uuid4().hex[:6]}?"
     workflow_id = f"cluster-ui-{uuid.uuid4().hex[:8]}"
     client = await client_for(cluster_stack, "agents")
     await run_system_check(client, question, workflow_id)
     url = f"{cluster_stack.config.ui_url}/namespaces/agents/workflows/{workflow_id}"
-    content, decode_calls = await page_showing(url, question, REPO / "tests" / "artifacts" / "cluster-ui.png")
+    content, decode_calls = await page_showing(url, question, ARTIFACTS / "cluster-ui.png")
     assert question in content  # only the codec server's decoding can have put it there
     assert any(call.startswith(cluster_stack.config.codec_server_url) for call in decode_calls), decode_calls
 

@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
-import pytest
-from harness import CHROMIUM, client_for, page_showing, run_system_check
+from harness import client_for, page_showing, run_system_check
+from support.browser import ARTIFACTS, chromium_or_skip
 
 from devstack.stack import Stack
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it with apt-get as root)")
-    return CHROMIUM
-
-
-async def test_ui_shows_the_decoded_workflow_input(stack: Stack, chromium: str) -> None:
+async def test_ui_shows_the_decoded_workflow_input(stack: Stack) -> None:
+    chromium_or_skip()
     question = f"Can I return a keyboard bought {uuid.uuid4().hex[:6]}?"
     workflow_id = f"ui-decoded-{uuid.uuid4().hex[:8]}"
     client = await client_for(stack, "agents")

@@ -30,6 +30,8 @@ COMPONENT_DOCKERFILES = {
     "retrieval-worker": "services/retrieval-go/Dockerfile",
     "codec-server": "codec-server/server/Dockerfile",
     "model-server": "services/model-server/Dockerfile",
+    "approval-portal": "services/approval-portal/Dockerfile",
+    "reingest-schedule": "services/agent-py/Dockerfile",
     # The rollout hook Jobs and the `helm test` Pod run the agent image's rollout and agent CLIs.
     "rollout": "services/agent-py/Dockerfile",
     "system-check": "services/agent-py/Dockerfile",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import cluster, frontdoor, postgres, prometheus, webui, worker_databases
+from devstack import cluster, frontdoor, portal, postgres, prometheus, webui, worker_databases
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.pki import SERVER_NAME, ClusterPki, TokenIssuer, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
@@ -174,6 +174,9 @@ class Stack:
         elif self.external_temporal is None:
             specs.append(self._dev_server_spec())
         specs += self._server_specs() + self._worker_specs()
+        specs.append(
+            portal.spec(self.config, self._worker_env("agents", "operator"), self.agent_principals.principals_file)
+        )
         if scraper := self._scraper_spec():
             specs.append(scraper)
         return specs
@@ -410,6 +413,7 @@ class Stack:
             *self.worker_names("retrieval-worker"),
             *self.worker_names("business-worker"),
             "agent-worker",
+            portal.NAME,
         ]
         # The cluster's UI is optional like Prometheus: without its build the stack runs without it.
         if self.cluster and (webui.binary() or self.processes.running(webui.NAME)):
@@ -454,6 +458,7 @@ class Stack:
             log(f"Temporal UI        {self.config.ui_url}" if webui.binary() else webui.BUILD_HINT)
         elif self.external_temporal is None:
             log(f"Temporal UI        {self.config.ui_url}")
+        log(f"Approval portal    {portal.url(self.config)} (sign in with {self.agent_principals.operator_token_file})")
         if prometheus.binary() is None:
             log(prometheus.INSTALL_HINT)
         else:
@@ -506,6 +511,7 @@ class Stack:
                 if _replica_port(port, n) in p
             },
             "agent-worker": f"http://{host}:{p['agent_worker']}/readyz",
+            portal.NAME: portal.url(self.config),
             "prometheus": prometheus.url(self.config),
         }
         return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]

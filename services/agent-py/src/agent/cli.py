@@ -32,6 +32,9 @@ chunks. More than N documents (at most and by default 1000, the history budget o
 ingestion) are ingested in several workflows, one after the other. Exit code 1 when a document
 failed.
 
+``agent schedule create|describe|pause|unpause|trigger|delete`` keeps a Temporal Schedule that
+re-ingests a document set with IngestWorkflow (``agent.ingest.schedule``).
+
 ``agent demo`` runs a scripted conversation (policy question, refund over the threshold,
 approval, exactly-once refund). Exit codes: 0 ok; 1 the agent or conversation failed; 2 usage
 error, or the server is unreachable or not configured; 3 no such conversation; 4 the
@@ -55,6 +58,7 @@ from rich.console import Console
 from temporalio.client import WorkflowFailureError
 from temporalio.runtime import Runtime, TelemetryConfig
 
+from agent.arguments import duration
 from agent.chat.client import ChatError, Conversations, new_request_id, patience_from_env
 from agent.chat.demo import DEMO_CONVERSATION_ID, DEMO_CUSTOMER_ID, run_demo
 from agent.chat.render import (
@@ -67,6 +71,7 @@ from agent.chat.render import (
 )
 from agent.identity import IdentityError, Principal, principal_from_env
 from agent.ingest.command import ingest
+from agent.ingest.schedule import add_schedule_parser, run_schedule
 from agent.ingest.types import CHUNK_CHARS, CHUNK_OVERLAP_CHARS, MAX_DOCUMENTS_PER_INGESTION
 from agent.queues import AGENT_TASK_QUEUE
 from agent.support.policy import settings_problems
@@ -157,18 +162,6 @@ async def run_check(args: argparse.Namespace) -> int:
             return 1
     render_system_check(result, workflow_id)
     return 0
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration(raw: str) -> float:
-    """``90``, ``90s``, ``10m``, ``24h``, ``7d`` -> seconds."""
-    match = _DURATION.match(raw)
-    if not match or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a duration; use e.g. 90s, 10m, 24h or 7d")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 def money_cents(raw: str) -> int:
@@ -335,6 +328,10 @@ async def run_ingest(args: argparse.Namespace) -> int:
     )
 
 
+async def schedule(args: argparse.Namespace) -> int:
+    return await run_schedule(args, console)
+
+
 async def demo(args: argparse.Namespace) -> int:
     try:
         _, acting = _principal().acting_for(DEMO_CUSTOMER_ID)
@@ -492,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
         "under half of --chunk-chars)",
     )
     ingest_parser.set_defaults(handler=run_ingest)
+    add_schedule_parser(commands).set_defaults(handler=schedule)
     demo_parser = commands.add_parser("demo", help="run the scripted support conversation on the offline model")
     demo_parser.add_argument(
         "--id", default=DEMO_CONVERSATION_ID, help=f"conversation id (default {DEMO_CONVERSATION_ID})"
