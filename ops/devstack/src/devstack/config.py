@@ -23,6 +23,7 @@ PORTS: dict[str, tuple[str, int]] = {
     "business_worker": ("DEVSTACK_BUSINESS_WORKER_PORT", 8402),
     "agent_worker": ("DEVSTACK_AGENT_WORKER_PORT", 8403),
     "codec_server": ("DEVSTACK_CODEC_SERVER_PORT", 8404),
+    "mcp_server": ("DEVSTACK_MCP_SERVER_PORT", 8405),
     # Python workers serve the Temporal SDK's Prometheus exporter (SDK and custom metrics) on a
     # port of its own: the core SDK binds it, so it cannot share the health server's port.
     "business_metrics": ("DEVSTACK_BUSINESS_METRICS_PORT", 8412),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import cluster, prometheus
+from devstack import cluster, mcp, prometheus
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.pki import SERVER_NAME, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
@@ -140,6 +140,7 @@ class Stack:
         elif self.external_temporal is None:
             specs.append(self._dev_server_spec())
         specs += self._server_specs() + self._worker_specs()
+        specs.append(mcp.spec(self.config, self._worker_env("agents", "agent-worker")))
         if scraper := self._scraper_spec():
             specs.append(scraper)
         return specs
@@ -297,7 +298,7 @@ class Stack:
         ]
 
     def process_names(self) -> list[str]:
-        names = ["model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker"]
+        names = ["model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker", mcp.NAME]
         # Optional: without the binary a missing Prometheus is no failure (status exits 0).
         if prometheus.binary() or self.processes.running("prometheus"):
             names.append("prometheus")
@@ -378,6 +379,7 @@ class Stack:
             "retrieval-worker": f"http://{host}:{p['retrieval_worker']}/readyz",
             "business-worker": f"http://{host}:{p['business_worker']}/readyz",
             "agent-worker": f"http://{host}:{p['agent_worker']}/readyz",
+            mcp.NAME: mcp.url(self.config),
             "prometheus": prometheus.url(self.config),
         }
         return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]

@@ -29,6 +29,7 @@ from agent.support.activities import SupportActivities
 from agent.workflows.ingest import IngestDocumentWorkflow, IngestWorkflow
 from agent.workflows.support_agent import SupportAgentWorkflow
 from agent.workflows.system_check import SystemCheckWorkflow
+from agent.workflows.tool_call import RefundApprovalWorkflow, ToolCallWorkflow
 from workerkit import ConfigError, run_workers
 from workerkit.deployment import deployment_config
 from workerkit.settings import positive_int_setting
@@ -36,7 +37,14 @@ from workerkit.settings import positive_int_setting
 log = logging.getLogger(__name__)
 
 NAMESPACE = "agents"
-WORKFLOWS = [SystemCheckWorkflow, SupportAgentWorkflow, IngestWorkflow, IngestDocumentWorkflow]
+WORKFLOWS = [
+    SystemCheckWorkflow,
+    SupportAgentWorkflow,
+    IngestWorkflow,
+    IngestDocumentWorkflow,
+    ToolCallWorkflow,
+    RefundApprovalWorkflow,
+]
 
 
 def _queues() -> set[str]:
