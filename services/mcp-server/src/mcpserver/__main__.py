@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
-import uvicorn
 
-from httpkit import BindError, bind_socket, parse_server_arguments
+from httpkit import BindError, bind_socket, parse_server_arguments, serve
 from mcpserver.app import PlatformTools, TemporalClient, Verifier, build_server, http_app
 from mcpserver.audit import AuditLog
 from mcpserver.auth import AuthError
@@ -68,11 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     host, bound = sock.getsockname()[:2]
     print(f"mcpserver listening on http://{host}:{bound}/mcp", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=5)
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
+    serve(app, sock, lifespan=True)
     return 0
 
 
