@@ -17,6 +17,7 @@ would on a cluster.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -31,9 +32,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx2
 import pytest
 from google.protobuf.json_format import MessageToDict
 from harness import free_ports
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from support.dockerfile import image_config
 from support.helm_chart import (
     COMPONENT_DOCKERFILES,
@@ -47,7 +51,7 @@ from support.helm_chart import (
 from temporalio.api.common.v1 import Payload
 
 from devstack.processes import http_ok
-from devstack.secrets import ensure_codec_tokens
+from devstack.secrets import ensure_codec_tokens, ensure_mcp_tokens
 from devstack.stack import DEV_DYNAMIC_CONFIG, retrieval_worker_binary
 from devstack.temporal_setup import temporal_cli
 from keyops.store import DirectoryStore, new_key_id, new_key_material
@@ -258,6 +262,16 @@ def temporal_server(tmp_path: Path) -> Iterator[str]:
         server.wait(timeout=30)
 
 
+async def lookup_over_mcp(url: str, token: str) -> dict:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as client:
+                await client.initialize()
+                result = await client.call_tool("lookup_order", {"order_id": "ORD-1004"})
+    assert not result.is_error, result.content
+    return dict(result.structured_content or {})
+
+
 def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
     temporal_server: str, tmp_path: Path
 ) -> None:
@@ -283,7 +297,11 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
     tokens_dir.mkdir()
     tokens = ensure_codec_tokens(tmp_path / "secrets" / "tokens-source")
     shutil.copy(tokens.tokens_file, tokens_dir / "tokens.json")
-    secrets = {"codec-keys": keyring, "codec-server-tokens": tokens_dir}
+    mcp_dir = tmp_path / "secrets" / "mcp-server-tokens"
+    mcp_dir.mkdir()
+    mcp_tokens = ensure_mcp_tokens(tmp_path / "secrets" / "tokens-source")
+    shutil.copy(mcp_tokens.tokens_file, mcp_dir / "tokens.json")
+    secrets = {"codec-keys": keyring, "codec-server-tokens": tokens_dir, "mcp-server-tokens": mcp_dir}
 
     workloads = [d for d in docs if d["kind"] in WORKLOADS]
     assert {component_of(d) for d in workloads} == {"setup", *COMPONENT_DOCKERFILES}
@@ -361,6 +379,13 @@ def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
         assert decode_status(codec_url, body, None)[0] == 401
         status, answer = decode_status(codec_url, body, auditor)
         assert status == 200 and base64.b64decode(answer["payloads"][0]["data"]) == plain.data, answer
+
+        # An MCP client looks up an order through the MCP server as the chart configured it (a
+        # workflow on the agent pool, Nexus to the business worker).
+        mcp_pod = next(p for p in pods if p.component == "mcp-server")
+        mcp_url = mcp_pod.ready_url.removesuffix("/readyz") + "/mcp"  # type: ignore[union-attr]
+        order = asyncio.run(lookup_over_mcp(mcp_url, mcp_tokens.operator_token_file.read_text().strip()))
+        assert order["order_id"] == "ORD-1004" and order["currency"] == "USD", order
 
         # A rolling update's SIGTERM: every process drains and exits cleanly within its pod's grace.
         grace = {

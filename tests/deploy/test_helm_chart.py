@@ -174,6 +174,7 @@ def test_probes_use_the_endpoints_the_processes_serve() -> None:
         "retrieval-worker": ("/healthz", "/readyz", 8401),
         "codec-server": ("/healthz", "/healthz", 8404),
         "model-server": ("/healthz", "/healthz", 8400),
+        "mcp-server": ("/healthz", "/readyz", 8405),
     }
     for doc in kinds(docs, "Deployment") + kinds(docs, "StatefulSet"):
         component = component_of(doc)

@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import signal
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -61,16 +60,12 @@ async def http_session(url: str, bearer: str | None, **session: Any) -> AsyncIte
 
 @asynccontextmanager
 async def stdio_session(stack: Stack, token_file: Path, **session: Any) -> AsyncIterator[ClientSession]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MCP_", "CODEC_"))},
-        "TEMPORAL_ADDRESS": stack.temporal_address,
-        "TEMPORAL_NAMESPACE": "agents",
-        "CODEC_KEYRING_FILE": str(stack.config.keyring_path),
-        "MCP_TOKENS_FILE": str(devstack_mcp.tokens(stack.config).tokens_file),
-        "MCP_TOKEN_FILE": str(token_file),
-        "MCP_AUDIT_LOG": str(stack.config.log_dir / "mcp-audit-stdio.jsonl"),
-    }
-    params = StdioServerParameters(command=sys.executable, args=["-m", "mcpserver", "--stdio"], env=env)
+    """The stdio server as ``make mcp-config`` configures it for a client (another token file)."""
+    temporal = {"TEMPORAL_ADDRESS": stack.temporal_address, "CODEC_KEYRING_FILE": str(stack.config.keyring_path)}
+    entry: dict[str, Any] = devstack_mcp.client_config(stack.config, temporal)["mcpServers"]["durable-support"]  # type: ignore[index]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "MCP_", "CODEC_"))}
+    env.update(entry["env"], MCP_TOKEN_FILE=str(token_file))
+    params = StdioServerParameters(command=entry["command"], args=entry["args"], env=env)
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write, **session) as client:
             await client.initialize()

@@ -28,6 +28,7 @@ COMPONENT_DOCKERFILES = {
     "retrieval-worker": "services/retrieval-go/Dockerfile",
     "codec-server": "codec-server/server/Dockerfile",
     "model-server": "services/model-server/Dockerfile",
+    "mcp-server": "services/mcp-server/Dockerfile",
 }
 
 SKIP_WITHOUT_HELM = pytest.mark.skipif(

@@ -39,3 +39,27 @@ def spec(config: StackConfig, temporal_env: dict[str, str | None]) -> ProcessSpe
             "MCP_OIDC_JWKS_URL": None,
         },
     )
+
+
+def client_config(config: StackConfig, temporal_env: dict[str, str]) -> dict[str, object]:
+    """An MCP client configuration (the ``mcpServers`` shape most clients read) for this stack:
+    ``durable-support`` starts the server over stdio with the support lead's token file (the
+    client never holds the token), ``durable-support-http`` is the stack's own HTTP server,
+    whose bearer token the client must be given (``mcp-token-*`` in the data directory)."""
+    found = tokens(config)
+    return {
+        "mcpServers": {
+            "durable-support": {
+                "command": sys.executable,
+                "args": ["-m", "mcpserver", "--stdio"],
+                "env": {
+                    **temporal_env,
+                    "TEMPORAL_NAMESPACE": "agents",
+                    "MCP_TOKENS_FILE": str(found.tokens_file),
+                    "MCP_TOKEN_FILE": str(found.operator_token_file),
+                    "MCP_AUDIT_LOG": str(config.log_dir / "mcp-audit-stdio.jsonl"),
+                },
+            },
+            "durable-support-http": {"type": "http", "url": url(config)},
+        }
+    }

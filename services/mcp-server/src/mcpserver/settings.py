@@ -38,17 +38,17 @@ class Settings:
     @classmethod
     def from_env(cls, host: str, port: int, environ: Mapping[str, str] = os.environ) -> Settings:
         def get(name: str) -> str:
-            return environ.get(f"MCP_{name}", "").strip()
+            return environ.get(name, "").strip()
 
-        public_url = get("PUBLIC_URL") or f"http://{host}:{port}/mcp"
+        public_url = get("MCP_PUBLIC_URL") or f"http://{host}:{port}/mcp"
         oidc = _oidc(get)
-        tokens = get("TOKENS_FILE")
-        threshold = get("APPROVAL_THRESHOLD_CENTS") or str(DEFAULT_THRESHOLD_CENTS)
+        tokens = get("MCP_TOKENS_FILE")
+        threshold = get("MCP_APPROVAL_THRESHOLD_CENTS") or str(DEFAULT_THRESHOLD_CENTS)
         if not threshold.isdigit():
             raise SettingsError("MCP_APPROVAL_THRESHOLD_CENTS must be a whole number of cents")
         loopback = host in ("127.0.0.1", "localhost", "::1")
-        hosts = get("ALLOWED_HOSTS") or ("127.0.0.1:*,localhost:*" if loopback else "")
-        origins = get("ALLOWED_ORIGINS") or ("http://127.0.0.1:*,http://localhost:*" if loopback else "")
+        hosts = get("MCP_ALLOWED_HOSTS") or ("127.0.0.1:*,localhost:*" if loopback else "")
+        origins = get("MCP_ALLOWED_ORIGINS") or ("http://127.0.0.1:*,http://localhost:*" if loopback else "")
         return cls(
             host=host,
             port=port,
@@ -58,7 +58,8 @@ class Settings:
             ),
             tokens_file=Path(tokens) if tokens else None,
             oidc=oidc,
-            audit_log=Path(get("AUDIT_LOG")) if get("AUDIT_LOG") else None,
+            # "-" (or unset): audit lines on stderr, the log stream (stdout may be the stdio transport).
+            audit_log=Path(get("MCP_AUDIT_LOG")) if get("MCP_AUDIT_LOG") not in ("", "-") else None,
             approval_threshold_cents=int(threshold),
             allowed_hosts=tuple(h for h in hosts.split(",") if h),
             allowed_origins=tuple(o for o in origins.split(",") if o),
@@ -78,18 +79,19 @@ class Settings:
 
 
 def _oidc(get: Callable[[str], str]) -> OidcMapping | None:
-    issuer, audience, jwks_url = get("OIDC_ISSUER"), get("OIDC_AUDIENCE"), get("OIDC_JWKS_URL")
+    issuer, audience, jwks_url = get("MCP_OIDC_ISSUER"), get("MCP_OIDC_AUDIENCE"), get("MCP_OIDC_JWKS_URL")
     if not (issuer or audience or jwks_url):
         return None
-    missing = [n for n, v in (("ISSUER", issuer), ("AUDIENCE", audience), ("JWKS_URL", jwks_url)) if not v]
+    named = (("MCP_OIDC_ISSUER", issuer), ("MCP_OIDC_AUDIENCE", audience), ("MCP_OIDC_JWKS_URL", jwks_url))
+    missing = [n for n, v in named if not v]
     if missing:
-        raise SettingsError(f"OIDC is half configured: set {' and '.join('MCP_OIDC_' + m for m in missing)} too")
+        raise SettingsError(f"OIDC is half configured: set {' and '.join(missing)} too")
     try:
-        algorithms = parse_algorithms(get("OIDC_ALGORITHMS"), "MCP_OIDC_ALGORITHMS")
+        algorithms = parse_algorithms(get("MCP_OIDC_ALGORITHMS"), "MCP_OIDC_ALGORITHMS")
     except ValueError as err:
         raise SettingsError(str(err)) from None
     return OidcMapping(
         JwtPolicy(jwks_url=jwks_url, audience=audience, issuer=issuer, algorithms=algorithms),
-        scope_claim=get("OIDC_SCOPE_CLAIM") or "scope",
-        customer_claim=get("OIDC_CUSTOMER_CLAIM") or "customer_id",
+        scope_claim=get("MCP_OIDC_SCOPE_CLAIM") or "scope",
+        customer_claim=get("MCP_OIDC_CUSTOMER_CLAIM") or "customer_id",
     )
