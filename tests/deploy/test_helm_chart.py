@@ -555,6 +555,7 @@ def test_service_monitor_selects_every_metrics_service() -> None:
         "business-worker",
         "codec-server",
         "model-server",
+        "mcp-server",
     }
     for service in selected:
         assert {p["name"] for p in service["spec"]["ports"]} & ports, service["metadata"]["name"]

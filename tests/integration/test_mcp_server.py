@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import time
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from harness import business_rows
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from prometheus_client.parser import text_string_to_metric_families
 
 from devstack import mcp as devstack_mcp
 from devstack.stack import Stack
@@ -92,6 +94,17 @@ def refunds_with_key(stack: Stack, key: str) -> list[tuple]:
     return business_rows(stack, "SELECT refund_id, amount_cents FROM refunds WHERE idempotency_key = ?", key)
 
 
+def calls_counted(mcp_url: str, tool: str, outcome: str) -> float:
+    """``mcp_tool_calls_total{tool, outcome}`` as the server's /metrics has it now."""
+    text = urllib.request.urlopen(mcp_url.removesuffix("/mcp") + "/metrics", timeout=10).read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "mcp_tool_calls_total" and sample.labels == {"tool": tool, "outcome": outcome}
+    )
+
+
 def audit_lines(stack: Stack) -> list[dict[str, Any]]:
     path = stack.config.log_dir / "mcp-audit.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -111,6 +124,7 @@ async def test_over_http_lists_tools_searches_looks_up_and_refunds_once(
     stack: Stack, mcp_url: str, tokens: devstack_mcp.McpTokens
 ) -> None:
     key = f"test-{uuid.uuid4().hex[:8]}"
+    refunds_before = calls_counted(mcp_url, "refund_order", "ok")
     async with http_session(mcp_url, token(tokens.customer_token_file)) as client:
         listed = await client.list_tools()
         assert {t.name for t in listed.tools} == EXPECTED_TOOLS
@@ -133,6 +147,7 @@ async def test_over_http_lists_tools_searches_looks_up_and_refunds_once(
     entries = [e for e in audit_lines(stack) if e.get("workflow_id") == first["workflow_id"]]
     assert len(entries) == 2 and all(e["subject"] == "cust-ada" and e["outcome"] == "ok" for e in entries)
     assert all(ORDER not in json.dumps(e) and "scratched" not in json.dumps(e) for e in entries)
+    assert calls_counted(mcp_url, "refund_order", "ok") == refunds_before + 2
 
 
 async def test_a_refund_is_made_once_when_the_server_is_killed_mid_call_and_the_client_retries(
@@ -204,6 +219,7 @@ async def test_without_a_token_or_with_a_search_only_token_nothing_is_refunded(
     assert metadata["resource"] == mcp_url and "refunds:write" in metadata["scopes_supported"]
 
     key = uuid.uuid4().hex
+    refused_before = calls_counted(mcp_url, "refund_order", "refused")
     async with http_session(mcp_url, token(tokens.search_token_file)) as client:
         assert payload(await client.call_tool("search_knowledge", {"query": "shipping"}))["hits"]
         args = {"order_id": ORDER, "amount_cents": SMALL, "reason": "x", "idempotency_key": key}
@@ -213,6 +229,7 @@ async def test_without_a_token_or_with_a_search_only_token_nothing_is_refunded(
     assert refunds_with_key(stack, workflow_id) == []
     refusals = [e for e in audit_lines(stack) if e["subject"] == "local-mcp-search" and e["tool"] == "refund_order"]
     assert refusals and refusals[-1]["outcome"] == "refused" and refusals[-1]["workflow_id"] is None
+    assert calls_counted(mcp_url, "refund_order", "refused") == refused_before + 1
 
 
 async def test_over_stdio_the_same_tools_and_a_refund_made_once(stack: Stack, tokens: devstack_mcp.McpTokens) -> None:

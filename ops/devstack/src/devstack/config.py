@@ -100,6 +100,7 @@ class StackConfig:
             "business-worker": "business_metrics",
             "agent-worker": "agent_metrics",
             "codec-server": "codec_server",
+            "mcp-server": "mcp_server",
         }
         return {job: f"{self.host}:{self.ports[port]}" for job, port in jobs.items()}
 

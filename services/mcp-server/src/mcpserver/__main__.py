@@ -18,6 +18,7 @@ from httpkit import BindError, bind_socket, parse_server_arguments, serve
 from mcpserver.app import PlatformTools, TemporalClient, Verifier, build_server, http_app
 from mcpserver.audit import AuditLog
 from mcpserver.auth import AuthError
+from mcpserver.metrics import Metrics
 from mcpserver.settings import DEFAULT_PORT, PORT_ENV, Settings, SettingsError
 from workerkit import TemporalUnreachable, connect
 
@@ -56,12 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         temporal = TemporalClient(lambda: connect("agents", patience_s=30))
         if stdio:
             caller = authenticator.authenticate(_stdio_token())
-            server = build_server(PlatformTools(settings, temporal, audit, stdio_caller=caller), None)
+            server = build_server(PlatformTools(settings, temporal, audit, Metrics(), stdio_caller=caller), None)
             anyio.run(server.run_stdio_async)
             return 0
         sock = bind_socket(args.host, port, port_env=PORT_ENV)
-        server = build_server(PlatformTools(settings, temporal, audit), Verifier(authenticator, audit))
-        app = http_app(server, settings, temporal)
+        metrics = Metrics()
+        server = build_server(PlatformTools(settings, temporal, audit, metrics), Verifier(authenticator, audit))
+        app = http_app(server, settings, temporal, metrics)
     except (SettingsError, BindError, AuthError, TemporalUnreachable) as err:
         print(f"mcpserver: {getattr(err, 'message', None) or err}", file=sys.stderr)
         return 2

@@ -40,6 +40,7 @@ from mcpserver import auth
 from mcpserver.audit import AuditLog, AuditRecord, arguments_digest
 from mcpserver.auth import Authenticator, AuthError, Caller
 from mcpserver.calls import CallFailed, call_key, run_tool, settings_for, waiting
+from mcpserver.metrics import Metrics
 from mcpserver.settings import Settings
 
 INSTRUCTIONS = (
@@ -122,11 +123,17 @@ class PlatformTools:
     (its token read from the environment at start), None over HTTP (each request's token)."""
 
     def __init__(
-        self, settings: Settings, temporal: TemporalClient, audit: AuditLog, stdio_caller: Caller | None = None
+        self,
+        settings: Settings,
+        temporal: TemporalClient,
+        audit: AuditLog,
+        metrics: Metrics,
+        stdio_caller: Caller | None = None,
     ) -> None:
         self.settings = settings
         self.temporal = temporal
         self.audit = audit
+        self.metrics = metrics
         self.stdio_caller = stdio_caller
 
     def caller(self) -> Caller:
@@ -159,18 +166,23 @@ class PlatformTools:
             result = await body(caller, record, progress)
         except AuthError as err:
             record.outcome, record.reason = "refused", err.reason
-            self.audit.write(record)
+            self._finish(record)
             raise ToolError(f"refused: {err.message}") from None
         except (CallFailed, ChatError, ValueError) as err:
             record.outcome, record.reason = "error", type(err).__name__
-            self.audit.write(record)
+            self._finish(record)
             raise ToolError(str(err)) from None
         failed = isinstance(result.get("error"), dict)
         record.outcome = "tool_error" if failed else "ok"
         if failed:
             record.reason = str(result["error"].get("type", ""))[:64]
-        self.audit.write(record)
+        self._finish(record)
         return result
+
+    def _finish(self, record: AuditRecord) -> None:
+        """One call's end: its audit line and its metrics, together."""
+        self.audit.write(record)
+        self.metrics.observe(record.tool, record.outcome, record.latency_ms / 1000)
 
     def _tool_body(
         self, tool: str, arguments: dict[str, Any], idempotency_key: str | None, *, effect: bool
@@ -354,7 +366,7 @@ def build_server(platform: PlatformTools, verifier: TokenVerifier | None) -> MCP
     return server
 
 
-def http_app(server: MCPServer, settings: Settings, temporal: TemporalClient) -> Starlette:
+def http_app(server: MCPServer, settings: Settings, temporal: TemporalClient, metrics: Metrics) -> Starlette:
     """Streamable HTTP, stateless (any replica answers any request), with the protected resource
     metadata (RFC 9728) listing every right as a scope, and health endpoints."""
     app = server.streamable_http_app(
@@ -390,5 +402,10 @@ def http_app(server: MCPServer, settings: Settings, temporal: TemporalClient) ->
             return JSONResponse({"status": "unavailable", "reason": type(err).__name__}, status_code=503)
         return JSONResponse({"status": "ok"})
 
-    app.router.routes.extend([Route("/healthz", healthz), Route("/readyz", readyz)])
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(metrics.render(), media_type=metrics.content_type)
+
+    app.router.routes.extend(
+        [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics_endpoint)]
+    )
     return app
