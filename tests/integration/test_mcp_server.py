@@ -27,7 +27,10 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from prometheus_client.parser import text_string_to_metric_families
+from temporalio.client import Client, WorkflowUpdateFailedError
 
+from agent.support.types import ApprovalDecision
+from agent.workflows.tool_call import RefundApprovalWorkflow
 from devstack import mcp as devstack_mcp
 from devstack.stack import Stack
 from mcpserver.calls import call_key
@@ -35,6 +38,8 @@ from mcpserver.calls import call_key
 ORDER = "ORD-1001"  # cust-ada's, delivered, 129.00 EUR
 SMALL = 100  # 1.00: far below the threshold and the order's total, however often tests run
 ABOVE = 12_000  # 120.00: above the 100.00 threshold, within the total
+THRESHOLD = 10_000
+BIG_ORDER = "ORD-1004"  # cust-katherine's, delivered, 268.00 USD
 
 EXPECTED_TOOLS = {
     "search_knowledge",
@@ -192,15 +197,29 @@ async def test_a_refund_is_made_once_when_the_server_is_killed_mid_call_and_the_
     assert refunds_with_key(stack, workflow_id) == [(retried["refund_id"], SMALL)]
 
 
-async def test_a_refund_above_the_threshold_waits_for_approval(
-    stack: Stack, mcp_url: str, tokens: devstack_mcp.McpTokens
+async def test_a_refund_above_the_threshold_waits_for_approval_then_is_made_once_when_approved(
+    stack: Stack, mcp_url: str, tokens: devstack_mcp.McpTokens, agents_client: Client
 ) -> None:
-    args = {"order_id": ORDER, "amount_cents": ABOVE, "reason": "broken", "idempotency_key": uuid.uuid4().hex}
-    async with http_session(mcp_url, token(tokens.customer_token_file)) as client:
+    # The largest seeded order, by the operator (any customer): other tests refund small amounts.
+    amount = THRESHOLD + 1
+    args = {"order_id": BIG_ORDER, "amount_cents": amount, "reason": "broken", "idempotency_key": uuid.uuid4().hex}
+    async with http_session(mcp_url, token(tokens.operator_token_file)) as client:
+        order = payload(await client.call_tool("lookup_order", {"order_id": BIG_ORDER}))
+        assert order["total_cents"] - order["refunded_cents"] >= amount, "the session refunded this order already"
         pending = payload(await client.call_tool("refund_order", args))
     assert pending["status"] == "pending_approval" and pending["nothing_paid_yet"] is True
     assert pending["approval_id"] == f"{pending['workflow_id']}-approval"
     assert refunds_with_key(stack, pending["workflow_id"]) == []
+
+    # A person approves through the approval's Update (as the portal or `agent chat approve` would).
+    approval = agents_client.get_workflow_handle_for(RefundApprovalWorkflow.run, pending["approval_id"])
+    decision = ApprovalDecision(pending["approval_id"], approve=True, approver="lead-ana", note="ok")
+    assert await approval.execute_update(RefundApprovalWorkflow.decide_approval, decision) == "approved"
+    with pytest.raises(WorkflowUpdateFailedError):  # decided once: a second decision is refused
+        await approval.execute_update(RefundApprovalWorkflow.decide_approval, decision)
+    done = await approval.result()
+    assert done.status == "executed" and done.decided_by == "lead-ana"
+    assert refunds_with_key(stack, pending["workflow_id"]) == [(done.result["refund_id"], amount)]
 
 
 async def test_without_a_token_or_with_a_search_only_token_nothing_is_refunded(
