@@ -21,6 +21,7 @@ PROCESSES = (
     "retrieval-worker",
     "business-worker",
     "agent-worker",
+    "mcp-server",
     "prometheus",
 )
 
