@@ -253,13 +253,15 @@ async def test_without_a_token_or_with_a_search_only_token_nothing_is_refunded(
 
 async def test_over_stdio_the_same_tools_and_a_refund_made_once(stack: Stack, tokens: devstack_mcp.McpTokens) -> None:
     asked: list[str] = []
+    answers = ["accept", "decline"]
 
-    async def approve(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    async def person(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         asked.append(params.message)
-        return types.ElicitResult(action="accept", content={"submit": True, "note": "customer is a regular"})
+        action = answers.pop(0)
+        return types.ElicitResult(action=action, content={"submit": True} if action == "accept" else None)
 
     key = f"stdio-{uuid.uuid4().hex[:8]}"
-    async with stdio_session(stack, tokens.customer_token_file, elicitation_callback=approve) as client:
+    async with stdio_session(stack, tokens.customer_token_file, elicitation_callback=person) as client:
         assert {t.name for t in (await client.list_tools()).tools} == EXPECTED_TOOLS
         assert payload(await client.call_tool("search_knowledge", {"query": "returns"}))["hits"]
         assert payload(await client.call_tool("lookup_order", {"order_id": ORDER}))["customer_id"] == "cust-ada"
@@ -267,10 +269,17 @@ async def test_over_stdio_the_same_tools_and_a_refund_made_once(stack: Stack, to
         first, second = [payload(await client.call_tool("refund_order", args)) for _ in range(2)]
         above = {"order_id": ORDER, "amount_cents": ABOVE, "reason": "stdio", "idempotency_key": key + "-big"}
         pending = payload(await client.call_tool("refund_order", above))
+        declined = {**above, "idempotency_key": key + "-declined"}
+        not_requested = payload(await client.call_tool("refund_order", declined))
     assert first["refund_id"] == second["refund_id"]
     assert refunds_with_key(stack, first["workflow_id"]) == [(first["refund_id"], SMALL)]
     assert pending["status"] == "pending_approval"
-    assert len(asked) == 1 and "approval" in asked[0]  # the person at the client was asked first
+    # The person at the client was asked before each refund that needs an approver (never for
+    # the small one); declined, nothing was started.
+    assert len(asked) == 2 and all("approval" in a for a in asked)
+    assert not_requested == {"status": "not_requested", "nothing_paid": True, "why": "you chose not to ask an approver"}
+    declined_id = "tool-call-" + call_key("cust-ada", "refund_order", {}, declined["idempotency_key"])
+    assert not business_rows(stack, "SELECT 1 FROM refunds WHERE idempotency_key LIKE ?", declined_id + "%")
 
 
 async def test_over_stdio_a_search_only_token_cannot_refund(stack: Stack, tokens: devstack_mcp.McpTokens) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -62,29 +62,24 @@ class SubmitForApproval(BaseModel):
     """What the elicitation asks before a refund that needs a person is requested."""
 
     submit: bool = Field(description="Ask an approver for this refund?")
-    note: str = Field(default="", description="A note for the approver (optional)", max_length=500)
 
 
-@dataclass
-class CallerToken:
-    """How an authenticated HTTP caller travels through the SDK: an AccessToken's claims."""
+# An authenticated HTTP caller travels through the SDK's auth middleware as an AccessToken.
+def access_token_of(caller: Caller, token: str) -> AccessToken:
+    return AccessToken(
+        token=token,
+        client_id=caller.subject,
+        subject=caller.subject,
+        scopes=sorted(caller.rights),
+        claims={"customer_id": caller.customer_id, "method": caller.method},
+    )
 
-    @staticmethod
-    def of(caller: Caller, token: str) -> AccessToken:
-        return AccessToken(
-            token=token,
-            client_id=caller.subject,
-            subject=caller.subject,
-            scopes=sorted(caller.rights),
-            claims={"customer_id": caller.customer_id, "method": caller.method},
-        )
 
-    @staticmethod
-    def caller(access: AccessToken) -> Caller:
-        claims = access.claims or {}
-        return Caller(
-            access.subject or access.client_id, claims["method"], frozenset(access.scopes), claims.get("customer_id")
-        )
+def caller_of(access: AccessToken) -> Caller:
+    claims = access.claims or {}
+    return Caller(
+        access.subject or access.client_id, claims["method"], frozenset(access.scopes), claims.get("customer_id")
+    )
 
 
 class Verifier(TokenVerifier):
@@ -100,7 +95,7 @@ class Verifier(TokenVerifier):
         except AuthError as err:
             self._audit.write(AuditRecord("-", None, None, "http", outcome="refused", reason=err.reason))
             return None
-        return CallerToken.of(caller, token)
+        return access_token_of(caller, token)
 
 
 class TemporalClient:
@@ -142,7 +137,7 @@ class PlatformTools:
         access = get_access_token()
         if access is None:
             raise AuthError("missing_token", "a bearer token is required")
-        return CallerToken.caller(access)
+        return caller_of(access)
 
     async def _call(
         self,
@@ -255,11 +250,21 @@ class PlatformTools:
         args: dict[str, Any] = {"order_id": order_id, "amount_cents": amount_cents, "reason": reason}
         if currency:
             args["currency"] = currency
-        if amount_cents > self.settings.approval_threshold_cents and await self._declined(ctx, amount_cents, order_id):
-            return {"status": "not_requested", "nothing_paid": True, "why": "you chose not to ask an approver"}
+        if amount_cents > self.settings.approval_threshold_cents and self._may_refund():
+            if await self._declined(ctx, amount_cents, order_id):
+                return {"status": "not_requested", "nothing_paid": True, "why": "you chose not to ask an approver"}
         return await self._workflow_tool(
             ctx, tools.REFUND_ORDER.name, auth.REFUNDS_WRITE, args, idempotency_key=idempotency_key, effect=True
         )
+
+    def _may_refund(self) -> bool:
+        """Whether the caller holds the refund right; a caller without it is refused (and audited)
+        by the call itself, never asked anything first."""
+        try:
+            self.caller().require(auth.REFUNDS_WRITE, tools.REFUND_ORDER.name)
+        except AuthError:
+            return False
+        return True
 
     async def _declined(self, ctx: Context, amount_cents: int, order_id: str) -> bool:
         """Ask the person at the client, when it can be asked (elicitation), whether a refund that
