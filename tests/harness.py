@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
+import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -38,7 +42,7 @@ from agent.ingest.command import expand
 from agent.ingest.types import OUTCOME_FAILED, IngestInput, IngestResult
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.ingest import IngestWorkflow
-from business.db import SEED_ORDERS
+from business.store import SEED_ORDERS
 from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack, knowledge_base_dir
 from payload_codec import FileKeySource, data_converter
@@ -110,9 +114,30 @@ def _server(mode: str) -> Iterator[str | None]:
 
 
 @contextmanager
-def running_stack(data_dir: Path) -> Iterator[Stack]:
-    with _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
-        stack = Stack(isolated_config(data_dir), external_temporal=external)
+def _stopped_cleanly_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a `kill`, a CI timeout) raises SystemExit, so the stack's ``finally`` stops its
+    processes: without it the interpreter dies at once and leaves a server and every worker
+    running. Signal handlers can only be set from the main thread; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_on_sigterm(signum: int, frame: object) -> None:
+        sys.exit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def running_stack(data_dir: Path, *, db: str = "embedded", business_replicas: int | None = None) -> Iterator[Stack]:
+    """``db="postgres"``: the workers on PostgreSQL (``make up DB=postgres``)."""
+    with _stopped_cleanly_on_sigterm(), _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
+        config = dataclasses.replace(isolated_config(data_dir), db=db)
+        stack = Stack(config, external_temporal=external, business_replicas=business_replicas)
         try:
             stack.up(log=lambda line: None)
             ingest_knowledge_base(stack)
