@@ -19,7 +19,7 @@ GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(filter-out ops/webui/%,$(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum))
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server temporal-ui haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-business helm helm-binary test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server temporal-ui haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-business helm helm-binary test-helm mcp-config
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -89,6 +89,10 @@ demo: up ## ingest the knowledge base, every hop once (agent check), then a scri
 	$(DEVSTACK) run -- $(PY) -m agent ingest ops/demo/knowledge-base
 	$(DEVSTACK) run -- $(PY) -m agent check --workflow-id demo-system-check
 	$(DEVSTACK) run -- $(PY) -m agent demo
+	@$(DEVSTACK) status | grep '^mcp-server' | awk '{print "MCP server: " $$NF " (client configuration: make mcp-config)"}'
+
+mcp-config: ## print an MCP client configuration for the running dev stack's MCP server (README: "MCP")
+	@$(DEVSTACK) mcp-config
 
 ingest: ## ingest documents into the running stack's knowledge base: make ingest DOCS="path ..." (default: the demo knowledge base)
 	$(DEVSTACK) run -- $(PY) -m agent ingest $(or $(DOCS),ops/demo/knowledge-base)

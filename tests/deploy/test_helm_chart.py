@@ -221,6 +221,7 @@ def test_probes_use_the_endpoints_the_processes_serve() -> None:
         "codec-server": ("/healthz", "/healthz", 8404),
         "model-server": ("/healthz", "/healthz", 8400),
         "approval-portal": ("/healthz", "/readyz", 8405),
+        "mcp-server": ("/healthz", "/readyz", 8406),
     }
     seen = set()
     for doc in kinds(docs, "Deployment") + kinds(docs, "StatefulSet"):
@@ -631,6 +632,7 @@ def test_service_monitor_selects_every_metrics_service() -> None:
         "codec-server",
         "model-server",
         "approval-portal",
+        "mcp-server",
     }
     for service in selected:
         assert {p["name"] for p in service["spec"]["ports"]} & ports, service["metadata"]["name"]

@@ -22,6 +22,7 @@ PROCESSES = (
     "business-worker",
     "agent-worker",
     "approval-portal",
+    "mcp-server",
     "prometheus",
 )
 

@@ -32,6 +32,7 @@ COMPONENT_DOCKERFILES = {
     "model-server": "services/model-server/Dockerfile",
     "approval-portal": "services/approval-portal/Dockerfile",
     "reingest-schedule": "services/agent-py/Dockerfile",
+    "mcp-server": "services/mcp-server/Dockerfile",
     # The rollout hook Jobs and the `helm test` Pod run the agent image's rollout and agent CLIs.
     "rollout": "services/agent-py/Dockerfile",
     "system-check": "services/agent-py/Dockerfile",

@@ -24,6 +24,7 @@ PORTS: dict[str, tuple[str, int]] = {
     "agent_worker": ("DEVSTACK_AGENT_WORKER_PORT", 8403),
     "codec_server": ("DEVSTACK_CODEC_SERVER_PORT", 8404),
     "approval_portal": ("DEVSTACK_APPROVAL_PORTAL_PORT", 8405),
+    "mcp_server": ("DEVSTACK_MCP_SERVER_PORT", 8406),
     # Python workers serve the Temporal SDK's Prometheus exporter (SDK and custom metrics) on a
     # port of its own: the core SDK binds it, so it cannot share the health server's port.
     "business_metrics": ("DEVSTACK_BUSINESS_METRICS_PORT", 8412),
@@ -129,6 +130,7 @@ class StackConfig:
             "agent-worker": "agent_metrics",
             "codec-server": "codec_server",
             "approval-portal": "approval_portal",
+            "mcp-server": "mcp_server",
         }
         return {job: f"{self.host}:{self.ports[port]}" for job, port in jobs.items()}
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import cluster, frontdoor, portal, postgres, prometheus, webui, worker_databases
+from devstack import cluster, frontdoor, mcp, portal, postgres, prometheus, webui, worker_databases
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.pki import SERVER_NAME, ClusterPki, TokenIssuer, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
@@ -177,6 +177,7 @@ class Stack:
         specs.append(
             portal.spec(self.config, self._worker_env("agents", "operator"), self.agent_principals.principals_file)
         )
+        specs.append(mcp.spec(self.config, self._worker_env("agents", "agent-worker")))
         if scraper := self._scraper_spec():
             specs.append(scraper)
         return specs
@@ -414,6 +415,7 @@ class Stack:
             *self.worker_names("business-worker"),
             "agent-worker",
             portal.NAME,
+            mcp.NAME,
         ]
         # The cluster's UI is optional like Prometheus: without its build the stack runs without it.
         if self.cluster and (webui.binary() or self.processes.running(webui.NAME)):
@@ -512,6 +514,7 @@ class Stack:
             },
             "agent-worker": f"http://{host}:{p['agent_worker']}/readyz",
             portal.NAME: portal.url(self.config),
+            mcp.NAME: mcp.url(self.config),
             "prometheus": prometheus.url(self.config),
         }
         return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]

@@ -6,6 +6,7 @@ one model call) and prints what each hop returned.
 ``agent chat ...`` talks to support conversations (SupportAgentWorkflow):
 
     agent chat start [--customer-id ID] [--id ID] [--approval-threshold 100.00] [--approval-timeout 24h] [--max-idle 1d]
+                     [--mcp-server NAME ...]
     agent chat send ID "message" [--message-id MID]   (prints the agent's answer; "-" reads stdin)
     agent chat approvals ID
     agent chat approve ID APPROVAL-ID [--note TEXT] [--approver NAME] [--decision-id DID]
@@ -237,6 +238,7 @@ async def chat_start(args: argparse.Namespace) -> int:
         approval_threshold_cents=args.approval_threshold,
         approval_timeout_s=args.approval_timeout,
         max_idle_s=args.max_idle,
+        mcp_servers=list(args.mcp_server),
         **_endpoints(),
     )
     if problems := settings_problems(settings):
@@ -380,6 +382,13 @@ def _add_chat_start(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=24 * 3600,
         metavar="DURATION",
         help="how long an approval waits before it is escalated (default 24h)",
+    )
+    start.add_argument(
+        "--mcp-server",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="offer this external MCP server's tools too (a name in the worker's AGENT_MCP_SERVERS_FILE; repeatable)",
     )
     start.add_argument(
         "--max-idle",
