@@ -41,7 +41,7 @@ def start(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     config = StackConfig(data_dir=root, ports={"postgres": _free_port("127.0.0.1")})
     paths = ClusterPaths(root)
     spec = postgres_spec(config, paths)
-    log = open(root / "postgres.log", "ab")  # noqa: SIM115 - the server's, closed with it
+    log = open(root / "postgres.log", "ab")
     proc = subprocess.Popen(spec.argv, user=spec.user, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
     deadline = time.monotonic() + spec.start_timeout_s

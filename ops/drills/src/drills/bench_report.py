@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from datetime import UTC, datetime
 from importlib.metadata import version
 
@@ -21,3 +22,27 @@ def report_header(doc: str) -> dict[str, object]:
         },
         "method": doc.split("\n\n", 1)[1].strip(),
     }
+
+
+def git_commit(repo: os.PathLike[str] | str) -> str:
+    """The short commit the figures were measured on, marked when the work tree differed from it."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=repo).stdout.strip()
+
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "--short", "HEAD") + ("+uncommitted changes" if dirty else "")
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def print_targets(targets: dict[str, dict[str, object]], out: os.PathLike[str] | str) -> int:
+    """Print each target as met or NOT MET and where the report went; 0 when all are met."""
+    for target, verdict in targets.items():
+        print(f"{'met' if verdict['met'] else 'NOT MET':7} {target}")
+    print(f"written to {out}")
+    return 0 if all(v["met"] for v in targets.values()) else 1

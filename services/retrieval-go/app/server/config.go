@@ -93,6 +93,16 @@ func settings(c *Config, logLevel *string) []setting {
 // variable, which beats the default. It returns flag.ErrHelp if help was
 // asked for.
 func LoadConfig(args []string, env envconfig.EnvLookup) (Config, error) {
+	return loadConfig(args, env, true)
+}
+
+// LoadMigrateConfig is LoadConfig for the migrate command, which needs the
+// backend's settings only: no Temporal connection, no payload keys.
+func LoadMigrateConfig(args []string, env envconfig.EnvLookup) (Config, error) {
+	return loadConfig(args, env, false)
+}
+
+func loadConfig(args []string, env envconfig.EnvLookup, temporal bool) (Config, error) {
 	if env == nil {
 		env = envconfig.EnvLookupOS
 	}
@@ -131,6 +141,9 @@ func LoadConfig(args []string, env envconfig.EnvLookup) (Config, error) {
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return Config{}, fmt.Errorf("log format %q is not text or json", cfg.LogFormat)
+	}
+	if !temporal {
+		return cfg, nil
 	}
 
 	opts, err := envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{EnvLookup: env})

@@ -25,7 +25,11 @@ func main() {
 	if migrate {
 		args = args[1:]
 	}
-	cfg, err := server.LoadConfig(args, nil)
+	load := server.LoadConfig
+	if migrate {
+		load = server.LoadMigrateConfig
+	}
+	cfg, err := load(args, nil)
 	if errors.Is(err, flag.ErrHelp) {
 		server.PrintUsage(os.Stdout, program)
 		return

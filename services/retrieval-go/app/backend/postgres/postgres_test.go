@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -80,6 +81,57 @@ func TestConnectErrorsHideThePassword(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), "s3cret-pw") {
 			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}
+
+// TestBulkLoadEqualsPut loads one corpus by COPY and the same by Put into
+// another database: statistics and rankings agree, and bulk loading refuses
+// a collection that holds documents.
+func TestBulkLoadEqualsPut(t *testing.T) {
+	ctx := context.Background()
+	docs := make([]index.Document, 300)
+	for i := range docs {
+		docs[i] = index.Document{
+			ID: fmt.Sprintf("d%03d", i), Version: int64(1 + i%3), Title: fmt.Sprintf("title %d", i%7),
+			Text:     strings.Repeat(fmt.Sprintf("alpha%d beta%d gamma\t%d\\ ", i%5, i%11, i%13), 1+i%4),
+			Metadata: map[string]string{"shard": fmt.Sprint(i % 2)},
+			Vector:   []float32{float32(i%5) + 1, float32(i % 7), float32(i % 3)},
+		}
+	}
+	open := func() *postgres.Backend {
+		b, err := postgres.Open(ctx, postgres.Options{URL: pgtest.Database(t, true), Index: index.Options{ExactVectorLimit: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	bulk, put := open(), open()
+	if err := bulk.BulkLoad(ctx, "c", docs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put.Put(ctx, "c", docs); err != nil {
+		t.Fatal(err)
+	}
+	if err := bulk.BulkLoad(ctx, "c", docs[:1]); !errors.Is(err, index.ErrInvalid) {
+		t.Errorf("bulk loading a collection with documents: %v, want ErrInvalid", err)
+	}
+	s1, _ := bulk.Stats(ctx)
+	s2, _ := put.Stats(ctx)
+	if fmt.Sprint(s1) != fmt.Sprint(s2) {
+		t.Errorf("stats: bulk %+v, put %+v", s1, s2)
+	}
+	for _, q := range []index.Query{
+		{Collection: "c", Text: "alpha3 gamma", TopK: 20},
+		{Collection: "c", Text: "beta4", TopK: 20, Filters: map[string]string{"shard": "1"}},
+		{Collection: "c", Vector: []float32{1, 2, 0}, Mode: index.ModeVector, TopK: 5},
+		{Collection: "c", Text: "title 3", Vector: []float32{3, 0, 1}, TopK: 10},
+	} {
+		a, err1 := bulk.Search(ctx, q)
+		b, err2 := put.Search(ctx, q)
+		if err1 != nil || err2 != nil || fmt.Sprint(a) != fmt.Sprint(b) || len(a.Hits) == 0 {
+			t.Errorf("query %+v: bulk %v (%v), put %v (%v)", q, a.Hits, err1, b.Hits, err2)
 		}
 	}
 }
