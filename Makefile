@@ -166,7 +166,7 @@ drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, pr
 
 drill-retrieval: build ## two retrieval replicas on PostgreSQL under a steady search load, one SIGKILLed and restarted at 100k chunks -> bench/results/drill-retrieval.json
 	$(GO) build -o bin/retrieval-bench ./services/retrieval-go/cmd/retrieval-bench
-	$(PY) -m drills.retrieval --chunks $${DRILL_RETRIEVAL_CHUNKS:-100000} --out $(CURDIR)/bench/results/drill-retrieval.json
+	$(PY) -m drills.retrieval --chunks $${DRILL_RETRIEVAL_CHUNKS:-100000} --keep-database $(CURDIR)/.data/drill-retrieval-postgres --out $(CURDIR)/bench/results/drill-retrieval.json
 
 drill-crash: build ## SIGKILL every kind of process (Temporal server included) during 20 conversations: each request acts once, each answer is paid once -> bench/results/drill-crash.json
 	DRILL_CRASH_CONVERSATIONS=20 DRILL_CRASH_KILLS=12 DRILL_CRASH_OUT=$(CURDIR)/bench/results/drill-crash.json $(PY) -m pytest tests/integration/test_drill_crash.py -q -s -p no:cacheprovider

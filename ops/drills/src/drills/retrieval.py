@@ -133,6 +133,9 @@ class Outcome:
 @dataclass
 class Drill:
     root: Path
+    database_dir: Path
+    """PostgreSQL's files and the load's report: kept between runs when given, so that a rerun
+    skips the load (the corpus is generated from a fixed seed)."""
     chunks: int
     rate: float
     before_kill_s: float
@@ -264,20 +267,19 @@ def _summary(outcomes: list[Outcome]) -> dict[str, Any]:
 
 async def run(drill: Drill) -> dict[str, Any]:
     load_before = loadavg()
-    pg, url = scratchpg.start(drill.root / "postgres")
+    pg, url = scratchpg.start(drill.database_dir)
     replicas: list[Replica] = []
     try:
         env = {**os.environ, "RETRIEVAL_BACKEND": "postgres", "RETRIEVAL_DATABASE_URL": url}
         t = time.monotonic()
         _run([str(retrieval_worker_binary()), "migrate"], env, "retrieval-worker migrate")
         migrate_s = time.monotonic() - t
-        load_file = drill.root / "load.json"
-        bench = REPO_ROOT / "bin" / "retrieval-bench"
-        _run(
-            [str(bench), "-load-postgres", str(drill.chunks), "-queries", "60", "-q", "-o", str(load_file)],
-            env,
-            "bulk load",
-        )
+        load_file = drill.database_dir / "load.json"
+        reused = load_file.exists() and json.loads(load_file.read_text())["documents"] == drill.chunks
+        if not reused:
+            bench = REPO_ROOT / "bin" / "retrieval-bench"
+            argv = [str(bench), "-load-postgres", str(drill.chunks), "-queries", "60", "-q", "-o", str(load_file)]
+            _run(argv, env, "bulk load")
         load = json.loads(load_file.read_text())
         temporal, address = start_temporal(drill.root)
         drill.procs.append(temporal)
@@ -333,6 +335,7 @@ async def run(drill: Drill) -> dict[str, Any]:
             "what": load["corpus"],
             "loaded_by": load["method"] + "; not through the index operation",
             "load_seconds": round(load["seconds"], 1),
+            "loaded_by_an_earlier_run": reused,
             "migrate_seconds": round(migrate_s, 2),
         },
         "load": {
@@ -365,9 +368,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--down", type=float, default=5.0, help="seconds the killed replica stays down")
     parser.add_argument("--after-restart", type=float, default=20.0, help="seconds of load after the restart")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "results" / "drill-retrieval.json")
+    parser.add_argument(
+        "--keep-database",
+        type=Path,
+        help="keep PostgreSQL and the loaded chunks in this directory; a rerun with it skips the load",
+    )
     args = parser.parse_args(argv)
     root = Path(tempfile.mkdtemp(prefix="drill-retrieval-"))
-    drill = Drill(root, args.chunks, args.rate, args.before_kill, args.down, args.after_restart)
+    database_dir = args.keep_database.resolve() if args.keep_database else root / "postgres"
+    database_dir.mkdir(parents=True, exist_ok=True)
+    drill = Drill(root, database_dir, args.chunks, args.rate, args.before_kill, args.down, args.after_restart)
     try:
         report = asyncio.run(run(drill))
     except RuntimeError as err:
