@@ -49,6 +49,7 @@ CALLER_NAMESPACE = "drill"
 COLLECTION = "drill"
 MODES = ("bm25", "vector", "hybrid")
 RESTART_TARGET_S = 5.0
+MAX_IN_FLIGHT = 16
 
 
 def _free_port() -> int:
@@ -171,11 +172,13 @@ def start_temporal(root: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 async def steady_load(drill: Drill, client: Client, queries: list[dict[str, Any]], replica: Replica) -> dict[str, Any]:
-    """Start one search workflow every 1/rate seconds (at most 32 in flight) through the phases:
-    warm-up, the kill, the restart; returns the restart's timings."""
+    """Start one search workflow every 1/rate seconds (none while MAX_IN_FLIGHT are running: such
+    ticks are counted as skipped) while, on its own clock, one replica is killed after the
+    warm-up and started again after its time down; returns the restart's timings."""
     t0 = time.monotonic()
-    in_flight = asyncio.Semaphore(32)
-    tasks: list[asyncio.Task[None]] = []
+    total_s = drill.before_kill_s + drill.down_s + drill.after_restart_s
+    running: set[asyncio.Task[None]] = set()
+    skipped = 0
 
     async def one(i: int) -> None:
         q = queries[i % len(queries)]
@@ -201,47 +204,44 @@ async def steady_load(drill: Drill, client: Client, queries: list[dict[str, Any]
                 error = f"{len(result.hit_ids)} hits of {result.documents} documents"
         except Exception as err:
             ok, error, handler_ms = False, f"{type(err).__name__}: {err}", None
-        finally:
-            in_flight.release()
         drill.outcomes.append(Outcome(started - t0, mode, ok, time.monotonic() - started, error, handler_ms))
 
-    async def pace(until_s: float, start_i: int) -> int:
-        i = start_i
-        while time.monotonic() - t0 < until_s:
-            await in_flight.acquire()
-            tasks.append(asyncio.create_task(one(i)))
+    async def generate() -> None:
+        nonlocal skipped
+        i = 0
+        while time.monotonic() - t0 < total_s:
+            if len(running) < MAX_IN_FLIGHT:
+                task = asyncio.create_task(one(i))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            else:
+                skipped += 1
             i += 1
-            delay = i / drill.rate - (time.monotonic() - t0)
-            if delay > 0:
-                await asyncio.sleep(delay)
-        return i
+            await asyncio.sleep(max(0.0, i / drill.rate - (time.monotonic() - t0)))
 
-    i = await pace(drill.before_kill_s, 0)
+    generator = asyncio.create_task(generate())
+    await asyncio.sleep(drill.before_kill_s)
     replica.kill()
     killed_at = time.monotonic() - t0
-    i = await pace(killed_at + drill.down_s, i)
+    await asyncio.sleep(drill.down_s)
     restart: dict[str, Any] = {}
     start = time.monotonic()
     replica.start()
-
-    async def watch() -> None:
-        while not restart.get("first_search_s"):
-            elapsed = time.monotonic() - start
-            if "ready_s" not in restart and replica.ready():
-                restart["ready_s"] = round(elapsed, 3)
-            if searches_served(replica.http_addr) > 0:
-                restart["first_search_s"] = round(elapsed, 3)
-            if elapsed > 60:
-                restart["first_search_s"] = None
-                return
-            await asyncio.sleep(0.05)
-
-    watcher = asyncio.create_task(watch())
     restarted_at = time.monotonic() - t0
-    await pace(restarted_at + drill.after_restart_s, i)
-    await watcher
-    await asyncio.gather(*tasks)
+    while (elapsed := time.monotonic() - start) < 60:
+        if "ready_s" not in restart and await asyncio.to_thread(replica.ready):
+            restart["ready_s"] = round(elapsed, 3)
+        if await asyncio.to_thread(searches_served, replica.http_addr) > 0:
+            restart["first_search_s"] = round(elapsed, 3)
+            break
+        await asyncio.sleep(0.05)
+    else:
+        restart["first_search_s"] = None
+    await generator
+    while running:
+        await asyncio.gather(*running)
     restart["killed_at_s"], restart["restarted_at_s"] = round(killed_at, 2), round(restarted_at, 2)
+    restart["ticks_skipped_at_the_in_flight_cap"] = skipped
     return restart
 
 
@@ -316,7 +316,7 @@ async def run(drill: Drill) -> dict[str, Any]:
         "what": (
             "Two retrieval worker replicas (bin/retrieval-worker, RETRIEVAL_BACKEND=postgres) on one PostgreSQL serve "
             f"a steady search load through the Temporal Nexus endpoint 'retrieval' ({drill.rate:g} searches/s, "
-            "one workflow per search, at most 32 in flight, modes bm25/vector/hybrid in turn, top 10, loopback only) "
+            "one workflow per search, at most 16 in flight, modes bm25/vector/hybrid in turn, top 10, loopback only) "
             "while replica a is SIGKILLed and, a few seconds later, started again. A search counts as ok when its "
             "workflow returns hits over every chunk, whatever retries Temporal made on the way (the Nexus operation's "
             "schedule-to-close timeout is 60 s). The restart is timed from the process start to /readyz answering 200 "
@@ -363,7 +363,7 @@ async def run(drill: Drill) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m drills.retrieval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=100_000)
-    parser.add_argument("--rate", type=float, default=8.0, help="searches started per second")
+    parser.add_argument("--rate", type=float, default=4.0, help="searches started per second")
     parser.add_argument("--before-kill", type=float, default=15.0, help="seconds of load before the kill")
     parser.add_argument("--down", type=float, default=5.0, help="seconds the killed replica stays down")
     parser.add_argument("--after-restart", type=float, default=20.0, help="seconds of load after the restart")
