@@ -181,6 +181,13 @@ func (b *Backend) searchVector(ctx context.Context, tx pgx.Tx, c collectionRow, 
 				return nil, err
 			}
 		}
+		// The graph was chosen above, by the same rule as the embedded
+		// engine; the planner's estimate must not swap it for an exact scan
+		// (it does for a few thousand rows). Only this statement is affected.
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return nil, err
+		}
+		defer tx.Exec(context.WithoutCancel(ctx), `RESET enable_seqscan`) //nolint:errcheck // a failed transaction ends anyway
 	}
 	list, err := collectRanked(tx.Query(ctx, fmt.Sprintf(`SELECT doc_id, %s AS score FROM retrieval_documents WHERE %s ORDER BY %s LIMIT $2`,
 		score, where, order), args...))
