@@ -19,7 +19,7 @@ GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-retrieval helm test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-retrieval helm helm-binary test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -91,7 +91,7 @@ test: build ## run every test tier that fits in CI: static checks, pytest (unit,
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-go
 	$(MAKE) --no-print-directory test-rules
-	$(MAKE) --no-print-directory helm
+	$(MAKE) --no-print-directory helm-binary
 	$(MAKE) --no-print-directory test-integration
 
 test-python: build browser prometheus test-server
@@ -220,7 +220,7 @@ HELM_VERSION := v4.3.2
 HELM := $(CURDIR)/.tools/bin/helm
 
 # The binary records the module version it was built from: a bump of HELM_VERSION rebuilds it.
-helm: ## build the helm binary (HELM_VERSION) into .tools/bin unless that version is there
+helm-binary: ## build the helm binary (HELM_VERSION) into .tools/bin unless that version is there
 	@$(GO) version -m $(HELM) 2>/dev/null | grep -qE "^\s+mod\s+helm.sh/helm/v4\s+$(HELM_VERSION)\s" || { \
 	  echo "building helm $(HELM_VERSION) into .tools/bin (a few minutes, once)"; \
 	  GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
@@ -229,8 +229,11 @@ helm: ## build the helm binary (HELM_VERSION) into .tools/bin unless that versio
 test-cluster: build temporal-server ## the cluster mode: three nodes on PostgreSQL, mTLS, JWT; agent check through it, refusals, down and up again
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_cluster.py
 
-test-helm: build helm ## the Helm chart: lint, render, validate every manifest, check security and values, run its processes from the rendered config
+# tests/deploy is part of test-integration too; `make test` builds the binary only.
+helm: build helm-binary ## install helm, then the chart tests: lint, render, Kubernetes and CRD schemas, upgrades, its processes and a versioned rollout from the rendered config
 	$(PY) -m pytest -q -p no:cacheprovider tests/deploy
+
+test-helm: helm ## the same as `make helm`
 
 clean: down ## stop the stack and remove local state, binaries and the virtualenv
 	rm -rf .data bin .venv .tools

@@ -19,9 +19,12 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
+import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -110,8 +113,27 @@ def _server(mode: str) -> Iterator[str | None]:
 
 
 @contextmanager
+def _stopped_cleanly_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a `kill`, a CI timeout) raises SystemExit, so the stack's ``finally`` stops its
+    processes: without it the interpreter dies at once and leaves a server and every worker
+    running. Signal handlers can only be set from the main thread; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def exit_on_sigterm(signum: int, frame: object) -> None:
+        sys.exit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def running_stack(data_dir: Path) -> Iterator[Stack]:
-    with _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
+    with _stopped_cleanly_on_sigterm(), _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
         stack = Stack(isolated_config(data_dir), external_temporal=external)
         try:
             stack.up(log=lambda line: None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,56 @@ def rate(metric: str, by: str, selector: str = "") -> str:
 
 # The dev server runs SDK workers of its own (system workflows) that report under job="temporal".
 WORKERS = '{job!="temporal"}'
+
+# Dashboard variables narrow every query: job and build_id (every series of the project's
+# processes; workerkit labels versioned workers' series with their build id), and the SDK's own
+# namespace and task_queue on temporal_* series. Their "All" is ".*", which also matches a
+# series without the label, so a panel whose series lack one still shows data.
+SCOPE = 'job=~"$job", build_id=~"$build_id"'
+SDK_SCOPE = 'namespace=~"$namespace", task_queue=~"$task_queue"'
+GROUPING = re.compile(r"(\b(?:by|without)\s*\([^)]*\))")
+SERIES = re.compile(r"\b((?:temporal|agent|business|retrieval|codec|nexus)_[a-z0-9_]+)(?:\{([^}]*)\})?(?=\s*[\[)])")
+
+
+def scoped(expr: str) -> str:
+    """``expr`` with the dashboard variables' matchers in every series selector."""
+
+    def narrow(match: re.Match[str]) -> str:
+        metric, own = match.group(1), match.group(2)
+        matchers = [m for m in (own, SCOPE, SDK_SCOPE if metric.startswith("temporal_") else "") if m]
+        return f"{metric}{{{', '.join(matchers)}}}"
+
+    # Label names in a grouping ("by (le, nexus_endpoint)") look like series names: leave them.
+    parts = GROUPING.split(expr)
+    return "".join(part if GROUPING.fullmatch(part) else SERIES.sub(narrow, part) for part in parts)
+
+
+# (variable, label, the series its values are read from, what the picker is called)
+VARIABLES = [
+    ("job", "job", "up", "Job"),
+    ("namespace", "namespace", "temporal_request_total", "Temporal namespace"),
+    ("task_queue", "task_queue", 'temporal_worker_task_slots_available{namespace=~"$namespace"}', "Task queue"),
+    ("build_id", "build_id", "temporal_worker_task_slots_available", "Build id"),
+]
+
+
+def variable_json(name: str, label: str, series: str, title: str) -> dict:
+    query = f"label_values({series}, {label})"
+    return {
+        "name": name,
+        "label": title,
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": f"{name}-values"},
+        "definition": query,
+        "includeAll": True,
+        "multi": True,
+        "allValue": ".*",
+        "current": {"text": "All", "value": "$__all"},
+        "refresh": 2,
+        "sort": 1,
+        "hide": 0,
+    }
 
 
 @dataclass(frozen=True)
@@ -480,6 +531,76 @@ DASHBOARDS = [
 ]
 
 
+NOT_OK = '{outcome!="ok"}'
+
+DASHBOARDS.append(
+    Dashboard(
+        "durable-agents-rollout",
+        "Durable agents / Rollout by build id",
+        "Versions side by side during a rollout (ops/runbooks/rollout.md): work, errors and latency per build_id.",
+        [
+            Panel(
+                "Workflows completed per build id",
+                "ops",
+                [(rate("temporal_workflow_completed_total", "build_id", WORKERS), "{{build_id}}")],
+                "Where new and pinned workflows finish: a ramping version's share grows, a draining one's falls to 0.",
+            ),
+            Panel(
+                "Workflow failure ratio per build id",
+                "percentunit",
+                [
+                    (
+                        f"{rate('temporal_workflow_failed_total', 'build_id', WORKERS)} / ("
+                        f"{rate('temporal_workflow_completed_total', 'build_id', WORKERS)} + "
+                        f"{rate('temporal_workflow_failed_total', 'build_id', WORKERS)})",
+                        "{{build_id}}",
+                    )
+                ],
+                "Failed of closed runs: compare the new version with the current one before promoting it.",
+            ),
+            Panel(
+                "Provider errors per build id",
+                "reqps",
+                [
+                    (
+                        f"{rate('agent_model_requests_total', 'build_id, outcome', NOT_OK)} or "
+                        f"{rate('agent_embedding_requests_total', 'build_id, outcome', NOT_OK)}",
+                        "{{build_id}} {{outcome}}",
+                    )
+                ],
+                "Model and embedding requests that did not answer ok (429s, 5xx, timeouts), per version.",
+            ),
+            Panel(
+                "Workflow task latency per build id (p95)",
+                "s",
+                [(p95("temporal_workflow_task_execution_latency_seconds", "build_id", WORKERS), "{{build_id}}")],
+            ),
+            Panel(
+                "Activity latency per build id (p95)",
+                "s",
+                [(p95("temporal_activity_execution_latency_seconds", "build_id", WORKERS), "{{build_id}}")],
+            ),
+            Panel(
+                "Model request latency per build id (p95)",
+                "s",
+                [(p95("agent_model_request_duration_seconds", "build_id"), "{{build_id}}")],
+            ),
+            Panel(
+                "Task slots in use per build id",
+                "short",
+                [
+                    (
+                        f"sum by (build_id, worker_type) (temporal_worker_task_slots_used{WORKERS})",
+                        "{{build_id}} {{worker_type}}",
+                    )
+                ],
+                "Work each version holds right now; a retired version must read 0 before its pods go.",
+            ),
+        ],
+    )
+)
+
+
 def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict:
     width, height = (6, 4) if panel.kind == "stat" else (12, 8)
     return {
@@ -494,7 +615,7 @@ def panel_json(panel: Panel, panel_id: int, x: int, y: int) -> dict:
         if panel.kind == "timeseries"
         else {"reduceOptions": {"calcs": ["lastNotNull"]}},
         "targets": [
-            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": expr, "legendFormat": legend}
+            {"refId": chr(ord("A") + i), "datasource": DATASOURCE, "expr": scoped(expr), "legendFormat": legend}
             for i, (expr, legend) in enumerate(panel.targets)
         ],
     }
@@ -532,6 +653,7 @@ def dashboard_json(dashboard: Dashboard) -> dict:
                     "hide": 0,
                     "refresh": 1,
                 },
+                *(variable_json(*v) for v in VARIABLES),
             ]
         },
         "panels": panels,

@@ -34,6 +34,7 @@ from support.helm_chart import (
     containers,
     env_of,
     helm,
+    pod_spec,
     render,
 )
 
@@ -42,9 +43,9 @@ from nexus_contracts import load_endpoints
 # The oldest and the newest minor the chart is validated against (Chart.yaml asks for >= 1.27;
 # StatefulSet PVC retention policies are GA from 1.32).
 KUBERNETES_VERSIONS = ("1.32.0", "1.37.0")
-# Kinds of the Prometheus Operator: kubernetes-validate has no schema for CRDs; their content
-# is checked by the tests below instead.
-CRD_KINDS = {"ServiceMonitor", "PrometheusRule"}
+# Kinds of KEDA and the Prometheus Operator: kubernetes-validate has no schema for CRDs; they
+# are validated against the CRDs kept in deploy/helm/crds (tests/deploy/test_chart_crds.py).
+CRD_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject", "TriggerAuthentication"}
 # Every optional part on, so that it is rendered, validated and hardened like the rest.
 EVERYTHING_ON = [
     "--set",
@@ -59,6 +60,40 @@ EVERYTHING_ON = [
     "codecServer.ingress.tlsSecret=codec-tls",
     "--set",
     "tracing.otlpEndpoint=http://otel-collector:4318",
+    "--set",
+    "metrics.prometheusRule.runbookBaseUrl=https://runbooks.example.com/durable-agents",
+    # Two agent versions, the second ramping, every pool autoscaled by KEDA.
+    "--set",
+    "agent.versions[0].buildId=2026.12.01-1",
+    "--set",
+    "agent.versions[1].buildId=2026.12.06-1",
+    "--set",
+    "agent.rollout.current=2026.12.01-1",
+    "--set",
+    "agent.rollout.ramp.buildId=2026.12.06-1",
+    "--set",
+    "agent.rollout.ramp.percentage=25",
+    "--set",
+    "autoscaling.keda.enabled=true",
+    *[a for pool in ("agentWorker", "llmWorker", "embedWorker") for a in ("--set", f"{pool}.autoscaling.enabled=true")],
+    "--set",
+    "networkPolicy.enabled=true",
+    "--set",
+    "networkPolicy.temporal.to[0].ipBlock.cidr=10.20.0.0/16",
+    "--set",
+    "networkPolicy.modelProvider.to[0].ipBlock.cidr=0.0.0.0/0",
+    "--set",
+    "networkPolicy.database.to[0].ipBlock.cidr=10.30.0.0/16",
+    "--set",
+    "networkPolicy.codecServerFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=ingress-nginx",
+    "--set",
+    "networkPolicy.metricsFrom[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=monitoring",
+    "--set",
+    "priorityClassName=durable-agents",
+    "--set",
+    "global.imageRegistry=registry.example.com",
+    "--set",
+    "global.imagePullSecrets[0]=registry-pull",
 ]
 POSTGRES_RETRIEVAL = (
     "--set", "retrievalWorker.backend=postgres",
@@ -66,9 +101,12 @@ POSTGRES_RETRIEVAL = (
     "--set", "retrievalWorker.database.url=postgresql://retrieval@db:5432/retrieval?sslmode=verify-full",
     "--set", "retrievalWorker.database.passwordSecret=retrieval-db",
 )  # fmt: skip
+# Every pool autoscaled without KEDA: CPU HorizontalPodAutoscalers.
+HPA = [a for pool in ("agentWorker", "llmWorker", "embedWorker") for a in ("--set", f"{pool}.autoscaling.enabled=true")]
 RENDERS = {
     "defaults": [],
     "everything-on": EVERYTHING_ON,
+    "hpa": HPA,
     "retrieval-on-postgres": list(POSTGRES_RETRIEVAL),
     **{f"example-{p.stem}": ["-f", str(p)] for p in EXAMPLES},
 }
@@ -161,7 +199,7 @@ def test_every_container_is_hardened(rendered: tuple[str, list[dict]]) -> None:
                 problems.append(f"{name}: no cpu and memory {part}")
         if spec.get("automountServiceAccountToken") is not False:
             problems.append(f"{name}: service account token mounted")
-        if not name.startswith("Job/"):
+        if not name.startswith(("Job/", "Pod/")):
             for probe in ("livenessProbe", "readinessProbe"):
                 if probe not in container:
                     problems.append(f"{name}: no {probe}")
@@ -182,16 +220,18 @@ def test_probes_use_the_endpoints_the_processes_serve() -> None:
         "codec-server": ("/healthz", "/healthz", 8404),
         "model-server": ("/healthz", "/healthz", 8400),
     }
+    seen = set()
     for doc in kinds(docs, "Deployment") + kinds(docs, "StatefulSet"):
         component = component_of(doc)
         container = doc["spec"]["template"]["spec"]["containers"][0]
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        live, ready, port = expected.pop(component)
+        live, ready, port = expected[component]
+        seen.add(component)
         for probe, path in (("livenessProbe", live), ("readinessProbe", ready)):
             get = container[probe]["httpGet"]
             assert get["path"] == path, f"{component} {probe}"
             assert ports[get["port"]] == port, f"{component} {probe} probes port {ports[get['port']]}"
-    assert not expected, f"no workload rendered for {sorted(expected)}"
+    assert seen == set(expected), f"no workload rendered for {sorted(set(expected) - seen)}"
 
 
 def test_workers_name_their_metrics_port_and_annotate_it() -> None:
@@ -209,7 +249,7 @@ def test_workers_name_their_metrics_port_and_annotate_it() -> None:
         annotations = doc["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/port"] == str(port), component
     for doc in render("--set", "metrics.scrapeAnnotations=false"):
-        if doc["kind"] in WORKLOADS:
+        if doc["kind"] in WORKLOADS - {"Pod"}:
             assert "prometheus.io/scrape" not in doc["spec"]["template"]["metadata"].get("annotations", {})
 
 
@@ -423,7 +463,9 @@ def test_cloud_api_key_example_sets_tls_and_the_key_from_a_secret(tls_value: str
             "key": "api-key",
         }
         assert env["TEMPORAL_NAMESPACE"]["value"].endswith(".a1b2c")
-    assert not kinds(docs, "Job"), "Temporal Cloud endpoints are made with tcld/Terraform, not a hook"
+    assert not [j for j in kinds(docs, "Job") if component_of(j) == "setup"], (
+        "Temporal Cloud endpoints are made with tcld/Terraform, not a hook"
+    )
 
 
 def test_cloud_mtls_example_mounts_the_client_certificate_per_namespace_address() -> None:
@@ -524,7 +566,7 @@ def test_every_environment_variable_is_read_by_its_process(
             continue
         assert component in COMPONENT_DOCKERFILES, f"{component}: name the Dockerfile of its image"
         own, is_go = image_code(COMPONENT_DOCKERFILES[component])
-        spec = doc["spec"]["template"]["spec"]
+        spec = pod_spec(doc)
         for container in spec.get("initContainers", []) + spec["containers"]:
             for name in env_of(container):
                 quoted = (f'"{name}"', f"'{name}'")
@@ -549,17 +591,19 @@ def build_ids(docs: list[dict]) -> dict[str, tuple[str, str, str]]:
     return found
 
 
-def test_build_id_is_the_image_tag_by_default() -> None:
+def test_the_agents_build_id_is_theirs_alone() -> None:
+    """The agents' build id is the agent image's tag (or agent.versions), never image.tag: a new
+    tag for the platform images must not make a new agent version."""
     ids = build_ids(render())
     assert set(ids) == {"agent-worker", "llm-worker", "embed-worker"}
     assert {v for v in ids.values()} == {("support-agent", chart_app_version(), chart_app_version())}
     tagged = build_ids(render("--set", "image.tag=2026.12.06-1"))
-    assert {v[1:] for v in tagged.values()} == {("2026.12.06-1", "2026.12.06-1")}
+    assert {v[1:] for v in tagged.values()} == {(chart_app_version(), chart_app_version())}
     own = build_ids(render("--set", "agent.image.tag=abc123"))
     assert {v[1:] for v in own.values()} == {("abc123", "abc123")}
     pinned = build_ids(render("--set", "versioning.buildId=v7", "--set", "retrievalWorker.versioned=true"))
-    assert {v[1] for v in pinned.values()} == {"v7"}
-    assert pinned["retrieval-worker"][0] == "retrieval"
+    assert pinned.pop("retrieval-worker") == ("retrieval", "v7", chart_app_version())
+    assert {v[1] for v in pinned.values()} == {chart_app_version()}, "versioning.buildId is not the agents'"
     assert build_ids(render("--set", "versioning.enabled=false")) == {}
 
 
@@ -583,17 +627,40 @@ def test_dashboards_ship_every_file_of_ops_grafana_with_the_sidecar_label() -> N
     ]
 
 
-def test_prometheus_rule_holds_every_alert_of_ops_prometheus() -> None:
+RUNBOOKS = "https://runbooks.example.com/durable-agents"
+
+
+def test_prometheus_rule_holds_every_alert_of_ops_prometheus_scoped_to_the_release() -> None:
+    """Every alert, with each selector's release="" made this release's and each runbook_url a
+    URL under the configured base; nothing else changed."""
     assert not kinds(render(), "PrometheusRule"), "off by default"
-    rules = kinds(render("--set", "metrics.prometheusRule.enabled=true"), "PrometheusRule")
+    error = helm_fails("--set", "metrics.prometheusRule.enabled=true")
+    assert "needs metrics.prometheusRule.runbookBaseUrl" in error
+    rules = kinds(
+        render(
+            "--set",
+            "metrics.prometheusRule.enabled=true",
+            "--set",
+            f"metrics.prometheusRule.runbookBaseUrl={RUNBOOKS}/",
+        ),
+        "PrometheusRule",
+    )
     assert len(rules) == 1
     shipped = {r["alert"]: r for g in rules[0]["spec"]["groups"] for r in g["rules"] if "alert" in r}
     expected = {}
     for path in sorted((REPO / "ops" / "prometheus" / "rules").glob("*.yaml")):
         for group in yaml.safe_load(path.read_text())["groups"]:
             expected.update({r["alert"]: r for r in group["rules"] if "alert" in r})
-    assert expected
-    assert shipped == expected
+    assert expected and set(shipped) == set(expected)
+    for name, rule in expected.items():
+        got = shipped[name]
+        assert 'release=""' in rule["expr"], f'{name}: its selectors must carry release="" (ops/prometheus/rules)'
+        assert got["expr"] == rule["expr"].replace('release=""', 'release="agents"'), name
+        assert 'release=""' not in got["expr"]
+        assert got["annotations"]["runbook_url"] == f"{RUNBOOKS}/{name}.md"
+        assert {k: v for k, v in got.items() if k not in ("expr", "annotations")} == {
+            k: v for k, v in rule.items() if k not in ("expr", "annotations")
+        }
 
 
 def test_service_monitor_selects_every_metrics_service() -> None:
@@ -617,7 +684,7 @@ def test_service_monitor_selects_every_metrics_service() -> None:
 
 def test_setup_hook_creates_the_endpoints_of_nexus_endpoints_json() -> None:
     docs = render("--set", "temporal.namespaces.retrieval.name=search")
-    (job,) = kinds(docs, "Job")
+    (job,) = [j for j in kinds(docs, "Job") if component_of(j) == "setup"]
     assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     (cm,) = [c for c in kinds(docs, "ConfigMap") if "endpoints.txt" in c.get("data", {})]
     lines = [line.split("|") for line in cm["data"]["endpoints.txt"].splitlines() if line]
@@ -656,14 +723,22 @@ def test_a_packaged_chart_carries_the_linked_files(tmp_path: Path) -> None:
     docs = [
         d
         for d in yaml.safe_load_all(
-            helm("template", "agents", str(package), "--set", "metrics.prometheusRule.enabled=true").stdout
+            helm(
+                "template",
+                "agents",
+                str(package),
+                "--set",
+                "metrics.prometheusRule.enabled=true",
+                "--set",
+                f"metrics.prometheusRule.runbookBaseUrl={RUNBOOKS}",
+            ).stdout
         )
         if d
     ]
     dashboards = [c for c in kinds(docs, "ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"]
     assert len(dashboards) == len(list((REPO / "ops" / "grafana" / "dashboards").glob("*.json")))
     assert kinds(docs, "PrometheusRule")[0]["spec"]["groups"]
-    assert len(kinds(docs, "Job")) == 1
+    assert {component_of(j) for j in kinds(docs, "Job")} == {"setup", "rollout"}
 
 
 @pytest.mark.parametrize(

@@ -41,7 +41,16 @@ pytestmark = pytest.mark.skipif(
 DASHBOARDS = sorted((REPO_ROOT / "ops" / "grafana" / "dashboards").glob("*.json"))
 RULE_FILES = sorted((REPO_ROOT / "ops" / "prometheus" / "rules").glob("*.yaml"))
 # Grafana's variables, as Grafana would expand them for a 1h dashboard on a 2s scrape.
-GRAFANA_VARIABLES = {"$__rate_interval": "5m", "${datasource}": "", "$datasource": ""}
+# The pickers at "All" (".*", which also matches a series without the label).
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "5m",
+    "${datasource}": "",
+    "$datasource": "",
+    "$job": ".*",
+    "$namespace": ".*",
+    "$task_queue": ".*",
+    "$build_id": ".*",
+}
 
 # Counted when a worker's long poll returns empty: only after the queues were idle for a while.
 IDLE_ONLY = ("temporal_workflow_task_queue_poll_empty_total", "temporal_activity_poll_no_task_total")

@@ -33,7 +33,8 @@ from typing import Any
 
 import pytest
 from harness import client_for, customer_of, free_ports, isolated_config
-from temporalio.api.enums.v1 import EventType, VersioningBehavior
+from support.workflow_history import build_ids_of_history
+from temporalio.api.enums.v1 import VersioningBehavior
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from agent.chat.client import Conversations
@@ -146,16 +147,6 @@ async def refund_waiting_for_approval(conversations: Conversations, order: str, 
     reply = await conversations.send(cid, f"Please refund €{euros} on order {order}, it arrived damaged")
     assert reply.approvals_requested == ["APR-1"], reply.text
     return cid
-
-
-async def build_ids_of_history(client: Client, workflow_id: str) -> set[str]:
-    """Every build id that completed a workflow task of the run: where it actually ran."""
-    history = await client.get_workflow_handle(workflow_id).fetch_history()
-    return {
-        e.workflow_task_completed_event_attributes.deployment_version.build_id
-        for e in history.events
-        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-    }
 
 
 def by_version(state: DeploymentState) -> dict[str, dict[str, Any]]:

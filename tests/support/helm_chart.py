@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "durable-agents"
 HELM = REPO / ".tools" / "bin" / "helm"
 EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
-WORKLOADS = {"Deployment", "StatefulSet", "Job"}
+# Kinds that run pods: a Pod is the `helm test` hook.
+WORKLOADS = {"Deployment", "StatefulSet", "Job", "Pod"}
 # The image each component of the chart runs, by the Dockerfile it is built from (relative to the
 # repository root, the build context of every image).
 COMPONENT_DOCKERFILES = {
@@ -29,6 +30,9 @@ COMPONENT_DOCKERFILES = {
     "retrieval-migrate": "services/retrieval-go/Dockerfile",
     "codec-server": "codec-server/server/Dockerfile",
     "model-server": "services/model-server/Dockerfile",
+    # The rollout hook Jobs and the `helm test` Pod run the agent image's rollout and agent CLIs.
+    "rollout": "services/agent-py/Dockerfile",
+    "system-check": "services/agent-py/Dockerfile",
 }
 
 SKIP_WITHOUT_HELM = pytest.mark.skipif(
@@ -50,10 +54,15 @@ def render(*args: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(render_text(*args)) if doc]
 
 
+def pod_spec(doc: dict) -> dict:
+    """The pod spec of a workload: a Pod's own, else its template's."""
+    return doc["spec"] if doc["kind"] == "Pod" else doc["spec"]["template"]["spec"]
+
+
 def pod_specs(docs: list[dict]) -> Iterator[tuple[str, dict]]:
     for doc in docs:
         if doc["kind"] in WORKLOADS:
-            yield f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]
+            yield f"{doc['kind']}/{doc['metadata']['name']}", pod_spec(doc)
 
 
 def containers(docs: list[dict]) -> Iterator[tuple[str, dict, dict]]:

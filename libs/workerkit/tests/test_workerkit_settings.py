@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from workerkit.errors import ConfigError
-from workerkit.settings import port_setting, positive_int_setting, seconds_setting
+from workerkit.settings import port_setting, positive_int_setting, rate_setting, seconds_setting
 
 
 def test_unset_is_the_default_and_a_valid_value_is_read() -> None:
@@ -42,3 +42,14 @@ def test_a_bad_port_is_refused(raw: str) -> None:
 def test_bad_seconds_are_refused(raw: str) -> None:
     with pytest.raises(ConfigError, match=r"^WAIT_S must be a positive number of seconds, got "):
         seconds_setting("WAIT_S", 5, env={"WAIT_S": raw})
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, None), ("", None), ("0", None), ("2.5", 2.5), ("40", 40.0)])
+def test_rate_setting_reads_a_limit_or_none(raw: str | None, expected: float | None) -> None:
+    assert rate_setting("RATE", env={} if raw is None else {"RATE": raw}) == expected
+
+
+@pytest.mark.parametrize("raw", ["-1", "fast", "nan", "inf"])
+def test_rate_setting_refuses_what_is_not_a_rate(raw: str) -> None:
+    with pytest.raises(ConfigError, match="RATE must be a number of tasks per second"):
+        rate_setting("RATE", env={"RATE": raw})

@@ -70,6 +70,9 @@ def test_routing_reads_current_and_ramp() -> None:
         (["ramp", "v2", "130", "-d", "x"], "the percentage must be between 0 and 100, got 130"),
         (["ramp", "v2", "half", "-d", "x"], "not a percentage: 'half'"),
         (["status", "-d", "x", "--window", "0"], "the window is a whole number of minutes above 0"),
+        (["apply", "v1", "--ramp", "v2", "130", "-d", "x"], "--ramp: the percentage must be between 0 and 100"),
+        (["apply", "v1", "--ramp", "v2", "some", "-d", "x"], "--ramp: not a percentage: 'some'"),
+        (["guard", "-d", "x"], "the following arguments are required: --keep"),
     ],
 )
 def test_bad_arguments_are_refused_with_a_sentence(argv: list[str], message: str, capsys) -> None:

@@ -19,9 +19,14 @@
 {{- end -}}
 
 {{/* Name of one component's resources: (dict "root" $ "component" "codec-server"). Trimmed so
-a StatefulSet's pod name and its controller-revision label still fit in 63 characters. */}}
+a StatefulSet's pod name and its controller-revision label still fit in 63 characters. An agent
+version's pools add "version" (its key): "<component>-<key>", the key kept whole. */}}
 {{- define "durable-agents.componentName" -}}
-{{- printf "%s-%s" (include "durable-agents.fullname" .root | trunc 40 | trimSuffix "-") .component | trunc 52 | trimSuffix "-" -}}
+{{- $name := printf "%s-%s" (include "durable-agents.fullname" .root | trunc 40 | trimSuffix "-") .component | trunc 52 | trimSuffix "-" -}}
+{{- if .version -}}
+{{- $name = printf "%s-%s" ($name | trunc (int (sub 62 (len .version))) | trimSuffix "-") .version -}}
+{{- end -}}
+{{- $name -}}
 {{- end -}}
 
 {{- define "durable-agents.chart" -}}
@@ -42,11 +47,17 @@ app.kubernetes.io/part-of: durable-agents
 app.kubernetes.io/name: {{ include "durable-agents.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
+{{- with .version }}
+durable-agents/version: {{ . }}
+{{- end }}
 {{- end -}}
 
 {{- define "durable-agents.componentLabels" -}}
 {{ include "durable-agents.labels" .root }}
 app.kubernetes.io/component: {{ .component }}
+{{- with .version }}
+durable-agents/version: {{ . }}
+{{- end }}
 {{- end -}}
 
 {{- define "durable-agents.serviceAccountName" -}}
@@ -62,8 +73,14 @@ app.kubernetes.io/component: {{ .component }}
 {{- .image.tag | default .root.Values.image.tag | default .root.Chart.AppVersion | toString -}}
 {{- end -}}
 
+{{/* An image reference: [registry/]repository:tag[@digest]; the registry is global.imageRegistry,
+else image.registry (dict "root" $ "image" .Values.x.image, optional "tag" to override the tag). */}}
 {{- define "durable-agents.image" -}}
-{{- printf "%s:%s" .image.repository (include "durable-agents.imageTag" .) -}}
+{{- $registry := (.root.Values.global | default dict).imageRegistry | default .root.Values.image.registry -}}
+{{- $ref := printf "%s:%s" .image.repository (.tag | default (include "durable-agents.imageTag" .)) -}}
+{{- if $registry }}{{ $ref = printf "%s/%s" (trimSuffix "/" $registry) $ref }}{{ end -}}
+{{- with .image.digest }}{{ $ref = printf "%s@%s" $ref . }}{{ end -}}
+{{- $ref -}}
 {{- end -}}
 
 {{/* Build id of a worker: versioning.buildId, else the worker's image tag, so a new image is a new version. */}}
@@ -143,11 +160,14 @@ seccompProfile:
 {{- define "durable-agents.podCommon" -}}
 serviceAccountName: {{ include "durable-agents.serviceAccountName" . }}
 automountServiceAccountToken: false
-{{- with .Values.imagePullSecrets }}
+{{- with concat ((.Values.global | default dict).imagePullSecrets | default list) .Values.imagePullSecrets | uniq }}
 imagePullSecrets:
   {{- range . }}
   - name: {{ . }}
   {{- end }}
+{{- end }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
 {{- end }}
 {{- with .Values.nodeSelector }}
 nodeSelector:
@@ -203,7 +223,8 @@ Temporal's env config names, read alike by the Python and Go SDKs and the tempor
 {{- end -}}
 
 {{/* Key ring, versioning, logging and tracing env of a worker
-(dict "root" $ "image" .Values.x.image "versioned" true "deploymentName" "...", "service" "agent-worker"). */}}
+(dict "root" $ "image" .Values.x.image "versioned" true "deploymentName" "...", "service" "agent-worker",
+optional "buildId": an agent version's own). */}}
 {{- define "durable-agents.workerEnv" -}}
 {{- $v := .root.Values -}}
 {{- if $v.encryption.enabled }}
@@ -217,7 +238,7 @@ Temporal's env config names, read alike by the Python and Go SDKs and the tempor
 - name: TEMPORAL_DEPLOYMENT_NAME
   value: {{ .deploymentName | quote }}
 - name: TEMPORAL_WORKER_BUILD_ID
-  value: {{ include "durable-agents.buildId" . | quote }}
+  value: {{ .buildId | default (include "durable-agents.buildId" .) | quote }}
 {{- end }}
 {{- with $v.tracing.otlpEndpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
@@ -297,8 +318,108 @@ metadata:
   labels:
     {{- include "durable-agents.componentLabels" . | nindent 4 }}
 spec:
-  maxUnavailable: 1
+  maxUnavailable: {{ .root.Values.podDisruptionBudget.maxUnavailable }}
   selector:
     matchLabels:
       {{- include "durable-agents.selectorLabels" . | nindent 6 }}
+{{- end -}}
+
+
+{{/* ---- Fleet conventions every workload adopts (new templates too) ---- */}}
+
+{{/* Topology spread of a workload's pods, after podCommon (dict "root" $ "selector" <selector labels YAML>). */}}
+{{- define "durable-agents.topologySpread" -}}
+{{- $t := .root.Values.topologySpread -}}
+{{- if $t.enabled }}
+topologySpreadConstraints:
+  {{- range $t.topologyKeys }}
+  - maxSkew: {{ $t.maxSkew }}
+    topologyKey: {{ . }}
+    whenUnsatisfiable: {{ $t.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- $.selector | nindent 8 }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Env every main container gets after its own (the release's extraEnv), then envFrom; include
+under `env:` with the component's extraEnv after it. */}}
+{{- define "durable-agents.extraEnv" -}}
+{{- with .Values.extraEnv }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "durable-agents.envFrom" -}}
+{{- with .Values.envFrom }}
+envFrom:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{- define "durable-agents.extraVolumeMounts" -}}
+{{- with .Values.extraVolumeMounts }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "durable-agents.extraVolumes" -}}
+{{- with .Values.extraVolumes }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Sidecars, listed after the main container under `containers:`. */}}
+{{- define "durable-agents.sidecars" -}}
+{{- with .Values.sidecars }}
+{{- toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* ---- Agent versions (deploy/helm/durable-agents/README.md, "Rollouts") ---- */}}
+
+{{/* The agent versions of the release as JSON {"versions": [{buildId, image, key}]}: agent.versions,
+or one version from agent.image. key is a DNS-safe, unique name part (a slug and a hash). */}}
+{{- define "durable-agents.agentVersions" -}}
+{{- $a := .Values.agent -}}
+{{- $list := $a.versions -}}
+{{- if not $list -}}
+{{- $list = list (dict "buildId" ($a.image.tag | default .Chart.AppVersion | toString) "image" (dict)) -}}
+{{- end -}}
+{{- $out := list -}}
+{{- $seen := dict -}}
+{{- range $list -}}
+{{- $id := toString .buildId -}}
+{{- if not $id }}{{ fail "every entry of agent.versions needs a buildId" }}{{ end -}}
+{{- if hasKey $seen $id }}{{ fail (printf "agent.versions lists build id %q twice" $id) }}{{ end -}}
+{{- $_ := set $seen $id true -}}
+{{- $img := .image | default dict -}}
+{{- $image := dict "repository" ($img.repository | default $a.image.repository) "tag" ($img.tag | default $id | toString) "digest" ($img.digest | default (ternary $a.image.digest "" (not $a.versions))) -}}
+{{- $slug := regexReplaceAll "[^a-z0-9]+" (lower $id) "-" | trunc 10 | trimAll "-" -}}
+{{- $key := printf "%s-%s" $slug (sha256sum $id | trunc 5) | trimPrefix "-" -}}
+{{- $out = append $out (dict "buildId" $id "image" $image "key" $key) -}}
+{{- end -}}
+{{- toJson (dict "versions" $out) -}}
+{{- end -}}
+
+{{/* Where new conversations go, as JSON {"current", "ramp", "percentage"}; refuses routing to a
+version the release does not run. */}}
+{{- define "durable-agents.agentRouting" -}}
+{{- $versions := (include "durable-agents.agentVersions" . | fromJson).versions -}}
+{{- $ids := list -}}
+{{- range $versions }}{{ $ids = append $ids .buildId }}{{ end -}}
+{{- $r := .Values.agent.rollout -}}
+{{- $current := toString $r.current -}}
+{{- if not $current -}}
+{{- if gt (len $ids) 1 }}{{ fail (printf "agent.rollout.current must name the version new conversations go to, one of %s" (join ", " $ids)) }}{{ end -}}
+{{- $current = first $ids -}}
+{{- end -}}
+{{- if not (has $current $ids) }}{{ fail (printf "agent.rollout.current %q is not in agent.versions (%s): a version must run before it takes traffic" $current (join ", " $ids)) }}{{ end -}}
+{{- $ramp := toString $r.ramp.buildId -}}
+{{- if $ramp -}}
+{{- if not (has $ramp $ids) }}{{ fail (printf "agent.rollout.ramp.buildId %q is not in agent.versions (%s)" $ramp (join ", " $ids)) }}{{ end -}}
+{{- if eq $ramp $current }}{{ fail (printf "agent.rollout.ramp.buildId %q is already current; ramp another version" $ramp) }}{{ end -}}
+{{- end -}}
+{{- toJson (dict "current" $current "ramp" $ramp "percentage" $r.ramp.percentage "ids" $ids) -}}
 {{- end -}}

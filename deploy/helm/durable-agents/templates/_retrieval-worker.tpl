@@ -21,9 +21,11 @@ embedded backend and the Deployment of the postgres backend differ only around i
     - {name: RETRIEVAL_STEMMER, value: {{ $w.stemmer | quote }}}
     - {name: RETRIEVAL_STOP_WORDS, value: {{ $w.stopWords | quote }}}
     {{- include "durable-agents.retrievalBackendEnv" $root | nindent 4 }}
+    {{- include "durable-agents.extraEnv" $root | nindent 4 }}
     {{- with $w.extraEnv }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
+  {{- include "durable-agents.envFrom" $root | nindent 2 }}
   # The embedded backend loads its snapshot and journal at start, which takes a while; the
   # postgres backend only connects.
   startupProbe:
@@ -47,6 +49,7 @@ embedded backend and the Deployment of the postgres backend differ only around i
     {{- end }}
     - {name: tmp, mountPath: /tmp}
     {{- include "durable-agents.secretVolumeMounts" $root | trim | nindent 4 }}
+    {{- include "durable-agents.extraVolumeMounts" $root | nindent 4 }}
 {{- end -}}
 
 {{/* Where the index lives: the data directory, or the database (the password from a Secret,

@@ -33,6 +33,18 @@ def positive_int_setting(
     return _whole_number(name, default, env, 1, maximum, kind)
 
 
+def rate_setting(name: str, *, env: Mapping[str, str] = os.environ) -> float | None:
+    """``env[name]`` as a rate per second above 0; unset, empty or 0 means no limit (None)."""
+    raw = env.get(name, "").strip()
+    try:
+        value = float(raw or 0)
+    except ValueError:
+        value = -1.0
+    if value < 0 or value != value or value == float("inf"):
+        raise ConfigError(f"{name} must be a number of tasks per second (0 or unset for no limit), got {raw!r}")
+    return value or None
+
+
 def port_setting(name: str, default: int, *, env: Mapping[str, str] = os.environ) -> int:
     """``env[name]`` as a TCP port to listen on (``default`` when unset). 0, which the OS reads as
     "any free port", is refused: probes and scrapers must know the port in advance."""

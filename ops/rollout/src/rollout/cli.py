@@ -2,7 +2,10 @@
 
 ``status`` shows the routing and every version (state, drainage, pollers, backlog, running
 workflows, error rate); ``ramp``, ``promote`` and ``rollback`` change the routing and print what
-it was and what it is now. Every failure is one sentence on stderr and a non-zero exit.
+it was and what it is now. ``apply`` and ``guard`` are the Helm chart's hooks: ``apply`` makes the
+routing what the release's values say (idempotent), ``guard`` refuses an upgrade that would take
+the workers of a version that is still routed to or still has open pinned workflows. Every
+failure is one sentence on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -94,6 +97,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("promote", parents=[common], help="make version BUILD_ID current (ends its ramp)")
     p.add_argument("build_id", metavar="BUILD_ID")
 
+    p = commands.add_parser(
+        "apply",
+        parents=[common],
+        help="make the routing CURRENT (plus --ramp BUILD_ID PERCENT), changing only what differs (the chart's hook)",
+    )
+    p.add_argument("current", metavar="CURRENT")
+    p.add_argument("--ramp", nargs=2, metavar=("BUILD_ID", "PERCENT"), help="also ramp BUILD_ID to PERCENT")
+    p.add_argument(
+        "--wait",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="wait this long for the versions' workers to poll first (default 300)",
+    )
+
+    p = commands.add_parser(
+        "guard",
+        parents=[common],
+        help="fail unless every version outside --keep is drained: retiring it strands no workflow",
+    )
+    p.add_argument("--keep", required=True, metavar="BUILD_IDS", help="comma-separated build ids that keep workers")
+
     commands.add_parser(
         "rollback",
         parents=[common],
@@ -165,6 +190,17 @@ async def _run(args: argparse.Namespace, out: Console) -> int:
         else:
             render_status(out, state)
         return 0
+    if args.command == "apply":
+        return await _apply(args, deployment, out)
+    if args.command == "guard":
+        keep = {b.strip() for b in args.keep.split(",") if b.strip()}
+        if blockers := await deployment.retirement_blockers(keep):
+            raise RolloutError(
+                f"refusing to retire versions of {name!r} that are not drained ({'; '.join(blockers)}): "
+                "keep them in the release until `rollout status` shows them drained"
+            )
+        out.print(f"Deployment {escape(name)}: every version outside {', '.join(sorted(keep))} is drained.")
+        return 0
     change: Change
     if args.command == "ramp":
         change = await deployment.ramp(args.build_id, args.percentage)
@@ -181,8 +217,29 @@ async def _run(args: argparse.Namespace, out: Console) -> int:
     return 0
 
 
+async def _apply(args: argparse.Namespace, deployment: Deployment, out: Console) -> int:
+    ramping, percentage = (args.ramp[0], float(args.ramp[1].rstrip("%"))) if args.ramp else (None, 0.0)
+    await deployment.wait_for_pollers([args.current, *([ramping] if ramping else [])], timedelta(seconds=args.wait))
+    changes = await deployment.apply(args.current, ramping, percentage)
+    if args.json:
+        out.print_json(json.dumps([asdict(c) for c in changes]))
+    elif not changes:
+        out.print(
+            f"Deployment {escape(deployment.name)}: {escape((await deployment.routing()).describe())}; unchanged."
+        )
+    for change in changes if not args.json else ():
+        out.print(f"Deployment {escape(deployment.name)}: {escape(change.describe())}.")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "ramp", None):
+        try:
+            _percentage(args.ramp[1])
+        except argparse.ArgumentTypeError as bad:
+            parser.error(f"--ramp: {bad}")
     out = Console(soft_wrap=True, highlight=False)
     err = Console(stderr=True, soft_wrap=True, highlight=False)
     return report_errors(

@@ -345,6 +345,76 @@ class Deployment:
 
         return await self._change(f"rolled back to {previous}", previous, restore)
 
+    async def exists(self) -> bool:
+        """Whether any worker ever registered a version of the deployment (not on a first install)."""
+        try:
+            await self.client.workflow_service.describe_worker_deployment(
+                DescribeWorkerDeploymentRequest(namespace=self.namespace, deployment_name=self.name)
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise self._failure(err, f"describe deployment {self.name!r}") from None
+        return True
+
+    async def retirement_blockers(self, keep: set[str]) -> list[str]:
+        """Why the versions outside ``keep`` may not lose their workers yet, one phrase each: a
+        version still routed to, or with workflows pinned to it still open, would strand them."""
+        if not await self.exists():
+            return []
+        state = await self.state()
+        blockers = []
+        for version in state.versions:
+            if version.build_id in keep:
+                continue
+            if version.status in ("current", "ramping"):
+                blockers.append(f"version {version.build_id!r} is {version.status}")
+            elif version.running or version.drainage == "draining":
+                blockers.append(
+                    f"version {version.build_id!r} still has {version.running} open pinned workflow(s) "
+                    f"(drainage: {version.drainage or 'unknown'})"
+                )
+        return blockers
+
+    async def wait_for_pollers(self, build_ids: list[str], timeout: timedelta) -> None:
+        """Until every version of ``build_ids`` is known and polled (its pods came up), or a RolloutError."""
+        deadline = asyncio.get_running_loop().time() + timeout.total_seconds()
+        while True:
+            missing = [b for b in build_ids if not await self._polled(b)]
+            if not missing:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                raise RolloutError(
+                    f"version(s) {', '.join(repr(b) for b in missing)} of deployment {self.name!r} had no workers "
+                    f"polling after {timeout.total_seconds():g}s; check that their pods are ready"
+                )
+            await asyncio.sleep(2)
+
+    async def _polled(self, build_id: str) -> bool:
+        if not await self.exists():
+            return False
+        known = [
+            s.deployment_version.build_id for s in (await self.describe()).worker_deployment_info.version_summaries
+        ]
+        if build_id not in known:
+            return False
+        described = await self._describe_version(build_id)
+        return bool(await self._pollers(build_id, [(q.name, q.type) for q in described.version_task_queues]))
+
+    async def apply(self, current: str, ramping: str | None, percentage: float) -> list[Change]:
+        """Make the routing ``current`` plus ``ramping`` at ``percentage`` (none: no ramp), changing
+        only what differs, so applying the same routing twice changes nothing."""
+        changes = []
+        routing = await self.routing()
+        if routing.current != current:
+            changes.append(await self.promote(current))
+            routing = await self.routing()
+        if ramping and (routing.ramping != ramping or routing.percentage != round(percentage, 2)):
+            changes.append(await self.ramp(ramping, percentage))
+        elif not ramping and routing.ramping:
+            changes.append(await self.rollback())
+        return changes
+
     def _target(self, build_id: str, token: bytes) -> dict[str, Any]:
         """The fields both routing changes share; an empty build id means unversioned / none."""
         return dict(

@@ -31,7 +31,7 @@ from agent.workflows.support_agent import SupportAgentWorkflow
 from agent.workflows.system_check import SystemCheckWorkflow
 from workerkit import ConfigError, run_workers
 from workerkit.deployment import deployment_config
-from workerkit.settings import positive_int_setting
+from workerkit.settings import positive_int_setting, rate_setting
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,10 @@ async def build_workers(client: Client) -> Sequence[Worker]:
                 activities=[model.chat_completion, model.model_health],
                 # Bounded so a burst of conversations cannot stampede the provider's rate limit.
                 max_concurrent_activities=positive_int_setting("AGENT_LLM_CONCURRENCY", 16),
+                # The provider's requests-per-second limit is the whole fleet's, so it is the task
+                # queue's rate limit, enforced by the server across every pod and version: adding
+                # replicas (autoscaling) never multiplies it.
+                max_task_queue_activities_per_second=rate_setting("AGENT_LLM_QUEUE_RATE"),
             )
         )
     if EMBED_TASK_QUEUE in queues:
