@@ -19,7 +19,7 @@ GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-retrieval helm helm-binary test-helm
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-business drill-retrieval helm helm-binary test-helm
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,9 +61,12 @@ test-rules: prometheus ## promtool check rules and promtool test rules for ops/p
 # dev server (ops/devstack/README.md). Unset, `up` means the dev server and every other target the
 # stack `up` started last.
 STACK ?=
-DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK))
+# DB=postgres: the business and retrieval workers on PostgreSQL, two replicas each (DB=embedded:
+# SQLite and the retrieval worker's own index). Unset: what the stack's data directory used last.
+DB ?=
+DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK)) $(if $(DB),--db $(DB))
 
-up: build $(if $(filter cluster,$(STACK)),temporal-server) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster); harmless if running
+up: build $(if $(filter cluster,$(STACK)),temporal-server) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster; DB=postgres: workers on PostgreSQL, 2 replicas each); harmless if running
 	$(DEVSTACK) up
 
 down: ## stop what the dev stack started
@@ -170,6 +173,10 @@ drill-retrieval: build ## two retrieval replicas on PostgreSQL under a steady se
 
 drill-crash: build ## SIGKILL every kind of process (Temporal server included) during 20 conversations: each request acts once, each answer is paid once -> bench/results/drill-crash.json
 	DRILL_CRASH_CONVERSATIONS=20 DRILL_CRASH_KILLS=12 DRILL_CRASH_OUT=$(CURDIR)/bench/results/drill-crash.json $(PY) -m pytest tests/integration/test_drill_crash.py -q -s -p no:cacheprovider
+
+# On a stack of its own (DB=postgres, three business replicas, own ports and data directory).
+drill-business: build ## 300 refunds over 60 idempotency keys through Nexus onto 3 business replicas on PostgreSQL, one SIGKILLed and restarted: exactly 60 refunds, none above its order's total -> bench/results/drill-business.json
+	DRILL_BUSINESS_KEYS=60 DRILL_BUSINESS_PER_KEY=5 DRILL_BUSINESS_OUT=$(CURDIR)/bench/results/drill-business.json $(PY) -m pytest tests/integration/test_business_postgres.py -q -s -p no:cacheprovider -k racing
 
 # Against the cluster TEMPORAL_ADDRESS names (with the operator's CODEC_KEYRING_*), else the dev stack.
 replay-check: build ## export running/recent histories into REPLAY_CORPUS (.data/replay-corpus) and replay them on this build (ARGS="--help")

@@ -21,6 +21,7 @@ INTEGRATION = (
     "tests/replay/test_replay_check.py",
     "ops/devstack/tests/test_processes.py",
     "services/business-py/tests/test_business_nexus.py",
+    "services/business-py/tests/test_store_conformance.py",
     "services/model-server/tests/test_modelserver_cli.py",
     "codec-server/python/tests/test_failure_encryption.py",
     "codec-server/server/tests/test_temporal_cli.py",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import os
 import re
@@ -41,7 +42,7 @@ from agent.ingest.command import expand
 from agent.ingest.types import OUTCOME_FAILED, IngestInput, IngestResult
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.ingest import IngestWorkflow
-from business.db import SEED_ORDERS
+from business.store import SEED_ORDERS
 from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack, knowledge_base_dir
 from payload_codec import FileKeySource, data_converter
@@ -132,9 +133,11 @@ def _stopped_cleanly_on_sigterm() -> Iterator[None]:
 
 
 @contextmanager
-def running_stack(data_dir: Path) -> Iterator[Stack]:
+def running_stack(data_dir: Path, *, db: str = "embedded", business_replicas: int | None = None) -> Iterator[Stack]:
+    """``db="postgres"``: the workers on PostgreSQL (``make up DB=postgres``)."""
     with _stopped_cleanly_on_sigterm(), _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
-        stack = Stack(isolated_config(data_dir), external_temporal=external)
+        config = dataclasses.replace(isolated_config(data_dir), db=db)
+        stack = Stack(config, external_temporal=external, business_replicas=business_replicas)
         try:
             stack.up(log=lambda line: None)
             ingest_knowledge_base(stack)

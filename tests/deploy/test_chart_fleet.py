@@ -116,8 +116,8 @@ def test_every_long_running_pod_takes_the_release_wide_settings() -> None:
         assert keys == ["topology.kubernetes.io/zone", "kubernetes.io/hostname"], component
         for constraint in spec["topologySpreadConstraints"]:
             assert constraint["labelSelector"]["matchLabels"].items() <= doc["spec"]["selector"]["matchLabels"].items()
-    # Hook Jobs run and go; retrieval-migrate renders with the postgres backend only.
-    assert seen == set(COMPONENT_DOCKERFILES) - {"rollout", "system-check", "retrieval-migrate"}
+    # Hook Jobs run and go; the migration Jobs render with a PostgreSQL store or backend only.
+    assert seen == set(COMPONENT_DOCKERFILES) - {"rollout", "system-check", "business-migrate", "retrieval-migrate"}
     assert {p["spec"]["maxUnavailable"] for p in docs if p["kind"] == "PodDisruptionBudget"} == {2}
 
 

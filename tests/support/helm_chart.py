@@ -26,6 +26,7 @@ COMPONENT_DOCKERFILES = {
     "llm-worker": "services/agent-py/Dockerfile",
     "embed-worker": "services/agent-py/Dockerfile",
     "business-worker": "services/business-py/Dockerfile",
+    "business-migrate": "services/business-py/Dockerfile",
     "retrieval-worker": "services/retrieval-go/Dockerfile",
     "retrieval-migrate": "services/retrieval-go/Dockerfile",
     "codec-server": "codec-server/server/Dockerfile",

@@ -18,8 +18,8 @@ import pytest
 from temporalio.converter import DataConverter
 
 from business import service_handler
-from business.db import SEED_ORDERS, Store
 from business.service_handler import BusinessServiceHandler
+from business.store import SEED_ORDERS, SqliteStore
 from business.worker import DEFAULT_TASK_QUEUE, NAMESPACE
 from nexus_contracts import load_endpoints
 from nexus_contracts.business import BusinessService
@@ -42,7 +42,7 @@ def test_service_and_operation_names_match_contract() -> None:
 
 def test_every_seeded_order_satisfies_output_schema(tmp_path: Path) -> None:
     schema = json.loads((CONTRACT_DIR / SERVICE["operations"]["get_order"]["output"]).read_text())
-    store = Store(tmp_path / "b.sqlite3")
+    store = SqliteStore(tmp_path / "b.sqlite3")
     try:
         for seed in SEED_ORDERS:
             order = store.get_order(seed.order_id)
@@ -58,7 +58,7 @@ def test_every_seeded_order_satisfies_output_schema(tmp_path: Path) -> None:
 def test_refund_result_satisfies_output_schema(tmp_path: Path) -> None:
     schema = json.loads((CONTRACT_DIR / SERVICE["operations"]["refund"]["output"]).read_text())
     request = json.loads((CONTRACT_DIR / "examples" / "refund.input.json").read_text())
-    store = Store(tmp_path / "b.sqlite3")
+    store = SqliteStore(tmp_path / "b.sqlite3")
     try:
         request.pop("customer_id")  # the ownership check is the handler's, before the store
         result = store.apply_refund(**request)
@@ -70,7 +70,7 @@ def test_refund_result_satisfies_output_schema(tmp_path: Path) -> None:
 
 def test_ticket_satisfies_output_schemas(tmp_path: Path) -> None:
     request = json.loads((CONTRACT_DIR / "examples" / "create_ticket.input.json").read_text())
-    store = Store(tmp_path / "b.sqlite3")
+    store = SqliteStore(tmp_path / "b.sqlite3")
     try:
         created = store.create_ticket(**request)
         looked_up = store.get_ticket(created.ticket_id)
@@ -135,7 +135,7 @@ async def test_handler_enforces_every_input_limit_at_its_boundary(
     request_type = nexusrpc.get_service_definition(BusinessService).operation_definitions[operation].input_type
     [payload] = DataConverter.default.payload_converter.to_payloads([example])
     base = DataConverter.default.payload_converter.from_payloads([payload], [request_type])[0]
-    store = Store(tmp_path / "b.sqlite3")
+    store = SqliteStore(tmp_path / "b.sqlite3")
     handler_call = getattr(BusinessServiceHandler(store), operation)
     wrong = []
     try:

@@ -35,7 +35,7 @@ from temporalio.exceptions import ApplicationError, NexusOperationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from business.db import Store, refund_id_for
+from business.store import SqliteStore, Store, refund_id_for
 from business.worker import build_worker
 from business.workflows import RefundWorkflow
 from nexus_contracts.business import CreateTicketRequest, Order, OrderItem, RefundRequest, RefundResult, Ticket
@@ -125,7 +125,7 @@ async def stack(servers: Servers, tmp_path: Path) -> AsyncIterator[Stack]:
         )
     )
     db_path = tmp_path / "business.sqlite3"
-    store = Store(db_path)
+    store = SqliteStore(db_path)
     handler_worker = build_worker(servers.handler_client, store, handler_queue)
     caller_worker = Worker(
         servers.caller_client, task_queue=caller_queue, workflows=[GetOrderCaller, RefundCaller, TicketCaller]

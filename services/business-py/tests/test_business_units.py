@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from business.activities import INVALID_REFUND, ORDER_NOT_FOUND, BusinessActivities
-from business.db import Store, refund_id_for
 from business.service_handler import refund_workflow_id
+from business.store import SqliteStore, refund_id_for
 from business.worker import open_store
 from nexus_contracts.business import RefundRequest
 from workerkit import ConfigError
@@ -30,7 +30,7 @@ def test_workflow_id_is_stable_readable_and_collision_free() -> None:
 
 
 def test_activity_applies_refund_once(tmp_path: Path) -> None:
-    store = Store(tmp_path / "b.sqlite3")
+    store = SqliteStore(tmp_path / "b.sqlite3")
     try:
         acts = BusinessActivities(store)
         request = RefundRequest("ORD-1001", 2500, "cracked", "k")
@@ -53,7 +53,7 @@ def test_activity_applies_refund_once(tmp_path: Path) -> None:
 def test_activity_business_errors_are_non_retryable(
     tmp_path: Path, request_: RefundRequest, error_type: str, message: str
 ) -> None:
-    store = Store(tmp_path / "b.sqlite3")
+    store = SqliteStore(tmp_path / "b.sqlite3")
     try:
         with pytest.raises(ApplicationError, match=message) as info:
             ActivityEnvironment().run(BusinessActivities(store).apply_refund, request_)
@@ -115,3 +115,28 @@ def test_worker_whose_health_port_is_taken_exits_1_naming_the_setting(tmp_path: 
         f"business-worker: cannot serve health probes: port {port} on 127.0.0.1 is already in use; "
         "stop the process using it or choose another port with BUSINESS_HEALTH_PORT."
     ], proc.stderr
+
+
+def test_migrate_says_in_one_line_that_the_database_is_unreachable(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "BUSINESS_STORE": "postgres",
+        "BUSINESS_DATABASE_URL": "postgresql://business@127.0.0.1:1/business",
+        "BUSINESS_DATABASE_CONNECT_TIMEOUT": "2",
+        "PGPASSWORD": "s3cret-never-shown",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "business", "migrate"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "business migrate: cannot reach the business database at business@127.0.0.1:1/business"
+    )
+    assert "s3cret" not in done.stderr + done.stdout
+
+
+def test_an_unknown_store_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BUSINESS_STORE", "mysql")
+    with pytest.raises(ConfigError, match="BUSINESS_STORE must be one of sqlite, postgres, got 'mysql'"):
+        open_store()

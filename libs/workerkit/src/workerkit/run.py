@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 from workerkit.connect import connect
 from workerkit.deployment import deployment_version
 from workerkit.errors import ConfigError, TemporalUnreachable
-from workerkit.health import health_server, health_socket
+from workerkit.health import UnreadyCheck, health_server, health_socket
 from workerkit.metrics import metrics_address, metrics_runtime
 from workerkit.settings import port_setting
 from workerkit.tracing import configure_tracing, shutdown_tracing
@@ -46,9 +46,10 @@ async def _serve(
     probes: socket.socket,
     runtime: Runtime,
     background: Sequence[BackgroundTask],
+    unready: UnreadyCheck | None,
 ) -> None:
     ready = asyncio.Event()
-    health = health_server(name, ready)
+    health = health_server(name, ready, unready)
     health_task = asyncio.create_task(health.serve(sockets=[probes]))
     host, port = probes.getsockname()[:2]
     try:
@@ -89,11 +90,13 @@ def run_workers(
     metrics_port_env: str,
     default_metrics_port: int,
     background: Sequence[BackgroundTask] = (),
+    unready: UnreadyCheck | None = None,
 ) -> None:
     """Entry point helper: exits 0 on a clean stop, 1 with one clear line on a start-up failure.
 
     The health port comes from ``port_env`` (host from ``HEALTH_HOST``, default loopback), the
     Prometheus ``/metrics`` port from ``metrics_port_env`` (host from ``METRICS_HOST``).
+    ``unready``, when given, can hold ``/readyz`` at 503 after start-up (a dependency is down).
     """
     configure_logging()
     host = os.environ.get("HEALTH_HOST", "127.0.0.1")
@@ -104,7 +107,7 @@ def run_workers(
         probes = health_socket(host, port, port_env)
         runtime = metrics_runtime(metrics_address(metrics_port_env, default_metrics_port))
         configure_tracing(name)
-        asyncio.run(_serve(name, namespace, factory, probes, runtime, background))
+        asyncio.run(_serve(name, namespace, factory, probes, runtime, background, unready))
     except (TemporalUnreachable, ConfigError) as err:
         sys.exit(f"{name}: {err}")
     finally:

@@ -8,7 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from devstack.config import REPO_ROOT, STACK_KINDS, StackConfig
+from devstack.config import DB_KINDS, REPO_ROOT, STACK_KINDS, StackConfig
 from devstack.processes import StackError
 from devstack.stack import Stack
 
@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=STACK_KINDS,
         help="dev (the embedded dev server) or cluster (self-hosted nodes, mTLS, JWT); "
         "default: dev for up, else the stack `up` started last",
+    )
+    parser.add_argument(
+        "--db",
+        choices=DB_KINDS,
+        help="where the workers keep their records: embedded (SQLite, the retrieval worker's own index) or "
+        "postgres (databases in PostgreSQL, two replicas each); default: what this data directory used last",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start everything that is not running; wait until ready")
@@ -37,8 +43,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         kind = args.stack or ("dev" if args.command == "up" else _last_kind())
-        stack = Stack(StackConfig.from_env(kind))
+        stack = Stack(StackConfig.from_env(kind, args.db))
         if args.command == "up":
+            stack.config.remember_db()
             _LAST_KIND.parent.mkdir(parents=True, exist_ok=True)
             _LAST_KIND.write_text(kind + "\n")
             stack.up()

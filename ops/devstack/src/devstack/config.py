@@ -28,7 +28,13 @@ PORTS: dict[str, tuple[str, int]] = {
     "business_metrics": ("DEVSTACK_BUSINESS_METRICS_PORT", 8412),
     "agent_metrics": ("DEVSTACK_AGENT_METRICS_PORT", 8413),
     "prometheus": ("DEVSTACK_PROMETHEUS_PORT", 9090),
-    # Cluster mode only (devstack.cluster): its database, and the first of the block of ports
+    # DB=postgres only: the second and third business worker replicas, the second retrieval one.
+    "business_worker_2": ("DEVSTACK_BUSINESS_WORKER_2_PORT", 8422),
+    "business_metrics_2": ("DEVSTACK_BUSINESS_METRICS_2_PORT", 8432),
+    "business_worker_3": ("DEVSTACK_BUSINESS_WORKER_3_PORT", 8442),
+    "business_metrics_3": ("DEVSTACK_BUSINESS_METRICS_3_PORT", 8452),
+    "retrieval_worker_2": ("DEVSTACK_RETRIEVAL_WORKER_2_PORT", 8421),
+    # Cluster mode (devstack.cluster) and DB=postgres: the PostgreSQL server, and the first of the block of ports
     # its server nodes take beyond the dev server's (cluster.NODES * cluster.NODE_BLOCK).
     "postgres": ("DEVSTACK_POSTGRES_PORT", 5433),
     "cluster_base": ("DEVSTACK_CLUSTER_BASE_PORT", 7300),
@@ -36,8 +42,13 @@ PORTS: dict[str, tuple[str, int]] = {
 
 # What `make up STACK=...` may start: the embedded dev server, or a self-hosted cluster.
 STACK_KINDS = ("dev", "cluster")
+# Where the workers keep their records (`make up DB=...`): embedded files (SQLite, the retrieval
+# worker's own index) or databases in PostgreSQL (devstack.worker_databases), which lets them
+# run as several replicas.
+DB_KINDS = ("embedded", "postgres")
 
 NAMESPACES = ("agents", "retrieval", "business")
+DB_KIND_FILE = "db-kind"
 
 
 def _port(name: str) -> int:
@@ -58,16 +69,30 @@ class StackConfig:
     ports: dict[str, int] = field(default_factory=dict)
     host: str = "127.0.0.1"
     kind: str = "dev"
+    db: str = "embedded"
 
     @classmethod
-    def from_env(cls, kind: str = "dev") -> StackConfig:
+    def from_env(cls, kind: str = "dev", db: str | None = None) -> StackConfig:
         """``kind`` is one of STACK_KINDS; each keeps its state in a data directory of its own
-        (histories on one are not on the other), unless DEVSTACK_DATA_DIR names one."""
+        (histories on one are not on the other), unless DEVSTACK_DATA_DIR names one. ``db`` is
+        one of DB_KINDS; unset, the one this data directory was last brought up with."""
         if kind not in STACK_KINDS:
             raise ValueError(f"STACK must be one of {', '.join(STACK_KINDS)}, got {kind!r}")
         default_dir = REPO_ROOT / ".data" / ("devstack" if kind == "dev" else f"devstack-{kind}")
-        data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR", default_dir))
-        return cls(data_dir=data_dir.resolve(), ports={name: _port(name) for name in PORTS}, kind=kind)
+        data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR", default_dir)).resolve()
+        if db is None:
+            try:
+                db = (data_dir / DB_KIND_FILE).read_text().strip()
+            except OSError:
+                db = "embedded"
+        if db not in DB_KINDS:
+            raise ValueError(f"DB must be one of {', '.join(DB_KINDS)}, got {db!r}")
+        return cls(data_dir=data_dir, ports={name: _port(name) for name in PORTS}, kind=kind, db=db)
+
+    def remember_db(self) -> None:
+        """Record the DB kind, so `down`, `status` and the next `up` mean the same databases."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / DB_KIND_FILE).write_text(self.db + "\n")
 
     @property
     def temporal_address(self) -> str:

@@ -3,11 +3,12 @@ one command, for tests and benchmarks that need a real database and nothing else
 
     python -m devstack.scratchpg [--env NAME] [--keep DIR] -- COMMAND [ARG...]
 
-It initialises a data directory in a temporary directory (as the cluster stack does: the
-``temporal`` superuser with a random password, PostgreSQL run as the wheel's unprivileged user
-when we are root), starts the server on a free loopback port, runs COMMAND with the database's
-libpq URL in the environment variable NAME (default ``RETRIEVAL_TEST_DATABASE_URL``), stops the
-server and exits with COMMAND's status. The URL holds the password; it is never printed.
+It initialises a data directory in a temporary directory with :mod:`devstack.postgres` (a
+superuser with a random password; PostgreSQL run as the wheel's unprivileged user when we are
+root), starts the server on a free loopback port, runs COMMAND with the server's libpq URL in the
+environment variable NAME (default ``RETRIEVAL_TEST_DATABASE_URL``), stops the server and exits
+with COMMAND's status. The URL holds the password (the tests and benchmarks it is for connect with
+a URL alone); it is never printed.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from devstack.cluster import DB_USER, ClusterPaths, db_password, postgres_spec
-from devstack.config import StackConfig
+from devstack import postgres
 from devstack.processes import StackError
 
 DEFAULT_ENV = "RETRIEVAL_TEST_DATABASE_URL"
+HOST = "127.0.0.1"
+SUPERUSER = "scratch"
 
 
 def _free_port(host: str) -> int:
@@ -38,9 +40,8 @@ def _free_port(host: str) -> int:
 
 def start(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start PostgreSQL with its data under ``root``; returns the process and its URL."""
-    config = StackConfig(data_dir=root, ports={"postgres": _free_port("127.0.0.1")})
-    paths = ClusterPaths(root)
-    spec = postgres_spec(config, paths)
+    instance = postgres.Instance(root / "postgres", HOST, _free_port(HOST), SUPERUSER, root / "password")
+    spec = postgres.spec(instance)
     log = open(root / "postgres.log", "ab")
     proc = subprocess.Popen(spec.argv, user=spec.user, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
@@ -51,7 +52,8 @@ def start(root: Path) -> tuple[subprocess.Popen[bytes], str]:
             tail = (root / "postgres.log").read_text(errors="replace").strip().splitlines()[-3:]
             raise StackError(f"PostgreSQL did not start: {' / '.join(tail)}")
         time.sleep(0.2)
-    url = f"postgresql://{DB_USER}:{db_password(paths)}@{config.host}:{config.ports['postgres']}/postgres"
+    password = postgres.generated_password(instance.password_file)
+    url = f"postgresql://{SUPERUSER}:{password}@{HOST}:{instance.port}/postgres"
     return proc, url
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.identity import principals_document
-from business.db import SEED_ORDERS
+from business.store import SEED_ORDERS
 from devstack.config import NAMESPACES
 
 

@@ -6,6 +6,10 @@ agent needs, then the handlers (retrieval, business) before the agent that calls
 In cluster mode (``StackConfig.kind == "cluster"``, see :mod:`devstack.cluster`) the dev server's
 place is taken by PostgreSQL and three server nodes with mTLS and the JWT authorizer; everything
 else is the same processes, given the credentials through Temporal's environment configuration.
+
+With ``StackConfig.db == "postgres"`` (:mod:`devstack.worker_databases`) the business and
+retrieval workers keep their records in PostgreSQL (the stack's own server, or the cluster's)
+and run as several replicas each.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import cluster, prometheus
+from devstack import cluster, postgres, prometheus, worker_databases
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.pki import SERVER_NAME, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
@@ -35,8 +39,12 @@ from devstack.temporal_setup import (
 _INHERITED_TEMPORAL_PREFIX = "TEMPORAL_"
 
 
+def retrieval_worker_path() -> Path:
+    return Path(os.environ.get("DEVSTACK_RETRIEVAL_WORKER_BIN", REPO_ROOT / "bin" / "retrieval-worker"))
+
+
 def retrieval_worker_binary() -> Path:
-    path = Path(os.environ.get("DEVSTACK_RETRIEVAL_WORKER_BIN", REPO_ROOT / "bin" / "retrieval-worker"))
+    path = retrieval_worker_path()
     if not path.exists():
         raise StackError(f"the Go retrieval worker is not built ({path} is missing); run `make build`")
     return path
@@ -66,20 +74,43 @@ DEV_DYNAMIC_CONFIG = (
 
 
 class Stack:
-    def __init__(self, config: StackConfig, *, external_temporal: str | None = None) -> None:
-        """``external_temporal``: address of a server someone else runs (no dev server started)."""
+    def __init__(
+        self, config: StackConfig, *, external_temporal: str | None = None, business_replicas: int | None = None
+    ) -> None:
+        """``external_temporal``: address of a server someone else runs (no dev server started).
+        ``business_replicas``: business workers to run on PostgreSQL (default
+        worker_databases.BUSINESS_REPLICAS; always one on the embedded store)."""
         self.config = config
         self.external_temporal = external_temporal
         self.processes = ProcessManager(config.run_dir, config.log_dir, config.host)
         self.cluster = cluster.ClusterPaths.of(config) if config.kind == "cluster" and not external_temporal else None
+        self.worker_pg = self._worker_postgres()
+        default_replicas = worker_databases.BUSINESS_REPLICAS
+        self.business_replicas = 1 if self.worker_pg is None else business_replicas or default_replicas
+
+    def _worker_postgres(self) -> postgres.Instance | None:
+        """The server that holds the workers' databases (DB=postgres): the cluster's, or our own."""
+        c = self.config
+        if c.db != "postgres":
+            return None
+        if self.cluster:
+            return cluster.postgres_instance(c, self.cluster)
+        root = c.data_dir / "postgres"
+        return postgres.Instance(root, c.host, c.ports["postgres"], "postgres", c.data_dir / "postgres-admin-password")
+
+    @property
+    def own_postgres(self) -> bool:
+        """Whether this stack starts a PostgreSQL of its own for the workers (not the cluster's)."""
+        return self.worker_pg is not None and self.cluster is None
 
     def _server_processes(self) -> list[str]:
         """The processes that are the Temporal server, in start order."""
+        database = ["postgres"] if self.own_postgres else []
         if self.external_temporal:
-            return []
+            return database
         if self.cluster:
             return ["postgres", *(cluster.node_name(n) for n in range(cluster.NODES))]
-        return ["temporal"]
+        return [*database, "temporal"]
 
     def credentials(self, principal: str) -> dict[str, str]:
         """Temporal's environment configuration for ``principal`` (a name in
@@ -135,6 +166,9 @@ class Stack:
     def specs(self) -> list[ProcessSpec]:
         """Every process of the stack, in start order: Temporal, the servers, the workers, the scraper."""
         specs: list[ProcessSpec] = []
+        if self.own_postgres:
+            assert self.worker_pg is not None
+            specs.append(postgres.spec(self.worker_pg))
         if self.cluster:
             specs += self._cluster_specs()
         elif self.external_temporal is None:
@@ -216,33 +250,8 @@ class Stack:
         if not os.environ.get("OPENAI_BASE_URL") and not os.environ.get("OPENAI_API_KEY"):
             model_env = {"OPENAI_BASE_URL": c.model_server_url, "OPENAI_API_KEY": "sim", "AGENT_MODEL": SIMULATOR_MODEL}
         return [
-            ProcessSpec(
-                name="retrieval-worker",
-                argv=[str(retrieval_worker_binary())],
-                ports=[p["retrieval_worker"]],
-                ready=http_ok(f"http://{host}:{p['retrieval_worker']}/readyz"),
-                env=self._worker_env(
-                    "retrieval",
-                    "retrieval-worker",
-                    RETRIEVAL_HTTP_ADDR=f"{host}:{p['retrieval_worker']}",
-                    RETRIEVAL_DATA_DIR=str(c.data_dir / "retrieval"),
-                ),
-            ),
-            ProcessSpec(
-                name="business-worker",
-                argv=[python, "-m", "business.worker"],
-                ports=[p["business_worker"], p["business_metrics"]],
-                ready=http_ok(f"http://{host}:{p['business_worker']}/readyz"),
-                env=self._worker_env(
-                    "business",
-                    "business-worker",
-                    HEALTH_HOST=host,
-                    BUSINESS_HEALTH_PORT=str(p["business_worker"]),
-                    METRICS_HOST=host,
-                    BUSINESS_METRICS_PORT=str(p["business_metrics"]),
-                    BUSINESS_DB_PATH=str(c.data_dir / "business.sqlite3"),
-                ),
-            ),
+            *self._retrieval_specs(),
+            *self._business_specs(),
             ProcessSpec(
                 name="agent-worker",
                 argv=[python, "-m", "agent.worker"],
@@ -260,6 +269,82 @@ class Stack:
                 ),
             ),
         ]
+
+    def _worker_databases(self) -> dict[str, worker_databases.WorkerDatabase]:
+        assert self.worker_pg is not None
+        return {
+            name: worker_databases.database(self.worker_pg, self.config.data_dir, name)
+            for name in (worker_databases.BUSINESS, worker_databases.RETRIEVAL)
+        }
+
+    def _retrieval_specs(self) -> list[ProcessSpec]:
+        c, p, host = self.config, self.config.ports, self.config.host
+        binary = retrieval_worker_binary()
+        backend: dict[str, str] = {}
+        replicas = 1
+        if self.worker_pg is not None:
+            backend, replicas = worker_databases.retrieval_env(self._worker_databases()["retrieval"], binary)
+        specs = []
+        for replica in range(1, replicas + 1):
+            port = p[_replica_port("retrieval_worker", replica)]
+            specs.append(
+                ProcessSpec(
+                    name=_replica_name("retrieval-worker", replica),
+                    argv=[str(binary)],
+                    ports=[port],
+                    ready=http_ok(f"http://{host}:{port}/readyz"),
+                    env=self._worker_env(
+                        "retrieval",
+                        "retrieval-worker",
+                        RETRIEVAL_HTTP_ADDR=f"{host}:{port}",
+                        RETRIEVAL_DATA_DIR=str(c.data_dir / "retrieval"),
+                        **backend,
+                    ),
+                )
+            )
+        return specs
+
+    def _business_specs(self) -> list[ProcessSpec]:
+        c, p, host = self.config, self.config.ports, self.config.host
+        store: dict[str, str | None] = {"BUSINESS_DB_PATH": str(c.data_dir / "business.sqlite3")}
+        if self.worker_pg is not None:
+            store = {**worker_databases.business_env(self._worker_databases()["business"]), "BUSINESS_DB_PATH": None}
+        specs = []
+        for replica in range(1, self.business_replicas + 1):
+            health = p[_replica_port("business_worker", replica)]
+            metrics = p[_replica_port("business_metrics", replica)]
+            specs.append(
+                ProcessSpec(
+                    name=_replica_name("business-worker", replica),
+                    argv=[sys.executable, "-m", "business.worker"],
+                    ports=[health, metrics],
+                    ready=http_ok(f"http://{host}:{health}/readyz"),
+                    env=self._worker_env(
+                        "business",
+                        "business-worker",
+                        HEALTH_HOST=host,
+                        BUSINESS_HEALTH_PORT=str(health),
+                        METRICS_HOST=host,
+                        BUSINESS_METRICS_PORT=str(metrics),
+                        **store,  # type: ignore[arg-type]
+                    ),
+                )
+            )
+        return specs
+
+    def _prepare_worker_databases(self, log) -> None:
+        """DB=postgres: the workers' databases and roles, and their schemas (migrate)."""
+        assert self.worker_pg is not None
+        databases = worker_databases.ensure(self.worker_pg, self.config.data_dir)
+        log(f"{'business migrate':17} {worker_databases.migrate_business(databases['business'])}")
+        binary = retrieval_worker_binary()
+        if worker_databases.retrieval_speaks_postgres(binary):
+            log(f"{'retrieval migrate':17} {worker_databases.migrate_retrieval(databases['retrieval'], binary)}")
+        else:
+            log(
+                f"{'retrieval-worker':17} this build has no PostgreSQL backend yet: embedded index, one replica "
+                "(devstack/worker_databases.py)"
+            )
 
     def _scraper_spec(self) -> ProcessSpec | None:
         """Prometheus, when installed: the stack works without it, and `up` says how to install it."""
@@ -296,8 +381,24 @@ class Stack:
             *cluster.node_specs(c, self.cluster, pki, issuer, node_ready),
         ]
 
+    def worker_names(self, base: str) -> list[str]:
+        """The replicas of one worker (``business-worker``, ``business-worker-2``, ...)."""
+        if base == "business-worker":
+            count = self.business_replicas
+        elif self.worker_pg is not None and worker_databases.retrieval_speaks_postgres(retrieval_worker_path()):
+            count = worker_databases.RETRIEVAL_REPLICAS
+        else:
+            count = 1
+        return [_replica_name(base, replica) for replica in range(1, count + 1)]
+
     def process_names(self) -> list[str]:
-        names = ["model-server", "codec-server", "retrieval-worker", "business-worker", "agent-worker"]
+        names = [
+            "model-server",
+            "codec-server",
+            *self.worker_names("retrieval-worker"),
+            *self.worker_names("business-worker"),
+            "agent-worker",
+        ]
         # Optional: without the binary a missing Prometheus is no failure (status exits 0).
         if prometheus.binary() or self.processes.running("prometheus"):
             names.append("prometheus")
@@ -327,6 +428,8 @@ class Stack:
                 log(f"{spec.name:17} {state} (pid {proc.pid}, log {proc.log_path})")
             if phase is phases[0] and self.cluster:
                 cluster.ensure_schemas(self.config, self.cluster)
+            if phase is phases[0] and self.worker_pg is not None:
+                self._prepare_worker_databases(log)
             if phase is phases[1] and self.external_temporal is None:
                 self._prepare_server()
         if self.cluster:
@@ -368,15 +471,20 @@ class Stack:
         p, host = self.config.ports, self.config.host
         urls = {
             "temporal": f"{host}:{p['temporal']} (UI {self.config.ui_url})",
-            "postgres": f"postgresql://{host}:{p['postgres']}",
+            "postgres": f"postgresql://{host}:{p['postgres']}"
+            + (" (databases business, retrieval)" if self.worker_pg is not None else ""),
             **{
                 cluster.node_name(n): f"{host}:{cluster.node_port(self.config, n, 'frontend')} (mTLS + JWT)"
                 for n in range(cluster.NODES)
             },
             "model-server": f"http://{host}:{p['model_server']}/v1",
             "codec-server": self.config.codec_server_url,
-            "retrieval-worker": f"http://{host}:{p['retrieval_worker']}/readyz",
-            "business-worker": f"http://{host}:{p['business_worker']}/readyz",
+            **{
+                _replica_name(base, n): f"http://{host}:{p[_replica_port(port, n)]}/readyz"
+                for base, port in (("retrieval-worker", "retrieval_worker"), ("business-worker", "business_worker"))
+                for n in (1, 2, 3)
+                if _replica_port(port, n) in p
+            },
             "agent-worker": f"http://{host}:{p['agent_worker']}/readyz",
             "prometheus": prometheus.url(self.config),
         }
@@ -406,3 +514,12 @@ class Stack:
             "AGENT_PRINCIPALS_FILE": str(principals.principals_file),
             "AGENT_TOKEN_FILE": str(principals.operator_token_file),
         }
+
+
+def _replica_name(base: str, replica: int) -> str:
+    return base if replica == 1 else f"{base}-{replica}"
+
+
+def _replica_port(base: str, replica: int) -> str:
+    """The name of a replica's port in StackConfig.ports (config.PORTS lists them)."""
+    return base if replica == 1 else f"{base}_{replica}"

@@ -25,7 +25,7 @@ from agent.chat.client import Conversations
 from agent.embeddings.types import EMBED_TEXTS_ACTIVITY, EmbedRequest, EmbedResult
 from agent.llm.types import CHAT_COMPLETION_ACTIVITY, MODEL_HEALTH_ACTIVITY, ChatRequest, ChatResult, ToolCall, Usage
 from agent.support.types import ConversationSettings, ConversationStart
-from business.db import Store
+from business.store import Store
 from nexus_contracts.business import RefundResult
 from nexus_contracts.retrieval import (
     CollectionStats,

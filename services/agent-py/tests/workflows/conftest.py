@@ -40,7 +40,7 @@ from agent.metrics import PENDING_APPROVALS
 from agent.queues import AGENT_TASK_QUEUE, EMBED_TASK_QUEUE, LLM_TASK_QUEUE
 from agent.support.activities import SupportActivities
 from agent.worker import WORKFLOWS
-from business.db import Store
+from business.store import SqliteStore
 from business.worker import build_worker as build_business_worker
 
 REPO = Path(__file__).resolve().parents[4]
@@ -73,7 +73,7 @@ async def session_agents(scratch: Path) -> AsyncIterator[Agents]:
     client = env.client
     blobs = LocalBlobStore(scratch / "blobs")
     model, retrieval = ScriptedModel(), MemoryRetrieval()
-    store = Store(scratch / "business.db")
+    store = SqliteStore(scratch / "business.db")
     # What `make up` registers: conversations keep their pending approvals in it.
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(

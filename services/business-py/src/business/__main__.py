@@ -1,3 +1,5 @@
-from business.worker import main
+import sys
 
-main()
+from business.cli import main
+
+sys.exit(main())

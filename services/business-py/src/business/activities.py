@@ -5,8 +5,8 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from business.db import InvalidRefund, OrderNotFound, Store
 from business.metrics import DUPLICATE, NOT_FOUND, REFUNDED, REJECTED, record_refund
+from business.store import InvalidRefund, OrderNotFound, Store
 from nexus_contracts.business import RefundRequest, RefundResult
 
 # ApplicationError types, also listed as non-retryable in the workflow's retry policy.
@@ -17,7 +17,7 @@ INVALID_REFUND = "InvalidRefund"
 class BusinessActivities:
     """Activities bound to the worker's one :class:`Store`.
 
-    The methods are synchronous (SQLite blocks), so the worker runs them on its thread pool.
+    The methods are synchronous (the store blocks), so the worker runs them on its thread pool.
     """
 
     def __init__(self, store: Store) -> None:

@@ -24,8 +24,8 @@ import nexusrpc.handler
 import temporalio.nexus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from business.db import InvalidRefund, InvalidTicket, OrderNotFound, Store
 from business.metrics import record_access_refused, record_ticket_created
+from business.store import InvalidRefund, InvalidTicket, OrderNotFound, Store
 from business.workflows import RefundWorkflow
 from nexus_contracts.business import (
     MAX_BODY_LENGTH,
@@ -123,7 +123,7 @@ class BusinessServiceHandler:
         """The order, if the acting customer (None: a system caller) may act on it."""
         _check_order_id(order_id)
         _check_customer_id(customer_id)
-        # SQLite blocks; keep the worker's event loop (and its other Nexus tasks) moving.
+        # The store blocks; keep the worker's event loop (and its other Nexus tasks) moving.
         order = await asyncio.to_thread(self._store.get_order, order_id)
         if order is None:
             raise _not_found(f"order {order_id} does not exist")
@@ -145,7 +145,7 @@ class BusinessServiceHandler:
 
     @nexusrpc.handler.sync_operation
     async def create_ticket(self, ctx: nexusrpc.handler.StartOperationContext, input: CreateTicketRequest) -> Ticket:
-        # A sync operation although it writes: one short SQLite transaction, idempotent per
+        # A sync operation although it writes: one short database transaction, idempotent per
         # key, so the caller's Nexus retries (and an agent step replayed after a crash) are safe.
         _check_ticket_request(input)
         _check_customer_id(input.customer_id)

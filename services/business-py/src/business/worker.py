@@ -1,12 +1,13 @@
 """Business worker process: the ``business`` Nexus service, its workflows and activities.
 
-Run with ``python -m business.worker`` (or ``python -m business``).
+Run with ``business worker`` (or ``python -m business``); ``business migrate`` prepares a
+PostgreSQL database first (see :mod:`business.cli`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,8 +15,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from business.activities import BusinessActivities
-from business.db import DB_PATH_ENV, Store, db_path_from_env
+from business.metrics import pool_gauges
 from business.service_handler import BusinessServiceHandler
+from business.store import SettingsError, Store, StoreError, StoreSettings
+from business.store import open_store as open_configured_store
 from business.workflows import RefundWorkflow
 from workerkit import ConfigError, run_workers
 from workerkit.deployment import deployment_config
@@ -23,18 +26,17 @@ from workerkit.deployment import deployment_config
 NAMESPACE = "business"
 TASK_QUEUE_ENV = "BUSINESS_TASK_QUEUE"
 DEFAULT_TASK_QUEUE = "business"
-# SQLite takes one writer at a time; a few threads cover reads and waiting on the lock.
+# Activities block on the store (SQLite serialises writers; PostgreSQL takes a pooled
+# connection each): a few threads cover the writes and waiting on locks.
 ACTIVITY_THREADS = 8
 
 
 def open_store() -> Store:
-    path = db_path_from_env()
+    """The store the environment names (BUSINESS_STORE), or a ConfigError of one sentence."""
     try:
-        return Store(path)
-    except (OSError, sqlite3.Error) as err:
-        raise ConfigError(
-            f"cannot open the business database at {path}: {err}. Set {DB_PATH_ENV} to a writable file path."
-        ) from err
+        return open_configured_store(StoreSettings.from_env())
+    except (SettingsError, StoreError) as err:
+        raise ConfigError(str(err)) from err
 
 
 def build_worker(
@@ -54,9 +56,28 @@ def build_worker(
     )
 
 
+class _Process:
+    """The process's one store, opened by the worker factory and read by the readiness probe
+    and the pool gauges (both start before the factory has run)."""
+
+    store: Store | None = None
+
+
 async def build_workers(client: Client) -> Sequence[Worker]:
     task_queue = os.environ.get(TASK_QUEUE_ENV) or DEFAULT_TASK_QUEUE
-    return [build_worker(client, open_store(), task_queue, deployment_config())]
+    _Process.store = await asyncio.to_thread(open_store)
+    return [build_worker(client, _Process.store, task_queue, deployment_config())]
+
+
+async def database_unready() -> str | None:
+    """Readiness follows the database: a replica whose database does not answer takes no traffic."""
+    store = _Process.store
+    return None if store is None else await asyncio.to_thread(store.unready_reason)
+
+
+async def _pool_gauges(client: Client) -> None:
+    # Background jobs start once the factory has opened the store.
+    await pool_gauges(_Process.store)
 
 
 def main() -> None:
@@ -68,6 +89,8 @@ def main() -> None:
         default_port=8402,
         metrics_port_env="BUSINESS_METRICS_PORT",
         default_metrics_port=8412,
+        background=[_pool_gauges],
+        unready=database_unready,
     )
 
 

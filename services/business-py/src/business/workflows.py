@@ -23,8 +23,9 @@ REFUND_RETRY_POLICY = RetryPolicy(
 )
 
 
-# Auto-upgrade: the business worker is the single writer of its SQLite file, so only one build
-# runs at a time and the build that started a refund is gone once its pod is replaced. A pinned
+# Auto-upgrade: on the embedded store the business worker is the single writer of its SQLite
+# file, and on PostgreSQL a rollout replaces its replicas too, so the build that started a refund
+# is gone once its pods are replaced. A pinned
 # refund would wait for it forever; this one moves to the new build, which must replay it (a
 # change to this workflow goes behind workflow.patched, and the replay gate checks it).
 @workflow.defn(versioning_behavior=when_versioned(VersioningBehavior.AUTO_UPGRADE))

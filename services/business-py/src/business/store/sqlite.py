@@ -1,30 +1,42 @@
-"""SQLite store of the business namespace: orders, refunds and tickets.
+"""The embedded store (the default): orders, refunds and tickets in one SQLite file.
 
-The store is the write side of exactly-once refunds: ``refunds.idempotency_key`` is UNIQUE and
-:meth:`Store.apply_refund` checks for it and writes in one ``BEGIN IMMEDIATE`` transaction, so a
-key is refunded at most once no matter how many workflow runs, activity retries, worker
-processes or threads ask for it.
+The write side of exactly-once refunds: ``refunds.idempotency_key`` is UNIQUE and
+:meth:`SqliteStore.refund_once` checks for it and writes in one ``BEGIN IMMEDIATE`` transaction,
+so a key is refunded at most once no matter how many workflow runs, activity retries, worker
+processes or threads ask for it. One file serves one worker deployment (one replica): scale out
+with :mod:`business.store.postgres`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from business.store.common import (
+    FIRST_TICKET_NUMBER,
+    REFUND_COLUMNS,
+    SEED_ORDERS,
+    TICKET_COLUMNS,
+    InvalidRefund,
+    InvalidTicket,
+    OrderNotFound,
+    Store,
+    StoreError,
+    check_key,
+    check_new_ticket,
+    check_refund_amount,
+    now_text,
+    refund_from_row,
+    refund_id_for,
+)
 from nexus_contracts.business import (
-    MIN_AMOUNT_CENTS,
     ORDER_PARTIALLY_REFUNDED,
     ORDER_REFUNDED,
     REFUND_COMPLETED,
     TICKET_OPEN,
-    TICKET_PRIORITIES,
     CreateTicketRequest,
     Order,
     OrderItem,
@@ -105,124 +117,12 @@ _ADDED_TICKET_COLUMNS = {
 # Version 3: who owns an order (backfilled for the seeded orders of an older file).
 _ADDED_ORDER_COLUMNS = {"customer_id": "TEXT NOT NULL DEFAULT ''", "fulfilment": "TEXT NOT NULL DEFAULT ''"}
 
-# Numbers start above zero-padded-looking ids so a ticket id never reads like a count.
-FIRST_TICKET_NUMBER = 1001
-
-
-@dataclass(frozen=True)
-class _SeedOrder:
-    order_id: str
-    customer: str
-    customer_id: str
-    status: str
-    currency: str
-    items: tuple[OrderItem, ...]
-
-
-# ORD-1001 is exactly nexus/business/examples/get_order.output.json: the contract example and a
-# live lookup on a fresh stack must agree.
-SEED_ORDERS: tuple[_SeedOrder, ...] = (
-    _SeedOrder(
-        "ORD-1001",
-        "Ada Lovelace",
-        "cust-ada",
-        "delivered",
-        "EUR",
-        (OrderItem("KB-01", "Mechanical keyboard", 1, 12900),),
-    ),
-    _SeedOrder(
-        "ORD-1002",
-        "Grace Hopper",
-        "cust-grace",
-        "shipped",
-        "USD",
-        (OrderItem("DK-07", "USB-C dock", 1, 8900), OrderItem("CB-02", "HDMI cable", 2, 1200)),
-    ),
-    _SeedOrder("ORD-1003", "Alan Turing", "cust-alan", "placed", "EUR", (OrderItem("MA-03", "Monitor arm", 1, 5400),)),
-    _SeedOrder(
-        "ORD-1004",
-        "Katherine Johnson",
-        "cust-katherine",
-        "delivered",
-        "USD",
-        (
-            OrderItem("HP-11", "Noise-cancelling headphones", 1, 24900),
-            OrderItem("CS-04", "Carrying case", 1, 1900),
-        ),
-    ),
-    _SeedOrder(
-        "ORD-1005",
-        "Edsger Dijkstra",
-        "cust-edsger",
-        "delivered",
-        "EUR",
-        (OrderItem("MS-05", "Ergonomic mouse", 1, 4900), OrderItem("MP-01", "Mouse pad", 2, 900)),
-    ),
-    _SeedOrder(
-        "ORD-1006", "Barbara Liskov", "cust-barbara", "shipped", "EUR", (OrderItem("LS-02", "Laptop stand", 1, 3900),)
-    ),
-)
-
-
-class OrderNotFound(LookupError):
-    """No order has the requested id."""
-
-    def __init__(self, order_id: str) -> None:
-        super().__init__(f"order {order_id} does not exist")
-        self.order_id = order_id
-
-
-class InvalidRefund(ValueError):
-    """The refund cannot be applied as asked (amount not positive, or more than is left)."""
-
-
-class InvalidTicket(ValueError):
-    """The ticket cannot be created as asked (empty subject, unknown priority, empty key)."""
-
-
-def db_path_from_env() -> Path:
-    return Path(os.environ.get(DB_PATH_ENV) or DEFAULT_DB_PATH)
-
-
-def refund_id_for(idempotency_key: str) -> str:
-    """The refund id a key always maps to, so a retry reports the id of the first attempt.
-
-    64 bits of the hash: 32 (the example's length) collide with ~1% odds at ten thousand keys,
-    and refund_id is a primary key.
-    """
-    return "RF-" + hashlib.sha256(idempotency_key.encode()).hexdigest()[:16]
-
-
-def format_money(cents: int, currency: str) -> str:
-    return f"{cents / 100:.2f} {currency}"
-
-
-_REFUND_COLUMNS = "refund_id, order_id, amount_cents, currency, idempotency_key"
-_TICKET_COLUMNS = "ticket_id, order_id, subject, body, priority, status, created_at, idempotency_key, customer_id"
-
 
 def _ticket_from_row(row: sqlite3.Row) -> Ticket:
     return Ticket(**{key: row[key] for key in row.keys()})
 
 
-def _refund_from_row(row: sqlite3.Row) -> RefundResult:
-    # Only completed refunds are ever stored: the row is written in the transaction that
-    # moves the money.
-    return RefundResult(
-        refund_id=row["refund_id"],
-        order_id=row["order_id"],
-        amount_cents=row["amount_cents"],
-        currency=row["currency"],
-        status=REFUND_COMPLETED,
-        idempotency_key=row["idempotency_key"],
-    )
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-class Store:
+class SqliteStore(Store):
     """One connection (a worker opens one store), shared by the worker's threads under a lock.
 
     SQLite serialises writers anyway; the lock keeps one connection's transactions from
@@ -240,6 +140,7 @@ class Store:
             self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA foreign_keys = ON")
+            self._refuse_newer_schema()
             self._migrate_and_seed()
         except BaseException:
             self._conn.close()
@@ -248,6 +149,22 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def unready_reason(self) -> str | None:
+        try:
+            with self._lock:
+                self._conn.execute("SELECT 1 FROM orders LIMIT 1").fetchall()
+        except sqlite3.Error as err:
+            return f"the business database at {self.path} cannot be read: {err}"
+        return None
+
+    def _refuse_newer_schema(self) -> None:
+        version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the business database at {self.path} has schema version {version}, newer than this build's "
+                f"{SCHEMA_VERSION}: run a business worker at least as new as the one that wrote it"
+            )
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -286,9 +203,9 @@ class Store:
 
     @staticmethod
     def _seed(conn: sqlite3.Connection) -> None:
-        created = _now()
+        created = now_text()
         for order in SEED_ORDERS:
-            total = sum(item.quantity * item.price_cents for item in order.items)
+            total = order.total_cents
             conn.execute(
                 "INSERT INTO orders (order_id, customer, customer_id, status, fulfilment, total_cents,"
                 " refunded_cents, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)",
@@ -340,17 +257,17 @@ class Store:
     @staticmethod
     def _read_refund(conn: sqlite3.Connection, idempotency_key: str) -> RefundResult | None:
         row = conn.execute(
-            f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE idempotency_key = ?", (idempotency_key,)
+            f"SELECT {REFUND_COLUMNS} FROM refunds WHERE idempotency_key = ?", (idempotency_key,)
         ).fetchone()
-        return None if row is None else _refund_from_row(row)
+        return None if row is None else refund_from_row(row)
 
     def refunds_for_order(self, order_id: str) -> list[RefundResult]:
         with self._lock:
             rows = self._conn.execute(
-                f"SELECT {_REFUND_COLUMNS} FROM refunds WHERE order_id = ? ORDER BY created_at, refund_id",
+                f"SELECT {REFUND_COLUMNS} FROM refunds WHERE order_id = ? ORDER BY created_at, refund_id",
                 (order_id,),
             ).fetchall()
-        return [_refund_from_row(row) for row in rows]
+        return [refund_from_row(row) for row in rows]
 
     def check_refund(self, order_id: str, amount_cents: int, idempotency_key: str) -> None:
         """Raise what :meth:`apply_refund` would raise now, without writing anything.
@@ -370,21 +287,8 @@ class Store:
         ).fetchone()
         if order is None:
             raise OrderNotFound(order_id)
-        currency = order["currency"]
-        remaining = order["total_cents"] - order["refunded_cents"]
-        if amount_cents < MIN_AMOUNT_CENTS:
-            raise InvalidRefund(f"refund amount must be a positive number of cents, got {amount_cents}")
-        if amount_cents > remaining:
-            raise InvalidRefund(
-                f"cannot refund {format_money(amount_cents, currency)} on order {order_id}: "
-                f"only {format_money(remaining, currency)} of "
-                f"{format_money(order['total_cents'], currency)} is left to refund"
-            )
+        check_refund_amount(order_id, amount_cents, order["total_cents"], order["refunded_cents"], order["currency"])
         return order
-
-    def apply_refund(self, order_id: str, amount_cents: int, reason: str, idempotency_key: str) -> RefundResult:
-        """Refund ``amount_cents`` of an order, once per ``idempotency_key`` (see :meth:`refund_once`)."""
-        return self.refund_once(order_id, amount_cents, reason, idempotency_key)[0]
 
     def refund_once(
         self, order_id: str, amount_cents: int, reason: str, idempotency_key: str
@@ -401,8 +305,7 @@ class Store:
         Raises :class:`OrderNotFound` or :class:`InvalidRefund` for a new key that cannot be
         refunded; both are final, retrying cannot change the answer.
         """
-        if not idempotency_key:
-            raise InvalidRefund("a refund needs a non-empty idempotency key")
+        check_key(idempotency_key, InvalidRefund, "a refund")
         with self._write() as conn:
             existing = self._read_refund(conn, idempotency_key)
             if existing is not None:
@@ -413,7 +316,7 @@ class Store:
             conn.execute(
                 "INSERT INTO refunds (refund_id, order_id, amount_cents, currency, reason,"
                 " idempotency_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (refund_id, order_id, amount_cents, currency, reason, idempotency_key, _now()),
+                (refund_id, order_id, amount_cents, currency, reason, idempotency_key, now_text()),
             )
             refunded = order["refunded_cents"] + amount_cents
             status = ORDER_REFUNDED if refunded == order["total_cents"] else ORDER_PARTIALLY_REFUNDED
@@ -430,19 +333,6 @@ class Store:
                 idempotency_key=idempotency_key,
             ), True
 
-    def create_ticket(
-        self,
-        subject: str,
-        idempotency_key: str,
-        body: str = "",
-        order_id: str | None = None,
-        priority: str = "normal",
-        customer_id: str | None = None,
-    ) -> Ticket:
-        """Open a ticket, once per ``idempotency_key`` (see :meth:`ticket_once`)."""
-        request = CreateTicketRequest(subject, idempotency_key, body, order_id, priority, customer_id)
-        return self.ticket_once(request)[0]
-
     def ticket_once(self, request: CreateTicketRequest) -> tuple[Ticket, bool]:
         """Open a ticket, once per idempotency key; True if this call opened it.
 
@@ -457,16 +347,12 @@ class Store:
         """
         subject, idempotency_key, body = request.subject, request.idempotency_key, request.body
         order_id, priority, customer_id = request.order_id, request.priority, request.customer_id
-        if not idempotency_key:
-            raise InvalidTicket("a ticket needs a non-empty idempotency key")
+        check_key(idempotency_key, InvalidTicket, "a ticket")
         with self._write() as conn:
             existing = self._read_ticket(conn, "idempotency_key", idempotency_key)
             if existing is not None:
                 return existing, False
-            if not subject.strip():
-                raise InvalidTicket("a ticket needs a non-empty subject")
-            if priority not in TICKET_PRIORITIES:
-                raise InvalidTicket(f"priority must be one of {', '.join(TICKET_PRIORITIES)}, got {priority!r}")
+            check_new_ticket(subject, priority)
             if order_id is not None and self._read_order(conn, order_id) is None:
                 raise OrderNotFound(order_id)
             last = conn.execute(
@@ -479,12 +365,12 @@ class Store:
                 body=body,
                 priority=priority,
                 status=TICKET_OPEN,
-                created_at=_now(),
+                created_at=now_text(),
                 idempotency_key=idempotency_key,
                 customer_id=customer_id,
             )
             conn.execute(
-                f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO tickets ({TICKET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     ticket.ticket_id,
                     ticket.order_id,
@@ -504,7 +390,7 @@ class Store:
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO access_refusals (at, operation, customer_id, target, owner) VALUES (?, ?, ?, ?, ?)",
-                (_now(), operation, customer_id, target, owner),
+                (now_text(), operation, customer_id, target, owner),
             )
 
     def refusals(self) -> list[dict[str, str]]:
@@ -519,5 +405,5 @@ class Store:
     @staticmethod
     def _read_ticket(conn: sqlite3.Connection, column: str, value: str) -> Ticket | None:
         # ``column`` is one of two literals from this module, never caller input.
-        row = conn.execute(f"SELECT {_TICKET_COLUMNS} FROM tickets WHERE {column} = ?", (value,)).fetchone()
+        row = conn.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE {column} = ?", (value,)).fetchone()
         return None if row is None else _ticket_from_row(row)
