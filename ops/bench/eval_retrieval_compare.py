@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from drills.bench_report import git_commit, loadavg, print_targets, report_header
+from drills.bench_report import loadavg, print_targets, report_header, source_commit
 
 RUNS = {"embedded": "embedded.json", "postgres": "postgres.json", "postgres_hnsw": "postgres-hnsw.json"}
 HYBRID_MIN = 0.70
@@ -42,7 +42,7 @@ def main() -> int:
         ),
         "command": "make eval-retrieval BACKEND=postgres",
         **report_header(__doc__ or ""),
-        "commit": git_commit(Path(__file__).resolve().parents[2]),
+        "commit": source_commit(),
         "load_average": {"before": args.load_before, "after": loadavg()},
         "index_seconds": {name: round(report["index_seconds"], 2) for name, report in reports.items()},
         "settings": reports["embedded"]["settings"],

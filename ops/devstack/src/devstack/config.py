@@ -38,6 +38,9 @@ PORTS: dict[str, tuple[str, int]] = {
     # its server nodes take beyond the dev server's (cluster.NODES * cluster.NODE_BLOCK).
     "postgres": ("DEVSTACK_POSTGRES_PORT", 5433),
     "cluster_base": ("DEVSTACK_CLUSTER_BASE_PORT", 7300),
+    # Cluster mode's front door (devstack.frontdoor) serves its own metrics here; it listens for
+    # clients on the dev server's ports ("temporal", "temporal_http").
+    "frontdoor_metrics": ("DEVSTACK_FRONTDOOR_METRICS_PORT", 7236),
 }
 
 # What `make up STACK=...` may start: the embedded dev server, or a self-hosted cluster.

@@ -7,6 +7,7 @@ import platform
 import subprocess
 from datetime import UTC, datetime
 from importlib.metadata import version
+from pathlib import Path
 
 
 def report_header(doc: str) -> dict[str, object]:
@@ -24,14 +25,14 @@ def report_header(doc: str) -> dict[str, object]:
     }
 
 
-def git_commit(repo: os.PathLike[str] | str) -> str:
-    """The short commit the figures were measured on, marked when the work tree differed from it."""
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=repo).stdout.strip()
-
-    dirty = git("status", "--porcelain", "--untracked-files=no")
-    return git("rev-parse", "--short", "HEAD") + ("+uncommitted changes" if dirty else "")
+def source_commit() -> str:
+    """The commit the figures were measured on, ``+changes`` when the tracked files differ from it."""
+    root = Path(__file__).resolve().parents[4]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=root)
+    changed = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=root
+    )
+    return head.stdout.strip() + ("+changes" if changed.stdout.strip() else "")
 
 
 def loadavg() -> str:

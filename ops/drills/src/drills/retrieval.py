@@ -41,7 +41,7 @@ from devstack import scratchpg
 from devstack.config import REPO_ROOT
 from devstack.stack import DEV_DYNAMIC_CONFIG, retrieval_worker_binary
 from devstack.temporal_setup import ensure_nexus_endpoints, server_healthy, temporal_cli
-from drills.bench_report import git_commit, loadavg, print_targets, report_header
+from drills.bench_report import loadavg, print_targets, report_header, source_commit
 from drills.search_probe import PROBE_TASK_QUEUE, SearchProbe, SearchProbeWorkflow
 
 HOST = "127.0.0.1"
@@ -326,7 +326,7 @@ async def run(drill: Drill) -> dict[str, Any]:
         ),
         "command": "make drill-retrieval",
         **report_header(__doc__ or ""),
-        "commit": git_commit(REPO_ROOT),
+        "commit": source_commit(),
         "load_average": {"before": load_before, "after": loadavg()},
         "payload_encryption": "off (the drill measures failover; encryption is covered elsewhere)",
         "corpus": {
