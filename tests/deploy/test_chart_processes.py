@@ -121,8 +121,10 @@ async def test_the_rendered_chart_runs_every_process_and_answers_the_system_chec
     keyring = secrets["codec-keys"]
 
     workloads = [d for d in docs if d["kind"] in WORKLOADS]
-    # business-migrate runs with businessWorker.store=postgres only (test_helm_business_store.py).
-    assert {component_of(d) for d in workloads} == {"setup", *COMPONENT_DOCKERFILES} - {"business-migrate"}
+    # business-migrate runs with businessWorker.store=postgres only (test_helm_business_store.py),
+    # retrieval-migrate with retrievalWorker.backend=postgres only (test_helm_chart.py).
+    migrations = {"business-migrate", "retrieval-migrate"}
+    assert {component_of(d) for d in workloads} == {"setup", *COMPONENT_DOCKERFILES} - migrations
 
     # The setup hook first, as Helm runs it: its script against the empty server.
     done = run_to_completion(cluster.pod(the_one(docs, "Job", "setup"), secrets))

@@ -28,6 +28,7 @@ COMPONENT_DOCKERFILES = {
     "business-worker": "services/business-py/Dockerfile",
     "business-migrate": "services/business-py/Dockerfile",
     "retrieval-worker": "services/retrieval-go/Dockerfile",
+    "retrieval-migrate": "services/retrieval-go/Dockerfile",
     "codec-server": "codec-server/server/Dockerfile",
     "model-server": "services/model-server/Dockerfile",
     "approval-portal": "services/approval-portal/Dockerfile",

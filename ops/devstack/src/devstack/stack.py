@@ -337,11 +337,14 @@ class Stack:
         return specs
 
     def _prepare_worker_databases(self, log) -> None:
-        """DB=postgres: the workers' databases and roles, and the business schema (migrate)."""
+        """DB=postgres: the workers' databases and roles, and their schemas (migrate)."""
         assert self.worker_pg is not None
         databases = worker_databases.ensure(self.worker_pg, self.config.data_dir)
         log(f"{'business migrate':17} {worker_databases.migrate_business(databases['business'])}")
-        if not worker_databases.retrieval_speaks_postgres(retrieval_worker_binary()):
+        binary = retrieval_worker_binary()
+        if worker_databases.retrieval_speaks_postgres(binary):
+            log(f"{'retrieval migrate':17} {worker_databases.migrate_retrieval(databases['retrieval'], binary)}")
+        else:
             log(
                 f"{'retrieval-worker':17} this build has no PostgreSQL backend yet: embedded index, one replica "
                 "(devstack/worker_databases.py)"
