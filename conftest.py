@@ -16,6 +16,7 @@ ROOT = Path(__file__).parent
 
 INTEGRATION = (
     "tests/integration/",
+    "services/agent-py/tests/workflows/test_support_agent_external_tools.py",
     "tests/deploy/",
     "tests/codec/test_cross_language.py",
     "tests/ops/test_devstack_prometheus.py",

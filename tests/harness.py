@@ -35,13 +35,16 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support.browser import CHROMIUM, CHROMIUM_ARGS
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
+from temporalio.envconfig import ClientConfig
 
 from agent.ingest.command import expand
 from agent.ingest.types import OUTCOME_FAILED, IngestInput, IngestResult
 from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.ingest import IngestWorkflow
+from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from business.store import SEED_ORDERS
 from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack, knowledge_base_dir
@@ -135,9 +138,17 @@ def _stopped_cleanly_on_sigterm() -> Iterator[None]:
 @contextmanager
 def running_stack(data_dir: Path, *, db: str = "embedded", business_replicas: int | None = None) -> Iterator[Stack]:
     """``db="postgres"``: the workers on PostgreSQL (``make up DB=postgres``)."""
-    with _stopped_cleanly_on_sigterm(), _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
+    with _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
         config = dataclasses.replace(isolated_config(data_dir), db=db)
-        stack = Stack(config, external_temporal=external, business_replicas=business_replicas)
+        with brought_up(Stack(config, external_temporal=external, business_replicas=business_replicas)) as stack:
+            yield stack
+
+
+@contextmanager
+def brought_up(stack: Stack) -> Iterator[Stack]:
+    """``stack`` up with the demo knowledge base ingested; down after, whatever happened (a
+    SIGTERM included)."""
+    with _stopped_cleanly_on_sigterm():
         try:
             stack.up(log=lambda line: None)
             ingest_knowledge_base(stack)
@@ -168,11 +179,14 @@ def ingest_knowledge_base(stack: Stack) -> IngestResult:
 
 
 async def client_for(stack: Stack, namespace: str) -> Client:
-    """A client with the stack's key ring, as every real client of the system has."""
+    """A client with the stack's key ring, as every real client of the system has, connected
+    through Temporal's environment configuration as the stack's operator (on a cluster: its
+    client certificate and token; on the dev server: just the address)."""
     ring = FileKeySource(stack.config.keyring_path).load()
-    return await Client.connect(
-        stack.temporal_address, namespace=namespace, data_converter=data_converter(ring, namespace)
+    config = ClientConfig.load_client_connect_config(
+        disable_file=True, override_env_vars={**stack.client_env(), "TEMPORAL_NAMESPACE": namespace}
     )
+    return await Client.connect(**config, data_converter=data_converter(ring, namespace))
 
 
 def customer_of(text: str) -> str:
@@ -240,3 +254,53 @@ def codec_server_decode(stack: Stack, namespace: str, payloads: list[Payload]) -
             return response.status, response.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
+
+
+async def page_showing(url: str, text: str, screenshot: Path) -> tuple[str, list[str]]:
+    """Open ``url`` in headless Chromium and wait until ``text`` shows (the Web UI keeps polling:
+    wait for content, never for network idle); the page's HTML and every codec ``/decode`` call
+    the page made. A full-page screenshot goes to ``screenshot``."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1400, "height": 1800})
+            decode_calls: list[str] = []
+            page.on("request", lambda r: decode_calls.append(r.url) if "/decode" in r.url else None)
+            await page.goto(url)
+            await page.get_by_text(text).first.wait_for(timeout=60_000)
+            screenshot.parent.mkdir(exist_ok=True)
+            await page.screenshot(path=str(screenshot), full_page=True)
+            return await page.content(), decode_calls
+        finally:
+            await browser.close()
+
+
+async def run_system_check(client: Client, question: str, workflow_id: str) -> None:
+    """One system check (every hop: model, search, order, refund) asking ``question``: a history
+    whose payloads hold a text the caller knows."""
+    await client.execute_workflow(
+        SystemCheckWorkflow.run,
+        SystemCheckInput(question=question, order_id="ORD-1006", refund_cents=100),
+        id=workflow_id,
+        task_queue=AGENT_TASK_QUEUE,
+    )
+
+
+def agent(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The `agent` CLI as a person runs it (a subprocess with the stack's client settings)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **stack.client_env(), "COLUMNS": "200", **(env or {})},
+        timeout=120,
+    )
+    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
+    return done
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout

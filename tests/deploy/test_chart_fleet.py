@@ -79,6 +79,10 @@ def test_every_long_running_pod_takes_the_release_wide_settings() -> None:
         "--set",
         "modelServer.enabled=true",
         "--set",
+        "approvalPortal.enabled=true",
+        "--set",
+        "approvalPortal.auth.principals.existingSecret=leads",
+        "--set",
         "priorityClassName=fleet-high",
         "--set",
         "extraEnv[0].name=FLEET_REGION",
@@ -116,7 +120,8 @@ def test_every_long_running_pod_takes_the_release_wide_settings() -> None:
         assert keys == ["topology.kubernetes.io/zone", "kubernetes.io/hostname"], component
         for constraint in spec["topologySpreadConstraints"]:
             assert constraint["labelSelector"]["matchLabels"].items() <= doc["spec"]["selector"]["matchLabels"].items()
-    assert seen == set(COMPONENT_DOCKERFILES) - {"rollout", "system-check", "business-migrate"}
+    # Hook Jobs run and go; the migration Jobs render with a PostgreSQL store or backend only.
+    assert seen == set(COMPONENT_DOCKERFILES) - {"rollout", "system-check", "business-migrate", "retrieval-migrate", "reingest-schedule"}
     assert {p["spec"]["maxUnavailable"] for p in docs if p["kind"] == "PodDisruptionBudget"} == {2}
 
 

@@ -25,8 +25,11 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 from google.protobuf.json_format import MessageToDict
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from support.chart_processes import (
     LocalCluster,
     empty_dev_server,
@@ -46,6 +49,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from devstack import prometheus
+from devstack.secrets import ensure_mcp_tokens
 from payload_codec import DirectoryKeySource, EncryptionCodec
 
 pytestmark = SKIP_WITHOUT_HELM
@@ -85,6 +89,16 @@ async def llm_queue_rate_limit(address: str) -> tuple[float, int]:
     return described.effective_rate_limit.requests_per_second, described.effective_rate_limit.rate_limit_source
 
 
+async def lookup_over_mcp(url: str, token: str) -> dict:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+        async with streamable_http_client(url, http_client=http) as (read, write):
+            async with ClientSession(read, write) as client:
+                await client.initialize()
+                result = await client.call_tool("lookup_order", {"order_id": "ORD-1004"})
+    assert not result.is_error, result.content
+    return dict(result.structured_content or {})
+
+
 async def test_the_rendered_chart_runs_every_process_and_answers_the_system_check(
     temporal_server: str, tmp_path: Path
 ) -> None:
@@ -107,8 +121,10 @@ async def test_the_rendered_chart_runs_every_process_and_answers_the_system_chec
     keyring = secrets["codec-keys"]
 
     workloads = [d for d in docs if d["kind"] in WORKLOADS]
-    # business-migrate runs with businessWorker.store=postgres only (test_helm_business_store.py).
-    assert {component_of(d) for d in workloads} == {"setup", *COMPONENT_DOCKERFILES} - {"business-migrate"}
+    # business-migrate runs with businessWorker.store=postgres only (test_helm_business_store.py),
+    # retrieval-migrate with retrievalWorker.backend=postgres only (test_helm_chart.py).
+    migrations = {"business-migrate", "retrieval-migrate"}
+    assert {component_of(d) for d in workloads} == {"setup", *COMPONENT_DOCKERFILES} - migrations
 
     # The setup hook first, as Helm runs it: its script against the empty server.
     done = run_to_completion(cluster.pod(the_one(docs, "Job", "setup"), secrets))
@@ -157,6 +173,14 @@ async def test_the_rendered_chart_runs_every_process_and_answers_the_system_chec
         assert decode_status(codec_url, body, None)[0] == 401
         status, answer = decode_status(codec_url, body, auditor)
         assert status == 200 and base64.b64decode(answer["payloads"][0]["data"]) == plain.data, answer
+
+        # An MCP client looks up an order through the MCP server as the chart configured it (a
+        # workflow on the agent pool, Nexus to the business worker).
+        mcp_pod = next(p for p in pods if p.component == "mcp-server")
+        mcp_url = mcp_pod.ready_url.removesuffix("/readyz") + "/mcp"  # type: ignore[union-attr]
+        operator = ensure_mcp_tokens(tmp_path / "secrets" / "tokens-source").operator_token_file.read_text().strip()
+        order = await lookup_over_mcp(mcp_url, operator)
+        assert order["order_id"] == "ORD-1004" and order["currency"] == "USD", order
 
         # On a shared Prometheus, through the ServiceMonitor's relabelling, the SDK's series keep
         # their Temporal "namespace" label; the Kubernetes one moves aside and "release" is added.

@@ -94,13 +94,28 @@ EVERYTHING_ON = [
     "global.imageRegistry=registry.example.com",
     "--set",
     "global.imagePullSecrets[0]=registry-pull",
+    "--set",
+    "approvalPortal.enabled=true",
+    "--set",
+    "approvalPortal.auth.principals.existingSecret=agent-principals",
+    "--set",
+    "reingestSchedule.enabled=true",
+    "--set",
+    "reingestSchedule.documents.existingClaim=knowledge-base",
 ]
+POSTGRES_RETRIEVAL = (
+    "--set", "retrievalWorker.backend=postgres",
+    "--set", "retrievalWorker.replicas=3",
+    "--set", "retrievalWorker.database.url=postgresql://retrieval@db:5432/retrieval?sslmode=verify-full",
+    "--set", "retrievalWorker.database.passwordSecret=retrieval-db",
+)  # fmt: skip
 # Every pool autoscaled without KEDA: CPU HorizontalPodAutoscalers.
 HPA = [a for pool in ("agentWorker", "llmWorker", "embedWorker") for a in ("--set", f"{pool}.autoscaling.enabled=true")]
 RENDERS = {
     "defaults": [],
     "everything-on": EVERYTHING_ON,
     "hpa": HPA,
+    "retrieval-on-postgres": list(POSTGRES_RETRIEVAL),
     **{f"example-{p.stem}": ["-f", str(p)] for p in EXAMPLES},
 }
 
@@ -212,6 +227,8 @@ def test_probes_use_the_endpoints_the_processes_serve() -> None:
         "retrieval-worker": ("/healthz", "/readyz", 8401),
         "codec-server": ("/healthz", "/healthz", 8404),
         "model-server": ("/healthz", "/healthz", 8400),
+        "approval-portal": ("/healthz", "/readyz", 8405),
+        "mcp-server": ("/healthz", "/readyz", 8406),
     }
     seen = set()
     for doc in kinds(docs, "Deployment") + kinds(docs, "StatefulSet"):
@@ -261,6 +278,54 @@ def test_stateful_workers_are_single_replica_statefulsets_with_a_volume(componen
     assert {"name": "data", "mountPath": mount} in container["volumeMounts"]
     services = {s["metadata"]["name"] for s in kinds(docs, "Service")}
     assert sts["spec"]["serviceName"] in services
+
+
+def test_retrieval_on_postgres_is_a_stateless_deployment_after_its_migration() -> None:
+    docs = render(*POSTGRES_RETRIEVAL)
+    assert not [d for d in kinds(docs, "StatefulSet") if component_of(d) == "retrieval-worker"]
+    deployment = workload(docs, "Deployment", "retrieval-worker")
+    assert deployment["spec"]["replicas"] == 3
+    spec = deployment["spec"]["template"]["spec"]
+    assert "volumeClaimTemplates" not in deployment["spec"]
+    assert not [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "data"]
+    env = env_of(spec["containers"][0])
+    assert env["RETRIEVAL_BACKEND"]["value"] == "postgres"
+    assert env["RETRIEVAL_DATABASE_URL"]["value"].startswith("postgresql://retrieval@db:5432/")
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "retrieval-db", "key": "password"}
+    assert "RETRIEVAL_DATA_DIR" not in env
+    [pdb] = [d for d in kinds(docs, "PodDisruptionBudget") if component_of(d) == "retrieval-worker"]
+    assert pdb["spec"]["maxUnavailable"] == 1
+    [job] = [d for d in kinds(docs, "Job") if component_of(d) == "retrieval-migrate"]
+    hook = job["metadata"]["annotations"]
+    assert set(hook["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    migrate = job["spec"]["template"]["spec"]["containers"][0]
+    assert migrate["args"] == ["migrate"]
+    assert env_of(migrate)["PGPASSWORD"] == env["PGPASSWORD"]
+    # The embedded default renders neither.
+    default = render()
+    assert not [d for d in kinds(default, "Job") if component_of(d) == "retrieval-migrate"]
+    assert not [d for d in kinds(default, "Deployment") if component_of(d) == "retrieval-worker"]
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (("--set", "retrievalWorker.replicas=2"), "maximum: got 2, want 1"),
+        (("--set", "retrievalWorker.backend=postgres"), "/retrievalWorker/database/url"),
+        (
+            (
+                "--set",
+                "retrievalWorker.backend=postgres",
+                "--set",
+                "retrievalWorker.database.url=postgresql://u:pw@db/r",
+            ),
+            "/retrievalWorker/database/url",
+        ),
+        (("--set", "retrievalWorker.backend=sqlite"), "/retrievalWorker/backend"),
+    ],
+)
+def test_schema_refuses_impossible_retrieval_settings(args: tuple[str, ...], complaint: str) -> None:
+    assert complaint in helm_fails(*args)
 
 
 def test_agent_pools_share_one_blob_store_claim() -> None:
@@ -448,7 +513,8 @@ def test_self_hosted_defaults_connect_in_plain_text_to_the_frontend() -> None:
 # mentions would be ignored silently: the pod would start with a default instead of the
 # operator's value.
 PYTHON_LIBRARIES = ("temporalio", "openai", "opentelemetry")
-GO_LIBRARIES = ("go.temporal.io/sdk/contrib/envconfig", "go.opentelemetry.io/otel")
+# pgconn reads the libpq variables (PGPASSWORD, PGSSLROOTCERT, ...) of the PostgreSQL backend.
+GO_LIBRARIES = ("go.temporal.io/sdk/contrib/envconfig", "go.opentelemetry.io/otel", "github.com/jackc/pgx/v5")
 SOURCE_SUFFIXES = {".py", ".go", ".rs"}
 # The setup hook runs a shell script of the chart's own, which the process test runs.
 NOT_A_PROCESS_OF_OURS = {"setup"}
@@ -621,6 +687,8 @@ def test_service_monitor_selects_every_metrics_service() -> None:
         "business-worker",
         "codec-server",
         "model-server",
+        "approval-portal",
+        "mcp-server",
     }
     for service in selected:
         assert {p["name"] for p in service["spec"]["ports"]} & ports, service["metadata"]["name"]

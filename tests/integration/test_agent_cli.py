@@ -7,35 +7,15 @@ ORD-1004 (the demo's 150 USD, refunded once however often the demo runs).
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from harness import refunds_of
+from harness import agent, ok, refunds_of
 
 from devstack.stack import Stack
 from httpkit.testing import JwksIssuer
-
-
-def agent(stack: Stack, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "agent", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **stack.client_env(), "COLUMNS": "200", **(env or {})},
-        timeout=120,
-    )
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    return done
-
-
-def ok(done: subprocess.CompletedProcess[str]) -> str:
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
 
 
 def test_chat_commands_drive_a_conversation(stack: Stack) -> None:

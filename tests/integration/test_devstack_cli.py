@@ -21,6 +21,8 @@ PROCESSES = (
     "retrieval-worker",
     "business-worker",
     "agent-worker",
+    "approval-portal",
+    "mcp-server",
     "prometheus",
 )
 
@@ -39,6 +41,8 @@ def test_up_twice_status_endpoints_and_down_leave_nothing_running(tmp_path: Path
         first = _devstack(env, "up")
         assert first.returncode == 0, first.stdout + first.stderr
         assert "started" in first.stdout
+        # What `make demo` (which runs `make up`) shows a person: where to approve refunds.
+        assert f"Approval portal    http://127.0.0.1:{ports['approval_portal']}" in first.stdout
         pids = {p.stem: json.loads(p.read_text())["pid"] for p in (tmp_path / "run").glob("*.json")}
         assert set(pids) == set(PROCESSES)
 

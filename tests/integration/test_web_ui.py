@@ -2,64 +2,22 @@
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from pathlib import Path
 
-import pytest
-from harness import client_for
+from harness import client_for, page_showing, run_system_check
+from support.browser import ARTIFACTS, chromium_or_skip
 
-from agent.queues import AGENT_TASK_QUEUE
-from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from devstack.stack import Stack
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-# Without these, Chromium tries Google's services at start-up and the closed network refuses them.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (make test installs it with apt-get as root)")
-    return CHROMIUM
-
-
-async def test_ui_shows_the_decoded_workflow_input(stack: Stack, chromium: str) -> None:
-    from playwright.async_api import async_playwright
-
+async def test_ui_shows_the_decoded_workflow_input(stack: Stack) -> None:
+    chromium_or_skip()
     question = f"Can I return a keyboard bought {uuid.uuid4().hex[:6]}?"
     workflow_id = f"ui-decoded-{uuid.uuid4().hex[:8]}"
     client = await client_for(stack, "agents")
-    await client.execute_workflow(
-        SystemCheckWorkflow.run,
-        SystemCheckInput(question=question, order_id="ORD-1006", refund_cents=100),
-        id=workflow_id,
-        task_queue=AGENT_TASK_QUEUE,
-    )
-    ARTIFACTS.mkdir(exist_ok=True)
+    await run_system_check(client, question, workflow_id)
     url = f"{stack.config.ui_url}/namespaces/agents/workflows/{workflow_id}"
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1400, "height": 1800})
-            decode_calls: list[str] = []
-            page.on("request", lambda r: decode_calls.append(r.url) if "/decode" in r.url else None)
-            await page.goto(url)
-            # The UI keeps polling: wait for the content, never for network idle.
-            await page.get_by_text(question).first.wait_for(timeout=60_000)
-            await page.screenshot(path=str(ARTIFACTS / "ui-decoded-input.png"), full_page=True)
-            content = await page.content()
-        finally:
-            await browser.close()
+    content, decode_calls = await page_showing(url, question, ARTIFACTS / "ui-decoded-input.png")
     assert question in content
     assert any(call.startswith(stack.config.codec_server_url) for call in decode_calls), decode_calls
     audit = (stack.config.log_dir / "codec-audit.jsonl").read_text()

@@ -24,7 +24,7 @@ import pytest
 from harness import free_ports
 
 from devstack.processes import http_ok
-from devstack.secrets import CodecTokens, ensure_codec_tokens
+from devstack.secrets import CodecTokens, ensure_codec_tokens, ensure_mcp_tokens
 from devstack.stack import DEV_DYNAMIC_CONFIG, retrieval_worker_binary
 from devstack.temporal_setup import temporal_cli
 from keyops.store import DirectoryStore, new_key_id, new_key_material
@@ -243,7 +243,10 @@ def make_secrets(root: Path) -> tuple[dict[str, Path], CodecTokens]:
     tokens_dir.mkdir()
     tokens = ensure_codec_tokens(root / "secrets" / "tokens-source")
     shutil.copy(tokens.tokens_file, tokens_dir / "tokens.json")
-    return {"codec-keys": keyring, "codec-server-tokens": tokens_dir}, tokens
+    mcp_dir = root / "secrets" / "mcp-server-tokens"
+    mcp_dir.mkdir()
+    shutil.copy(ensure_mcp_tokens(root / "secrets" / "tokens-source").tokens_file, mcp_dir / "tokens.json")
+    return {"codec-keys": keyring, "codec-server-tokens": tokens_dir, "mcp-server-tokens": mcp_dir}, tokens
 
 
 def search_path() -> str:

@@ -28,8 +28,12 @@ COMPONENT_DOCKERFILES = {
     "business-worker": "services/business-py/Dockerfile",
     "business-migrate": "services/business-py/Dockerfile",
     "retrieval-worker": "services/retrieval-go/Dockerfile",
+    "retrieval-migrate": "services/retrieval-go/Dockerfile",
     "codec-server": "codec-server/server/Dockerfile",
     "model-server": "services/model-server/Dockerfile",
+    "approval-portal": "services/approval-portal/Dockerfile",
+    "reingest-schedule": "services/agent-py/Dockerfile",
+    "mcp-server": "services/mcp-server/Dockerfile",
     # The rollout hook Jobs and the `helm test` Pod run the agent image's rollout and agent CLIs.
     "rollout": "services/agent-py/Dockerfile",
     "system-check": "services/agent-py/Dockerfile",

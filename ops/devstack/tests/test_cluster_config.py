@@ -12,7 +12,7 @@ import jwt
 import pytest
 from cryptography import x509
 
-from devstack import cluster, pki
+from devstack import cluster, frontdoor, pki, webui
 from devstack.config import PORTS, StackConfig
 from devstack.processes import StackError
 from devstack.stack import DEV_DYNAMIC_CONFIG, Stack
@@ -26,11 +26,28 @@ def config(tmp_path: Path) -> StackConfig:
 def test_every_port_of_every_node_is_distinct_and_clear_of_the_other_defaults(config: StackConfig) -> None:
     node_ports = [p for n in range(cluster.NODES) for p in cluster.node_ports(config, n)]
     assert len(set(node_ports)) == len(node_ports)
-    shared = ("temporal", "temporal_http", "temporal_metrics", "cluster_base")
+    shared = ("temporal_metrics", "cluster_base")
     others = {port for name, port in config.ports.items() if name not in shared}
     assert not others & set(node_ports)
-    # Node 1 is where a dev-stack client looks.
-    assert cluster.node_port(config, 0, "frontend") == config.ports["temporal"]
+    # Node 1's metrics are the dev server's ("temporal" job); clients look for the front door
+    # where they look for the dev server, and it forwards to every node's frontend.
+    assert cluster.node_port(config, 0, "metrics") == config.ports["temporal_metrics"]
+    backends = cluster.frontdoor_backends(config)
+    assert set(backends["grpc"].values()) == {cluster.node_port(config, n, "frontend") for n in range(cluster.NODES)}
+
+
+def test_the_front_door_passes_tls_through_to_every_live_frontend(config: StackConfig) -> None:
+    rendered = frontdoor.render_config(config, cluster.frontdoor_backends(config))
+    assert f"bind {config.host}:{config.ports['temporal']}" in rendered
+    assert "mode tcp" in rendered and "ssl" not in rendered  # TLS ends at the Temporal frontend
+    for node in range(cluster.NODES):
+        port = cluster.node_port(config, node, "frontend")
+        assert f"server {cluster.node_name(node)} {config.host}:{port}" in rendered
+    assert "option redispatch" in rendered and "check inter" in rendered
+    # The cluster's own idea of its address is the front door's.
+    paths = cluster.ClusterPaths.of(config)
+    node = cluster.node_config(config, paths, 0, pki.ensure_pki(paths.pki), pki.ensure_token_issuer(paths.auth))
+    assert node["clusterMetadata"]["clusterInformation"]["active"]["rpcAddress"] == config.temporal_address
 
 
 def test_unknown_stack_kind_is_one_clear_error() -> None:
@@ -125,3 +142,15 @@ def test_a_base_port_that_pushes_membership_ports_past_smallint_is_one_clear_err
     high = dataclasses.replace(config, ports={**config.ports, "cluster_base": 32740})
     with pytest.raises(StackError, match="membership ports must stay at or below 32767"):
         cluster.check_ports(high)
+
+
+def test_the_web_ui_reads_through_the_front_door_over_mtls_with_a_read_only_token(config: StackConfig) -> None:
+    keys = pki.ensure_pki(cluster.ClusterPaths.of(config).pki)
+    rendered = webui.render_config(config, keys)
+    assert rendered["temporalGrpcAddress"] == config.temporal_address  # the front door, never one node
+    assert rendered["tls"]["certFile"] == str(keys.client_cert) and rendered["tls"]["serverName"] == pki.SERVER_NAME
+    assert rendered["codec"]["endpoint"] == config.codec_server_url
+    assert rendered["port"] == config.ports["temporal_ui"]
+    # What it may do: read, nothing else.
+    assert all(p.endswith(":read") for p in cluster.TOKEN_PERMISSIONS[webui.PRINCIPAL])
+    assert rendered["disableWriteActions"] is True

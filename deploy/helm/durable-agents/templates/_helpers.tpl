@@ -183,15 +183,19 @@ affinity:
 {{- end }}
 {{- end -}}
 
-{{/* Temporal connection env of a process in namespace .ns (dict "root" $ "ns" "agents").
+{{/* Temporal connection env of a process in namespace .ns (dict "root" $ "ns" "agents"; "shared"
+true: the chart-wide API key even where the namespace has its own, as the setup Job needs).
 Temporal's env config names, read alike by the Python and Go SDKs and the temporal CLI. */}}
 {{- define "durable-agents.temporalEnv" -}}
 {{- $t := .root.Values.temporal -}}
+{{- $apiKey := $t.apiKey -}}
+{{- $own := (index $t.namespaces .ns).apiKey | default dict -}}
+{{- if and $own.existingSecret (not .shared) }}{{ $apiKey = $own }}{{ end -}}
 - name: TEMPORAL_ADDRESS
   value: {{ include "durable-agents.temporalAddress" . | quote }}
 - name: TEMPORAL_NAMESPACE
   value: {{ (index $t.namespaces .ns).name | quote }}
-{{- if or $t.tls.enabled (eq $t.mode "cloud") $t.tls.existingSecret $t.apiKey.existingSecret }}
+{{- if or $t.tls.enabled (eq $t.mode "cloud") $t.tls.existingSecret $apiKey.existingSecret }}
 - name: TEMPORAL_TLS
   value: "true"
 {{- end }}
@@ -213,12 +217,12 @@ Temporal's env config names, read alike by the Python and Go SDKs and the tempor
 - name: TEMPORAL_TLS_DISABLE_HOST_VERIFICATION
   value: "true"
 {{- end }}
-{{- if $t.apiKey.existingSecret }}
+{{- if $apiKey.existingSecret }}
 - name: TEMPORAL_API_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ $t.apiKey.existingSecret }}
-      key: {{ $t.apiKey.key }}
+      name: {{ $apiKey.existingSecret }}
+      key: {{ $apiKey.key | default "api-key" }}
 {{- end }}
 {{- end -}}
 

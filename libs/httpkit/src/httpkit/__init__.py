@@ -79,15 +79,16 @@ def bind_socket(host: str, port: int, *, port_env: str, port_flag: str | None = 
     return sock
 
 
-def serve(app: ASGIApp, sock: socket.socket) -> None:
-    """Serve until SIGTERM or Ctrl-C, then return (after uvicorn's graceful shutdown)."""
+def serve(app: ASGIApp, sock: socket.socket, *, lifespan: bool = False) -> None:
+    """Serve until SIGTERM or Ctrl-C, then return (after uvicorn's graceful shutdown).
+    ``lifespan``: run the app's startup and shutdown (an MCP server's session manager needs it)."""
     config = uvicorn.Config(
         app,
         log_config=None,
         # Each server writes its own one line per request, careful about what it prints;
         # uvicorn's access log would duplicate it with less care.
         access_log=False,
-        lifespan="off",
+        lifespan="on" if lifespan else "off",
         timeout_graceful_shutdown=5,
         server_header=False,
     )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import sys
 from pathlib import Path
 
+from devstack import mcp
 from devstack.config import DB_KINDS, REPO_ROOT, STACK_KINDS, StackConfig
 from devstack.processes import StackError
 from devstack.stack import Stack
@@ -37,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.add_argument("-f", "--follow", action="store_true")
     logs.add_argument("-n", "--lines", type=int, default=40)
     commands.add_parser("env", help="print the export lines a shell needs to use the stack (eval them)")
+    commands.add_parser("mcp-config", help="print an MCP client configuration (JSON) for the stack's MCP server")
     run = commands.add_parser("run", help="run a command with the stack's client settings")
     run.add_argument("argv", nargs=argparse.REMAINDER, help="-- command [args...]")
     args = parser.parse_args(argv)
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"codec endpoint     {stack.config.codec_server_url} "
                 f"(tokens: {tokens.developer_token_file}, {tokens.auditor_token_file})"
             )
+            token_dir = mcp.tokens(stack.config).tokens_file.parent
+            print(f"MCP server         {mcp.url(stack.config)} (tokens: {token_dir}/mcp-token-*; make mcp-config)")
             print('ready. Use the CLI with: eval "$(.venv/bin/python -m devstack env)"; .venv/bin/agent check')
         elif args.command == "env":
             secret_files = stack.secret_files()
@@ -63,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
                     print(f'export {name}="$(cat {shlex.quote(str(secret_files[name]))})"')
                 else:
                     print(f"export {name}={shlex.quote(value)}")
+        elif args.command == "mcp-config":
+            # Secrets (a cluster's API key) stay in their files, never in a printed configuration.
+            secret = stack.secret_files()
+            env = {
+                k: v for k, v in stack.client_env().items() if k.startswith(("TEMPORAL_", "CODEC_")) and k not in secret
+            }
+            print(json.dumps(mcp.client_config(stack.config, env), indent=2))
         elif args.command == "run":
             argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
             if not argv:

@@ -7,9 +7,11 @@ pay off when roles scale apart; here the point is that any one node can be kille
 cluster keeps every role (issue 16's drill kills nodes one by one), with three processes instead
 of the twelve a role-per-process layout with the same redundancy would take on two cores.
 
-Ports: node 1 listens where the dev server does (``temporal``: frontend gRPC, ``temporal_http``,
-``temporal_metrics``), so every client, Prometheus job and test that knows the dev stack finds the
-cluster at the same address. Every other port is ``cluster_base + NODE_BLOCK * node + offset``.
+Ports: clients reach the nodes' frontends through the front door (:mod:`devstack.frontdoor`), which
+listens where the dev server does (``temporal``, ``temporal_http``), so every client and test that
+knows the dev stack finds the cluster at the same address; node 1's metrics are on the dev
+server's ``temporal_metrics`` (Prometheus job ``temporal``). Every other port is
+``cluster_base + NODE_BLOCK * node + offset``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ TOKEN_PERMISSIONS: dict[str, list[str]] = {
     "agent-worker": ["agents:write"],
     "retrieval-worker": ["retrieval:write"],
     "business-worker": ["business:write"],
+    # The Web UI's own identity (devstack.webui): it reads, changes nothing. Cluster-wide, because
+    # the UI lists namespaces and reads the cluster's info (calls of the cluster's scope).
+    "web-ui": ["temporal-system:read"],
 }
 
 
@@ -101,10 +106,17 @@ def node_name(node: int) -> str:
 
 
 def node_port(config: StackConfig, node: int, what: str) -> int:
-    dev_port = {"frontend": "temporal", "frontend_http": "temporal_http", "metrics": "temporal_metrics"}
-    if node == 0 and what in dev_port:
-        return config.ports[dev_port[what]]
+    if node == 0 and what == "metrics":
+        return config.ports["temporal_metrics"]
     return config.ports["cluster_base"] + NODE_BLOCK * node + _OFFSETS[what]
+
+
+def frontdoor_backends(config: StackConfig) -> dict[str, dict[str, int]]:
+    """The nodes' frontend ports, gRPC and HTTP, by node name: what the front door balances over."""
+    return {
+        protocol: {node_name(n): node_port(config, n, what) for n in range(NODES)}
+        for protocol, what in (("grpc", "frontend"), ("http", "frontend_http"))
+    }
 
 
 def node_ports(config: StackConfig, node: int) -> list[int]:
@@ -330,8 +342,9 @@ def node_config(config: StackConfig, paths: ClusterPaths, node: int, pki: Cluste
                     "enabled": True,
                     "initialFailoverVersion": 1,
                     "rpcName": "frontend",
-                    "rpcAddress": f"{config.host}:{node_port(config, 0, 'frontend')}",
-                    "httpAddress": f"{config.host}:{node_port(config, 0, 'frontend_http')}",
+                    # The cluster's address is its front door's, not one node's.
+                    "rpcAddress": config.temporal_address,
+                    "httpAddress": f"{config.host}:{config.ports['temporal_http']}",
                 }
             },
         },

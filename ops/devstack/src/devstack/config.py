@@ -23,6 +23,8 @@ PORTS: dict[str, tuple[str, int]] = {
     "business_worker": ("DEVSTACK_BUSINESS_WORKER_PORT", 8402),
     "agent_worker": ("DEVSTACK_AGENT_WORKER_PORT", 8403),
     "codec_server": ("DEVSTACK_CODEC_SERVER_PORT", 8404),
+    "approval_portal": ("DEVSTACK_APPROVAL_PORTAL_PORT", 8405),
+    "mcp_server": ("DEVSTACK_MCP_SERVER_PORT", 8406),
     # Python workers serve the Temporal SDK's Prometheus exporter (SDK and custom metrics) on a
     # port of its own: the core SDK binds it, so it cannot share the health server's port.
     "business_metrics": ("DEVSTACK_BUSINESS_METRICS_PORT", 8412),
@@ -38,6 +40,9 @@ PORTS: dict[str, tuple[str, int]] = {
     # its server nodes take beyond the dev server's (cluster.NODES * cluster.NODE_BLOCK).
     "postgres": ("DEVSTACK_POSTGRES_PORT", 5433),
     "cluster_base": ("DEVSTACK_CLUSTER_BASE_PORT", 7300),
+    # Cluster mode's front door (devstack.frontdoor) serves its own metrics here; it listens for
+    # clients on the dev server's ports ("temporal", "temporal_http").
+    "frontdoor_metrics": ("DEVSTACK_FRONTDOOR_METRICS_PORT", 7236),
 }
 
 # What `make up STACK=...` may start: the embedded dev server, or a self-hosted cluster.
@@ -124,6 +129,8 @@ class StackConfig:
             "business-worker": "business_metrics",
             "agent-worker": "agent_metrics",
             "codec-server": "codec_server",
+            "approval-portal": "approval_portal",
+            "mcp-server": "mcp_server",
         }
         return {job: f"{self.host}:{self.ports[port]}" for job, port in jobs.items()}
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from agent.identity import principals_document
 from business.store import SEED_ORDERS
 from devstack.config import NAMESPACES
+from mcpserver.auth import RIGHTS as MCP_RIGHTS
 
 
 def write_private(path: Path, content: str | bytes) -> None:
@@ -108,4 +109,42 @@ def ensure_agent_principals(directory: Path) -> AgentPrincipals:
             write_private(path, token + "\n")
             entries.append((subject, token, customer_id))
         write_private(found.principals_file, json.dumps(principals_document(entries), indent=2) + "\n")
+    return found
+
+
+@dataclass(frozen=True)
+class McpTokens:
+    tokens_file: Path
+    """Digests and rights of every MCP token (MCP_TOKENS_FILE)."""
+    operator_token_file: Path
+    """Every right, for any customer (a support lead's MCP client)."""
+    customer_token_file: Path
+    """Every right, acting for the seeded customer cust-ada only."""
+    search_token_file: Path
+    """knowledge:read only: what a documentation assistant needs."""
+
+
+def ensure_mcp_tokens(directory: Path) -> McpTokens:
+    """The MCP server's local tokens, each random, kept by digest (mcpserver.auth)."""
+    found = McpTokens(
+        tokens_file=directory / "mcp-tokens.json",
+        operator_token_file=directory / "mcp-token-operator",
+        customer_token_file=directory / "mcp-token-cust-ada",
+        search_token_file=directory / "mcp-token-search",
+    )
+    if not found.tokens_file.exists():
+        every = list(MCP_RIGHTS)
+        entries: dict[str, dict[str, object]] = {}
+        for path, subject, rights, customer_id in [
+            (found.operator_token_file, "local-mcp-operator", every, None),
+            (found.customer_token_file, "cust-ada", every, "cust-ada"),
+            (found.search_token_file, "local-mcp-search", ["knowledge:read"], None),
+        ]:
+            token = secrets.token_urlsafe(32)
+            write_private(path, token + "\n")
+            entry: dict[str, object] = {"subject": subject, "rights": rights}
+            if customer_id:
+                entry["customer_id"] = customer_id
+            entries[hashlib.sha256(token.encode()).hexdigest()] = entry
+        write_private(found.tokens_file, json.dumps(entries, indent=2) + "\n")
     return found

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import cluster, postgres, prometheus, worker_databases
+from devstack import cluster, frontdoor, mcp, portal, postgres, prometheus, webui, worker_databases
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
-from devstack.pki import SERVER_NAME, ensure_pki, ensure_token_issuer
+from devstack.pki import SERVER_NAME, ClusterPki, TokenIssuer, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
 from devstack.secrets import AgentPrincipals, CodecTokens, ensure_agent_principals, ensure_codec_tokens, ensure_keyring
 from devstack.temporal_setup import (
@@ -109,7 +109,7 @@ class Stack:
         if self.external_temporal:
             return database
         if self.cluster:
-            return ["postgres", *(cluster.node_name(n) for n in range(cluster.NODES))]
+            return ["postgres", *(cluster.node_name(n) for n in range(cluster.NODES)), frontdoor.NAME]
         return [*database, "temporal"]
 
     def credentials(self, principal: str) -> dict[str, str]:
@@ -174,6 +174,10 @@ class Stack:
         elif self.external_temporal is None:
             specs.append(self._dev_server_spec())
         specs += self._server_specs() + self._worker_specs()
+        specs.append(
+            portal.spec(self.config, self._worker_env("agents", "operator"), self.agent_principals.principals_file)
+        )
+        specs.append(mcp.spec(self.config, self._worker_env("agents", "agent-worker")))
         if scraper := self._scraper_spec():
             specs.append(scraper)
         return specs
@@ -333,11 +337,14 @@ class Stack:
         return specs
 
     def _prepare_worker_databases(self, log) -> None:
-        """DB=postgres: the workers' databases and roles, and the business schema (migrate)."""
+        """DB=postgres: the workers' databases and roles, and their schemas (migrate)."""
         assert self.worker_pg is not None
         databases = worker_databases.ensure(self.worker_pg, self.config.data_dir)
         log(f"{'business migrate':17} {worker_databases.migrate_business(databases['business'])}")
-        if not worker_databases.retrieval_speaks_postgres(retrieval_worker_binary()):
+        binary = retrieval_worker_binary()
+        if worker_databases.retrieval_speaks_postgres(binary):
+            log(f"{'retrieval migrate':17} {worker_databases.migrate_retrieval(databases['retrieval'], binary)}")
+        else:
             log(
                 f"{'retrieval-worker':17} this build has no PostgreSQL backend yet: embedded index, one replica "
                 "(devstack/worker_databases.py)"
@@ -353,7 +360,13 @@ class Stack:
             prometheus.add_targets(
                 c,
                 "temporal-nodes",
-                {cluster.node_name(n): f"{host}:{cluster.node_port(c, n, 'metrics')}" for n in range(1, cluster.NODES)},
+                {
+                    **{
+                        cluster.node_name(n): f"{host}:{cluster.node_port(c, n, 'metrics')}"
+                        for n in range(1, cluster.NODES)
+                    },
+                    frontdoor.NAME: f"{host}:{c.ports['frontdoor_metrics']}",
+                },
             )
         return scraper
 
@@ -376,7 +389,16 @@ class Stack:
         return [
             cluster.postgres_spec(c, self.cluster),
             *cluster.node_specs(c, self.cluster, pki, issuer, node_ready),
+            frontdoor.spec(c, self.cluster.root / "frontdoor.cfg", cluster.frontdoor_backends(c)),
+            *self._ui_specs(pki, issuer),
         ]
+
+    def _ui_specs(self, pki: ClusterPki, issuer: TokenIssuer) -> list[ProcessSpec]:
+        """The cluster's Web UI when built (it starts with the workers, after the front door)."""
+        assert self.cluster is not None
+        issuer.token(webui.PRINCIPAL, cluster.TOKEN_PERMISSIONS[webui.PRINCIPAL])
+        ui = webui.spec(self.config, self.cluster.root / "ui", pki, issuer.token_file(webui.PRINCIPAL))
+        return [ui] if ui else []
 
     def worker_names(self, base: str) -> list[str]:
         """The replicas of one worker (``business-worker``, ``business-worker-2``, ...)."""
@@ -395,7 +417,12 @@ class Stack:
             *self.worker_names("retrieval-worker"),
             *self.worker_names("business-worker"),
             "agent-worker",
+            portal.NAME,
+            mcp.NAME,
         ]
+        # The cluster's UI is optional like Prometheus: without its build the stack runs without it.
+        if self.cluster and (webui.binary() or self.processes.running(webui.NAME)):
+            names.append(webui.NAME)
         # Optional: without the binary a missing Prometheus is no failure (status exits 0).
         if prometheus.binary() or self.processes.running("prometheus"):
             names.append("prometheus")
@@ -411,10 +438,12 @@ class Stack:
         # The database first (a cluster's schema is applied before any node starts), then the
         # servers (the workers need them), then the workers together. A cluster's first node
         # starts before the others: on a new database the nodes race to write the cluster's
-        # metadata, and a node that loses exits.
+        # metadata, and a node that loses exits. The front door comes with the first node: the
+        # setup reaches the cluster through it.
         database = [n for n in self._server_processes() if n == "postgres"]
-        nodes = [n for n in self._server_processes() if n != "postgres"]
-        groups = [database, [*nodes[:1], "model-server", "codec-server"], nodes[1:]]
+        nodes = [n for n in self._server_processes() if n.startswith("temporal")]
+        door = [n for n in self._server_processes() if n == frontdoor.NAME]
+        groups = [database, [*nodes[:1], *door, "model-server", "codec-server"], nodes[1:]]
         named = {name for group in groups for name in group}
         phases = [[s for s in specs if s.name in group] for group in groups]
         phases.append([s for s in specs if s.name not in named])
@@ -431,8 +460,10 @@ class Stack:
                 self._prepare_server()
         if self.cluster:
             log(f"Temporal cluster   {self.temporal_address} (mTLS + JWT; `python -m devstack env` for the CLI)")
+            log(f"Temporal UI        {self.config.ui_url}" if webui.binary() else webui.BUILD_HINT)
         elif self.external_temporal is None:
             log(f"Temporal UI        {self.config.ui_url}")
+        log(f"Approval portal    {portal.url(self.config)} (sign in with {self.agent_principals.operator_token_file})")
         if prometheus.binary() is None:
             log(prometheus.INSTALL_HINT)
         else:
@@ -474,6 +505,8 @@ class Stack:
                 cluster.node_name(n): f"{host}:{cluster.node_port(self.config, n, 'frontend')} (mTLS + JWT)"
                 for n in range(cluster.NODES)
             },
+            frontdoor.NAME: f"{host}:{p['temporal']} -> the live nodes' frontends (TLS passes through)",
+            webui.NAME: f"{self.config.ui_url} (codec endpoint {self.config.codec_server_url})",
             "model-server": f"http://{host}:{p['model_server']}/v1",
             "codec-server": self.config.codec_server_url,
             **{
@@ -483,6 +516,8 @@ class Stack:
                 if _replica_port(port, n) in p
             },
             "agent-worker": f"http://{host}:{p['agent_worker']}/readyz",
+            portal.NAME: portal.url(self.config),
+            mcp.NAME: mcp.url(self.config),
             "prometheus": prometheus.url(self.config),
         }
         return [ProcessStatus(n, self.processes.running(n), urls[n]) for n in self.process_names()]

@@ -64,18 +64,18 @@ def business_env(db: WorkerDatabase) -> dict[str, str]:
 
 def migrate_business(db: WorkerDatabase) -> str:
     """Run ``business migrate`` against ``db``; its one line of output."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUSINESS_", "PG"))}
-    done = subprocess.run(
-        [sys.executable, "-m", "business", "migrate"],
-        env={**env, **business_env(db)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=REPO_ROOT,
-    )
+    return _migrate([sys.executable, "-m", "business", "migrate"], "BUSINESS_", business_env(db))
+
+
+def _migrate(argv: list[str], prefix: str, settings: dict[str, str]) -> str:
+    """Run a worker's migrate command with only ``settings`` of its own variables (and no PG*
+    from the caller's environment); its last line of output, or StackError with its last line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith((prefix, "PG"))}
+    done = subprocess.run(argv, env={**env, **settings}, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT)
     if done.returncode != 0:
         raise StackError((done.stderr or done.stdout).strip().splitlines()[-1])
-    return done.stdout.strip()
+    out = (done.stdout or done.stderr).strip()
+    return out.splitlines()[-1] if out else ""
 
 
 # ---- issue 17: the retrieval worker's PostgreSQL backend ---------------------------------------
@@ -101,3 +101,10 @@ def retrieval_env(db: WorkerDatabase, binary: Path) -> tuple[dict[str, str], int
     return {"RETRIEVAL_BACKEND": "postgres", "RETRIEVAL_DATABASE_URL": db.url, "PGPASSWORD": db.password()}, (
         RETRIEVAL_REPLICAS
     )
+
+
+def migrate_retrieval(db: WorkerDatabase, binary: Path) -> str:
+    """Run ``retrieval-worker migrate`` against ``db`` (the schema of the index, as the chart's
+    hook Job does); its log line."""
+    settings, _ = retrieval_env(db, binary)
+    return _migrate([str(binary), "migrate"], "RETRIEVAL_", settings)

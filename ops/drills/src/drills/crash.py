@@ -173,20 +173,34 @@ async def _conversation(client: _Client, cid: str) -> None:
     await client.call(lambda: chat.end(cid, request_id=ids["end"]))
 
 
+@dataclass(frozen=True)
+class KillSchedule:
+    """Which processes die, how many times, which stay down a while, and when (a random moment of
+    ``window_s`` after the previous kill, once a model call is in flight)."""
+
+    plan: tuple[tuple[str, ...], ...]
+    kills: int
+    held_down: frozenset[str]
+    window_s: tuple[float, float]
+    seed: int | None = None
+
+
 async def _killer(
     stack: Any,
-    kills: int,
-    window_s: tuple[float, float],
+    schedule: KillSchedule,
     stop_at: asyncio.Event,
-    rng: random.Random,
     model_server: str,
     faults: list[dict[str, Any]],
 ) -> list[tuple[Kill, float]]:
     """Kills the plan's targets in turn, each at a random moment of the window once a model call
-    is in flight (so every kill has an answer to lose); returns each kill with its ready time."""
+    is in flight (so every kill has an answer to lose); returns each kill with its ready time.
+    A kill that hits one of ``schedule.held_down`` keeps its targets down for SERVER_DOWN_S, as
+    an operator's (or a scheduler's) restart does; the others restart at once."""
+    rng = random.Random(schedule.seed)
+    plan, held_down = schedule.plan, schedule.held_down
     done: list[tuple[Kill, float]] = []
-    for number in range(kills):
-        await asyncio.sleep(rng.uniform(*window_s))
+    for number in range(schedule.kills):
+        await asyncio.sleep(rng.uniform(*schedule.window_s))
         deadline = time.monotonic() + IN_FLIGHT_WAIT_S
         while not stop_at.is_set() and time.monotonic() < deadline:
             if await asyncio.to_thread(chat_calls_in_flight, model_server):
@@ -194,14 +208,14 @@ async def _killer(
             await asyncio.sleep(0.05)
         if stop_at.is_set():
             break
-        targets = KILL_PLAN[number % len(KILL_PLAN)]
+        targets = plan[number % len(plan)]
         killed_at, killed = datetime.now(UTC), time.monotonic()
         for name in targets:
             await asyncio.to_thread(stop, stack, name, kill=True)
-        if TEMPORAL in targets:
+        if held_down.intersection(targets):
             await asyncio.sleep(SERVER_DOWN_S)
         # Servers first: a worker's readiness check needs the Temporal server.
-        for name in sorted(targets, key=lambda n: n not in (TEMPORAL, MODEL_SERVER)):
+        for name in sorted(targets, key=lambda n: n not in (*held_down, MODEL_SERVER)):
             await asyncio.to_thread(start, stack, name)
         if MODEL_SERVER in targets:
             _set_faults(model_server, faults)  # fault rules live in the server's memory
@@ -278,22 +292,11 @@ async def run_drill(
     timeout_s: float = 900,
 ) -> Summary:
     began_at = time.monotonic()
-    customer = _Client(Conversations(client, patience_s=CLIENT_PATIENCE_S))
-    run = uuid.uuid4().hex[:6]
-    cids = [f"drill-crash-{run}-{i:03d}" for i in range(conversations)]
     model_server = stack.config.model_server_url.removesuffix("/v1")
-    # The simulator answers in milliseconds, so a kill would almost never find a model call
-    # running; slowed down, kills cut calls in flight and the drill proves they are told apart.
-    faults = [
-        {"kind": "slow", "delay_s": model_delay_s, "endpoint": "chat.completions", "match": f"drill-crash-{run}-"}
-    ]
-    _set_faults(model_server, faults)
-    stop = asyncio.Event()
-    try:
-        killer = _killer(stack, kills, kill_window_s, stop, random.Random(seed), model_server, faults)
-        results, kill_log = await _talk_while_killing(customer, cids, killer, stop, concurrency, timeout_s)
-    finally:
-        _set_faults(model_server, [])
+    schedule = KillSchedule(KILL_PLAN, kills, frozenset({TEMPORAL}), kill_window_s, seed)
+    customer, cids, results, kill_log = await converse_while_killing(
+        stack, client, "drill-crash", conversations, concurrency, schedule, model_delay_s, timeout_s
+    )
     for kill, ready in kill_log:
         after = [t for t in customer.answered_at if t >= ready]
         kill.resume_s = round(min(after) - ready, 1) if after else None
@@ -304,6 +307,36 @@ async def run_drill(
     summary.resends, summary.slowest_request_s = customer.resends, round(customer.slowest_s, 1)
     summary.duration_s = round(time.monotonic() - began_at, 1)
     return summary
+
+
+async def converse_while_killing(
+    stack: Any,
+    client: Client,
+    prefix: str,
+    conversations: int,
+    concurrency: int,
+    schedule: KillSchedule,
+    model_delay_s: float,
+    timeout_s: float,
+) -> tuple[_Client, list[str], list[Any], list[tuple[Kill, float]]]:
+    """``conversations`` drill conversations (ids ``<prefix>-<run>-<n>``) while ``schedule`` is
+    carried out: the patient customer, the ids, each conversation's outcome, and the kills with
+    the moment each killed process was ready again."""
+    customer = _Client(Conversations(client, patience_s=CLIENT_PATIENCE_S))
+    run = uuid.uuid4().hex[:6]
+    cids = [f"{prefix}-{run}-{i:03d}" for i in range(conversations)]
+    model_server = stack.config.model_server_url.removesuffix("/v1")
+    # The simulator answers in milliseconds, so a kill would almost never find a model call
+    # running; slowed down, kills cut calls in flight and the drill proves they are told apart.
+    faults = [{"kind": "slow", "delay_s": model_delay_s, "endpoint": "chat.completions", "match": f"{prefix}-{run}-"}]
+    _set_faults(model_server, faults)
+    stop = asyncio.Event()
+    try:
+        killer = _killer(stack, schedule, stop, model_server, faults)
+        results, kill_log = await _talk_while_killing(customer, cids, killer, stop, concurrency, timeout_s)
+    finally:
+        _set_faults(model_server, [])
+    return customer, cids, results, kill_log
 
 
 async def _talk_while_killing(

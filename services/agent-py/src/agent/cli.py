@@ -6,6 +6,7 @@ one model call) and prints what each hop returned.
 ``agent chat ...`` talks to support conversations (SupportAgentWorkflow):
 
     agent chat start [--customer-id ID] [--id ID] [--approval-threshold 100.00] [--approval-timeout 24h] [--max-idle 1d]
+                     [--mcp-server NAME ...]
     agent chat send ID "message" [--message-id MID]   (prints the agent's answer; "-" reads stdin)
     agent chat approvals ID
     agent chat approve ID APPROVAL-ID [--note TEXT] [--approver NAME] [--decision-id DID]
@@ -32,6 +33,9 @@ chunks. More than N documents (at most and by default 1000, the history budget o
 ingestion) are ingested in several workflows, one after the other. Exit code 1 when a document
 failed.
 
+``agent schedule create|describe|pause|unpause|trigger|delete`` keeps a Temporal Schedule that
+re-ingests a document set with IngestWorkflow (``agent.ingest.schedule``).
+
 ``agent demo`` runs a scripted conversation (policy question, refund over the threshold,
 approval, exactly-once refund). Exit codes: 0 ok; 1 the agent or conversation failed; 2 usage
 error, or the server is unreachable or not configured; 3 no such conversation; 4 the
@@ -55,6 +59,7 @@ from rich.console import Console
 from temporalio.client import WorkflowFailureError
 from temporalio.runtime import Runtime, TelemetryConfig
 
+from agent.arguments import duration
 from agent.chat.client import ChatError, Conversations, new_request_id, patience_from_env
 from agent.chat.demo import DEMO_CONVERSATION_ID, DEMO_CUSTOMER_ID, run_demo
 from agent.chat.render import (
@@ -67,6 +72,7 @@ from agent.chat.render import (
 )
 from agent.identity import IdentityError, Principal, principal_from_env
 from agent.ingest.command import ingest
+from agent.ingest.schedule import add_schedule_parser, run_schedule
 from agent.ingest.types import CHUNK_CHARS, CHUNK_OVERLAP_CHARS, MAX_DOCUMENTS_PER_INGESTION
 from agent.queues import AGENT_TASK_QUEUE
 from agent.support.policy import settings_problems
@@ -159,18 +165,6 @@ async def run_check(args: argparse.Namespace) -> int:
     return 0
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration(raw: str) -> float:
-    """``90``, ``90s``, ``10m``, ``24h``, ``7d`` -> seconds."""
-    match = _DURATION.match(raw)
-    if not match or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a duration; use e.g. 90s, 10m, 24h or 7d")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
 def money_cents(raw: str) -> int:
     """``100``, ``100.00`` -> 10000 (cents of the order's currency)."""
     if not re.fullmatch(r"\d+(\.\d{1,2})?", raw.strip()):
@@ -244,6 +238,7 @@ async def chat_start(args: argparse.Namespace) -> int:
         approval_threshold_cents=args.approval_threshold,
         approval_timeout_s=args.approval_timeout,
         max_idle_s=args.max_idle,
+        mcp_servers=list(args.mcp_server),
         **_endpoints(),
     )
     if problems := settings_problems(settings):
@@ -335,6 +330,10 @@ async def run_ingest(args: argparse.Namespace) -> int:
     )
 
 
+async def schedule(args: argparse.Namespace) -> int:
+    return await run_schedule(args, console)
+
+
 async def demo(args: argparse.Namespace) -> int:
     try:
         _, acting = _principal().acting_for(DEMO_CUSTOMER_ID)
@@ -383,6 +382,13 @@ def _add_chat_start(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=24 * 3600,
         metavar="DURATION",
         help="how long an approval waits before it is escalated (default 24h)",
+    )
+    start.add_argument(
+        "--mcp-server",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="offer this external MCP server's tools too (a name in the worker's AGENT_MCP_SERVERS_FILE; repeatable)",
     )
     start.add_argument(
         "--max-idle",
@@ -492,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
         "under half of --chunk-chars)",
     )
     ingest_parser.set_defaults(handler=run_ingest)
+    add_schedule_parser(commands).set_defaults(handler=schedule)
     demo_parser = commands.add_parser("demo", help="run the scripted support conversation on the offline model")
     demo_parser.add_argument(
         "--id", default=DEMO_CONVERSATION_ID, help=f"conversation id (default {DEMO_CONVERSATION_ID})"

@@ -8,3 +8,6 @@ LLM_TASK_QUEUE = "llm"
 
 EMBED_TASK_QUEUE = "embed"
 """Embeddings: its own pool (a GPU pool in production), sized to what the provider can take."""
+
+MCP_TASK_QUEUE = "mcp"
+"""Calls to external MCP servers: their own pool, so a slow external server holds no workflow slot."""

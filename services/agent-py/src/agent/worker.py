@@ -19,16 +19,18 @@ from temporalio.worker import Worker
 from agent.blobs.activities import BlobActivities
 from agent.blobs.store import blob_store_from_env
 from agent.embeddings.activities import build_embedding_activities
+from agent.external.activities import ExternalToolActivities
 from agent.ingest.activities import IngestActivities
 from agent.llm.activities import ModelActivities
 from agent.llm.settings import ModelSettings
 from agent.metrics import gauge_interval, require_search_attribute, visibility_gauges
 from agent.paid_calls import PatientCompletion, paid_answers_from
-from agent.queues import AGENT_TASK_QUEUE, EMBED_TASK_QUEUE, LLM_TASK_QUEUE
+from agent.queues import AGENT_TASK_QUEUE, EMBED_TASK_QUEUE, LLM_TASK_QUEUE, MCP_TASK_QUEUE
 from agent.support.activities import SupportActivities
 from agent.workflows.ingest import IngestDocumentWorkflow, IngestWorkflow
 from agent.workflows.support_agent import SupportAgentWorkflow
 from agent.workflows.system_check import SystemCheckWorkflow
+from agent.workflows.tool_call import RefundApprovalWorkflow, ToolCallWorkflow
 from workerkit import ConfigError, run_workers
 from workerkit.deployment import deployment_config
 from workerkit.settings import positive_int_setting, rate_setting
@@ -36,11 +38,18 @@ from workerkit.settings import positive_int_setting, rate_setting
 log = logging.getLogger(__name__)
 
 NAMESPACE = "agents"
-WORKFLOWS = [SystemCheckWorkflow, SupportAgentWorkflow, IngestWorkflow, IngestDocumentWorkflow]
+WORKFLOWS = [
+    SystemCheckWorkflow,
+    SupportAgentWorkflow,
+    IngestWorkflow,
+    IngestDocumentWorkflow,
+    ToolCallWorkflow,
+    RefundApprovalWorkflow,
+]
 
 
 def _queues() -> set[str]:
-    known = (AGENT_TASK_QUEUE, LLM_TASK_QUEUE, EMBED_TASK_QUEUE)
+    known = (AGENT_TASK_QUEUE, LLM_TASK_QUEUE, EMBED_TASK_QUEUE, MCP_TASK_QUEUE)
     raw = os.environ.get("AGENT_WORKER_QUEUES", ",".join(known))
     queues = {q.strip() for q in raw.split(",") if q.strip()}
     if queues - set(known) or not queues:
@@ -107,6 +116,17 @@ async def build_workers(client: Client) -> Sequence[Worker]:
                 activities=[embedding.embed_texts],
                 # Embedding is compute-bound at the provider: a few concurrent batches saturate it.
                 max_concurrent_activities=positive_int_setting("AGENT_EMBED_CONCURRENCY", 4),
+            )
+        )
+    if MCP_TASK_QUEUE in queues:
+        external = ExternalToolActivities()  # AGENT_MCP_SERVERS_FILE: a bad file stops the start
+        workers.append(
+            Worker(
+                client,
+                task_queue=MCP_TASK_QUEUE,
+                deployment_config=deployment,
+                activities=[external.discover, external.call],
+                max_concurrent_activities=positive_int_setting("AGENT_MCP_CONCURRENCY", 16),
             )
         )
     return workers

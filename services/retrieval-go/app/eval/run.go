@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend"
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend/postgres"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/store"
 )
@@ -23,12 +26,18 @@ type Config struct {
 	// DataDir is where the index is built; empty means a temporary
 	// directory, removed afterwards. It must not hold an index already.
 	DataDir string
-	Index   index.Options
-	Logger  *slog.Logger
+	// Backend is backend.Embedded (default) or backend.Postgres; the latter
+	// builds the index in a new database on the server at DatabaseURL,
+	// dropped afterwards.
+	Backend     string
+	DatabaseURL string
+	Index       index.Options
+	Logger      *slog.Logger
 }
 
 // Report is the evaluation's outcome, written as JSON.
 type Report struct {
+	Backend      string                `json:"backend"`
 	Dataset      string                `json:"dataset"`
 	Documents    int                   `json:"documents"`
 	Queries      int                   `json:"queries"`
@@ -100,31 +109,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, removeDir, err := indexDir(cfg.DataDir)
+	st, closeBackend, err := openBackend(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	defer removeDir()
-	st, err := store.Open(dir, store.Options{Index: cfg.Index, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
+	defer closeBackend()
 
 	start := time.Now()
-	if err := indexCorpus(st, ds.Corpus, emb.docs, cfg.DocEmbeddings); err != nil {
+	if err := indexCorpus(ctx, st, ds.Corpus, emb.docs, cfg.DocEmbeddings); err != nil {
 		return nil, err
 	}
 	indexSeconds := time.Since(start).Seconds()
 	log.Info("indexed the corpus", "documents", len(ds.Corpus), "seconds", indexSeconds)
 
-	rep := newReport(cfg.DatasetDir, ds, st, emb.dim, indexSeconds)
+	rep, err := newReport(ctx, cfg, ds, st, emb.dim, indexSeconds)
+	if err != nil {
+		return nil, err
+	}
 	modes := []index.Mode{index.ModeBM25}
 	if emb.queries != nil {
 		modes = append(modes, index.ModeVector, index.ModeHybrid)
 	}
 	for _, mode := range modes {
-		res, err := evaluate(ctx, st.Index(), corpusCollection, mode, ds, emb.queries)
+		res, err := evaluate(ctx, st, corpusCollection, mode, ds, emb.queries)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", mode, err)
 		}
@@ -163,6 +170,38 @@ func loadEmbeddings(cfg Config, queries []Query) (embeddings, error) {
 	return emb, nil
 }
 
+// openBackend opens an empty index in the configured backend and returns
+// it with the function that closes it and removes what it held.
+func openBackend(ctx context.Context, cfg Config, log *slog.Logger) (backend.Backend, func(), error) {
+	if cfg.Backend == backend.Postgres {
+		url, drop, err := postgres.ScratchDatabase(ctx, cfg.DatabaseURL, "retrieval_eval_", true)
+		if err != nil {
+			return nil, nil, err
+		}
+		b, err := postgres.Open(ctx, postgres.Options{URL: url, Index: cfg.Index, Logger: log})
+		if err != nil {
+			_ = drop()
+			return nil, nil, err
+		}
+		return b, func() {
+			b.Close()
+			if err := drop(); err != nil {
+				log.Warn("dropping the evaluation database failed", "error", err)
+			}
+		}, nil
+	}
+	dir, removeDir, err := indexDir(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(dir, store.Options{Index: cfg.Index, Logger: log})
+	if err != nil {
+		removeDir()
+		return nil, nil, err
+	}
+	return backend.EmbeddedStore{Store: st}, func() { st.Close(); removeDir() }, nil
+}
+
 // indexDir returns the directory to build the index in, and a function that
 // removes it if it is a temporary one. A given directory must be empty or
 // new, so that no earlier index skews the numbers.
@@ -183,7 +222,7 @@ func indexDir(dir string) (string, func(), error) {
 // indexCorpus puts the corpus into the collection in batches of putBatch
 // documents, each with its vector from docVecs (read from docVecsPath) when
 // there are vectors.
-func indexCorpus(st *store.Store, corpus []CorpusDoc, docVecs map[string][]float32, docVecsPath string) error {
+func indexCorpus(ctx context.Context, st backend.Backend, corpus []CorpusDoc, docVecs map[string][]float32, docVecsPath string) error {
 	for chunk := range slices.Chunk(corpus, putBatch) {
 		docs := make([]index.Document, len(chunk))
 		for i, d := range chunk {
@@ -194,20 +233,21 @@ func indexCorpus(st *store.Store, corpus []CorpusDoc, docVecs map[string][]float
 				}
 			}
 		}
-		if _, err := st.Put(corpusCollection, docs); err != nil {
+		if _, err := st.Put(ctx, corpusCollection, docs); err != nil {
 			return fmt.Errorf("index: %w", err)
 		}
 	}
 	return nil
 }
 
-// newReport describes the dataset and the settings st's index was built
+// newReport describes the dataset and the settings the index was built
 // with; the modes' results are added as they are measured.
-func newReport(datasetDir string, ds *Dataset, st *store.Store, dim int, indexSeconds float64) *Report {
-	opts := st.Index().Options()
-	an := st.Index().Analyzer().Config()
+func newReport(ctx context.Context, cfg Config, ds *Dataset, st backend.Backend, dim int, indexSeconds float64) (*Report, error) {
+	opts := cfg.Index.WithDefaults()
+	an := opts.Analyzer.Config()
 	rep := &Report{
-		Dataset:      filepath.Base(filepath.Clean(datasetDir)),
+		Backend:      cmp.Or(cfg.Backend, backend.Embedded),
+		Dataset:      filepath.Base(filepath.Clean(cfg.DatasetDir)),
 		Documents:    len(ds.Corpus),
 		Queries:      len(ds.Queries),
 		IndexSeconds: indexSeconds,
@@ -224,12 +264,16 @@ func newReport(datasetDir string, ds *Dataset, st *store.Store, dim int, indexSe
 		rep.Judgments += len(q)
 	}
 	if dim > 0 {
-		rep.Settings.VectorIndex = st.Stats()[0].VectorIndex
+		stats, err := st.Stats(ctx)
+		if err != nil {
+			return nil, err
+		}
+		rep.Settings.VectorIndex = stats[0].VectorIndex
 	}
-	return rep
+	return rep, nil
 }
 
-func evaluate(ctx context.Context, ix *index.Index, collection string, mode index.Mode, ds *Dataset, vecs map[string][]float32) (ModeResult, error) {
+func evaluate(ctx context.Context, ix backend.Backend, collection string, mode index.Mode, ds *Dataset, vecs map[string][]float32) (ModeResult, error) {
 	var res ModeResult
 	times := make([]float64, 0, len(ds.Queries))
 	for _, q := range ds.Queries {

@@ -175,6 +175,10 @@ type Options struct {
 	RRFDepth         int
 }
 
+// WithDefaults returns o with every unset option at its default: the
+// parameters an Index built from o ranks with.
+func (o Options) WithDefaults() Options { return o.withDefaults() }
+
 func (o Options) withDefaults() Options {
 	if o.Analyzer == nil {
 		o.Analyzer = MustNewAnalyzer(AnalyzerConfig{})
@@ -360,6 +364,14 @@ func (ix *Index) ValidateDocuments(collection string, docs []Document) error {
 	}
 	_, err := validateDocuments(collection, dim, docs)
 	return err
+}
+
+// ValidateDocumentsFor checks docs the way Put does against a collection of
+// vector dimension dim (0: not fixed yet) and returns the dimension the
+// collection will have after they are put. Other backends use it so that
+// every backend refuses exactly what the embedded one refuses.
+func ValidateDocumentsFor(collection string, dim int, docs []Document) (int, error) {
+	return validateDocuments(collection, dim, docs)
 }
 
 // validateDocuments returns the dimension the collection will have after

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nexus-rpc/sdk-go/nexus"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend"
 	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
 	"github.com/durable-agents/reference/services/retrieval-go/app/store"
 )
@@ -63,7 +64,7 @@ func newService(t *testing.T) *nexus.Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc, err := retrieval.NewService(st, retrieval.Options{})
+	svc, err := retrieval.NewService(backend.EmbeddedStore{Store: st}, retrieval.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

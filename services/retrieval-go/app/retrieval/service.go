@@ -14,9 +14,9 @@ import (
 	"go.temporal.io/sdk/temporalnexus"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/metrics"
-	"github.com/durable-agents/reference/services/retrieval-go/app/store"
 )
 
 // Handler deadlines. Nexus gives a sync handler 10 s in total, including the
@@ -41,8 +41,8 @@ type Options struct {
 }
 
 // Register registers the Nexus service, the index workflow and its activity
-// on w.
-func Register(w worker.Registry, st *store.Store, opts Options) error {
+// on w, all backed by st.
+func Register(w worker.Registry, st backend.Backend, opts Options) error {
 	svc, err := NewService(st, opts)
 	if err != nil {
 		return err
@@ -55,9 +55,9 @@ func Register(w worker.Registry, st *store.Store, opts Options) error {
 // NewService returns the "retrieval" Nexus service backed by st, ready for
 // worker.RegisterNexusService. The index operation also needs the workflow
 // and activity that RegisterWorkflow registers.
-func NewService(st *store.Store, opts Options) (*nexus.Service, error) {
+func NewService(st backend.Backend, opts Options) (*nexus.Service, error) {
 	if st == nil {
-		return nil, errors.New("retrieval service needs a store")
+		return nil, errors.New("retrieval service needs a search backend")
 	}
 	h := newHandler(st, opts)
 	svc := nexus.NewService(ServiceName)
@@ -81,14 +81,14 @@ func NewService(st *store.Store, opts Options) (*nexus.Service, error) {
 }
 
 type handler struct {
-	store         *store.Store
+	store         backend.Backend
 	searchTimeout time.Duration
 	writeTimeout  time.Duration
 	logger        *slog.Logger
 	metrics       *metrics.Metrics
 }
 
-func newHandler(st *store.Store, opts Options) *handler {
+func newHandler(st backend.Backend, opts Options) *handler {
 	h := &handler{store: st, searchTimeout: opts.SearchTimeout, writeTimeout: opts.WriteTimeout, logger: opts.Logger, metrics: opts.Metrics}
 	if h.searchTimeout <= 0 {
 		h.searchTimeout = DefaultSearchTimeout
@@ -159,10 +159,10 @@ func IndexWorkflowID(collection, batchID string) string {
 
 // indexOptions validates an index request before its workflow starts, so
 // that a bad request fails the operation at once rather than the workflow.
-func (h *handler) indexOptions(_ context.Context, req IndexRequest, _ nexus.StartOperationOptions) (client.StartWorkflowOptions, error) {
+func (h *handler) indexOptions(ctx context.Context, req IndexRequest, _ nexus.StartOperationOptions) (client.StartWorkflowOptions, error) {
 	err := ValidateIndexRequest(req)
 	if err == nil {
-		err = h.store.Index().ValidateDocuments(req.Collection, toDocuments(req.Documents))
+		err = h.store.ValidateDocuments(ctx, req.Collection, toDocuments(req.Documents))
 	}
 	if err != nil {
 		h.countError(IndexOperationName, err)
@@ -188,15 +188,16 @@ func (h *handler) delete(ctx context.Context, req DeleteRequest, _ nexus.StartOp
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.writeTimeout)
 	defer cancel()
-	// The store does not take a context; the deadline bounds the wait for
-	// the result, and a delete that finishes later is still durable.
+	// The embedded store does not take a context; the deadline bounds the
+	// wait for the result, and a delete that finishes later is still
+	// durable.
 	type result struct {
 		res index.DeleteResult
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		res, err := h.store.Delete(req.Collection, req.IDs)
+		res, err := h.store.Delete(ctx, req.Collection, req.IDs)
 		done <- result{res, err}
 	}()
 	select {
@@ -210,13 +211,19 @@ func (h *handler) delete(ctx context.Context, req DeleteRequest, _ nexus.StartOp
 	}
 }
 
-func (h *handler) stats(_ context.Context, req StatsRequest, _ nexus.StartOperationOptions) (StatsResponse, error) {
+func (h *handler) stats(ctx context.Context, req StatsRequest, _ nexus.StartOperationOptions) (StatsResponse, error) {
 	if err := ValidateStatsRequest(req); err != nil {
 		h.countError(StatsOperationName, err)
 		return StatsResponse{}, badRequest(err)
 	}
+	ctx, cancel := context.WithTimeout(ctx, h.searchTimeout)
+	defer cancel()
+	all, err := h.store.Stats(ctx)
+	if err != nil {
+		return StatsResponse{}, h.failure(StatsOperationName, req.Collection, h.searchTimeout, err)
+	}
 	resp := StatsResponse{Collections: []CollectionStats{}}
-	for _, s := range h.store.Stats() {
+	for _, s := range all {
 		if req.Collection != "" && s.Name != req.Collection {
 			continue
 		}
@@ -282,7 +289,15 @@ func (h *handler) countError(op string, err error) string {
 }
 
 func (h *handler) unknownCollection(name string) error {
-	return badRequest(fmt.Errorf("collection %q does not exist%s", name, knownCollections(h.store.Index().Collections())))
+	// Naming the known collections is a courtesy: without them in time, the
+	// message goes without.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	known := ""
+	if names, err := h.store.Collections(ctx); err == nil {
+		known = knownCollections(names)
+	}
+	return badRequest(fmt.Errorf("collection %q does not exist%s", name, known))
 }
 
 // knownCollections names the collections that do exist, to make a typo

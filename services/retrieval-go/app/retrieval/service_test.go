@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/metrics"
 	"github.com/durable-agents/reference/services/retrieval-go/app/seed"
@@ -47,7 +48,7 @@ func newDemoStore(t *testing.T) *store.Store {
 
 func newTestService(t *testing.T, st *store.Store, opts Options) *nexus.Service {
 	t.Helper()
-	svc, err := NewService(st, opts)
+	svc, err := NewService(backend.EmbeddedStore{Store: st}, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestIndexOptionsValidate(t *testing.T) {
 	if _, err := st.Put("vec", []index.Document{{ID: "a", Version: 1, Vector: []float32{1, 2, 3}}}); err != nil {
 		t.Fatal(err)
 	}
-	h := newHandler(st, Options{})
+	h := newHandler(backend.EmbeddedStore{Store: st}, Options{})
 	ok := IndexRequest{Collection: "vec", BatchID: "b1", Documents: []IndexDocument{{ID: "x", Version: 1, Vector: []float64{1, 0, 0}}}}
 	opts, err := h.indexOptions(context.Background(), ok, nexus.StartOperationOptions{})
 	if err != nil || opts.ID != "retrieval-index/vec/b1" {
@@ -301,7 +302,7 @@ func TestIndexBatchActivity(t *testing.T) {
 	st := newDemoStore(t)
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
-	acts := &Activities{Store: st}
+	acts := &Activities{Store: backend.EmbeddedStore{Store: st}}
 	env.RegisterActivity(acts.IndexBatch)
 	batch := IndexBatch{Collection: "new", Documents: []IndexDocument{{ID: "a", Version: 1, Text: "alpha", Vector: []float64{1, 0}}}}
 	for i, want := range []IndexBatchResult{{Added: 1}, {Unchanged: 1}} {
@@ -364,7 +365,7 @@ func TestOperationsThroughTemporal(t *testing.T) {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	env.RegisterNexusService(svc)
-	RegisterWorkflow(env, st, Options{})
+	RegisterWorkflow(env, backend.EmbeddedStore{Store: st}, Options{})
 	env.RegisterWorkflow(callerWorkflow)
 	env.ExecuteWorkflow(callerWorkflow, req)
 	if !env.IsWorkflowCompleted() {

@@ -11,9 +11,9 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/metrics"
-	"github.com/durable-agents/reference/services/retrieval-go/app/store"
 )
 
 const (
@@ -75,7 +75,7 @@ func IndexDocumentsWorkflow(ctx workflow.Context, req IndexRequest) (IndexRespon
 
 // Activities holds what the index activity needs.
 type Activities struct {
-	Store   *store.Store
+	Store   backend.Backend
 	Metrics *metrics.Metrics
 }
 
@@ -86,7 +86,7 @@ func (a *Activities) IndexBatch(ctx context.Context, b IndexBatch) (IndexBatchRe
 	if err := ctx.Err(); err != nil {
 		return IndexBatchResult{}, err
 	}
-	res, err := a.Store.Put(b.Collection, toDocuments(b.Documents))
+	res, err := a.Store.Put(ctx, b.Collection, toDocuments(b.Documents))
 	if err != nil {
 		if errors.Is(err, index.ErrInvalid) {
 			a.Metrics.Error("index_batch", metrics.KindBadRequest)
@@ -100,7 +100,7 @@ func (a *Activities) IndexBatch(ctx context.Context, b IndexBatch) (IndexBatchRe
 }
 
 // RegisterWorkflow registers IndexDocumentsWorkflow and its activity on w.
-func RegisterWorkflow(w worker.Registry, st *store.Store, opts Options) {
+func RegisterWorkflow(w worker.Registry, st backend.Backend, opts Options) {
 	w.RegisterWorkflowWithOptions(IndexDocumentsWorkflow, workflow.RegisterOptions{
 		Name: IndexWorkflowName,
 		// Auto-upgrade: the worker is the single writer of its index

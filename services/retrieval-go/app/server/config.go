@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/durable-agents/reference/codec-server/go/codec"
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/metrics"
 	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
@@ -38,8 +39,15 @@ type Config struct {
 	TaskQueue string
 	// HTTPAddr is where /healthz, /readyz and /metrics are served.
 	HTTPAddr string
-	// DataDir holds the index's snapshot and journal.
+	// Backend is where the index lives: backend.Embedded (DataDir) or
+	// backend.Postgres (DatabaseURL).
+	Backend string
+	// DataDir holds the embedded index's snapshot and journal.
 	DataDir string
+	// DatabaseURL is the PostgreSQL backend's libpq URL; PG* environment
+	// variables fill in what it leaves out. It may hold a password: never
+	// log it.
+	DatabaseURL string
 	// SeedDir, if set, is a directory of *.md files indexed into
 	// SeedCollection at start-up.
 	SeedDir string
@@ -69,6 +77,8 @@ func settings(c *Config, logLevel *string) []setting {
 	return []setting{
 		{"task-queue", "RETRIEVAL_TASK_QUEUE", retrieval.DefaultTaskQueue, "Temporal task queue to poll", &c.TaskQueue},
 		{"http-addr", "RETRIEVAL_HTTP_ADDR", DefaultHTTPAddr, "address for the /healthz, /readyz and /metrics endpoints", &c.HTTPAddr},
+		{"backend", "RETRIEVAL_BACKEND", backend.Embedded, "where the index lives: embedded (this process, RETRIEVAL_DATA_DIR; one replica) or postgres (RETRIEVAL_DATABASE_URL; any number of replicas)", &c.Backend},
+		{"database-url", "RETRIEVAL_DATABASE_URL", "", "PostgreSQL URL for the postgres backend (postgresql://user@host:5432/db?pool_max_conns=8); PG* variables and PGPASSWORD fill in the rest", &c.DatabaseURL},
 		{"data-dir", "RETRIEVAL_DATA_DIR", DefaultDataDir, "directory of the index's snapshot and journal (created if missing; one worker per directory)", &c.DataDir},
 		{"seed-dir", "RETRIEVAL_SEED_DIR", "", "directory of *.md files to index into collection \"" + SeedCollection + "\" at start-up (none if empty)", &c.SeedDir},
 		{"stop-words", "RETRIEVAL_STOP_WORDS", index.StopWordsExtended, "stop words to drop: extended (a long English list that keeps negations), lucene (Lucene's 33 words) or none", &c.Analyzer.StopWords},
@@ -83,6 +93,16 @@ func settings(c *Config, logLevel *string) []setting {
 // variable, which beats the default. It returns flag.ErrHelp if help was
 // asked for.
 func LoadConfig(args []string, env envconfig.EnvLookup) (Config, error) {
+	return loadConfig(args, env, true)
+}
+
+// LoadMigrateConfig is LoadConfig for the migrate command, which needs the
+// backend's settings only: no Temporal connection, no payload keys.
+func LoadMigrateConfig(args []string, env envconfig.EnvLookup) (Config, error) {
+	return loadConfig(args, env, false)
+}
+
+func loadConfig(args []string, env envconfig.EnvLookup, temporal bool) (Config, error) {
 	if env == nil {
 		env = envconfig.EnvLookupOS
 	}
@@ -104,6 +124,15 @@ func LoadConfig(args []string, env envconfig.EnvLookup) (Config, error) {
 	if err := cfg.LogLevel.UnmarshalText([]byte(logLevel)); err != nil {
 		return Config{}, fmt.Errorf("log level %q is not one of debug, info, warn, error", logLevel)
 	}
+	switch cfg.Backend {
+	case backend.Embedded:
+	case backend.Postgres:
+		if cfg.SeedDir != "" {
+			return Config{}, errors.New("seed documents are for the embedded backend only; unset RETRIEVAL_SEED_DIR or use RETRIEVAL_BACKEND=embedded")
+		}
+	default:
+		return Config{}, fmt.Errorf("backend %q is not embedded or postgres; set RETRIEVAL_BACKEND", cfg.Backend)
+	}
 	if strings.TrimSpace(cfg.DataDir) == "" {
 		return Config{}, errors.New("the data directory must not be empty; set RETRIEVAL_DATA_DIR or --data-dir")
 	}
@@ -112,6 +141,9 @@ func LoadConfig(args []string, env envconfig.EnvLookup) (Config, error) {
 	}
 	if cfg.LogFormat != "text" && cfg.LogFormat != "json" {
 		return Config{}, fmt.Errorf("log format %q is not text or json", cfg.LogFormat)
+	}
+	if !temporal {
+		return cfg, nil
 	}
 
 	opts, err := envconfig.LoadClientOptions(envconfig.LoadClientOptionsRequest{EnvLookup: env})
@@ -143,7 +175,7 @@ func PrintUsage(w io.Writer, program string) {
 	var cfg Config
 	var logLevel string
 	fs := newFlagSet(&cfg, &logLevel, emptyEnv{})
-	fmt.Fprintf(w, "Usage: %s [flags]\n\nServes the %q Nexus service on a Temporal task queue.\n\nFlags (each can also be set by the environment variable shown):\n", program, retrieval.ServiceName)
+	fmt.Fprintf(w, "Usage: %s [migrate] [flags]\n\nServes the %q Nexus service on a Temporal task queue; with migrate, applies the\nPostgreSQL backend's schema (idempotent) and exits.\n\nFlags (each can also be set by the environment variable shown):\n", program, retrieval.ServiceName)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fmt.Fprintf(w, "\nThe Temporal connection comes from TEMPORAL_ADDRESS (default %s), TEMPORAL_NAMESPACE\n(default %s), TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE and TEMPORAL_CONFIG_FILE.\n",

@@ -109,6 +109,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"unknown stop words", nil, baseEnv("RETRIEVAL_STOP_WORDS", "french"), `stop-word list "french"`},
 		{"unknown stemmer", []string{"--stemmer", "lovins"}, baseEnv(), `stemmer "lovins"`},
 		{"missing profile", nil, baseEnv("TEMPORAL_PROFILE", "nope"), "load Temporal client settings"},
+		{"unknown backend", nil, baseEnv("RETRIEVAL_BACKEND", "sqlite"), `backend "sqlite" is not embedded or postgres`},
+		{"seed with postgres", []string{"--backend", "postgres", "--seed-dir", "kb"}, baseEnv(), "seed documents are for the embedded backend only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -152,5 +154,20 @@ func TestLoadConfigPayloadEncryption(t *testing.T) {
 	_, err = LoadConfig(nil, baseEnv(EnvPayloadEncryption, "on"))
 	if err == nil || !strings.Contains(err.Error(), "payload encryption") || !strings.Contains(err.Error(), "PAYLOAD_ENCRYPTION=off") {
 		t.Fatalf("LoadConfig without keys: err = %v; want a payload encryption error naming the opt-out", err)
+	}
+}
+
+func TestLoadMigrateConfigNeedsNoTemporalSettings(t *testing.T) {
+	// No key ring and a profile that does not exist: the worker refuses both, migrate needs neither.
+	env := fakeEnv{"RETRIEVAL_BACKEND": "postgres", "RETRIEVAL_DATABASE_URL": "postgresql://r@db/r", "TEMPORAL_CONFIG_FILE": filepath.Join("testdata", "does-not-exist.toml")}
+	cfg, err := LoadMigrateConfig(nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Backend != "postgres" || cfg.DatabaseURL != "postgresql://r@db/r" {
+		t.Errorf("config %+v", cfg)
+	}
+	if _, err := LoadConfig(nil, env); err == nil {
+		t.Error("the worker's LoadConfig accepted settings without a key ring")
 	}
 }

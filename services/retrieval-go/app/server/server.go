@@ -25,6 +25,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend"
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend/postgres"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 	"github.com/durable-agents/reference/services/retrieval-go/app/metrics"
 	"github.com/durable-agents/reference/services/retrieval-go/app/retrieval"
@@ -72,7 +74,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 	// The store is opened after the probes are served: rebuilding a large
 	// index takes a while, and a liveness probe must not kill the worker
 	// meanwhile (readiness stays "starting").
-	var opened atomic.Pointer[store.Store]
+	var opened atomic.Pointer[backend.Backend]
 	m := metrics.New(collectionSizes(&opened), metrics.WithConstantLabels(cfg.MetricLabels))
 	httpSrv, httpErr, err := serveProbes(cfg.HTTPAddr, health, m, logger)
 	if err != nil {
@@ -80,15 +82,15 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 	}
 	defer shutdownHTTP(httpSrv, logger)
 
-	st, err := openStore(cfg, logger)
+	st, err := openBackend(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer closeStore(st, logger)
-	if err := loadSeed(st, cfg, docs, logger); err != nil {
+	defer closeBackend(st, logger)
+	if err := loadSeed(ctx, st, cfg, docs, logger); err != nil {
 		return err
 	}
-	opened.Store(st)
+	opened.Store(&st)
 	return runWorker(ctx, cfg, st, m, httpErr, health, logger)
 }
 
@@ -96,7 +98,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger, health *Health) e
 // handlers until ctx is cancelled, the worker fails or the probe server
 // reports a failure on httpErr. A stop requested while Temporal is still
 // being dialled is not an error.
-func runWorker(ctx context.Context, cfg Config, st *store.Store, m *metrics.Metrics, httpErr <-chan error, health *Health, logger *slog.Logger) error {
+func runWorker(ctx context.Context, cfg Config, st backend.Backend, m *metrics.Metrics, httpErr <-chan error, health *Health, logger *slog.Logger) error {
 	if !cfg.PayloadEncryption {
 		logger.Warn("payload encryption is off (PAYLOAD_ENCRYPTION=off): the Temporal server stores queries and documents in plain text")
 	}
@@ -134,7 +136,7 @@ func runWorker(ctx context.Context, cfg Config, st *store.Store, m *metrics.Metr
 	}
 	health.Set(StateReady)
 	logger.Info("worker started", "namespace", clientOpts.Namespace, "task_queue", cfg.TaskQueue,
-		"service", retrieval.ServiceName, "address", clientOpts.HostPort, "data_dir", cfg.DataDir)
+		"service", retrieval.ServiceName, "address", clientOpts.HostPort, "backend", cfg.Backend)
 
 	runErr := awaitStop(ctx, cfg, fatal, httpErr, logger)
 	// Report not-ready first so that probes stop routing work here while
@@ -156,14 +158,20 @@ func readSeed(dir string) ([]index.Document, error) {
 
 // collectionSizes reports the collections of the store in opened to the
 // metrics registry, and nothing while the store is still being opened.
-func collectionSizes(opened *atomic.Pointer[store.Store]) func() []metrics.CollectionSize {
+func collectionSizes(opened *atomic.Pointer[backend.Backend]) func() []metrics.CollectionSize {
 	return func() []metrics.CollectionSize {
 		st := opened.Load()
 		if st == nil {
 			return nil
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		stats, err := (*st).Stats(ctx)
+		if err != nil {
+			return nil // the scrape goes without the gauges this time
+		}
 		var out []metrics.CollectionSize
-		for _, s := range st.Stats() {
+		for _, s := range stats {
 			out = append(out, metrics.CollectionSize{Name: s.Name, Documents: s.Documents, Bytes: s.BytesOnDisk})
 		}
 		return out
@@ -196,19 +204,52 @@ func serveProbes(addr string, health *Health, m *metrics.Metrics, logger *slog.L
 	return srv, httpErr, nil
 }
 
-// openStore opens the index's data directory with the configured analyzer.
-func openStore(cfg Config, logger *slog.Logger) (*store.Store, error) {
+// openBackend opens the configured backend with the configured analyzer:
+// the embedded index's data directory, or the PostgreSQL database (whose
+// schema the migrate command must have applied).
+func openBackend(ctx context.Context, cfg Config, logger *slog.Logger) (backend.Backend, error) {
 	analyzer, err := index.NewAnalyzer(cfg.Analyzer)
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(cfg.DataDir, store.Options{Logger: logger, Index: index.Options{Analyzer: analyzer}})
+	opts := index.Options{Analyzer: analyzer}
+	if cfg.Backend == backend.Postgres {
+		b, err := postgres.Open(ctx, postgres.Options{URL: cfg.DatabaseURL, Index: opts, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	st, err := store.Open(cfg.DataDir, store.Options{Logger: logger, Index: opts})
+	if err != nil {
+		return nil, err
+	}
+	return backend.EmbeddedStore{Store: st}, nil
 }
 
-func closeStore(st *store.Store, logger *slog.Logger) {
+func closeBackend(st backend.Backend, logger *slog.Logger) {
 	if err := st.Close(); err != nil {
-		logger.Warn("closing the data directory failed", "error", err)
+		logger.Warn("closing the index failed", "error", err)
 	}
+}
+
+// Migrate applies the PostgreSQL backend's schema migrations (idempotent;
+// concurrent runs apply each once).
+func Migrate(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	if cfg.Backend != backend.Postgres {
+		return errors.New("migrate applies the PostgreSQL backend's schema; set RETRIEVAL_BACKEND=postgres and RETRIEVAL_DATABASE_URL")
+	}
+	pool, err := postgres.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	res, err := postgres.Migrate(ctx, pool)
+	if err != nil {
+		return err
+	}
+	logger.Info("retrieval schema migrated", "from_version", res.From, "to_version", res.To, "applied", res.Applied)
+	return nil
 }
 
 // dial connects to Temporal within dialTimeout, so that a wrong address
@@ -280,17 +321,19 @@ func awaitStop(ctx context.Context, cfg Config, fatal, httpErr <-chan error, log
 // loadSeed syncs the seed documents into SeedCollection. The collection
 // exists even when there are none, so that searches return no hits rather
 // than an unknown-collection error until documents are indexed.
-func loadSeed(st *store.Store, cfg Config, docs []index.Document, logger *slog.Logger) error {
-	if cfg.SeedDir == "" {
+func loadSeed(ctx context.Context, st backend.Backend, cfg Config, docs []index.Document, logger *slog.Logger) error {
+	embedded, isEmbedded := st.(backend.EmbeddedStore)
+	if cfg.SeedDir == "" || !isEmbedded {
 		// Without a seed directory the seed documents indexed earlier stay;
-		// an empty directory, in contrast, removes them.
-		if err := st.CreateCollection(SeedCollection, 0); err != nil {
-			return fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+		// an empty directory, in contrast, removes them. (LoadConfig allows
+		// a seed directory with the embedded backend only.)
+		if err := st.CreateCollection(ctx, SeedCollection, 0); err != nil {
+			return fmt.Errorf("%s backend: %w", cfg.Backend, err)
 		}
 		logger.Info("no seed directory configured", "collection", SeedCollection)
 		return nil
 	}
-	res, err := seed.Sync(st, SeedCollection, docs)
+	res, err := seed.Sync(embedded.Store, SeedCollection, docs)
 	if err != nil {
 		return fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}

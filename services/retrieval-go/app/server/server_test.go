@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend/postgres/pgtest"
 	"github.com/durable-agents/reference/services/retrieval-go/app/store"
 )
 
@@ -168,5 +169,47 @@ func TestRunSeedsDurablyAndServesMetrics(t *testing.T) {
 	d, ok := st.Index().Get(SeedCollection, "refund-policy")
 	if !ok || d.Version != 1 {
 		t.Errorf("after two starts, refund-policy = %+v, %v; want version 1", d, ok)
+	}
+}
+
+// TestRunPostgresStartupFailures: a worker with the postgres backend names
+// what to fix when the database is unreachable or not migrated, and never
+// shows the password of the URL.
+func TestRunPostgresStartupFailures(t *testing.T) {
+	unmigrated := pgtest.Database(t, false)
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := closed.Addr().String()
+	closed.Close()
+	for _, tt := range []struct {
+		name, url string
+		want      []string
+	}{
+		{"not migrated", unmigrated, []string{"the database is at version 0", "run retrieval-worker migrate"}},
+		{"unreachable", "postgresql://retrieval:s3cret-pw@" + refused + "/retrieval?connect_timeout=2", []string{"cannot reach PostgreSQL", "RETRIEVAL_DATABASE_URL"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := LoadConfig(nil, baseEnv("RETRIEVAL_BACKEND", "postgres"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.HTTPAddr, cfg.DatabaseURL = "127.0.0.1:0", tt.url
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			defer cancel()
+			err = run(ctx, cfg, slog.New(slog.DiscardHandler), &Health{})
+			if err == nil {
+				t.Fatal("run succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "s3cret-pw") {
+				t.Errorf("error %q shows the password", err)
+			}
+		})
 	}
 }

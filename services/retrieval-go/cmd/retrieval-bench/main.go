@@ -17,6 +17,7 @@ import (
 
 	"github.com/durable-agents/reference/services/retrieval-go/app/bench"
 	"github.com/durable-agents/reference/services/retrieval-go/app/cli"
+	"github.com/durable-agents/reference/services/retrieval-go/app/index"
 )
 
 const program = "retrieval-bench"
@@ -29,7 +30,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	cfg := bench.Config{}
 	var sizes, out string
 	var quiet bool
-	var restart int
+	var restart, pgLoad int
+	var pgURL, pgCollection string
 	fs.StringVar(&sizes, "sizes", "5000,100000", "comma-separated corpus sizes (documents)")
 	fs.IntVar(&cfg.Queries, "queries", 200, "queries per size and mode")
 	fs.IntVar(&cfg.Dimension, "dim", 384, "vector dimension")
@@ -40,6 +42,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&quiet, "q", false, "do not log progress to stderr")
 	fs.StringVar(&cfg.ExportDir, "export", "", "also write each size's corpus and queries as JSON lines under this directory (for ops/bench/bm25_anchor.py)")
 	fs.IntVar(&restart, "restart", 0, "instead: index this many chunks durably, then time restarts with the saved HNSW graph and with it rebuilt (-o names the report)")
+	fs.IntVar(&pgLoad, "load-postgres", 0, "instead: load this many generated chunks into the PostgreSQL backend by bulk COPY, and write some queries for them (-o)")
+	fs.StringVar(&pgURL, "database-url", os.Getenv("RETRIEVAL_DATABASE_URL"), "migrated PostgreSQL database for -load-postgres (default $RETRIEVAL_DATABASE_URL)")
+	fs.StringVar(&pgCollection, "collection", "drill", "collection for -load-postgres; it must be empty or new")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,6 +66,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if pgLoad > 0 {
+		an, err := index.NewAnalyzer(index.AnalyzerConfig{StopWords: index.StopWordsExtended, Stemmer: index.StemmerPorter2}) // the worker's defaults
+		if err != nil {
+			return err
+		}
+		rep, err := bench.LoadPostgres(ctx, pgURL, pgCollection, pgLoad, cfg.Queries, cfg, index.Options{Analyzer: an})
+		if err != nil {
+			return err
+		}
+		return writeReport(stdout, out, rep, fmt.Sprintf("loaded %d chunks into %q", rep.Documents, rep.Collection), rep.Seconds)
+	}
 	if restart > 0 {
 		rep, err := bench.Restart(ctx, restart, cfg)
 		if err != nil {

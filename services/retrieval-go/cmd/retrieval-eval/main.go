@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend"
 	"github.com/durable-agents/reference/services/retrieval-go/app/cli"
 	"github.com/durable-agents/reference/services/retrieval-go/app/eval"
 	"github.com/durable-agents/reference/services/retrieval-go/app/index"
@@ -34,6 +35,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.DocEmbeddings, "doc-embeddings", "", `JSON lines {"id": doc id, "vector": [...]} (gzip if .gz); with -query-embeddings enables vector and hybrid`)
 	fs.StringVar(&cfg.QueryEmbeddings, "query-embeddings", "", `JSON lines {"id": query id, "vector": [...]} (gzip if .gz)`)
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "empty or new directory to build the index in (default: a temporary one, removed)")
+	fs.StringVar(&cfg.Backend, "backend", backend.Embedded, "where to build the index: embedded or postgres")
+	fs.StringVar(&cfg.DatabaseURL, "database-url", os.Getenv("RETRIEVAL_DATABASE_URL"), "PostgreSQL server for -backend postgres (default $RETRIEVAL_DATABASE_URL); the index goes into a new database, dropped afterwards")
 	fs.StringVar(&out, "o", "", "write the JSON report to this file instead of stdout")
 	fs.Float64Var(&cfg.Index.K1, "k1", index.DefaultK1, "BM25 k1")
 	fs.Float64Var(&cfg.Index.B, "b", index.DefaultB, "BM25 b")

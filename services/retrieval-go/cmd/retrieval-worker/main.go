@@ -1,5 +1,6 @@
 // Command retrieval-worker serves the "retrieval" Nexus service from a
-// Temporal worker. Run it with --help for its settings.
+// Temporal worker; "retrieval-worker migrate" applies the PostgreSQL
+// backend's schema. Run it with --help for its settings.
 package main
 
 import (
@@ -18,7 +19,17 @@ import (
 const program = "retrieval-worker"
 
 func main() {
-	cfg, err := server.LoadConfig(os.Args[1:], nil)
+	// "retrieval-worker migrate" applies the PostgreSQL schema and exits;
+	// it takes the same settings as the worker.
+	args, migrate := os.Args[1:], len(os.Args) > 1 && os.Args[1] == "migrate"
+	if migrate {
+		args = args[1:]
+	}
+	load := server.LoadConfig
+	if migrate {
+		load = server.LoadMigrateConfig
+	}
+	cfg, err := load(args, nil)
 	if errors.Is(err, flag.ErrHelp) {
 		server.PrintUsage(os.Stdout, program)
 		return
@@ -33,7 +44,11 @@ func main() {
 	// kills a shutdown that hangs.
 	context.AfterFunc(ctx, stop)
 
-	if err := server.Run(ctx, cfg, server.NewLogger(os.Stderr, cfg)); err != nil {
+	run := server.Run
+	if migrate {
+		run = server.Migrate
+	}
+	if err := run(ctx, cfg, server.NewLogger(os.Stderr, cfg)); err != nil {
 		fail(err)
 	}
 }

@@ -47,6 +47,13 @@ def _problem(message: str, kind: str) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
+def supported_documents(directory: Path) -> list[str]:
+    """The documents of supported types under ``directory`` (recursively), sorted, absolute."""
+    return sorted(
+        str(p.absolute()) for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES
+    )
+
+
 def _read_file(path: Path) -> bytes:
     try:
         size = path.stat().st_size
@@ -72,7 +79,21 @@ class IngestActivities:
         self._client = client
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.inspect_document, self.extract_document, self.read_chunks]
+        return [self.list_documents, self.inspect_document, self.extract_document, self.read_chunks]
+
+    @activity.defn(name="list_documents")
+    async def list_documents(self, directories: list[str]) -> list[str]:
+        """The documents in ``directories`` as this worker sees them (a mounted volume in a cluster)."""
+        found: list[str] = []
+        for raw in directories:
+            directory = Path(raw)
+            if not directory.is_dir():
+                raise _problem(
+                    f"{raw} is not a directory the agent worker can read (documents are read by the worker)",
+                    IngestErrorType.NOT_FOUND,
+                )
+            found.extend(await asyncio.to_thread(supported_documents, directory))
+        return list(dict.fromkeys(found))
 
     @activity.defn(name="inspect_document")
     async def inspect_document(self, request: InspectRequest) -> InspectedDocument:

@@ -22,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from agent.chat.client import ChatError
+from agent.ingest.activities import supported_documents
 from agent.ingest.types import (
     CHUNK_CHARS,
     CHUNK_OVERLAP_CHARS,
@@ -48,12 +49,12 @@ def expand(paths: list[str]) -> list[str]:
     for raw in paths:
         path = Path(raw).expanduser().absolute()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED_SUFFIXES)
+            found = supported_documents(path)
             if not found:
                 raise ChatError(
                     f"{raw} holds no documents to ingest ({', '.join(sorted(SUPPORTED_SUFFIXES))} files)", 4
                 )
-            files.extend(str(p) for p in found)
+            files.extend(found)
         else:
             files.append(str(path))
     return list(dict.fromkeys(files))  # a file named twice is ingested once

@@ -51,6 +51,7 @@ OUTCOME_FAILED = "failed"
 INSPECT_DOCUMENT_ACTIVITY = "inspect_document"
 EXTRACT_DOCUMENT_ACTIVITY = "extract_document"
 READ_CHUNKS_ACTIVITY = "read_chunks"
+LIST_DOCUMENTS_ACTIVITY = "list_documents"
 
 
 class IngestErrorType:
@@ -97,6 +98,10 @@ class IngestInput:
     activities are in flight for one ingestion."""
     chunk_chars: int = CHUNK_CHARS
     overlap_chars: int = CHUNK_OVERLAP_CHARS
+    directories: list[str] = field(default_factory=list)
+    """Directories the worker lists when the run starts (their documents of supported types,
+    recursively, sorted), ingested after ``paths``: a scheduled re-ingestion (``agent schedule``)
+    names its folder once and still finds the documents added since."""
 
 
 @dataclass

@@ -34,6 +34,15 @@ from agent.embeddings.types import (
     EmbedRequest,
     EmbedResult,
 )
+from agent.external.types import (
+    CALL_TOOL_ACTIVITY,
+    MCP_TASK_QUEUE,
+    NON_RETRYABLE_MCP_ERRORS,
+    ExternalCall,
+    ExternalResult,
+    ExternalTool,
+    McpErrorType,
+)
 from agent.llm.types import ToolCall
 from agent.support.policy import (
     ABOVE_REMAINING_WORDS,
@@ -167,6 +176,19 @@ def failure_of(err: NexusOperationError) -> tuple[str, str]:
     return "FAILED", str(cause or err)
 
 
+def external_failure(tool: ExternalTool, err: ActivityError) -> tuple[str, str]:
+    """(type, sentence) of an external tool call that failed for good, for the model to read."""
+    cause = err.cause
+    kind = cause.type if isinstance(cause, ApplicationError) else None
+    if kind == McpErrorType.AUTH:
+        return "UNAVAILABLE", f"the {tool.server} service refused our credentials; a person must fix that"
+    if kind == McpErrorType.PROTOCOL:
+        return "BAD_REQUEST", f"{tool.name}: {cause.message if isinstance(cause, ApplicationError) else err}"
+    if kind == McpErrorType.UNKNOWN_SERVER:
+        return "UNKNOWN_TOOL", f"the {tool.server} service is not configured here"
+    return "UNAVAILABLE", f"the {tool.server} service did not answer; try again later"
+
+
 def refund_result(refund: RefundResult, **extra: object) -> dict[str, Any]:
     """What the model reads about a refund: the facts a customer asks about first."""
     return {
@@ -219,6 +241,8 @@ class Toolbox:
         self._committed = committed
         self._asked = ""
         self._refunds_this_turn = 0
+        self.external: dict[str, ExternalTool] = {}
+        """External MCP tools by the name the model sees (set once discovered)."""
         self._retrieval = workflow.create_nexus_client(service=RetrievalService, endpoint=settings.retrieval_endpoint)
         self._business = workflow.create_nexus_client(service=BusinessService, endpoint=settings.business_endpoint)
 
@@ -229,6 +253,8 @@ class Toolbox:
         customer's message this turn; ``refunds_this_turn``: refunds already made without a person."""
         self._asked, self._refunds_this_turn = asked, refunds_this_turn
         handler = self._handlers().get(call.name)
+        if call.name in self.external:
+            handler = self._external_tool(self.external[call.name])
         if handler is None:
             return error_outcome("UNKNOWN_TOOL", f"there is no tool named {call.name!r}", Guardrail.UNKNOWN_TOOL)
         try:
@@ -251,6 +277,34 @@ class Toolbox:
             tools.ESCALATE_TO_HUMAN.name: self._escalate_to_human,
             tools.LOOKUP_TICKET.name: self._lookup_ticket,
         }
+
+    def _external_tool(self, tool: ExternalTool) -> Callable[[dict[str, Any], str], Awaitable[ToolOutcome]]:
+        """The handler of an external MCP tool: one activity per call, whose result (the tool's
+        answer or its own error) is recorded, so a replay reads it instead of calling again."""
+
+        async def call(args: dict[str, Any], key: str) -> ToolOutcome:
+            s = self._settings
+            try:
+                result = await workflow.execute_activity(
+                    CALL_TOOL_ACTIVITY,
+                    ExternalCall(tool.server, tool.name, args, key),
+                    result_type=ExternalResult,
+                    task_queue=MCP_TASK_QUEUE,
+                    start_to_close_timeout=timedelta(seconds=s.mcp_tool_timeout_s),
+                    retry_policy=RetryPolicy(
+                        maximum_attempts=s.mcp_tool_max_attempts, non_retryable_error_types=NON_RETRYABLE_MCP_ERRORS
+                    ),
+                    summary=f"MCP tool {tool.server}/{tool.name}",
+                )
+            except ActivityError as err:
+                return error_outcome(*external_failure(tool, err))
+            if result.is_error:
+                return error_outcome("TOOL_ERROR", f"{tool.name} answered with an error: {result.text}")
+            return ToolOutcome(
+                result={"server": tool.server, "tool": tool.name, "result": result.structured or result.text}
+            )
+
+        return call
 
     async def _search_knowledge(self, args: dict[str, Any], _: str) -> ToolOutcome:
         query = (_text(args, "query") or "")[:MAX_QUERY_CHARS]

@@ -65,6 +65,12 @@ class ConversationSettings:
     business_endpoint: str = BUSINESS_ENDPOINT
     collection: str = "kb"
     search_top_k: int = 3
+    mcp_servers: list[str] = field(default_factory=list)
+    """External MCP servers whose tools the model is offered beside its own, by the names the
+    worker's ``AGENT_MCP_SERVERS_FILE`` gives them (:mod:`agent.external`)."""
+    mcp_tool_timeout_s: float = 30.0
+    """Start-to-close timeout of one attempt of an external tool call."""
+    mcp_tool_max_attempts: int = 3
 
 
 @dataclass

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         CHUNKS_PER_BATCH,
         EXTRACT_DOCUMENT_ACTIVITY,
         INSPECT_DOCUMENT_ACTIVITY,
+        LIST_DOCUMENTS_ACTIVITY,
         MAX_DOCUMENTS_PER_INGESTION,
         NON_RETRYABLE_INGEST_ERRORS,
         OUTCOME_FAILED,
@@ -89,8 +90,8 @@ INGEST_RETRY = RetryPolicy(
 def input_problems(request: IngestInput) -> list[str]:
     """What is wrong with a request, in words for the person who sent it (empty when fine)."""
     problems = []
-    if not request.paths:
-        problems.append("give at least one document path")
+    if not request.paths and not request.directories:
+        problems.append("give at least one document path or directory")
     elif len(request.paths) > MAX_DOCUMENTS_PER_INGESTION:
         problems.append(
             f"one ingestion takes at most {MAX_DOCUMENTS_PER_INGESTION} documents (its history budget), "
@@ -213,7 +214,29 @@ class IngestWorkflow:
             raise ApplicationError(
                 "invalid ingestion request: " + "; ".join(problems), type="BadRequest", non_retryable=True
             )
-        self._progress = IngestProgress(total=len(request.paths))
+        paths = list(request.paths)
+        if request.directories:
+            # Listed by the worker at run time (not when the request was made): a schedule's
+            # folder picks up new documents. Runs without directories record no such activity.
+            try:
+                listed = await workflow.execute_activity(
+                    LIST_DOCUMENTS_ACTIVITY,
+                    request.directories,
+                    result_type=list[str],
+                    start_to_close_timeout=FILE_TIMEOUT,
+                    retry_policy=INGEST_RETRY,
+                )
+            except ActivityError as err:
+                raise ApplicationError(_reason(err), type="BadRequest", non_retryable=True) from None
+            paths = list(dict.fromkeys([*paths, *listed]))
+            if len(paths) > MAX_DOCUMENTS_PER_INGESTION:
+                raise ApplicationError(
+                    f"the directories hold {len(paths)} documents; one ingestion takes at most "
+                    f"{MAX_DOCUMENTS_PER_INGESTION}: split them into several folders (or schedules)",
+                    type="BadRequest",
+                    non_retryable=True,
+                )
+        self._progress = IngestProgress(total=len(paths))
         meter = workflow.metric_meter()  # replay-aware: a replayed workflow does not count twice
         documents = meter.create_counter("agent_ingest_documents", "documents ingested, by outcome")
         chunks = meter.create_counter("agent_ingest_chunks", "chunks embedded and indexed")
@@ -243,7 +266,7 @@ class IngestWorkflow:
             self._progress.documents.append(outcome)
             return outcome
 
-        outcomes = await asyncio.gather(*(counted(path) for path in request.paths))
+        outcomes = await asyncio.gather(*(counted(path) for path in paths))
         return IngestResult(collection=request.collection, documents=list(outcomes))
 
     async def _ingest(self, request: IngestInput, path: str, doc_id: str) -> DocumentOutcome:

@@ -42,6 +42,12 @@ with workflow.unsafe.imports_passed_through():
     import nexus_contracts.retrieval  # noqa: F401
     from agent.blobs.activities import STORE_TEXT_ACTIVITY, StoreText
     from agent.blobs.types import BlobRef
+    from agent.external.types import (
+        DISCOVER_TOOLS_ACTIVITY,
+        MCP_TASK_QUEUE,
+        Discovered,
+        DiscoverRequest,
+    )
     from agent.llm.types import (
         CHAT_COMPLETION_ACTIVITY,
         NON_RETRYABLE_MODEL_ERRORS,
@@ -116,6 +122,10 @@ from the run's own update registry or, failing that, refused by the validators a
 ANSWERS_CARRIED = 8
 IDENTITY_REQUIRED = "customer-identity-required"
 TOKEN_BUDGET_PATCH = "conversation-token-budget"
+# Patch: a conversation that names external MCP servers discovers their tools (an activity)
+# at the start of each run; runs recorded before never name one, so never reach the marker.
+EXTERNAL_TOOLS_PATCH = "external-mcp-tools"
+DISCOVERY_TIMEOUT = timedelta(seconds=30)
 
 
 class Phase:
@@ -236,6 +246,9 @@ class SupportAgentWorkflow:
                 "invalid conversation settings: " + "; ".join(problems), type="InvalidSettings", non_retryable=True
             )
         self._tools = Toolbox(self._settings, self._customer_id or None, self._committed_cents)
+        self._offered = SUPPORT_TOOLS
+        if self._settings.mcp_servers and workflow.patched(EXTERNAL_TOOLS_PATCH):
+            await self._discover_external_tools()
         while True:
             self._publish_pending()
             await self._wait_for_work()
@@ -258,6 +271,27 @@ class SupportAgentWorkflow:
         # Let the handler of the end request (if any) return its answer before the run closes.
         await workflow.wait_condition(workflow.all_handlers_finished)
         return summary
+
+    async def _discover_external_tools(self) -> None:
+        """Offer the named MCP servers' tools beside the agent's own. The list is the activity's
+        result, recorded: a replay (and the rest of this run) sees the same tools whatever the
+        servers list now. A server that cannot be had leaves its tools out, nothing more."""
+        try:
+            found = await workflow.execute_activity(
+                DISCOVER_TOOLS_ACTIVITY,
+                DiscoverRequest(list(self._settings.mcp_servers)),
+                result_type=Discovered,
+                task_queue=MCP_TASK_QUEUE,
+                schedule_to_close_timeout=DISCOVERY_TIMEOUT,
+                summary="discover external MCP tools",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("external MCP tools not offered this run: %s", err.cause or err)
+            return
+        for server, why in found.unavailable.items():
+            workflow.logger.warning("MCP server %s offers no tools this run: %s", server, why)
+        self._tools.external = {t.qualified: t for t in found.tools}
+        self._offered = SUPPORT_TOOLS + [t.as_tool().definition for t in self._tools.external.values()]
 
     async def _work_off_inbox(self) -> ConversationSummary | None:
         """Handle queued updates in arrival order; the summary once the conversation has ended."""
@@ -435,7 +469,7 @@ class SupportAgentWorkflow:
             messages.append(ChatMessage(role="system", content=summary_prompt(self._state.summary)))
         request = ChatRequest(
             messages=messages + self._context,
-            tools=SUPPORT_TOOLS,
+            tools=self._offered,
             model=self._settings.model,
             max_tokens=self._settings.max_answer_tokens,
             tool_choice=tool_choice,

@@ -1,0 +1,1 @@
+"""Tools from external MCP servers, offered to the support agent beside its own."""

@@ -1,0 +1,137 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend/postgres"
+	"github.com/durable-agents/reference/services/retrieval-go/app/backend/postgres/pgtest"
+	"github.com/durable-agents/reference/services/retrieval-go/app/index"
+)
+
+func TestMigrateIsIdempotentAndSerialised(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t, false)
+	if _, err := postgres.Open(ctx, postgres.Options{URL: url}); !errors.Is(err, postgres.ErrSchema) {
+		t.Fatalf("open before migrating: %v, want ErrSchema", err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	// Three migrators at once, as replicas of a hook Job might be.
+	results := make([]postgres.MigrateResult, 3)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			if results[i], err = postgres.Migrate(ctx, pool); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	applied := 0
+	for _, r := range results {
+		applied += len(r.Applied)
+	}
+	if applied != 1 {
+		t.Fatalf("the migrations were applied %d times in all, want once: %+v", applied, results)
+	}
+	again, err := postgres.Migrate(ctx, pool)
+	if err != nil || len(again.Applied) != 0 || again.From != again.To {
+		t.Fatalf("a second migrate: %+v, %v; want nothing applied", again, err)
+	}
+	b, err := postgres.Open(ctx, postgres.Options{URL: url})
+	if err != nil {
+		t.Fatalf("open after migrating: %v", err)
+	}
+	b.Close()
+}
+
+func TestOpenRefusesOtherAnalyzerSettings(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t, true)
+	b, err := postgres.Open(ctx, postgres.Options{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	other := index.MustNewAnalyzer(index.AnalyzerConfig{Stemmer: index.StemmerNone})
+	_, err = postgres.Open(ctx, postgres.Options{URL: url, Index: index.Options{Analyzer: other}})
+	if err == nil || !strings.Contains(err.Error(), "RETRIEVAL_STEMMER") {
+		t.Fatalf("open with other analyzer settings: %v, want a refusal naming the settings", err)
+	}
+}
+
+func TestConnectErrorsHideThePassword(t *testing.T) {
+	for _, url := range []string{
+		"postgresql://user:s3cret-pw@127.0.0.1:1/db?connect_timeout=2",
+		"postgresql://user:s3cret-pw@[::1/db",
+	} {
+		_, err := postgres.Connect(context.Background(), url)
+		if err == nil {
+			t.Fatalf("connect %q succeeded", url)
+		}
+		if strings.Contains(err.Error(), "s3cret-pw") {
+			t.Errorf("the error shows the password: %v", err)
+		}
+	}
+}
+
+// TestBulkLoadEqualsPut loads one corpus by COPY and the same by Put into
+// another database: statistics and rankings agree, and bulk loading refuses
+// a collection that holds documents.
+func TestBulkLoadEqualsPut(t *testing.T) {
+	ctx := context.Background()
+	docs := make([]index.Document, 300)
+	for i := range docs {
+		docs[i] = index.Document{
+			ID: fmt.Sprintf("d%03d", i), Version: int64(1 + i%3), Title: fmt.Sprintf("title %d", i%7),
+			Text:     strings.Repeat(fmt.Sprintf("alpha%d beta%d gamma\t%d\\ ", i%5, i%11, i%13), 1+i%4),
+			Metadata: map[string]string{"shard": fmt.Sprint(i % 2)},
+			Vector:   []float32{float32(i%5) + 1, float32(i % 7), float32(i % 3)},
+		}
+	}
+	open := func() *postgres.Backend {
+		b, err := postgres.Open(ctx, postgres.Options{URL: pgtest.Database(t, true), Index: index.Options{ExactVectorLimit: -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { b.Close() })
+		return b
+	}
+	bulk, put := open(), open()
+	if err := bulk.BulkLoad(ctx, "c", docs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := put.Put(ctx, "c", docs); err != nil {
+		t.Fatal(err)
+	}
+	if err := bulk.BulkLoad(ctx, "c", docs[:1]); !errors.Is(err, index.ErrInvalid) {
+		t.Errorf("bulk loading a collection with documents: %v, want ErrInvalid", err)
+	}
+	s1, _ := bulk.Stats(ctx)
+	s2, _ := put.Stats(ctx)
+	if fmt.Sprint(s1) != fmt.Sprint(s2) {
+		t.Errorf("stats: bulk %+v, put %+v", s1, s2)
+	}
+	for _, q := range []index.Query{
+		{Collection: "c", Text: "alpha3 gamma", TopK: 20},
+		{Collection: "c", Text: "beta4", TopK: 20, Filters: map[string]string{"shard": "1"}},
+		{Collection: "c", Vector: []float32{1, 2, 0}, Mode: index.ModeVector, TopK: 5},
+		{Collection: "c", Text: "title 3", Vector: []float32{3, 0, 1}, TopK: 10},
+	} {
+		a, err1 := bulk.Search(ctx, q)
+		b, err2 := put.Search(ctx, q)
+		if err1 != nil || err2 != nil || fmt.Sprint(a) != fmt.Sprint(b) || len(a.Hits) == 0 {
+			t.Errorf("query %+v: bulk %v (%v), put %v (%v)", q, a.Hits, err1, b.Hits, err2)
+		}
+	}
+}
