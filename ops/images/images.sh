@@ -2,7 +2,7 @@
 # Builds the project's container images with podman (Debian's package, no daemon, no Docker).
 #
 #   images.sh base    local Debian-based stand-ins for the official base images (no registry needed)
-#   images.sh build   every image of the chart from its Dockerfile; prints their sizes
+#   images.sh build [NAME...]   every image of the chart (or the NAMEd ones) from its Dockerfile; prints sizes
 #   images.sh podman ARGS...   podman with this project's storage and runtime settings
 #
 # podman's storage lives in $IMAGES_HOME (default .tools/podman), not under /var/lib/containers,
@@ -25,6 +25,8 @@ IMAGES=(
   "business-worker services/business-py/Dockerfile"
   "codec-server codec-server/server/Dockerfile"
   "model-server services/model-server/Dockerfile"
+  "mcp-server services/mcp-server/Dockerfile"
+  "approval-portal services/approval-portal/Dockerfile"
 )
 
 mkdir -p "$IMAGES_HOME/tmp"
@@ -95,6 +97,7 @@ build() {
   fi
   for image in "${IMAGES[@]}"; do
     read -r name file <<< "$image"
+    [[ $# -eq 0 || " $* " == *" $name "* ]] || continue  # `build NAME...`: those images only
     build_image "durable-agents/$name:$IMAGE_TAG" "$file" . "${args[@]}"
   done
   pod image prune --force > /dev/null  # the build stages, untagged (vfs stores each in full)
@@ -104,7 +107,7 @@ build() {
 
 case ${1:-} in
   base) base ;;
-  build) build ;;
+  build) shift && build "$@" ;;
   podman) shift && pod "$@" ;;
   *) echo "usage: $0 base|build|podman ARGS..." >&2 && exit 2 ;;
 esac

@@ -64,7 +64,15 @@ def podman(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]
 # What no runtime image may hold (relative to its root): the package managers and compilers of
 # the build stages, and the build stages' source tree.
 BUILD_LEFTOVERS = ("usr/local/bin/uv", "bin/uv", "usr/local/go", "usr/bin/gcc", "usr/bin/cc", "src", "app/src")
-IMAGE_NAMES = ("agent-worker", "retrieval-worker", "business-worker", "codec-server", "model-server")
+IMAGE_NAMES = (
+    "agent-worker",
+    "retrieval-worker",
+    "business-worker",
+    "codec-server",
+    "model-server",
+    "mcp-server",
+    "approval-portal",
+)
 
 
 @dataclass
