@@ -40,7 +40,15 @@ from support.chart_processes import (
     the_one,
     wait_ready,
 )
-from support.helm_chart import COMPONENT_DOCKERFILES, SKIP_WITHOUT_HELM, WORKLOADS, component_of, pod_spec, render
+from support.helm_chart import (
+    COMPONENT_DOCKERFILES,
+    OFF_BY_DEFAULT,
+    SKIP_WITHOUT_HELM,
+    WORKLOADS,
+    component_of,
+    pod_spec,
+    render,
+)
 from support.service_monitor import OPERATOR_PREFIX, prometheus_scraping, relabel_configs, series
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import RateLimitSource, TaskQueueType
@@ -121,10 +129,7 @@ async def test_the_rendered_chart_runs_every_process_and_answers_the_system_chec
     keyring = secrets["codec-keys"]
 
     workloads = [d for d in docs if d["kind"] in WORKLOADS]
-    # business-migrate runs with businessWorker.store=postgres only (test_helm_business_store.py),
-    # retrieval-migrate with retrievalWorker.backend=postgres only (test_helm_chart.py).
-    migrations = {"business-migrate", "retrieval-migrate"}
-    assert {component_of(d) for d in workloads} == {"setup", *COMPONENT_DOCKERFILES} - migrations
+    assert {component_of(d) for d in workloads} == {"setup", *COMPONENT_DOCKERFILES} - OFF_BY_DEFAULT
 
     # The setup hook first, as Helm runs it: its script against the empty server.
     done = run_to_completion(cluster.pod(the_one(docs, "Job", "setup"), secrets))

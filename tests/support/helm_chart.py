@@ -39,6 +39,11 @@ COMPONENT_DOCKERFILES = {
     "system-check": "services/agent-py/Dockerfile",
 }
 
+# Components the default values do not render: the migration Jobs (a PostgreSQL store or backend
+# only: test_helm_business_store.py, test_helm_chart.py) and the opt-in approval portal and
+# re-ingestion schedule hook (test_helm_portal_and_schedule.py).
+OFF_BY_DEFAULT = frozenset({"business-migrate", "retrieval-migrate", "approval-portal", "reingest-schedule"})
+
 SKIP_WITHOUT_HELM = pytest.mark.skipif(
     not HELM.exists(), reason=f"helm is not built ({HELM} is missing); run `make helm` (a few minutes, once)"
 )
