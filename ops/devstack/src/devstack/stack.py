@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ from devstack.temporal_setup import (
 # Variables that would point a dev-stack worker somewhere else (a Cloud API key, TLS files,
 # a TOML profile); the stack names its own server explicitly instead.
 _INHERITED_TEMPORAL_PREFIX = "TEMPORAL_"
+# How long `up` waits for the server (the front door, on a cluster) to pass its health check.
+SERVER_HEALTHY_TIMEOUT_S = 90.0
 
 
 def retrieval_worker_path() -> Path:
@@ -472,8 +475,16 @@ class Stack:
     def _prepare_server(self) -> None:
         # Namespaces, endpoints and search attributes are cluster-level changes: the admin token.
         admin = self.credentials("admin")
-        if not server_healthy(self.temporal_address, admin):
-            raise StackError(f"the Temporal server at {self.temporal_address} does not answer")
+        # Every process reported ready, but a cluster answers its health check only once the
+        # nodes have joined the ring and the front door has seen a frontend live: wait for that.
+        deadline = time.monotonic() + SERVER_HEALTHY_TIMEOUT_S
+        while not server_healthy(self.temporal_address, admin):
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"the Temporal server at {self.temporal_address} does not answer "
+                    f"(waited {SERVER_HEALTHY_TIMEOUT_S:.0f} s; `make logs` shows its processes' logs)"
+                )
+            time.sleep(1)
         ensure_namespaces(self.temporal_address, NAMESPACES, admin)
         ensure_nexus_endpoints(self.temporal_address, admin)
         ensure_search_attributes(self.temporal_address, admin)

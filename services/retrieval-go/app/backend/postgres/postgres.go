@@ -115,13 +115,21 @@ func (b *Backend) check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Two workers starting at once: the second one's INSERT waits for the first one's row and
+	// then does nothing, but its SELECT still reads the snapshot taken before that row was
+	// committed, so it sees no row at all. A second statement takes a new snapshot and finds it.
 	var stored string
-	err = b.pool.QueryRow(ctx, `
-		WITH ins AS (
-			INSERT INTO retrieval_settings (name, value) VALUES ('analyzer', $1)
-			ON CONFLICT (name) DO NOTHING RETURNING value)
-		SELECT value FROM ins UNION ALL SELECT value FROM retrieval_settings WHERE name = 'analyzer'`,
-		string(want)).Scan(&stored)
+	for attempt := 0; ; attempt++ {
+		err = b.pool.QueryRow(ctx, `
+			WITH ins AS (
+				INSERT INTO retrieval_settings (name, value) VALUES ('analyzer', $1)
+				ON CONFLICT (name) DO NOTHING RETURNING value)
+			SELECT value FROM ins UNION ALL SELECT value FROM retrieval_settings WHERE name = 'analyzer'`,
+			string(want)).Scan(&stored)
+		if !errors.Is(err, pgx.ErrNoRows) || attempt == 2 {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("read the index's analyzer settings: %w", err)
 	}
