@@ -156,18 +156,16 @@ seccompProfile:
 {{- end -}}
 {{- end -}}
 
-{{/* Scheduling and identity every pod shares. */}}
-{{- define "durable-agents.podCommon" -}}
-serviceAccountName: {{ include "durable-agents.serviceAccountName" . }}
+{{/* What a pre-install hook's pod shares with every other pod: it runs before the release's
+ServiceAccount exists, so it takes the namespace's (no token mounted), and the release's pull
+secrets (global ones too) and scheduling. */}}
+{{- define "durable-agents.hookPodCommon" -}}
 automountServiceAccountToken: false
 {{- with concat ((.Values.global | default dict).imagePullSecrets | default list) .Values.imagePullSecrets | uniq }}
 imagePullSecrets:
   {{- range . }}
   - name: {{ . }}
   {{- end }}
-{{- end }}
-{{- with .Values.priorityClassName }}
-priorityClassName: {{ . }}
 {{- end }}
 {{- with .Values.nodeSelector }}
 nodeSelector:
@@ -176,6 +174,15 @@ nodeSelector:
 {{- with .Values.tolerations }}
 tolerations:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* Scheduling and identity every pod shares. */}}
+{{- define "durable-agents.podCommon" -}}
+serviceAccountName: {{ include "durable-agents.serviceAccountName" . }}
+{{ include "durable-agents.hookPodCommon" . }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
 {{- end }}
 {{- with .Values.affinity }}
 affinity:
