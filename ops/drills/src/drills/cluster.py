@@ -6,7 +6,8 @@ PostgreSQL, mTLS, the JWT authorizer) and clients reach it the way they would in
 through one address that balances over the live frontends (the stack's front door, HAProxy in TCP
 mode, TLS passing through). The conversations are the crash drill's (:mod:`drills.crash`: a
 policy question, a small refund paid at once, a large one after its approval, the end), all in
-flight together, with the production timeouts; the clients retry as the SDK does and resend
+flight together (and more, a wave at a time, if they end before the last kill), with the
+production timeouts; the clients retry as the SDK does and resend
 with the same request id when their patience runs out.
 
 The kills, in order (:data:`CLUSTER_KILL_PLAN`), each once a model call is in flight and each held

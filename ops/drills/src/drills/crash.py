@@ -320,11 +320,18 @@ async def converse_while_killing(
     timeout_s: float,
 ) -> tuple[_Client, list[str], list[Any], list[tuple[Kill, float]]]:
     """``conversations`` drill conversations (ids ``<prefix>-<run>-<n>``) while ``schedule`` is
-    carried out: the patient customer, the ids, each conversation's outcome, and the kills with
-    the moment each killed process was ready again."""
+    carried out, and more if they all end before it is (see :func:`_talk_while_killing`): the
+    patient customer, every id, each conversation's outcome, and the kills with the moment each
+    killed process was ready again."""
     customer = _Client(Conversations(client, patience_s=CLIENT_PATIENCE_S))
     run = uuid.uuid4().hex[:6]
-    cids = [f"{prefix}-{run}-{i:03d}" for i in range(conversations)]
+    cids: list[str] = []
+
+    def new_cid() -> str:
+        cids.append(f"{prefix}-{run}-{len(cids):03d}")
+        return cids[-1]
+
+    first_wave = [new_cid() for _ in range(conversations)]
     model_server = stack.config.model_server_url.removesuffix("/v1")
     # The simulator answers in milliseconds, so a kill would almost never find a model call
     # running; slowed down, kills cut calls in flight and the drill proves they are told apart.
@@ -333,7 +340,9 @@ async def converse_while_killing(
     stop = asyncio.Event()
     try:
         killer = _killer(stack, schedule, stop, model_server, faults)
-        results, kill_log = await _talk_while_killing(customer, cids, killer, stop, concurrency, timeout_s)
+        results, kill_log = await _talk_while_killing(
+            customer, first_wave, new_cid, killer, stop, concurrency, timeout_s
+        )
     finally:
         _set_faults(model_server, [])
     return customer, cids, results, kill_log
@@ -341,7 +350,8 @@ async def converse_while_killing(
 
 async def _talk_while_killing(
     customer: _Client,
-    cids: list[str],
+    first_wave: list[str],
+    new_cid: Callable[[], str],
     killer: Coroutine[Any, Any, list[tuple[Kill, float]]],
     stop: asyncio.Event,
     concurrency: int,
@@ -349,19 +359,28 @@ async def _talk_while_killing(
 ) -> tuple[list[Any], list[tuple[Kill, float]]]:
     """Every conversation's requests, while ``killer`` kills processes until ``stop``; (outcomes,
     kills with the moment each process was back). A killed process that does not come back ends
-    the drill; otherwise the killer finishes its kill (the process is back) before this returns."""
+    the drill; otherwise the killer finishes its kill (the process is back) before this returns.
+
+    The conversations outlast the kill plan: on a fast machine ``first_wave`` can end before the
+    last kill (each kill waits for a call in flight), so while kills remain another wave of
+    ``concurrency`` conversations (ids from ``new_cid``) starts as the previous one ends. A drill
+    whose plan ran out of conversations would prove nothing about the kills it skipped."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(cid: str) -> None:
         async with gate:
             await _conversation(customer, cid)
 
+    def launch(cids: list[str]) -> asyncio.Future[list[Any]]:
+        return asyncio.ensure_future(asyncio.gather(*(one(c) for c in cids), return_exceptions=True))
+
     killing = asyncio.create_task(killer)
-    talking = asyncio.ensure_future(asyncio.gather(*(one(c) for c in cids), return_exceptions=True))
+    talking = launch(first_wave)
+    results: list[Any] = []
     deadline = time.monotonic() + timeout_s
     watched: set[asyncio.Future[Any]] = {talking, killing}
     try:
-        while not talking.done():
+        while True:
             done, _ = await asyncio.wait(
                 watched, timeout=deadline - time.monotonic(), return_when=asyncio.FIRST_COMPLETED
             )
@@ -371,7 +390,13 @@ async def _talk_while_killing(
                 if (failure := killing.exception()) is not None:
                     raise RuntimeError(f"a killed process did not come back: {failure}") from failure
                 watched.discard(killing)
-        results = talking.result()
+            if talking in done:
+                results += talking.result()
+                if killing.done():
+                    break
+                watched.discard(talking)
+                talking = launch([new_cid() for _ in range(concurrency)])
+                watched.add(talking)
     finally:
         talking.cancel()
         stop.set()
