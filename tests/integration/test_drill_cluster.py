@@ -17,7 +17,7 @@ from cluster_support import cluster_unavailable_reason, running_cluster
 from harness import client_for
 
 import drills.cluster
-from drills.bench_report import report_header, source_commit
+from drills.bench_report import report_header
 from drills.cluster import CLUSTER_KILL_PLAN, run_cluster_drill
 
 pytestmark = pytest.mark.skipif(cluster_unavailable_reason() is not None, reason=str(cluster_unavailable_reason()))
@@ -32,7 +32,7 @@ async def test_no_conversation_is_lost_and_nothing_is_paid_twice_when_nodes_and_
         summary = await run_cluster_drill(stack, client, conversations=conversations)
         down = [s.name for s in stack.status() if s.running is None]
     load_after = os.getloadavg()[0]
-    header = {**report_header(drills.cluster.__doc__ or ""), "commit": source_commit()}
+    header = report_header(drills.cluster.__doc__ or "")
     header["load_average_1m"] = {"before": round(load_before, 2), "after": round(load_after, 2)}
     report = json.dumps({**header, **summary.as_dict()}, indent=2)
     print("\n" + summary.table())

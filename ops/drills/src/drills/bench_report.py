@@ -11,10 +11,11 @@ from pathlib import Path
 
 
 def report_header(doc: str) -> dict[str, object]:
-    """``generated_at``, ``machine`` and ``method`` (the benchmark module's docstring after its
-    first paragraph), so a result file says where its figures come from without the code."""
+    """``generated_at``, ``commit``, ``machine`` and ``method`` (the benchmark module's docstring
+    after its first paragraph), so a result file says where its figures come from without the code."""
     return {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": source_commit(),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
