@@ -1,0 +1,135 @@
+"""The agent worker with its blobs in a bucket (``AGENT_BLOB_STORE=s3``) of a real
+S3-compatible server (SeaweedFS, `make s3-server`): a stack of its own whose workers get the
+settings a deployment gives them (the standard AWS variables).
+
+Shown: ingested documents and a large message land in the bucket sealed (no plaintext in any
+object), the model call reads the message back from it, nothing lands on the pod's disk but
+the paid answers, and an outage of the store holds a conversation up without losing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness import client_for, running_stack
+from support.s3server import S3Server, running_s3_server
+from temporalio.client import Client
+
+from agent.blobs.s3 import S3BlobStore
+from agent.chat.client import Conversations
+from agent.support.types import ConversationSettings, ConversationStart
+from agent.testing import blob_dir, blob_store
+from devstack.stack import Stack, knowledge_base_dir
+
+BUCKET = "agent-blobs"
+PREFIX = "tenant-a/"
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with running_s3_server(tmp_path_factory.mktemp("seaweedfs")) as server:
+        server.create_bucket(BUCKET)
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s3_stack(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> Iterator[Stack]:
+    """Every process of this stack inherits the S3 settings; the knowledge base is ingested
+    into the bucket as the stack comes up."""
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in s3_server.env(BUCKET, PREFIX).items():
+            env.setenv(name, value)
+        with running_stack(tmp_path_factory.mktemp("stack")) as stack:
+            yield stack
+
+
+@pytest.fixture(scope="module")
+async def client(s3_stack: Stack) -> Client:
+    return await client_for(s3_stack, "agents")
+
+
+def objects(server: S3Server) -> dict[str, bytes]:
+    s3 = server.client()
+    listing = s3.list_objects_v2(Bucket=BUCKET)
+    return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listing.get("Contents", [])}
+
+
+async def start(client: Client) -> tuple[Conversations, str]:
+    conversations = Conversations(client)
+    cid = await conversations.start(
+        ConversationStart(
+            customer="test", settings=ConversationSettings(inline_text_limit_bytes=256), customer_id="cust-edsger"
+        ),
+        f"test-s3-{uuid.uuid4().hex[:10]}",
+    )
+    return conversations, cid
+
+
+async def test_ingested_documents_are_sealed_in_the_bucket(s3_stack: Stack, s3_server: S3Server) -> None:
+    stored = objects(s3_server)
+    assert stored, "ingesting the knowledge base stored nothing in the bucket"
+    assert all(key.startswith(PREFIX) and key.endswith(".enc") for key in stored), sorted(stored)
+    # A line of every document: none is readable in any object.
+    lines = [
+        max(path.read_text(errors="ignore").splitlines(), key=len).encode()
+        for path in sorted(Path(knowledge_base_dir()).rglob("*.md"))
+    ]
+    assert lines
+    assert not [(key, line[:40]) for key, data in stored.items() for line in lines if line in data]
+    # The pod's disk keeps only the paid answers.
+    local = [p.relative_to(blob_dir(s3_stack)) for p in blob_dir(s3_stack).rglob("*") if p.is_file()]
+    assert all(p.parts[0] == "paid-answers" for p in local), local
+
+
+async def test_large_message_goes_to_the_bucket_and_back(s3_stack: Stack, s3_server: S3Server, client: Client) -> None:
+    conversations, cid = await start(client)
+    marker = hashlib.sha256(cid.encode()).hexdigest() * 40  # 2560 characters, unique to this test
+    text = f"How long do refunds take? {marker}"
+    reply = await conversations.send(cid, text)
+    # The model call read the whole message back from the bucket (its answer quotes it).
+    assert f'Answer to "How long do refunds take? {marker[:60]}' in reply.text
+
+    user = (await conversations.transcript(cid)).entries[0]
+    assert user.ref is not None and user.ref.size == len(text.encode())
+    store = blob_store(s3_stack, client)
+    assert isinstance(store, S3BlobStore) and store.bucket == BUCKET
+    assert await store.get(user.ref) == text.encode()
+    stored = objects(s3_server)
+    key = store.key_for(user.ref, sealed=True)
+    assert key in stored
+    assert not [k for k, data in stored.items() if marker[:64].encode() in data]
+
+
+async def test_an_outage_of_the_store_holds_the_conversation_up_and_loses_nothing(
+    s3_stack: Stack, s3_server: S3Server, client: Client
+) -> None:
+    conversations, cid = await start(client)
+    marker = hashlib.sha256(cid.encode()).hexdigest() * 40
+    log = s3_stack.processes.log_path("agent-worker")
+    seen = log.read_text(errors="ignore").count("cannot reach the S3 endpoint")
+    s3_server.stop()
+    try:
+        sending = asyncio.create_task(conversations.send(cid, f"How long do refunds take? {marker}"))
+        # The local activity that stores the message fails with the store's one sentence and is
+        # retried by Temporal (not failed for good) ...
+        for _ in range(120):
+            if log.read_text(errors="ignore").count("cannot reach the S3 endpoint") > seen:
+                break
+            await asyncio.sleep(0.5)
+        else:
+            raise AssertionError(f"the agent worker never reported the unreachable store; see {log}")
+        await asyncio.sleep(3)
+        assert not sending.done(), "the turn finished while its message could not be stored"
+    finally:
+        s3_server.start()
+    # ... until the store is back: the same turn then completes with the whole message.
+    reply = await asyncio.wait_for(sending, timeout=180)
+    assert f'Answer to "How long do refunds take? {marker[:60]}' in reply.text
+    user = (await conversations.transcript(cid)).entries[0]
+    assert user.ref is not None
+    assert await blob_store(s3_stack, client).get(user.ref) == f"How long do refunds take? {marker}".encode()
