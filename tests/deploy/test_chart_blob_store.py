@@ -1,0 +1,100 @@
+"""The agent's blob store in the chart: a shared volume (the default) or an S3 bucket
+(agent.blobStore.type s3: no claim, the settings agent.blobs.settings reads, credentials from a
+Secret or the SDK's chain), and the values refused with one sentence (issue 18)."""
+
+from __future__ import annotations
+
+from support.helm_chart import CHART, SKIP_WITHOUT_HELM, component_of, env_of, helm, pod_spec, render
+
+pytestmark = SKIP_WITHOUT_HELM
+
+S3 = ["-f", str(CHART / "examples" / "blobs-s3.yaml")]
+AGENT_POOLS = {"agent-worker", "llm-worker", "embed-worker"}
+NETWORK_POLICY = [
+    "--set",
+    "networkPolicy.enabled=true",
+    "--set",
+    "networkPolicy.temporal.to[0].ipBlock.cidr=10.0.0.0/8",
+    "--set",
+    "modelServer.enabled=true",
+]
+
+
+def agent_pools(docs: list[dict]) -> list[dict]:
+    return [d for d in docs if d["kind"] == "Deployment" and component_of(d) in AGENT_POOLS]
+
+
+def test_volume_store_is_one_claim_every_pool_mounts() -> None:
+    docs = render()
+    [claim] = [d for d in docs if d["kind"] == "PersistentVolumeClaim"]
+    for deployment in agent_pools(docs):
+        [blobs] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "blobs"]
+        assert blobs["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+        [worker] = pod_spec(deployment)["containers"]
+        assert "AGENT_BLOB_STORE" not in env_of(worker)
+
+
+def test_s3_store_has_no_claim_and_gives_every_pool_the_bucket() -> None:
+    docs = render(*S3)
+    assert [d for d in docs if d["kind"] == "PersistentVolumeClaim"] == []
+    pools = agent_pools(docs)
+    assert {component_of(d) for d in pools} == AGENT_POOLS
+    for deployment in pools:
+        [worker] = pod_spec(deployment)["containers"]
+        env = env_of(worker)
+        assert {k: env[k].get("value") for k in ("AGENT_BLOB_STORE", "AGENT_BLOB_S3_BUCKET", "AWS_REGION")} == {
+            "AGENT_BLOB_STORE": "s3",
+            "AGENT_BLOB_S3_BUCKET": "durable-agents-blobs",
+            "AWS_REGION": "eu-west-1",
+        }
+        assert env["AGENT_BLOB_S3_PREFIX"]["value"] == "production/"
+        assert "AWS_ENDPOINT_URL_S3" not in env  # AWS S3 itself
+        # The access key by reference only: no secret in the manifest.
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "agent-blobs-s3", "key": name}
+        # The pod's own disk keeps only its paid answers, bounded.
+        [blobs] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "blobs"]
+        assert blobs == {"name": "blobs", "emptyDir": {"sizeLimit": "1Gi"}}
+
+
+def test_s3_store_without_a_secret_uses_the_sdk_chain_and_an_endpoint_for_other_services() -> None:
+    docs = render(
+        *S3,
+        "--set",
+        "agent.blobStore.s3.credentials.existingSecret=",
+        "--set",
+        "agent.blobStore.s3.endpoint=http://seaweedfs-s3.storage:8333",
+        "--set",
+        "serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn=arn:aws:iam::123456789012:role/blobs",
+    )
+    for deployment in agent_pools(docs):
+        env = env_of(pod_spec(deployment)["containers"][0])
+        assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+        assert env["AWS_ENDPOINT_URL_S3"]["value"] == "http://seaweedfs-s3.storage:8333"
+    [account] = [d for d in docs if d["kind"] == "ServiceAccount"]
+    assert account["metadata"]["annotations"] == {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/blobs"}
+
+
+def test_network_policy_lets_the_agent_pools_reach_the_bucket() -> None:
+    docs = render(*S3, *NETWORK_POLICY, "--set", "networkPolicy.blobStore.to[0].ipBlock.cidr=52.218.0.0/17")
+    [policy] = [d for d in docs if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("np-blob-store")]
+    [selector] = policy["spec"]["podSelector"]["matchExpressions"]
+    assert set(selector["values"]) == AGENT_POOLS
+    assert policy["spec"]["egress"] == [
+        {"to": [{"ipBlock": {"cidr": "52.218.0.0/17"}}], "ports": [{"port": 443, "protocol": "TCP"}]}
+    ]
+
+
+def refused(*args: str) -> str:
+    result = helm("template", "agents", str(CHART), *args)
+    assert result.returncode != 0, f"helm template {' '.join(args)} succeeded but must fail"
+    return result.stderr
+
+
+def test_values_that_cannot_work_are_refused_in_one_sentence() -> None:
+    assert "agent.blobStore.type is s3 but agent.blobStore.s3.bucket is empty" in refused(
+        "--set", "agent.blobStore.type=s3"
+    )
+    assert "needs networkPolicy.blobStore.to" in refused(*S3, *NETWORK_POLICY)
+    assert "agent/blobStore/type" in refused("--set", "agent.blobStore.type=gcs")
+    assert "agent/blobStore/s3/bucket" in refused(*S3, "--set", "agent.blobStore.s3.bucket=Not_A_Bucket")
