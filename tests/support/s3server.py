@@ -100,7 +100,10 @@ class S3Server:
             "-s3.port.lance=0",
             "-master.telemetry=false",
             "-master.volumeSizeLimitMB=64",
-            "-volume.max=16",
+            "-volume.max=64",
+            # Its unix sockets in its own directory, not /tmp (a killed server leaves them).
+            f"-filer.localSocket={self.data_dir / 'filer.sock'}",
+            f"-s3.localSocket={self.data_dir / 's3.sock'}",
         ]
         for service in _SERVICES:
             argv += [f"-{service}.port={self.ports[service]}", f"-{service}.port.grpc={self.ports[service + '.grpc']}"]
@@ -128,15 +131,19 @@ class S3Server:
                 time.sleep(0.5)
 
     def stop(self) -> None:
-        """SIGTERM to the server's own process group (it was started in a new session), then SIGKILL."""
+        """SIGTERM to the server's own process group (it was started in a new session), SIGKILL
+        after a few seconds (its filer can take twenty to drain)."""
         if self.process is None or self.process.poll() is not None:
             return
         os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            self.process.wait(timeout=20)
+            self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+        # weed server names its in-process gRPC sockets by port, in /tmp, and a killed one leaves them.
+        for service in _SERVICES:
+            Path(f"/tmp/seaweedfs-{service}-grpc-{self.ports[service + '.grpc']}.sock").unlink(missing_ok=True)
 
 
 def _identities() -> dict[str, object]:
