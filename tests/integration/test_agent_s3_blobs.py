@@ -4,19 +4,22 @@ settings a deployment gives them (the standard AWS variables).
 
 Shown: ingested documents and a large message land in the bucket sealed (no plaintext in any
 object), the model call reads the message back from it, nothing lands on the pod's disk but
-the paid answers, and an outage of the store holds a conversation up without losing it.
+the paid answers, an outage of the store holds a conversation up without losing it, and a
+worker given refused credentials or a missing bucket does not start, saying why in one sentence.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import client_for, running_stack
+from harness import client_for, free_ports, running_stack
 from support.s3server import S3Server, running_s3_server
 from temporalio.client import Client
 
@@ -133,3 +136,27 @@ async def test_an_outage_of_the_store_holds_the_conversation_up_and_loses_nothin
     user = (await conversations.transcript(cid)).entries[0]
     assert user.ref is not None
     assert await blob_store(s3_stack, client).get(user.ref) == f"How long do refunds take? {marker}".encode()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "sentence"),
+    [
+        ("AWS_SECRET_ACCESS_KEY", "wrong-secret-6f1c", "refused these credentials for the bucket 'agent-blobs'"),
+        ("AGENT_BLOB_S3_BUCKET", "no-such-bucket", "the bucket 'no-such-bucket' does not exist"),
+    ],
+)
+def test_worker_refuses_to_start_on_an_unusable_store(
+    s3_stack: Stack, tmp_path: Path, setting: str, value: str, sentence: str
+) -> None:
+    spec = next(s for s in s3_stack.specs() if s.name == "agent-worker")
+    health, metrics = free_ports(2)
+    env = {**os.environ, **spec.env, setting: value}
+    env.update(AGENT_HEALTH_PORT=str(health), AGENT_METRICS_PORT=str(metrics), AGENT_BLOB_DIR=str(tmp_path))
+    done = subprocess.run(
+        spec.argv, env={k: v for k, v in env.items() if v is not None}, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("agent-worker: the blob store is unusable: ") and sentence in last, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+    assert "wrong-secret-6f1c" not in done.stdout + done.stderr  # the secret is never printed
