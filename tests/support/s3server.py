@@ -38,7 +38,7 @@ _SERVICES = ("master", "volume", "filer", "s3")
 
 def binary_or_skip() -> Path:
     if not BINARY.exists():
-        pytest.skip(f"SeaweedFS {VERSION} is not built: run `make s3-server` (a few minutes, once)")
+        pytest.skip(f"SeaweedFS {VERSION} is not built: run `make s3-server` (about 10 minutes, once)")
     return BINARY
 
 
