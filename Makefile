@@ -68,9 +68,12 @@ STACK ?=
 # DB=postgres: the business and retrieval workers on PostgreSQL, two replicas each (DB=embedded:
 # SQLite and the retrieval worker's own index). Unset: what the stack's data directory used last.
 DB ?=
-DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK)) $(if $(DB),--db $(DB))
+# BLOBS=s3: the agent's blobs in a bucket of the stack's own SeaweedFS (make s3-server) instead of
+# a directory (BLOBS=local). Unset: what the stack's data directory used last.
+BLOBS ?=
+DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK)) $(if $(DB),--db $(DB)) $(if $(BLOBS),--blobs $(BLOBS))
 
-up: build $(if $(filter cluster,$(STACK)),temporal-server temporal-ui haproxy) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster; DB=postgres: workers on PostgreSQL, 2 replicas each); harmless if running
+up: build $(if $(filter cluster,$(STACK)),temporal-server temporal-ui haproxy) $(if $(filter s3,$(BLOBS)),s3-server) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster; DB=postgres: workers on PostgreSQL, 2 replicas each; BLOBS=s3: blobs in SeaweedFS); harmless if running
 	$(DEVSTACK) up
 
 down: ## stop what the dev stack started

@@ -1,6 +1,7 @@
 """The agent worker with its blobs in a bucket (``AGENT_BLOB_STORE=s3``) of a real
-S3-compatible server (SeaweedFS, `make s3-server`): a stack of its own whose workers get the
-settings a deployment gives them (the standard AWS variables).
+S3-compatible server: a stack of its own brought up as ``make up BLOBS=s3`` does (SeaweedFS,
+`make s3-server`, started by the stack; the worker gets the standard AWS variables, as a
+deployment gives them).
 
 Shown: ingested documents and a large message land in the bucket sealed (no plaintext in any
 object), the model call reads the message back from it, nothing lands on the pod's disk but
@@ -20,35 +21,23 @@ from pathlib import Path
 
 import pytest
 from harness import client_for, free_ports, running_stack
-from support.s3server import S3Server, running_s3_server
 from temporalio.client import Client
 
 from agent.blobs.s3 import S3BlobStore
 from agent.chat.client import Conversations
 from agent.support.types import ConversationSettings, ConversationStart
-from agent.testing import blob_dir, blob_store
+from agent.testing import blob_dir, blob_store, start, stop
+from devstack import s3
 from devstack.stack import Stack, knowledge_base_dir
 
-BUCKET = "agent-blobs"
-PREFIX = "tenant-a/"
-
 
 @pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with running_s3_server(tmp_path_factory.mktemp("seaweedfs")) as server:
-        server.create_bucket(BUCKET)
-        yield server
-
-
-@pytest.fixture(scope="module")
-def s3_stack(tmp_path_factory: pytest.TempPathFactory, s3_server: S3Server) -> Iterator[Stack]:
-    """Every process of this stack inherits the S3 settings; the knowledge base is ingested
-    into the bucket as the stack comes up."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in s3_server.env(BUCKET, PREFIX).items():
-            env.setenv(name, value)
-        with running_stack(tmp_path_factory.mktemp("stack")) as stack:
-            yield stack
+def s3_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The knowledge base is ingested into the bucket as the stack comes up."""
+    if not s3.BINARY.exists():
+        pytest.skip(s3.BUILD_HINT)
+    with running_stack(tmp_path_factory.mktemp("stack"), blobs="s3") as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -56,13 +45,13 @@ async def client(s3_stack: Stack) -> Client:
     return await client_for(s3_stack, "agents")
 
 
-def objects(server: S3Server) -> dict[str, bytes]:
-    s3 = server.client()
-    listing = s3.list_objects_v2(Bucket=BUCKET)
-    return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listing.get("Contents", [])}
+def objects(stack: Stack) -> dict[str, bytes]:
+    bucket = s3.stack_client(stack.config)
+    keys = [o["Key"] for o in bucket.list_objects_v2(Bucket=s3.BUCKET).get("Contents", [])]
+    return {key: bucket.get_object(Bucket=s3.BUCKET, Key=key)["Body"].read() for key in keys}
 
 
-async def start(client: Client) -> tuple[Conversations, str]:
+async def new_conversation(client: Client) -> tuple[Conversations, str]:
     conversations = Conversations(client)
     cid = await conversations.start(
         ConversationStart(
@@ -73,10 +62,10 @@ async def start(client: Client) -> tuple[Conversations, str]:
     return conversations, cid
 
 
-async def test_ingested_documents_are_sealed_in_the_bucket(s3_stack: Stack, s3_server: S3Server) -> None:
-    stored = objects(s3_server)
+async def test_ingested_documents_are_sealed_in_the_bucket(s3_stack: Stack) -> None:
+    stored = objects(s3_stack)
     assert stored, "ingesting the knowledge base stored nothing in the bucket"
-    assert all(key.startswith(PREFIX) and key.endswith(".enc") for key in stored), sorted(stored)
+    assert all(key.endswith(".enc") for key in stored), sorted(stored)
     # A line of every document: none is readable in any object.
     lines = [
         max(path.read_text(errors="ignore").splitlines(), key=len).encode()
@@ -89,8 +78,8 @@ async def test_ingested_documents_are_sealed_in_the_bucket(s3_stack: Stack, s3_s
     assert all(p.parts[0] == "paid-answers" for p in local), local
 
 
-async def test_large_message_goes_to_the_bucket_and_back(s3_stack: Stack, s3_server: S3Server, client: Client) -> None:
-    conversations, cid = await start(client)
+async def test_large_message_goes_to_the_bucket_and_back(s3_stack: Stack, client: Client) -> None:
+    conversations, cid = await new_conversation(client)
     marker = hashlib.sha256(cid.encode()).hexdigest() * 40  # 2560 characters, unique to this test
     text = f"How long do refunds take? {marker}"
     reply = await conversations.send(cid, text)
@@ -100,22 +89,22 @@ async def test_large_message_goes_to_the_bucket_and_back(s3_stack: Stack, s3_ser
     user = (await conversations.transcript(cid)).entries[0]
     assert user.ref is not None and user.ref.size == len(text.encode())
     store = blob_store(s3_stack, client)
-    assert isinstance(store, S3BlobStore) and store.bucket == BUCKET
+    assert isinstance(store, S3BlobStore) and store.bucket == s3.BUCKET
     assert await store.get(user.ref) == text.encode()
-    stored = objects(s3_server)
+    stored = objects(s3_stack)
     key = store.key_for(user.ref, sealed=True)
     assert key in stored
     assert not [k for k, data in stored.items() if marker[:64].encode() in data]
 
 
 async def test_an_outage_of_the_store_holds_the_conversation_up_and_loses_nothing(
-    s3_stack: Stack, s3_server: S3Server, client: Client
+    s3_stack: Stack, client: Client
 ) -> None:
-    conversations, cid = await start(client)
+    conversations, cid = await new_conversation(client)
     marker = hashlib.sha256(cid.encode()).hexdigest() * 40
     log = s3_stack.processes.log_path("agent-worker")
     seen = log.read_text(errors="ignore").count("cannot reach the S3 endpoint")
-    s3_server.stop()
+    stop(s3_stack, s3.NAME, kill=True)
     try:
         sending = asyncio.create_task(conversations.send(cid, f"How long do refunds take? {marker}"))
         # The local activity that stores the message fails with the store's one sentence and is
@@ -129,7 +118,7 @@ async def test_an_outage_of_the_store_holds_the_conversation_up_and_loses_nothin
         await asyncio.sleep(3)
         assert not sending.done(), "the turn finished while its message could not be stored"
     finally:
-        s3_server.start()
+        start(s3_stack, s3.NAME)
     # ... until the store is back: the same turn then completes with the whole message.
     reply = await asyncio.wait_for(sending, timeout=180)
     assert f'Answer to "How long do refunds take? {marker[:60]}' in reply.text
@@ -141,7 +130,7 @@ async def test_an_outage_of_the_store_holds_the_conversation_up_and_loses_nothin
 @pytest.mark.parametrize(
     ("setting", "value", "sentence"),
     [
-        ("AWS_SECRET_ACCESS_KEY", "wrong-secret-6f1c", "refused these credentials for the bucket 'agent-blobs'"),
+        ("AWS_SECRET_ACCESS_KEY", "wrong-secret-6f1c", f"refused these credentials for the bucket '{s3.BUCKET}'"),
         ("AGENT_BLOB_S3_BUCKET", "no-such-bucket", "the bucket 'no-such-bucket' does not exist"),
     ],
 )
