@@ -1,10 +1,20 @@
 """The agent's blob store in the chart: a shared volume (the default) or an S3 bucket
 (agent.blobStore.type s3: no claim, the settings agent.blobs.settings reads, credentials from a
-Secret or the SDK's chain), and the values refused with one sentence (issue 18)."""
+Secret or the SDK's chain), and the values refused with one sentence (issue 18). The rendered
+settings of every agent pool are given to the worker's own store selection against a real
+S3-compatible server (SeaweedFS, `make s3-server`): a wrong variable name fails here."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from support.helm_chart import CHART, SKIP_WITHOUT_HELM, component_of, env_of, helm, pod_spec, render
+from support.s3server import ACCESS_KEY, SECRET_KEY, running_s3_server
+
+from agent.blobs.s3 import S3BlobStore
+from agent.blobs.settings import blob_store_from_env
+from agent.blobs.types import BlobRef
+from payload_codec import KEY_SIZE, EncryptionCodec, KeyRing
 
 pytestmark = SKIP_WITHOUT_HELM
 
@@ -98,3 +108,37 @@ def test_values_that_cannot_work_are_refused_in_one_sentence() -> None:
     assert "needs networkPolicy.blobStore.to" in refused(*S3, *NETWORK_POLICY)
     assert "agent/blobStore/type" in refused("--set", "agent.blobStore.type=gcs")
     assert "agent/blobStore/s3/bucket" in refused(*S3, "--set", "agent.blobStore.s3.bucket=Not_A_Bucket")
+
+
+async def test_every_pools_rendered_settings_reach_a_real_bucket(tmp_path: Path) -> None:
+    with running_s3_server(tmp_path) as server:
+        server.create_bucket("chart-blobs")
+        docs = render(
+            *S3,
+            "--set",
+            f"agent.blobStore.s3.endpoint={server.endpoint}",
+            "--set",
+            "agent.blobStore.s3.bucket=chart-blobs",
+        )
+        # The Secret the chart README tells an operator to create.
+        secrets = {"agent-blobs-s3": {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}}
+        ring = KeyRing({"k1": bytes(range(KEY_SIZE))}, {"agents": "k1"})
+        written: dict[BlobRef, bytes] = {}
+        for deployment in agent_pools(docs):
+            env = {}
+            for name, entry in env_of(pod_spec(deployment)["containers"][0]).items():
+                if "value" in entry:
+                    env[name] = entry["value"]
+                elif (ref := entry.get("valueFrom", {}).get("secretKeyRef")) and ref["name"] in secrets:
+                    env[name] = secrets[ref["name"]][ref["key"]]  # (the model provider's key: not needed here)
+            env["AGENT_BLOB_DIR"] = str(tmp_path / "pod-disk")  # the emptyDir
+            store = blob_store_from_env(EncryptionCodec(ring, "agents"), env)
+            assert isinstance(store, S3BlobStore)
+            await store.check()  # what the worker does before it starts
+            text = f"written by {component_of(deployment)}".encode()
+            written[await store.put(text)] = text
+            # Each pool reads what the pools before it wrote.
+            assert {ref: await store.get(ref) for ref in written} == written
+        listing = server.client().list_objects_v2(Bucket="chart-blobs")
+        keys = sorted(o["Key"] for o in listing.get("Contents", []))
+        assert len(written) == 3 and keys == sorted(f"production/{r.digest[:2]}/{r.digest}.enc" for r in written)
