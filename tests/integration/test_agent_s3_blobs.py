@@ -15,12 +15,14 @@ import asyncio
 import hashlib
 import os
 import subprocess
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from harness import client_for, free_ports, running_stack
+from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
 from agent.blobs.s3 import S3BlobStore
@@ -49,6 +51,19 @@ def objects(stack: Stack) -> dict[str, bytes]:
     bucket = s3.stack_client(stack.config)
     keys = [o["Key"] for o in bucket.list_objects_v2(Bucket=s3.BUCKET).get("Contents", [])]
     return {key: bucket.get_object(Bucket=s3.BUCKET, Key=key)["Body"].read() for key in keys}
+
+
+def blob_requests(stack: Stack) -> dict[tuple[str, str], float]:
+    """``agent_blob_store_requests_total`` of the agent worker, by (operation, outcome)."""
+    url = f"http://{stack.config.host}:{stack.config.ports['agent_metrics']}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (sample.labels["operation"], sample.labels["outcome"]): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "agent_blob_store_requests_total"
+    }
 
 
 async def new_conversation(client: Client) -> tuple[Conversations, str]:
@@ -104,6 +119,7 @@ async def test_an_outage_of_the_store_holds_the_conversation_up_and_loses_nothin
     marker = hashlib.sha256(cid.encode()).hexdigest() * 40
     log = s3_stack.processes.log_path("agent-worker")
     seen = log.read_text(errors="ignore").count("cannot reach the S3 endpoint")
+    before = blob_requests(s3_stack)
     stop(s3_stack, s3.NAME, kill=True)
     try:
         sending = asyncio.create_task(conversations.send(cid, f"How long do refunds take? {marker}"))
@@ -125,6 +141,10 @@ async def test_an_outage_of_the_store_holds_the_conversation_up_and_loses_nothin
     user = (await conversations.transcript(cid)).entries[0]
     assert user.ref is not None
     assert await blob_store(s3_stack, client).get(user.ref) == f"How long do refunds take? {marker}".encode()
+    # The worker's metrics saw the failed requests and the ones that then stored the message.
+    after = blob_requests(s3_stack)
+    for operation, outcome in (("put", "unavailable"), ("put", "ok"), ("get", "ok")):
+        assert after.get((operation, outcome), 0) > before.get((operation, outcome), 0), (operation, outcome, after)
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,16 @@ complete object that opens to those bytes, so the last one standing is as good a
 boto3 is synchronous; each call runs in a thread (its clients are thread-safe). Failures of the
 service, not of the blob (unreachable, credentials refused, no such bucket), are
 :class:`~agent.blobs.store.BlobStoreUnavailable`, one sentence and never a secret: activities
-let them through and Temporal retries them.
+let them through and Temporal retries them. Every request is counted and timed
+(``agent_blob_store_requests_total``, ``agent_blob_store_request_duration_seconds``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import (
@@ -40,6 +43,7 @@ from agent.blobs.store import (
     unseal,
 )
 from agent.blobs.types import BlobRef
+from agent.metrics import record_blob_store_request
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
@@ -67,7 +71,7 @@ class S3BlobStore:
 
     async def check(self) -> None:
         """Raise :class:`BlobStoreUnavailable` unless the bucket answers to these credentials."""
-        await self._call(lambda: self.client.head_bucket(Bucket=self.bucket), "")
+        await self._call("check", lambda: self.client.head_bucket(Bucket=self.bucket), "")
 
     async def put(self, data: bytes, media_type: str = "text/plain; charset=utf-8") -> BlobRef:
         ref = new_ref(data, media_type, self.codec)
@@ -75,7 +79,7 @@ class S3BlobStore:
         if not await self._exists(key):  # same name, same bytes: stored before (under some key)
             body = data if self.codec is None else await seal(self.codec, data)
             # No media type or other metadata on the object: it would be readable in clear.
-            await self._call(lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body), key)
+            await self._call("put", lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body), key)
         return ref
 
     async def get(self, ref: BlobRef) -> bytes:
@@ -95,21 +99,36 @@ class S3BlobStore:
 
     async def _exists(self, key: str) -> bool:
         try:
-            await self._call(lambda: self.client.head_object(Bucket=self.bucket, Key=key), key)
+            await self._call("head", lambda: self.client.head_object(Bucket=self.bucket, Key=key), key)
         except BlobNotFound:
             return False
         return True
 
     async def _read(self, key: str) -> bytes | None:
         try:
-            return await self._call(lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read(), key)
+            return await self._call(
+                "get", lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read(), key
+            )
         except BlobNotFound:
             return None
 
-    async def _call(self, call: Callable[[], T], key: str) -> T:
-        """``call`` in a thread, its failures as this module's errors (see the module's doc)."""
+    async def _call(self, operation: str, call: Callable[[], T], key: str) -> T:
+        """``call`` in a thread, counted and timed by ``operation`` and outcome."""
+        started, outcome = time.monotonic(), "unavailable"
         try:
-            return await asyncio.to_thread(call)
+            result = await asyncio.to_thread(self._translated, call, key)
+            outcome = "ok"
+            return result
+        except BlobNotFound:
+            outcome = "not_found"
+            raise
+        finally:
+            record_blob_store_request(operation, outcome, timedelta(seconds=time.monotonic() - started))
+
+    def _translated(self, call: Callable[[], T], key: str) -> T:
+        """``call``, its failures as this module's errors (see the module's doc)."""
+        try:
+            return call()
         except ClientError as err:
             raise self._client_error(err, key) from None
         except (NoCredentialsError, PartialCredentialsError):
