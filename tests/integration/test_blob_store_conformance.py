@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,6 +126,15 @@ async def test_round_trip_is_sealed_at_rest(make_store: MakeStore) -> None:
     assert b"ORD-1005" not in stored and b"4242" not in stored
     payload = Payload.FromString(stored)
     assert payload.metadata["encryption-key-id"] == b"k1"
+
+
+async def test_a_large_document_round_trips(make_store: MakeStore) -> None:
+    store, backing = make_store(codec("k1", active="k1"))
+    data = os.urandom(8 * 1024 * 1024)  # a scanned PDF's size: one request, no multipart upload
+    ref = await store.put(data, "application/pdf")
+    assert ref.size == len(data) and ref.preview == ""
+    assert await store.get(ref) == data
+    assert len(backing.read(backing.names()[0])) > len(data)  # sealed: nonce, tag and key id added
 
 
 async def test_names_are_keyed_hashes(make_store: MakeStore) -> None:
