@@ -8,6 +8,8 @@ workflow tests run first: they are the quickest way to learn that the agent's lo
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -36,7 +38,16 @@ IMAGES = ("tests/images/",)
 FIRST = "services/agent-py/tests/workflows/"
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    # A SIGTERM (a CI timeout, a `kill`) would end the interpreter at once and leave every server
+    # and worker process a test started running. As KeyboardInterrupt, pytest stops the session
+    # and still runs each fixture's teardown and each `finally`.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     config.addinivalue_line("markers", "unit: no server process is started (make test-unit)")
     config.addinivalue_line("markers", "integration: real servers and worker processes (make test-integration)")
     config.addinivalue_line("markers", "images: the chart's pods as containers of the built images (make test-images)")

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from drills import crash
-from drills.crash import Kill, _Client, _talk_while_killing
+from drills.crash import Customer, Kill, _talk_while_killing
 
 
-async def _fake_conversation(_client: _Client, _cid: str) -> None:
+async def _fake_conversation(_client: Customer, _cid: str) -> None:
     await asyncio.sleep(0.01)
 
 
@@ -47,7 +47,7 @@ async def test_waves_continue_until_every_kill_is_done(
 
     first = [new_cid() for _ in range(3)]
     results, kills = await _talk_while_killing(
-        _Client(chat=None),  # type: ignore[arg-type]
+        Customer(chat=None),  # type: ignore[arg-type]
         first,
         new_cid,
         _killer_taking(kill_plan_s, 3),
@@ -70,7 +70,7 @@ async def test_a_process_that_does_not_come_back_ends_the_drill(monkeypatch: pyt
 
     with pytest.raises(RuntimeError, match="did not come back: temporal-1 never became ready"):
         await _talk_while_killing(
-            _Client(chat=None),  # type: ignore[arg-type]
+            Customer(chat=None),  # type: ignore[arg-type]
             ["c0"],
             lambda: "c-next",
             failing_killer(),

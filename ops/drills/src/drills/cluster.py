@@ -42,13 +42,13 @@ from temporalio.client import Client
 from agent.testing import began, calls_of, ledger
 from drills.crash import (
     EXPECTED_REFUNDS,
+    Customer,
     Kill,
     KillSchedule,
     Summary,
-    _business_rows,
-    _Client,
-    _judge,
+    business_rows,
     converse_while_killing,
+    judge,
 )
 
 POSTGRES = "postgres"
@@ -202,7 +202,7 @@ async def run_cluster_drill(
     )
     if failures := [r for r in results if isinstance(r, BaseException)]:
         print(f"{len(failures)} conversation(s) raised; first: {failures[0]!r}")
-    base = await _judge(stack, client, cids, kill_log, model_server)
+    base = await judge(stack, client, cids, kill_log, model_server)
     histories = [await _history(client, cid) for cid in cids]
     entries = ledger(model_server)
     verdicts: dict[str, list[str]] = defaultdict(list)
@@ -225,7 +225,7 @@ async def run_cluster_drill(
                 after_kill_s=_next_task_after(histories, killed_at),
             )
         )
-    refunds, _ = _business_rows(stack, cids)
+    refunds, _ = business_rows(stack, cids)
     return _summary(base, cids, kills, verdicts, refunds, customer, time.monotonic() - began_at)
 
 
@@ -235,7 +235,7 @@ def _summary(
     kills: list[ClusterKill],
     verdicts: dict[str, list[str]],
     refunds: dict[str, list[tuple[str, int]]],
-    customer: _Client,
+    customer: Customer,
     duration_s: float,
 ) -> ClusterSummary:
     duplicates = 0

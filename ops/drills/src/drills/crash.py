@@ -123,7 +123,7 @@ class Summary:
 
 
 @dataclass
-class _Client:
+class Customer:
     """A customer's app and a support lead's console: patient, and resending with the same id."""
 
     chat: Conversations
@@ -149,7 +149,7 @@ class _Client:
         raise RuntimeError(f"gave up after {RESEND_LIMIT} resends")
 
 
-async def _conversation(client: _Client, cid: str) -> None:
+async def _conversation(client: Customer, cid: str) -> None:
     """The demo's path with both kinds of refund: every request has its id before it is sent."""
     ids = {name: f"{name}-{uuid.uuid4().hex}" for name in ("policy", "small", "large", "decision", "end")}
     chat = client.chat
@@ -266,7 +266,7 @@ def _set_faults(model_server: str, rules: list[dict[str, Any]]) -> None:
         pass
 
 
-def _business_rows(stack: Any, cids: list[str]) -> tuple[dict[str, list[tuple[str, int]]], dict[str, int]]:
+def business_rows(stack: Any, cids: list[str]) -> tuple[dict[str, list[tuple[str, int]]], dict[str, int]]:
     """Refunds (order, amount) and ticket counts per conversation, from the business database."""
     with sqlite3.connect(stack.config.data_dir / "business.sqlite3") as conn:
         refunds = conn.execute("SELECT order_id, amount_cents, idempotency_key FROM refunds").fetchall()
@@ -303,7 +303,7 @@ async def run_drill(
     failures = [r for r in results if isinstance(r, BaseException)]
     if failures:
         print(f"{len(failures)} conversation(s) raised; first: {failures[0]!r}")
-    summary = await _judge(stack, client, cids, kill_log, model_server)
+    summary = await judge(stack, client, cids, kill_log, model_server)
     summary.resends, summary.slowest_request_s = customer.resends, round(customer.slowest_s, 1)
     summary.duration_s = round(time.monotonic() - began_at, 1)
     return summary
@@ -318,12 +318,12 @@ async def converse_while_killing(
     schedule: KillSchedule,
     model_delay_s: float,
     timeout_s: float,
-) -> tuple[_Client, list[str], list[Any], list[tuple[Kill, float]]]:
+) -> tuple[Customer, list[str], list[Any], list[tuple[Kill, float]]]:
     """``conversations`` drill conversations (ids ``<prefix>-<run>-<n>``) while ``schedule`` is
     carried out, and more if they all end before it is (see :func:`_talk_while_killing`): the
     patient customer, every id, each conversation's outcome, and the kills with the moment each
     killed process was ready again."""
-    customer = _Client(Conversations(client, patience_s=CLIENT_PATIENCE_S))
+    customer = Customer(Conversations(client, patience_s=CLIENT_PATIENCE_S))
     run = uuid.uuid4().hex[:6]
     cids: list[str] = []
 
@@ -349,7 +349,7 @@ async def converse_while_killing(
 
 
 async def _talk_while_killing(
-    customer: _Client,
+    customer: Customer,
     first_wave: list[str],
     new_cid: Callable[[], str],
     killer: Coroutine[Any, Any, list[tuple[Kill, float]]],
@@ -405,7 +405,7 @@ async def _talk_while_killing(
     return results, kill_log
 
 
-async def _judge(
+async def judge(
     stack: Any, client: Client, cids: list[str], kill_log: list[tuple[Kill, float]], model_server: str
 ) -> Summary:
     """What the customers meant against what happened: refunds, approvals, messages, paid calls."""
@@ -421,7 +421,7 @@ async def _judge(
         own = calls_of(entries, cid) + calls_of(entries, cid, endpoint="embeddings")
         for name, keys in classify(own, agent_kills).items():
             verdicts[name] += keys
-    refunds, tickets = _business_rows(stack, cids)
+    refunds, tickets = business_rows(stack, cids)
     completed = [s for s in summaries.values() if s is not None]
     return Summary(
         conversations=len(cids),

@@ -96,21 +96,31 @@ func TestBulkLoadEqualsPut(t *testing.T) {
 			ID: fmt.Sprintf("d%03d", i), Version: int64(1 + i%3), Title: fmt.Sprintf("title %d", i%7),
 			Text:     strings.Repeat(fmt.Sprintf("alpha%d beta%d gamma\t%d\\ ", i%5, i%11, i%13), 1+i%4),
 			Metadata: map[string]string{"shard": fmt.Sprint(i % 2)},
-			Vector:   []float32{float32(i%5) + 1, float32(i % 7), float32(i % 3)},
+			// Distinct directions: with tied scores a graph may return any of
+			// the tied documents, and the two databases' graphs differ.
+			Vector: []float32{float32(i%5) + 1, float32(i % 7), float32(i % 3), float32(i) / 100},
 		}
 	}
+	var bulkURL string
 	open := func() *postgres.Backend {
-		b, err := postgres.Open(ctx, postgres.Options{URL: pgtest.Database(t, true), Index: index.Options{ExactVectorLimit: -1}})
+		bulkURL = pgtest.Database(t, true)
+		b, err := postgres.Open(ctx, postgres.Options{URL: bulkURL, Index: index.Options{ExactVectorLimit: -1}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { b.Close() })
 		return b
 	}
-	bulk, put := open(), open()
+	bulk := open()
 	if err := bulk.BulkLoad(ctx, "c", docs); err != nil {
 		t.Fatal(err)
 	}
+	// The load leaves the tables vacuumed and analyzed (a fresh load without
+	// it ran BM25 past the search deadline at 100k documents).
+	if done := vacuumedTables(ctx, t, bulkURL); done != 2 {
+		t.Errorf("tables vacuumed and analyzed after the bulk load: %d, want retrieval_documents and retrieval_postings", done)
+	}
+	put := open()
 	if _, err := put.Put(ctx, "c", docs); err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +135,8 @@ func TestBulkLoadEqualsPut(t *testing.T) {
 	for _, q := range []index.Query{
 		{Collection: "c", Text: "alpha3 gamma", TopK: 20},
 		{Collection: "c", Text: "beta4", TopK: 20, Filters: map[string]string{"shard": "1"}},
-		{Collection: "c", Vector: []float32{1, 2, 0}, Mode: index.ModeVector, TopK: 5},
-		{Collection: "c", Text: "title 3", Vector: []float32{3, 0, 1}, TopK: 10},
+		{Collection: "c", Vector: []float32{1, 2, 0, 1}, Mode: index.ModeVector, TopK: 5},
+		{Collection: "c", Text: "title 3", Vector: []float32{3, 0, 1, 2}, TopK: 10},
 	} {
 		a, err1 := bulk.Search(ctx, q)
 		b, err2 := put.Search(ctx, q)
@@ -134,4 +144,22 @@ func TestBulkLoadEqualsPut(t *testing.T) {
 			t.Errorf("query %+v: bulk %v (%v), put %v (%v)", q, a.Hits, err1, b.Hits, err2)
 		}
 	}
+}
+
+// vacuumedTables counts the two large index tables that VACUUM and ANALYZE
+// have both visited.
+func vacuumedTables(ctx context.Context, t *testing.T, url string) int {
+	t.Helper()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var n int
+	err = pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_user_tables
+		WHERE relname IN ('retrieval_documents', 'retrieval_postings') AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL`).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
