@@ -6,15 +6,24 @@ are keyed hashes, an integrity check on every read, write-once puts that concurr
 the same content cannot tear, typed errors for a missing or damaged blob (activities fail for
 good) and for a store that cannot be used right now (activities retry), in one sentence that
 never holds a secret.
+
+The paid provider answers (agent.paid_calls) live beside the blobs, in the same directory or
+bucket, and behave the same in both: sealed, found by any worker of the deployment (a retry on
+another pod does not pay again), never given to another request, unreadable ones paid again,
+expired ones swept, and a store that cannot answer holds the call up instead of paying again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import logging
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -22,11 +31,17 @@ import pytest
 from harness import free_ports
 from support.s3server import SECRET_KEY, S3Server, running_s3_server
 from temporalio.api.common.v1 import Payload
+from temporalio.testing import ActivityEnvironment
 
 from agent.blobs.s3 import S3BlobStore
 from agent.blobs.settings import blob_store_from_env, s3_client
 from agent.blobs.store import BlobCorrupted, BlobNotFound, BlobStore, BlobStoreUnavailable, LocalBlobStore
 from agent.blobs.types import BlobRef
+from agent.llm.activities import ModelActivities
+from agent.llm.settings import ModelSettings
+from agent.llm.types import ChatMessage, ChatRequest
+from agent.paid_calls import ANSWERS_DIR, PaidAnswers, paid_answers_from
+from modelserver.testing import SimulatorHandle, running_simulator
 from payload_codec import KEY_SIZE, EncryptionCodec, KeyRing
 
 
@@ -45,6 +60,8 @@ class Backing(Protocol):
 
     def write(self, name: str, data: bytes) -> None: ...
 
+    def modified(self, name: str) -> datetime: ...
+
 
 class Directory:
     def __init__(self, root: Path) -> None:
@@ -58,6 +75,9 @@ class Directory:
 
     def write(self, name: str, data: bytes) -> None:
         (self.root / name).write_bytes(data)
+
+    def modified(self, name: str) -> datetime:
+        return datetime.fromtimestamp((self.root / name).stat().st_mtime, UTC)
 
 
 class Bucket:
@@ -73,6 +93,9 @@ class Bucket:
 
     def write(self, name: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.prefix + name, Body=data)
+
+    def modified(self, name: str) -> datetime:
+        return self.client.head_object(Bucket=self.bucket, Key=self.prefix + name)["LastModified"]
 
 
 MakeStore = Callable[[EncryptionCodec | None], tuple[BlobStore, Backing]]
@@ -214,3 +237,126 @@ async def test_unreachable_endpoint_is_one_clear_sentence(s3_server: S3Server) -
     store = S3BlobStore(s3_client(env), "blobs")
     with pytest.raises(BlobStoreUnavailable, match=f"cannot reach the S3 endpoint http://127.0.0.1:{closed}"):
         await store.put(b"words")
+
+
+# ---- paid answers, beside the blobs ----
+
+
+def answer_names(backing: Backing) -> list[str]:
+    return [name for name in backing.names() if name.startswith(f"{ANSWERS_DIR}/")]
+
+
+async def test_paid_answers_are_sealed_beside_the_blobs_and_only_for_their_request(make_store: MakeStore) -> None:
+    store, backing = make_store(codec("k1", active="k1"))
+    answers = paid_answers_from(store)
+    await answers.put("wf/run-1/llm-1", "fingerprint-a", "Refunds take 5 days, card 4242")
+    [name] = answer_names(backing)
+    assert name == f"{ANSWERS_DIR}/{hashlib.sha256(b'wf/run-1/llm-1').hexdigest()}.enc"
+    assert b"4242" not in backing.read(name) and b"wf/run-1" not in backing.read(name)
+    assert await answers.get("wf/run-1/llm-1", "fingerprint-a", str) == "Refunds take 5 days, card 4242"
+    assert await answers.get("wf/run-1/llm-1", "fingerprint-b", str) is None  # another question
+    assert await answers.get("wf/run-2/llm-1", "fingerprint-a", str) is None  # another run
+    # Read after a rotation to k2 (the key id travels with the answer); not without k1.
+    rotated, _ = make_store(codec("k1", "k2", active="k2"))
+    assert await paid_answers_from(rotated).get("wf/run-1/llm-1", "fingerprint-a", str) is not None
+    without_k1, _ = make_store(codec("k2", active="k2"))
+    assert await paid_answers_from(without_k1).get("wf/run-1/llm-1", "fingerprint-a", str) is None
+
+
+async def test_an_unreadable_paid_answer_counts_as_none_and_is_logged(
+    make_store: MakeStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, backing = make_store(codec("k1", active="k1"))
+    answers = paid_answers_from(store)
+    await answers.put("wf/run-1/llm-1", "fp", "kept")
+    [name] = answer_names(backing)
+    backing.write(name, backing.read(name)[:-3] + b"xyz")
+    with caplog.at_level(logging.WARNING, logger="agent.paid_calls"):
+        assert await answers.get("wf/run-1/llm-1", "fp", str) is None
+    assert "unreadable, the call will be made again" in caplog.text
+
+
+async def test_the_sweep_deletes_only_expired_answers_and_never_blobs(
+    make_store: MakeStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, backing = make_store(codec("k1", active="k1"))
+    answers = PaidAnswers(paid_answers_from(store).shelf, store.codec, retention=timedelta(hours=1))
+    blob = await store.put(b"a blob is not an answer")
+    for n in range(3):
+        await answers.put(f"wf/run-1/old-{n}", "fp", "old")
+    time.sleep(2.1)  # S3 keeps LastModified to the second
+    await answers.put("wf/run-1/fresh", "fp", "fresh")
+    names = answer_names(backing)
+    fresh = f"{ANSWERS_DIR}/{hashlib.sha256(b'wf/run-1/fresh').hexdigest()}.enc"
+    oldest = max(backing.modified(name) for name in names if name != fresh)
+    assert backing.modified(fresh) > oldest
+    # An hour after the old ones were written: only they are past the retention.
+    now = oldest + timedelta(hours=1, milliseconds=500)
+    monkeypatch.setattr("agent.paid_calls.SWEEP_LIMIT", 2)  # bounded: a backlog takes several sweeps
+    assert await answers.sweep(now) == 2
+    assert await answers.sweep(now) == 1
+    assert await answers.sweep(now) == 0
+    assert answer_names(backing) == [fresh]
+    assert await answers.get("wf/run-1/fresh", "fp", str) == "fresh"
+    # Long after: every answer goes, the blob stays.
+    assert await answers.sweep(now + timedelta(days=1)) == 1
+    assert answer_names(backing) == [] and await store.get(blob) == b"a blob is not an answer"
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[SimulatorHandle]:
+    with running_simulator() as handle:
+        yield handle
+
+
+def model_pod(sim: SimulatorHandle, env: dict[str, str]) -> ModelActivities:
+    """The model activities of one worker pod, built from its settings as the worker builds them."""
+    blobs = blob_store_from_env(codec("k1", active="k1"), env)
+    settings = ModelSettings(base_url=sim.base_url, api_key="sim", model="sim-gpt", timeout_s=10)
+    return ModelActivities(settings, blobs, paid_answers_from(blobs))
+
+
+def attempt(n: int) -> ActivityEnvironment:
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(
+        environment.info, workflow_id="wf-pods", workflow_run_id="run-1", activity_id="llm-1", attempt=n
+    )
+    return environment
+
+
+def ask(text: str) -> ChatRequest:
+    return ChatRequest(messages=[ChatMessage(role="user", content=text)])
+
+
+async def test_a_retry_on_another_pod_returns_the_answer_without_paying_again(
+    s3_server: S3Server, sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    """Why paid answers live in the bucket: the pod that paid died before reporting, and the retry
+    ran on another pod, with a disk of its own."""
+    sim.reset()
+    shared = s3_server.env(BUCKET, prefix=f"{uuid.uuid4().hex[:12]}/blobs")
+    pod_a = model_pod(sim, {**shared, "AGENT_BLOB_DIR": str(tmp_path / "pod-a")})
+    pod_b = model_pod(sim, {**shared, "AGENT_BLOB_DIR": str(tmp_path / "pod-b")})
+    first = await attempt(1).run(pod_a.chat_completion, ask("Please remember the word pelican"))
+    again = await attempt(2).run(pod_b.chat_completion, ask("Please remember the word pelican"))
+    assert again == first and again.attempt == 1
+    assert [c["request_key"] for c in sim.ledger()] == ["wf-pods/llm-1/1"]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]  # nothing on either pod's disk
+
+
+async def test_a_store_that_cannot_answer_holds_the_call_up_instead_of_paying(
+    s3_server: S3Server, sim: SimulatorHandle, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.reset()
+    [closed] = free_ports(1)
+    env = {**s3_server.env(BUCKET), "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{closed}"}
+    pod = model_pod(sim, env)
+    # The kept answer cannot be looked up: the attempt fails with the retryable error, unpaid.
+    with pytest.raises(BlobStoreUnavailable, match="cannot reach the S3 endpoint"):
+        await attempt(2).run(pod.chat_completion, ask("Hello"))
+    assert sim.ledger() == []
+    # An answer already paid that cannot be kept is logged, not lost: the attempt still reports it.
+    assert pod.answers is not None
+    with caplog.at_level(logging.WARNING, logger="agent.paid_calls"):
+        await pod.answers.put("wf-pods/run-1/llm-1", "fp", "paid")
+    assert "could not be kept" in caplog.text and "reporting it anyway" in caplog.text

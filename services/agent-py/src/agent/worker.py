@@ -18,7 +18,7 @@ from temporalio.worker import Worker
 
 from agent.blobs.activities import BlobActivities
 from agent.blobs.s3 import S3BlobStore
-from agent.blobs.settings import blob_dir_from_env, blob_store_from_env
+from agent.blobs.settings import blob_store_from_env
 from agent.blobs.store import BlobStoreUnavailable
 from agent.embeddings.activities import build_embedding_activities
 from agent.external.activities import ExternalToolActivities
@@ -69,9 +69,10 @@ async def build_workers(client: Client) -> Sequence[Worker]:
         except BlobStoreUnavailable as err:
             raise ConfigError(f"the blob store is unusable: {err}") from None
     log.info("blob store: %s (%s)", blobs, "sealed" if blobs.codec else "plain")
-    # Paid provider answers are kept in the blob directory (with S3 blobs: the pod's own volume)
-    # until their activity can no longer retry.
-    answers = paid_answers_from(blob_dir_from_env(), blobs.codec)
+    # Paid provider answers are kept beside the blobs (directory or bucket), so a retry on another
+    # pod finds them, until their activity can no longer retry.
+    answers = paid_answers_from(blobs)
+    log.info("paid answers: %s", answers.shelf)
     # Paid answers are reported with retries through a server outage (the SDK tries once).
     completion = PatientCompletion(client)
     # Every queue of the process polls as the same version, so a pinned conversation's model

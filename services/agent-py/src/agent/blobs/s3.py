@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import (
@@ -78,18 +79,17 @@ class S3BlobStore:
         key = self.key_for(ref, sealed=self.codec is not None)
         if not await self._exists(key):  # same name, same bytes: stored before (under some key)
             body = data if self.codec is None else await seal(self.codec, data)
-            # No media type or other metadata on the object: it would be readable in clear.
-            await self._call("put", lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body), key)
+            await self.write_object(key, body)
         return ref
 
     async def get(self, ref: BlobRef) -> bytes:
         where = f"s3://{self.bucket}/{self.prefix}"
         sealed_key, plain_key = self.key_for(ref, sealed=True), self.key_for(ref, sealed=False)
-        stored = await self._read(sealed_key) if self.codec is not None else None
+        stored = await self.read_object(sealed_key) if self.codec is not None else None
         if stored is not None:
             assert self.codec is not None
             data = await unseal(self.codec, ref, stored, where)
-        elif (plain := await self._read(plain_key)) is not None:  # written before sealing was on
+        elif (plain := await self.read_object(plain_key)) is not None:  # written before sealing was on
             data = plain
         elif self.codec is None and await self._exists(sealed_key):
             raise BlobNotFound(f"blob {ref.uri} in {where} is encrypted and this process has no payload codec")
@@ -104,13 +104,36 @@ class S3BlobStore:
             return False
         return True
 
-    async def _read(self, key: str) -> bytes | None:
+    async def read_object(self, key: str) -> bytes | None:
+        """The object's bytes, None if there is no such object (other failures: unavailable)."""
         try:
             return await self._call(
                 "get", lambda: self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read(), key
             )
         except BlobNotFound:
             return None
+
+    async def write_object(self, key: str, body: bytes) -> None:
+        """One PUT of ``body`` (no metadata: it would be readable in clear)."""
+        await self._call("put", lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body), key)
+
+    async def delete_older_than(self, prefix: str, cutoff: datetime, limit: int) -> int:
+        """Delete at most ``limit`` objects under ``prefix`` last modified before ``cutoff``;
+        returns how many. Bounded so a sweep of a large backlog stays one short step."""
+        expired: list[str] = []
+
+        def listed() -> None:
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for entry in page.get("Contents", []):
+                    if entry["LastModified"] < cutoff:
+                        expired.append(entry["Key"])
+                        if len(expired) >= limit:
+                            return
+
+        await self._call("list", listed, prefix)
+        for key in expired:  # one DELETE each: not every S3-compatible service takes DeleteObjects
+            await self._call("delete", partial(self.client.delete_object, Bucket=self.bucket, Key=key), key)
+        return len(expired)
 
     async def _call(self, operation: str, call: Callable[[], T], key: str) -> T:
         """``call`` in a thread, counted and timed by ``operation`` and outcome."""

@@ -10,8 +10,8 @@
   service other than AWS S3, ``AWS_REGION``, and ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
   or a web identity (IRSA: ``AWS_ROLE_ARN`` and ``AWS_WEB_IDENTITY_TOKEN_FILE``).
 
-``AGENT_BLOB_DIR`` is a working directory either way: the paid provider answers
-(:mod:`agent.paid_calls`) are kept there.
+The paid provider answers (:mod:`agent.paid_calls`) follow the choice: in ``AGENT_BLOB_DIR``
+or in the bucket, under ``paid-answers/``. With ``s3`` nothing is written to ``AGENT_BLOB_DIR``.
 """
 
 from __future__ import annotations
