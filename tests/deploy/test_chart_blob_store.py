@@ -1,7 +1,8 @@
 """The agent's blob store in the chart: a shared volume (the default) or an S3 bucket
 (agent.blobStore.type s3: no claim, the settings agent.blobs.settings reads, credentials from a
-Secret or the SDK's chain), and the values refused with one sentence (issue 18). The rendered
-settings of every agent pool are given to the worker's own store selection against a real
+Secret or the SDK's chain; the paid answers in the bucket too, so no blob volume), and the values
+refused with one sentence (issue 18). The rendered settings of every agent pool are given to the
+worker's own store and paid-answer selection against a real
 S3-compatible server (SeaweedFS, `make s3-server`): a wrong variable name fails here."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from support.s3server import ACCESS_KEY, SECRET_KEY, running_s3_server
 from agent.blobs.s3 import S3BlobStore
 from agent.blobs.settings import blob_store_from_env
 from agent.blobs.types import BlobRef
+from agent.paid_calls import paid_answers_from
 from payload_codec import KEY_SIZE, EncryptionCodec, KeyRing
 
 pytestmark = SKIP_WITHOUT_HELM
@@ -62,9 +64,10 @@ def test_s3_store_has_no_claim_and_gives_every_pool_the_bucket() -> None:
         # The access key by reference only: no secret in the manifest.
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
             assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "agent-blobs-s3", "key": name}
-        # The pod's own disk keeps only its paid answers, bounded.
-        [blobs] = [v for v in pod_spec(deployment)["volumes"] if v["name"] == "blobs"]
-        assert blobs == {"name": "blobs", "emptyDir": {"sizeLimit": "1Gi"}}
+        # The bucket keeps the paid answers too: no blob volume, nothing for AGENT_BLOB_DIR.
+        assert [v for v in pod_spec(deployment)["volumes"] if v["name"] == "blobs"] == []
+        assert [m for m in worker["volumeMounts"] if m["name"] == "blobs"] == []
+        assert "AGENT_BLOB_DIR" not in env
 
 
 def test_s3_store_without_a_secret_uses_the_sdk_chain_and_an_endpoint_for_other_services() -> None:
@@ -124,6 +127,7 @@ async def test_every_pools_rendered_settings_reach_a_real_bucket(tmp_path: Path)
         secrets = {"agent-blobs-s3": {"AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}}
         ring = KeyRing({"k1": bytes(range(KEY_SIZE))}, {"agents": "k1"})
         written: dict[BlobRef, bytes] = {}
+        answered: list[str] = []
         for deployment in agent_pools(docs):
             env = {}
             for name, entry in env_of(pod_spec(deployment)["containers"][0]).items():
@@ -131,14 +135,19 @@ async def test_every_pools_rendered_settings_reach_a_real_bucket(tmp_path: Path)
                     env[name] = entry["value"]
                 elif (ref := entry.get("valueFrom", {}).get("secretKeyRef")) and ref["name"] in secrets:
                     env[name] = secrets[ref["name"]][ref["key"]]  # (the model provider's key: not needed here)
-            env["AGENT_BLOB_DIR"] = str(tmp_path / "pod-disk")  # the emptyDir
             store = blob_store_from_env(EncryptionCodec(ring, "agents"), env)
             assert isinstance(store, S3BlobStore)
             await store.check()  # what the worker does before it starts
             text = f"written by {component_of(deployment)}".encode()
             written[await store.put(text)] = text
-            # Each pool reads what the pools before it wrote.
+            answers = paid_answers_from(store)  # where the worker keeps its paid answers
+            await answers.put(component_of(deployment), "fp", text.decode())
+            answered.append(component_of(deployment))
+            # Each pool reads what the pools before it wrote: blobs and paid answers.
             assert {ref: await store.get(ref) for ref in written} == written
+            assert [await answers.get(pool, "fp", str) for pool in answered] == [f"written by {p}" for p in answered]
         listing = server.client().list_objects_v2(Bucket="chart-blobs")
         keys = sorted(o["Key"] for o in listing.get("Contents", []))
-        assert len(written) == 3 and keys == sorted(f"production/{r.digest[:2]}/{r.digest}.enc" for r in written)
+        blobs = sorted(f"production/{r.digest[:2]}/{r.digest}.enc" for r in written)
+        assert len(written) == 3 and [k for k in keys if not k.startswith("production/paid-answers/")] == blobs
+        assert len(keys) == 6

@@ -4,7 +4,9 @@ Secret's access key and IRSA (a role on the ServiceAccount, serviceAccount.annot
 without anything of ours. */ -}}
 {{- define "durable-agents.blobStoreEnv" -}}
 {{- $b := .Values.agent.blobStore -}}
+{{- if ne $b.type "s3" }}
 - {name: AGENT_BLOB_DIR, value: /data/blobs}
+{{- end }}
 {{- if and (eq $b.type "s3") (not $b.s3.bucket) }}
 {{- fail "agent.blobStore.type is s3 but agent.blobStore.s3.bucket is empty: name the bucket (create it beforehand)" }}
 {{- end }}
@@ -31,15 +33,19 @@ without anything of ours. */ -}}
 {{- end }}
 {{- end }}
 
-{{- /* With S3 the bucket holds the blobs; the pod's own emptyDir keeps its paid provider answers
-(agent.paid_calls) while their activity may retry. */ -}}
+{{- /* With S3 the bucket holds the blobs and the paid provider answers (agent.paid_calls), so the
+pod needs no blob volume: nothing is written to AGENT_BLOB_DIR. */ -}}
 {{- define "durable-agents.blobStoreVolume" -}}
 {{- $b := .Values.agent.blobStore -}}
+{{- if ne $b.type "s3" }}
 - name: blobs
-{{- if eq $b.type "s3" }}
-  emptyDir: {sizeLimit: 1Gi}
-{{- else }}
   persistentVolumeClaim:
     claimName: {{ $b.existingClaim | default (include "durable-agents.componentName" (dict "root" . "component" "blobs")) }}
+{{- end }}
+{{- end }}
+
+{{- define "durable-agents.blobStoreVolumeMount" -}}
+{{- if ne .Values.agent.blobStore.type "s3" }}
+- {name: blobs, mountPath: /data/blobs}
 {{- end }}
 {{- end }}
