@@ -29,8 +29,9 @@ report it themselves (:class:`PatientCompletion`), retrying through a server out
   the completion is lost too.
 - **Retention**: answers are only needed while their activity may still retry, so answers older
   than ``AGENT_PAID_ANSWER_RETENTION_S`` (default 24 h) are deleted by a sweep that runs at most
-  every ten minutes, on the write path (in a bucket: at most ``SWEEP_LIMIT`` objects a sweep, by
-  their LastModified; a lifecycle rule on the prefix is the better tool in production).
+  every ten minutes, started by a write and run beside it (in a bucket: one listing page of
+  ``SWEEP_LIMIT`` objects a sweep, the next sweep the next page, expired by their LastModified;
+  a lifecycle rule on the prefix is the better tool in production).
 
 What stays open: a worker killed after the provider answered and before the file is written
 (milliseconds), and a call in flight when its worker dies (the provider finishes a request
@@ -103,7 +104,7 @@ class AnswerShelf(Protocol):
     async def write(self, name: str, data: bytes) -> None: ...
 
     async def delete_older_than(self, cutoff: datetime) -> int:
-        """Delete answers last written before ``cutoff`` (at most ``SWEEP_LIMIT``); how many."""
+        """Delete answers last written before ``cutoff``, at most ``SWEEP_LIMIT`` a call; how many."""
         ...
 
 
@@ -140,11 +141,13 @@ class DirectoryShelf:
 
 class BucketShelf:
     """Answers as objects ``<blob prefix>paid-answers/<name>`` in the blob store's bucket, through
-    its client, settings and errors."""
+    its client, settings and errors. A sweep looks at one listing page (``SWEEP_LIMIT`` objects),
+    the next sweep at the next page, round the prefix."""
 
     def __init__(self, blobs: S3BlobStore) -> None:
         self.blobs = blobs
         self.prefix = f"{blobs.prefix}{ANSWERS_DIR}/"
+        self._after = ""  # where the next sweep goes on listing
 
     def __str__(self) -> str:
         return f"s3://{self.blobs.bucket}/{self.prefix}"
@@ -156,7 +159,8 @@ class BucketShelf:
         await self.blobs.write_object(self.prefix + name, data)
 
     async def delete_older_than(self, cutoff: datetime) -> int:
-        return await self.blobs.delete_older_than(self.prefix, cutoff, SWEEP_LIMIT)
+        removed, self._after = await self.blobs.delete_older_than(self.prefix, cutoff, SWEEP_LIMIT, self._after)
+        return removed
 
 
 class PaidAnswers:
@@ -169,6 +173,7 @@ class PaidAnswers:
         self.codec = codec
         self.retention = retention
         self._last_sweep = float("-inf")
+        self._sweeps: set[asyncio.Task[int]] = set()
 
     def name_for(self, key: str) -> str:
         name = hashlib.sha256(key.encode()).hexdigest()
@@ -212,7 +217,14 @@ class PaidAnswers:
             return
         if time.monotonic() - self._last_sweep >= SWEEP_EVERY.total_seconds():
             self._last_sweep = time.monotonic()
-            await self.sweep()
+            # In the background: the answer's report does not wait for the store's listing.
+            sweeping = asyncio.create_task(self.sweep())
+            self._sweeps.add(sweeping)
+            sweeping.add_done_callback(self._sweeps.discard)
+
+    async def settled(self) -> None:
+        """Wait for the sweeps :meth:`put` started."""
+        await asyncio.gather(*self._sweeps)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Delete answers past their retention; returns how many. A failing store is logged: the

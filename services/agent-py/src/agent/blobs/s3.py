@@ -48,6 +48,7 @@ from agent.metrics import record_blob_store_request
 
 if TYPE_CHECKING:
     from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import ListObjectsV2OutputTypeDef
 
 T = TypeVar("T")
 
@@ -117,23 +118,23 @@ class S3BlobStore:
         """One PUT of ``body`` (no metadata: it would be readable in clear)."""
         await self._call("put", lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=body), key)
 
-    async def delete_older_than(self, prefix: str, cutoff: datetime, limit: int) -> int:
-        """Delete at most ``limit`` objects under ``prefix`` last modified before ``cutoff``;
-        returns how many. Bounded so a sweep of a large backlog stays one short step."""
-        expired: list[str] = []
+    async def delete_older_than(self, prefix: str, cutoff: datetime, limit: int, after: str = "") -> tuple[int, str]:
+        """Look at one listing page of at most ``limit`` objects under ``prefix`` (those after the
+        key ``after``) and delete the ones last modified before ``cutoff``. Returns how many, and
+        where the next call goes on ("" once the listing is through): a large prefix is swept a
+        page at a time, never in one long step."""
 
-        def listed() -> None:
-            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                for entry in page.get("Contents", []):
-                    if entry["LastModified"] < cutoff:
-                        expired.append(entry["Key"])
-                        if len(expired) >= limit:
-                            return
+        def listed() -> ListObjectsV2OutputTypeDef:
+            if after:
+                return self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=limit, StartAfter=after)
+            return self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=limit)
 
-        await self._call("list", listed, prefix)
+        page = await self._call("list", listed, prefix)
+        entries = page.get("Contents", [])
+        expired = [entry["Key"] for entry in entries if entry["LastModified"] < cutoff]
         for key in expired:  # one DELETE each: not every S3-compatible service takes DeleteObjects
             await self._call("delete", partial(self.client.delete_object, Bucket=self.bucket, Key=key), key)
-        return len(expired)
+        return len(expired), entries[-1]["Key"] if page.get("IsTruncated") and entries else ""
 
     async def _call(self, operation: str, call: Callable[[], T], key: str) -> T:
         """``call`` in a thread, counted and timed by ``operation`` and outcome."""
