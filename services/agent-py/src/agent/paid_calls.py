@@ -33,9 +33,9 @@ report it themselves (:class:`PatientCompletion`), retrying through a server out
   ``SWEEP_LIMIT`` objects a sweep, the next sweep the next page, expired by their LastModified;
   a lifecycle rule on the prefix is the better tool in production).
 
-What stays open: a worker killed after the provider answered and before the file is written
-(milliseconds), and a call in flight when its worker dies (the provider finishes a request
-nobody reads). Both are paid again; ``make drill-crash`` counts them.
+What stays open: a worker killed after the provider answered and before the answer is kept
+(milliseconds; one PUT with S3), and a call in flight when its worker dies (the provider
+finishes a request nobody reads). Both are paid again; ``make drill-crash`` counts them.
 
 :func:`kept_alive` heartbeats while a provider call runs, so a worker that dies mid-call is
 noticed after the activity's heartbeat timeout (seconds), not its start-to-close timeout.
