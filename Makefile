@@ -19,10 +19,10 @@ GO_PACKAGES := ./services/retrieval-go/... ./codec-server/go/...
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
 GO_SOURCES := $(shell find services/retrieval-go codec-server/go -name '*.go' -not -name '*_test.go') go.work $(filter-out ops/webui/%,$(wildcard */*/go.mod */*/go.sum */go/go.mod */go/go.sum))
 
-.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server temporal-ui haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-business helm helm-binary test-helm mcp-config drill-retrieval podman base-images images test-images bench-capacity
+.PHONY: help install build browser prometheus test-rules fuzz up down restart-workers status logs demo ingest bench-codec eval-retrieval bench-retrieval bench-ann bench-restart test test-unit test-integration test-server test-python test-go lint lint-python lint-go clean temporal-server temporal-ui haproxy test-cluster drill-cluster replay-check drill-rollout bench-agent bench-ingest drill-crash drill-business helm helm-binary s3-server test-helm mcp-config drill-retrieval podman base-images images test-images bench-capacity
 
 help: ## list targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(CURDIR)/.tools/uv/bin/uv:
 	python3 -m pip install --quiet --disable-pip-version-check --target $(CURDIR)/.tools/uv uv==$(UV_VERSION)
@@ -68,9 +68,12 @@ STACK ?=
 # DB=postgres: the business and retrieval workers on PostgreSQL, two replicas each (DB=embedded:
 # SQLite and the retrieval worker's own index). Unset: what the stack's data directory used last.
 DB ?=
-DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK)) $(if $(DB),--db $(DB))
+# BLOBS=s3: the agent's blobs in a bucket of the stack's own SeaweedFS (make s3-server) instead of
+# a directory (BLOBS=local). Unset: what the stack's data directory used last.
+BLOBS ?=
+DEVSTACK := $(PY) -m devstack $(if $(STACK),--stack $(STACK)) $(if $(DB),--db $(DB)) $(if $(BLOBS),--blobs $(BLOBS))
 
-up: build $(if $(filter cluster,$(STACK)),temporal-server temporal-ui haproxy) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster; DB=postgres: workers on PostgreSQL, 2 replicas each); harmless if running
+up: build $(if $(filter cluster,$(STACK)),temporal-server temporal-ui haproxy) $(if $(filter s3,$(BLOBS)),s3-server) ## start the dev stack (Temporal + UI, model server, workers; STACK=cluster: a self-hosted cluster; DB=postgres: workers on PostgreSQL, 2 replicas each; BLOBS=s3: blobs in SeaweedFS); harmless if running
 	$(DEVSTACK) up
 
 down: ## stop what the dev stack started
@@ -247,6 +250,24 @@ temporal-ui: $(TEMPORAL_UI) ## build the Temporal Web UI server for cluster mode
 $(TEMPORAL_UI): ops/webui/main.go ops/webui/go.mod ops/webui/go.sum
 	mkdir -p $(dir $(TEMPORAL_UI))
 	cd ops/webui && GOWORK=off GOTOOLCHAIN=$(TEMPORAL_SERVER_GOTOOLCHAIN) nice -n 19 $(GO) build -o $(CURDIR)/$(TEMPORAL_UI) .
+
+# SeaweedFS, the S3-compatible server the S3 blob store's tests run against (Apache-2.0; MinIO's
+# server is AGPL). Its go.mod has a replace directive, so `go install pkg@version` refuses it: the
+# module is downloaded and built as its own main module, into a directory named by the pin (a bump
+# builds a new one). The pin lives in one file, read here and by the tests' fixture. Cold: 10 min
+# 14 s here on 2 cores shared with other builds (515 CPU-seconds); not in .ci/run, tests skip without it.
+SEAWEEDFS_VERSION := $(shell cat ops/devstack/seaweedfs.version)
+SEAWEEDFS := .tools/seaweedfs/$(SEAWEEDFS_VERSION)/weed
+
+s3-server: $(SEAWEEDFS) ## build SeaweedFS (SEAWEEDFS_VERSION), the S3-compatible server of the S3 blob store tests, into .tools/ once (about 10 minutes)
+
+$(SEAWEEDFS):
+	@echo "building SeaweedFS $(SEAWEEDFS_VERSION) into $(dir $(SEAWEEDFS)) (minutes, once)"
+	mkdir -p $(dir $(SEAWEEDFS))
+	cd "$$($(GO) mod download -json github.com/seaweedfs/seaweedfs@$(SEAWEEDFS_VERSION) \
+	  | python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')" \
+	  && GOWORK=off nice -n 19 $(GO) build -o $(CURDIR)/$(SEAWEEDFS).tmp ./weed
+	mv $(SEAWEEDFS).tmp $(SEAWEEDFS)
 
 # Helm from the Go module proxy, built once into .tools/bin (about 5 minutes cold on a 2-core machine).
 HELM_VERSION := v4.3.2

@@ -136,10 +136,13 @@ def _stopped_cleanly_on_sigterm() -> Iterator[None]:
 
 
 @contextmanager
-def running_stack(data_dir: Path, *, db: str = "embedded", business_replicas: int | None = None) -> Iterator[Stack]:
-    """``db="postgres"``: the workers on PostgreSQL (``make up DB=postgres``)."""
+def running_stack(
+    data_dir: Path, *, db: str = "embedded", blobs: str = "local", business_replicas: int | None = None
+) -> Iterator[Stack]:
+    """``db="postgres"``: the workers on PostgreSQL (``make up DB=postgres``); ``blobs="s3"``: the
+    agent's blobs in the stack's own SeaweedFS (``make up BLOBS=s3``)."""
     with _server(os.environ.get("TEST_TEMPORAL", "dev")) as external:
-        config = dataclasses.replace(isolated_config(data_dir), db=db)
+        config = dataclasses.replace(isolated_config(data_dir), db=db, blobs=blobs)
         with brought_up(Stack(config, external_temporal=external, business_replicas=business_replicas)) as stack:
             yield stack
 

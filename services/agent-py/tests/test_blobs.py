@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from temporalio.api.common.v1 import Payload
 
-from agent.blobs.store import BlobCorrupted, BlobNotFound, LocalBlobStore, blob_store_from_env
+from agent.blobs.s3 import S3BlobStore
+from agent.blobs.settings import blob_store_from_env
+from agent.blobs.store import BlobCorrupted, BlobNotFound, LocalBlobStore
 from agent.blobs.types import BlobRef, preview_of
 from payload_codec import KEY_SIZE, EncryptionCodec, KeyRing, UnknownKeyError
 from workerkit import ConfigError
@@ -42,12 +44,38 @@ async def test_missing_corrupted_and_foreign_references(tmp_path: Path) -> None:
 
 def test_store_from_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGENT_BLOB_DIR", str(tmp_path / "blobs"))
-    assert blob_store_from_env().root == tmp_path / "blobs"
+    local = blob_store_from_env()
+    assert isinstance(local, LocalBlobStore) and local.root == tmp_path / "blobs"
     blocker = tmp_path / "file"
     blocker.write_text("")
     monkeypatch.setenv("AGENT_BLOB_DIR", str(blocker / "blobs"))
     with pytest.raises(ConfigError, match="Set AGENT_BLOB_DIR to a writable directory"):
         blob_store_from_env()
+
+
+def test_store_kind_and_bucket_settings_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="AGENT_BLOB_STORE must be one of local, s3, got 'gcs'"):
+        blob_store_from_env(None, {"AGENT_BLOB_STORE": "gcs"})
+    with pytest.raises(ConfigError, match="AGENT_BLOB_STORE=s3 needs the bucket's name in AGENT_BLOB_S3_BUCKET"):
+        blob_store_from_env(None, {"AGENT_BLOB_STORE": "s3"})
+    env = {
+        "AGENT_BLOB_STORE": "s3",
+        "AGENT_BLOB_S3_BUCKET": "blobs",
+        "AGENT_BLOB_S3_PREFIX": "/tenant-a/agents/",
+        "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:9",
+        "AWS_REGION": "eu-west-1",
+    }
+    store = blob_store_from_env(None, env)
+    assert isinstance(store, S3BlobStore)
+    assert str(store) == "s3://blobs/tenant-a/agents/ at http://127.0.0.1:9"
+    digest = "ab" + "0" * 62
+    assert store.key_for(BlobRef(uri="sha256:" + digest, size=1), sealed=True) == f"tenant-a/agents/ab/{digest}.enc"
+    # A service other than AWS S3: buckets by path, in the region given.
+    assert store.client.meta.config.s3 == {"addressing_style": "path"}
+    assert store.client.meta.region_name == "eu-west-1"
+    # Without an endpoint: AWS S3 itself, the SDK's defaults.
+    aws = blob_store_from_env(None, {**env, "AWS_ENDPOINT_URL_S3": ""})
+    assert isinstance(aws, S3BlobStore) and aws.client.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
 
 
 def test_preview_is_short_and_flat() -> None:

@@ -22,7 +22,7 @@ from agent.embeddings.types import EmbedRequest
 from agent.llm.activities import ModelActivities
 from agent.llm.settings import ModelSettings
 from agent.llm.types import ChatMessage, ChatRequest
-from agent.paid_calls import PaidAnswers, paid_answers_from
+from agent.paid_calls import DirectoryShelf, PaidAnswers, paid_answers_from
 from modelserver.testing import SimulatorHandle, running_simulator
 from payload_codec import KEY_SIZE, EncryptionCodec, KeyRing
 from workerkit import ConfigError
@@ -65,7 +65,7 @@ def ask(text: str) -> ChatRequest:
 
 
 async def test_a_later_attempt_returns_the_kept_answer_without_paying(sim: SimulatorHandle, tmp_path: Path) -> None:
-    answers = PaidAnswers(tmp_path / "answers", codec())
+    answers = PaidAnswers(DirectoryShelf(tmp_path / "answers"), codec())
     activities = model(sim, tmp_path, answers)
     first = await env(attempt=1).run(activities.chat_completion, ask("Please remember the word pelican"))
     # Attempt 1's completion never reached history (worker killed, server down): attempt 2 runs.
@@ -78,7 +78,7 @@ async def test_a_later_attempt_returns_the_kept_answer_without_paying(sim: Simul
     assert kept.suffix == ".enc" and b"pelican" not in kept.read_bytes()
     assert first.content and first.content.encode() not in kept.read_bytes()
     # Sealed under k1, still read after a rotation to k2 (the key id travels with the file).
-    rotated = model(sim, tmp_path, PaidAnswers(tmp_path / "answers", codec(active="k2")))
+    rotated = model(sim, tmp_path, PaidAnswers(DirectoryShelf(tmp_path / "answers"), codec(active="k2")))
     assert await env(attempt=3).run(rotated.chat_completion, ask("Please remember the word pelican")) == first
     assert sim.ledger() == []
 
@@ -91,14 +91,14 @@ async def test_a_later_attempt_returns_the_kept_answer_without_paying(sim: Simul
 async def test_the_kept_answer_is_never_given_to_another_call(
     sim: SimulatorHandle, tmp_path: Path, run_id: str, question: str
 ) -> None:
-    activities = model(sim, tmp_path, PaidAnswers(tmp_path / "answers", codec()))
+    activities = model(sim, tmp_path, PaidAnswers(DirectoryShelf(tmp_path / "answers"), codec()))
     await env(attempt=1).run(activities.chat_completion, ask("Please remember the word pelican"))
     await env(attempt=2, run_id=run_id).run(activities.chat_completion, ask(question))
     assert len(sim.ledger()) == 2
 
 
 async def test_an_unreadable_kept_answer_means_paying_again_not_failing(sim: SimulatorHandle, tmp_path: Path) -> None:
-    activities = model(sim, tmp_path, PaidAnswers(tmp_path / "answers", codec()))
+    activities = model(sim, tmp_path, PaidAnswers(DirectoryShelf(tmp_path / "answers"), codec()))
     await env(attempt=1).run(activities.chat_completion, ask("Hello"))
     [kept] = list((tmp_path / "answers").iterdir())
     kept.write_bytes(kept.read_bytes()[:-3] + b"xyz")  # tampered
@@ -107,7 +107,7 @@ async def test_an_unreadable_kept_answer_means_paying_again_not_failing(sim: Sim
 
 
 async def test_the_call_heartbeats_while_the_provider_thinks(sim: SimulatorHandle, tmp_path: Path) -> None:
-    activities = model(sim, tmp_path, PaidAnswers(tmp_path / "answers", None))
+    activities = model(sim, tmp_path, PaidAnswers(DirectoryShelf(tmp_path / "answers"), None))
     sim.set_faults([{"kind": "slow", "delay_s": 1.5, "times": 1}])
     heartbeats: list[object] = []
     await env(attempt=1, heartbeats=heartbeats).run(activities.chat_completion, ask("Hello"))
@@ -118,7 +118,7 @@ async def test_the_call_heartbeats_while_the_provider_thinks(sim: SimulatorHandl
 async def test_embedding_batches_already_paid_are_not_paid_again(sim: SimulatorHandle, tmp_path: Path) -> None:
     sim.reset()
     settings = EmbeddingSettings(base_url=sim.base_url, api_key="sim", timeout_s=30)
-    answers = PaidAnswers(tmp_path / "answers", codec())
+    answers = PaidAnswers(DirectoryShelf(tmp_path / "answers"), codec())
     activities = EmbeddingActivities(OpenAIEmbeddingProvider(settings), batch_size=2, answers=answers)
     texts = ["one refund", "two refunds", "three", "four", "five"]
     # Attempt 1 is answered for its first two batches, then fails on the third.
@@ -136,17 +136,17 @@ async def test_embedding_batches_already_paid_are_not_paid_again(sim: SimulatorH
     ]
 
 
-def test_retention_sweep_and_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    answers = PaidAnswers(tmp_path, None, retention=timedelta(hours=1))
+async def test_retention_sweep_and_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = PaidAnswers(DirectoryShelf(tmp_path), None, retention=timedelta(hours=1))
     old, fresh = tmp_path / "old", tmp_path / "fresh"
     old.write_bytes(b"x")
     fresh.write_bytes(b"y")
     two_hours_ago = time.time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
-    assert answers.sweep() == 1 and not old.exists() and fresh.exists()
+    assert await answers.sweep() == 1 and not old.exists() and fresh.exists()
 
     monkeypatch.setenv("AGENT_PAID_ANSWER_RETENTION_S", "3600")
-    assert paid_answers_from(tmp_path / "blobs", None).retention == timedelta(hours=1)
+    assert paid_answers_from(LocalBlobStore(tmp_path / "blobs")).retention == timedelta(hours=1)
     monkeypatch.setenv("AGENT_PAID_ANSWER_RETENTION_S", "forever")
     with pytest.raises(ConfigError, match="AGENT_PAID_ANSWER_RETENTION_S must be a positive number of seconds"):
-        paid_answers_from(tmp_path / "blobs", None)
+        paid_answers_from(LocalBlobStore(tmp_path / "blobs"))

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from devstack import mcp
-from devstack.config import DB_KINDS, REPO_ROOT, STACK_KINDS, StackConfig
+from devstack.config import BLOB_KINDS, DB_KINDS, REPO_ROOT, STACK_KINDS, StackConfig
 from devstack.processes import StackError
 from devstack.stack import Stack
 
@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
         help="where the workers keep their records: embedded (SQLite, the retrieval worker's own index) or "
         "postgres (databases in PostgreSQL, two replicas each); default: what this data directory used last",
     )
+    parser.add_argument(
+        "--blobs",
+        choices=BLOB_KINDS,
+        help="where the agent worker keeps its blobs: local (a directory) or s3 (a bucket of the stack's own "
+        "SeaweedFS, built by make s3-server); default: what this data directory used last",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("up", help="start everything that is not running; wait until ready")
     commands.add_parser("down", help="stop what the stack started")
@@ -46,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         kind = args.stack or ("dev" if args.command == "up" else _last_kind())
-        stack = Stack(StackConfig.from_env(kind, args.db))
+        stack = Stack(StackConfig.from_env(kind, args.db, args.blobs))
         if args.command == "up":
             stack.config.remember_db()
             _LAST_KIND.parent.mkdir(parents=True, exist_ok=True)

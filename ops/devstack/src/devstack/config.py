@@ -40,6 +40,9 @@ PORTS: dict[str, tuple[str, int]] = {
     # its server nodes take beyond the dev server's (cluster.NODES * cluster.NODE_BLOCK).
     "postgres": ("DEVSTACK_POSTGRES_PORT", 5433),
     "cluster_base": ("DEVSTACK_CLUSTER_BASE_PORT", 7300),
+    # BLOBS=s3 only: SeaweedFS's S3 gateway (devstack.s3); its master, volume server and filer
+    # take the next seven ports.
+    "s3": ("DEVSTACK_S3_PORT", 8460),
     # Cluster mode's front door (devstack.frontdoor) serves its own metrics here; it listens for
     # clients on the dev server's ports ("temporal", "temporal_http").
     "frontdoor_metrics": ("DEVSTACK_FRONTDOOR_METRICS_PORT", 7236),
@@ -52,8 +55,13 @@ STACK_KINDS = ("dev", "cluster")
 # run as several replicas.
 DB_KINDS = ("embedded", "postgres")
 
+# Where the agent worker keeps its blobs (`make up BLOBS=...`): a directory, or a bucket of the
+# stack's own S3-compatible server (devstack.s3).
+BLOB_KINDS = ("local", "s3")
+
 NAMESPACES = ("agents", "retrieval", "business")
 DB_KIND_FILE = "db-kind"
+BLOB_KIND_FILE = "blob-kind"
 
 
 def _port(name: str) -> int:
@@ -66,6 +74,18 @@ def _port(name: str) -> int:
     return int(raw)
 
 
+def _kind(setting: str, given: str | None, kinds: tuple[str, ...], remembered: Path) -> str:
+    """``given``, else the kind ``remembered`` holds, else the first of ``kinds``; checked."""
+    if given is None:
+        try:
+            given = remembered.read_text().strip()
+        except OSError:
+            given = kinds[0]
+    if given not in kinds:
+        raise ValueError(f"{setting} must be one of {', '.join(kinds)}, got {given!r}")
+    return given
+
+
 @dataclass(frozen=True)
 class StackConfig:
     """Where a stack listens and keeps its files. Tests build one with free ports and a temp dir."""
@@ -75,29 +95,28 @@ class StackConfig:
     host: str = "127.0.0.1"
     kind: str = "dev"
     db: str = "embedded"
+    blobs: str = "local"
 
     @classmethod
-    def from_env(cls, kind: str = "dev", db: str | None = None) -> StackConfig:
+    def from_env(cls, kind: str = "dev", db: str | None = None, blobs: str | None = None) -> StackConfig:
         """``kind`` is one of STACK_KINDS; each keeps its state in a data directory of its own
         (histories on one are not on the other), unless DEVSTACK_DATA_DIR names one. ``db`` is
-        one of DB_KINDS; unset, the one this data directory was last brought up with."""
+        one of DB_KINDS and ``blobs`` of BLOB_KINDS; unset, the ones this data directory was last
+        brought up with."""
         if kind not in STACK_KINDS:
             raise ValueError(f"STACK must be one of {', '.join(STACK_KINDS)}, got {kind!r}")
         default_dir = REPO_ROOT / ".data" / ("devstack" if kind == "dev" else f"devstack-{kind}")
         data_dir = Path(os.environ.get("DEVSTACK_DATA_DIR", default_dir)).resolve()
-        if db is None:
-            try:
-                db = (data_dir / DB_KIND_FILE).read_text().strip()
-            except OSError:
-                db = "embedded"
-        if db not in DB_KINDS:
-            raise ValueError(f"DB must be one of {', '.join(DB_KINDS)}, got {db!r}")
-        return cls(data_dir=data_dir, ports={name: _port(name) for name in PORTS}, kind=kind, db=db)
+        db = _kind("DB", db, DB_KINDS, data_dir / DB_KIND_FILE)
+        blobs = _kind("BLOBS", blobs, BLOB_KINDS, data_dir / BLOB_KIND_FILE)
+        ports = {name: _port(name) for name in PORTS}
+        return cls(data_dir=data_dir, ports=ports, kind=kind, db=db, blobs=blobs)
 
     def remember_db(self) -> None:
-        """Record the DB kind, so `down`, `status` and the next `up` mean the same databases."""
+        """Record the DB and blob kinds, so `down`, `status` and the next `up` mean the same stores."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / DB_KIND_FILE).write_text(self.db + "\n")
+        (self.data_dir / BLOB_KIND_FILE).write_text(self.blobs + "\n")
 
     @property
     def temporal_address(self) -> str:

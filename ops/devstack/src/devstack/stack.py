@@ -10,6 +10,9 @@ else is the same processes, given the credentials through Temporal's environment
 With ``StackConfig.db == "postgres"`` (:mod:`devstack.worker_databases`) the business and
 retrieval workers keep their records in PostgreSQL (the stack's own server, or the cluster's)
 and run as several replicas each.
+
+With ``StackConfig.blobs == "s3"`` (:mod:`devstack.s3`) the agent worker keeps its blobs in a
+bucket of the stack's own SeaweedFS, started with the model and codec servers.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.llm.settings import SIMULATOR_MODEL
-from devstack import cluster, frontdoor, mcp, portal, postgres, prometheus, webui, worker_databases
+from devstack import cluster, frontdoor, mcp, portal, postgres, prometheus, s3, webui, worker_databases
 from devstack.config import NAMESPACES, REPO_ROOT, StackConfig
 from devstack.pki import SERVER_NAME, ClusterPki, TokenIssuer, ensure_pki, ensure_token_issuer
 from devstack.processes import ProcessManager, ProcessSpec, RunningProcess, StackError, http_ok, port_in_use
@@ -151,7 +154,7 @@ class Stack:
             "CODEC_KEYRING": None,
         }
 
-    def _worker_env(self, namespace: str, principal: str, **extra: str) -> dict[str, str | None]:
+    def _worker_env(self, namespace: str, principal: str, **extra: str | None) -> dict[str, str | None]:
         env: dict[str, str | None] = {k: None for k in os.environ if k.startswith(_INHERITED_TEMPORAL_PREFIX)}
         env.update(self._keyring_env())
         env.update(self.credentials(principal))
@@ -216,10 +219,10 @@ class Stack:
         )
 
     def _server_specs(self) -> list[ProcessSpec]:
-        """The model server and the codec server."""
+        """The model server, the codec server and (BLOBS=s3) SeaweedFS."""
         c, p, host = self.config, self.config.ports, self.config.host
         python = sys.executable
-        return [
+        return [*self._blob_server_specs()] + [
             ProcessSpec(
                 name="model-server",
                 argv=[python, "-m", "modelserver", "--host", host, "--port", str(p["model_server"])],
@@ -273,9 +276,13 @@ class Stack:
                     AGENT_METRICS_PORT=str(p["agent_metrics"]),
                     AGENT_BLOB_DIR=str(c.data_dir / "agent-blobs"),
                     **model_env,
+                    **(s3.worker_env(c) if c.blobs == "s3" else {"AGENT_BLOB_STORE": "local"}),
                 ),
             ),
         ]
+
+    def _blob_server_specs(self) -> list[ProcessSpec]:
+        return [s3.spec(self.config)] if self.config.blobs == "s3" else []
 
     def _worker_databases(self) -> dict[str, worker_databases.WorkerDatabase]:
         assert self.worker_pg is not None
@@ -333,7 +340,7 @@ class Stack:
                         BUSINESS_HEALTH_PORT=str(health),
                         METRICS_HOST=host,
                         BUSINESS_METRICS_PORT=str(metrics),
-                        **store,  # type: ignore[arg-type]
+                        **store,
                     ),
                 )
             )
@@ -415,6 +422,7 @@ class Stack:
 
     def process_names(self) -> list[str]:
         names = [
+            *(s.name for s in self._blob_server_specs()),
             "model-server",
             "codec-server",
             *self.worker_names("retrieval-worker"),
@@ -446,7 +454,8 @@ class Stack:
         database = [n for n in self._server_processes() if n == "postgres"]
         nodes = [n for n in self._server_processes() if n.startswith("temporal")]
         door = [n for n in self._server_processes() if n == frontdoor.NAME]
-        groups = [database, [*nodes[:1], *door, "model-server", "codec-server"], nodes[1:]]
+        blob_server = [s.name for s in self._blob_server_specs()]
+        groups = [database, [*nodes[:1], *door, "model-server", "codec-server", *blob_server], nodes[1:]]
         named = {name for group in groups for name in group}
         phases = [[s for s in specs if s.name in group] for group in groups]
         phases.append([s for s in specs if s.name not in named])
@@ -461,6 +470,8 @@ class Stack:
                 self._prepare_worker_databases(log)
             if phase is phases[1] and self.external_temporal is None:
                 self._prepare_server()
+            if phase is phases[1] and blob_server:
+                s3.ensure_bucket(self.config)
         if self.cluster:
             log(f"Temporal cluster   {self.temporal_address} (mTLS + JWT; `python -m devstack env` for the CLI)")
             log(f"Temporal UI        {self.config.ui_url}" if webui.binary() else webui.BUILD_HINT)
@@ -505,6 +516,8 @@ class Stack:
         for name in reversed(self.process_names()):
             if self.processes.stop(name):
                 log(f"{name:17} stopped")
+        if self.config.blobs == "s3":
+            s3.remove_grpc_sockets(self.config)
 
     def status(self) -> list[ProcessStatus]:
         p, host = self.config.ports, self.config.host
@@ -520,6 +533,7 @@ class Stack:
             webui.NAME: f"{self.config.ui_url} (codec endpoint {self.config.codec_server_url})",
             "model-server": f"http://{host}:{p['model_server']}/v1",
             "codec-server": self.config.codec_server_url,
+            s3.NAME: f"{s3.endpoint(self.config)} (bucket {s3.BUCKET} of the agent's blobs)",
             **{
                 _replica_name(base, n): f"http://{host}:{p[_replica_port(port, n)]}/readyz"
                 for base, port in (("retrieval-worker", "retrieval_worker"), ("business-worker", "business_worker"))

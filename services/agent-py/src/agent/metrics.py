@@ -51,6 +51,8 @@ TOOL_CALLS = "agent_tool_calls"
 APPROVALS_REQUESTED = "agent_approvals_requested"
 APPROVAL_DECISIONS = "agent_approval_decisions"
 APPROVAL_WAIT = "agent_approval_wait"
+BLOB_STORE_REQUESTS = "agent_blob_store_requests"
+BLOB_STORE_REQUEST_DURATION = "agent_blob_store_request_duration"
 CONVERSATIONS_ACTIVE = "agent_conversations_active"
 APPROVALS_WAITING = "agent_approvals_waiting"
 
@@ -186,6 +188,16 @@ def record_paid_answer_reused(kind: str) -> None:
     activity.metric_meter().create_counter(
         PAID_ANSWERS_REUSED, "Provider answers returned from the kept answer of an earlier attempt."
     ).add(1, {"kind": kind})
+
+
+def record_blob_store_request(operation: str, outcome: str, duration: timedelta) -> None:
+    """From the S3 blob store, wherever it runs (activities, the worker's start): the process meter."""
+    meter = process_meter()
+    labels = {"operation": operation, "outcome": outcome}
+    meter.create_counter(BLOB_STORE_REQUESTS, "S3 blob store requests by operation and outcome.").add(1, labels)
+    meter.create_histogram_timedelta(BLOB_STORE_REQUEST_DURATION, "S3 blob store request wall time.").record(
+        duration, labels
+    )
 
 
 def record_guardrail_refusal(rule: str) -> None:

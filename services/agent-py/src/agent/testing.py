@@ -21,7 +21,9 @@ from typing import Any, Protocol
 
 from temporalio.client import Client
 
-from agent.blobs.store import BLOB_DIR_ENV, DEFAULT_BLOB_DIR, LocalBlobStore
+from agent.blobs.s3 import S3BlobStore
+from agent.blobs.settings import BLOB_DIR_ENV, DEFAULT_BLOB_DIR, blob_store_from_env
+from agent.blobs.store import LocalBlobStore
 
 
 class _Processes(Protocol):
@@ -127,10 +129,12 @@ def blob_dir(stack: StackLike) -> Path:
     return Path(raw) if raw else Path.cwd() / DEFAULT_BLOB_DIR
 
 
-def blob_store(stack: StackLike, client: Client) -> LocalBlobStore:
-    """The stack's blob store, read the way its agent worker reads it: sealed blobs are opened
-    with ``client``'s payload codec (the namespace's keys)."""
-    return LocalBlobStore(blob_dir(stack), client.data_converter.payload_codec)
+def blob_store(stack: StackLike, client: Client) -> LocalBlobStore | S3BlobStore:
+    """The stack's blob store, chosen and read the way its agent worker does (its settings over
+    the inherited ones): sealed blobs are opened with ``client``'s payload codec (the namespace's keys)."""
+    env = {**os.environ, **_spec(stack, "agent-worker").env}
+    settings = {k: v for k, v in env.items() if v is not None}
+    return blob_store_from_env(client.data_converter.payload_codec, settings)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float, what: str) -> None:

@@ -2,9 +2,9 @@
 
 Run with ``python -m agent.worker``. Both pools live in one process on a dev stack; in a
 cluster the Helm chart can run them as separate deployments with the same entry point
-(``AGENT_WORKER_QUEUES=agent``, ``=llm`` or ``=embed``). Both need the blob store (``AGENT_BLOB_DIR``, or
-a shared bucket in production): workflows write large texts to it through local activities,
-model calls read them back.
+(``AGENT_WORKER_QUEUES=agent``, ``=llm`` or ``=embed``). Both need the blob store (``AGENT_BLOB_DIR``,
+or a shared bucket: ``AGENT_BLOB_STORE=s3``, see ``agent.blobs.settings``): workflows write large
+texts to it through local activities, model calls read them back.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from agent.blobs.activities import BlobActivities
-from agent.blobs.store import blob_store_from_env
+from agent.blobs.s3 import S3BlobStore
+from agent.blobs.settings import blob_store_from_env
+from agent.blobs.store import BlobStoreUnavailable
 from agent.embeddings.activities import build_embedding_activities
 from agent.external.activities import ExternalToolActivities
 from agent.ingest.activities import IngestActivities
@@ -61,9 +63,16 @@ async def build_workers(client: Client) -> Sequence[Worker]:
     queues = _queues()
     # Blobs hold what history would otherwise hold, so they are sealed by the same codec.
     blobs = blob_store_from_env(client.data_converter.payload_codec)
-    log.info("blob store: %s (%s)", blobs.root, "sealed" if blobs.codec else "plain files")
-    # Paid provider answers are kept beside the blobs until their activity can no longer retry.
-    answers = paid_answers_from(blobs.root, blobs.codec)
+    if isinstance(blobs, S3BlobStore):
+        try:  # bad credentials or a missing bucket stop the start, in one sentence
+            await blobs.check()
+        except BlobStoreUnavailable as err:
+            raise ConfigError(f"the blob store is unusable: {err}") from None
+    log.info("blob store: %s (%s)", blobs, "sealed" if blobs.codec else "plain")
+    # Paid provider answers are kept beside the blobs (directory or bucket), so a retry on another
+    # pod finds them, until their activity can no longer retry.
+    answers = paid_answers_from(blobs)
+    log.info("paid answers: %s", answers.shelf)
     # Paid answers are reported with retries through a server outage (the SDK tries once).
     completion = PatientCompletion(client)
     # Every queue of the process polls as the same version, so a pinned conversation's model

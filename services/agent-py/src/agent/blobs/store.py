@@ -1,9 +1,11 @@
 """Blob stores: where the bytes behind a :class:`BlobRef` live.
 
-The interface is two async calls, ``put`` and ``get``, so an S3-compatible store (put_object
-under ``<prefix>/<aa>/<digest>``, get_object, with the same integrity check) fits behind it
-without touching workflows or activities. The local store writes each blob once, atomically
-(temporary file + rename), so concurrent writers of the same content cannot tear it.
+The interface is two async calls, ``put`` and ``get``. Two stores implement it with the same
+names, sealing and integrity checks: :class:`LocalBlobStore` (a directory, one volume shared by
+the workers) and :class:`agent.blobs.s3.S3BlobStore` (a bucket of an S3-compatible service);
+:mod:`agent.blobs.settings` picks one from the environment. The local store writes each blob
+once, atomically (temporary file + rename), so concurrent writers of the same content cannot
+tear it.
 
 Blobs hold what the payload codec keeps off the Temporal server in clear (user messages,
 documents, archived transcripts), so they are sealed by the same codec: given the worker's
@@ -36,10 +38,7 @@ from temporalio.converter import PayloadCodec
 
 from agent.blobs.types import BlobRef, preview_of
 from payload_codec import DecodeError, EncryptionCodec, UnknownKeyError
-from workerkit import ConfigError
 
-BLOB_DIR_ENV = "AGENT_BLOB_DIR"
-DEFAULT_BLOB_DIR = Path(".data") / "agent-blobs"
 SEALED_SUFFIX = ".enc"
 # The blob's bytes are opaque to the codec: binary/plain keeps them out of any JSON handling.
 _BLOB_ENCODING = {"encoding": b"binary/plain"}
@@ -51,6 +50,14 @@ class BlobNotFound(LookupError):
 
 class BlobCorrupted(ValueError):
     """The stored bytes no longer hash to their name, or a sealed blob does not decrypt."""
+
+
+class BlobStoreUnavailable(ConnectionError):
+    """The store cannot be used right now: unreachable, credentials refused, bucket missing.
+
+    Unlike :class:`BlobNotFound` and :class:`BlobCorrupted` (the blob itself is wrong; activities
+    fail for good) an operator can fix this, so activities let it through and Temporal retries.
+    """
 
 
 class BlobStore(Protocol):
@@ -67,6 +74,50 @@ def ref_for(data: bytes, media_type: str, preview: str = "", codec: PayloadCodec
     return BlobRef(uri=uri, size=len(data), media_type=media_type, preview=preview)
 
 
+def new_ref(data: bytes, media_type: str, codec: PayloadCodec | None) -> BlobRef:
+    """The reference ``put`` returns: the name, and a preview of text."""
+    preview = preview_of(data.decode("utf-8", "replace")) if media_type.startswith("text/") else ""
+    return ref_for(data, media_type, preview, codec)
+
+
+def relative_name(ref: BlobRef, sealed: bool) -> str:
+    """``<first 2 hex>/<digest>[.enc]``: where every store keeps ``ref`` under its root."""
+    digest = ref.digest
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        # A reference comes from history; never let it name a path outside the store.
+        raise BlobNotFound(f"{ref.uri!r} is not a blob reference (sha256: or hmac-sha256:)")
+    return f"{digest[:2]}/{digest}{SEALED_SUFFIX if sealed else ''}"
+
+
+async def seal(codec: PayloadCodec, data: bytes) -> bytes:
+    """``data`` as the stored bytes of a sealed blob: an encoded Payload, key id included."""
+    [sealed] = await codec.encode([Payload(metadata=_BLOB_ENCODING, data=data)])
+    return sealed.SerializeToString()
+
+
+async def unseal(codec: PayloadCodec, ref: BlobRef, stored: bytes, where: str) -> bytes:
+    try:
+        [payload] = await codec.decode([Payload.FromString(stored)])
+    except UnknownKeyError:
+        raise  # an operator can supply the key: worth retrying, and the message names it
+    except (DecodeError, ProtobufDecodeError) as err:
+        raise BlobCorrupted(f"blob {ref.uri} in {where} cannot be decrypted: {err}") from None
+    return payload.data
+
+
+def check_name(codec: PayloadCodec | None, ref: BlobRef, data: bytes, where: str) -> bytes:
+    """``data`` if it is what ``ref`` names, else :class:`BlobCorrupted`."""
+    if ref.uri.startswith("sha256:"):
+        named = hashlib.sha256(data).hexdigest() == ref.digest
+    elif not isinstance(codec, EncryptionCodec):
+        raise BlobNotFound(f"blob {ref.uri} has a keyed name; this process has no payload codec to check it")
+    else:
+        named = codec.check_content_name(ref.uri, data)
+    if not named:
+        raise BlobCorrupted(f"blob {ref.uri} in {where} does not match its hash")
+    return data
+
+
 class LocalBlobStore:
     """A directory of content-addressed files, ``<root>/<first 2 hex>/<digest>[.enc]``.
 
@@ -78,53 +129,33 @@ class LocalBlobStore:
         self.root = root
         self.codec = codec
 
+    def __str__(self) -> str:
+        return f"directory {self.root}"
+
     def path_for(self, ref: BlobRef) -> Path:
-        digest = ref.digest
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            # A reference comes from history; never let it name a path outside the store.
-            raise BlobNotFound(f"{ref.uri!r} is not a blob reference (sha256: or hmac-sha256:)")
-        return self.root / digest[:2] / digest
+        return self.root / relative_name(ref, sealed=False)
 
     def sealed_path_for(self, ref: BlobRef) -> Path:
-        return self.path_for(ref).with_suffix(SEALED_SUFFIX)
+        return self.root / relative_name(ref, sealed=True)
 
     async def put(self, data: bytes, media_type: str = "text/plain; charset=utf-8") -> BlobRef:
-        preview = preview_of(data.decode("utf-8", "replace")) if media_type.startswith("text/") else ""
-        ref = ref_for(data, media_type, preview, self.codec)
+        ref = new_ref(data, media_type, self.codec)
         if self.codec is None:
             await asyncio.to_thread(write_once, self.path_for(ref), data)
             return ref
         path = self.sealed_path_for(ref)
         if not path.exists():  # same name, same bytes: sealed before (under some key)
-            [sealed] = await self.codec.encode([Payload(metadata=_BLOB_ENCODING, data=data)])
-            await asyncio.to_thread(write_once, path, sealed.SerializeToString())
+            await asyncio.to_thread(write_once, path, await seal(self.codec, data))
         return ref
 
     async def get(self, ref: BlobRef) -> bytes:
         sealed = self.sealed_path_for(ref)
         if self.codec is not None and sealed.exists():
-            data = await self._unseal(self.codec, ref, await asyncio.to_thread(sealed.read_bytes))
+            stored = await asyncio.to_thread(sealed.read_bytes)
+            data = await unseal(self.codec, ref, stored, str(self.root))
         else:
             data = await asyncio.to_thread(self._read_plain, ref)
-        if not self._names(ref, data):
-            raise BlobCorrupted(f"blob {ref.uri} in {self.root} does not match its hash")
-        return data
-
-    def _names(self, ref: BlobRef, data: bytes) -> bool:
-        if ref.uri.startswith("sha256:"):
-            return hashlib.sha256(data).hexdigest() == ref.digest
-        if not isinstance(self.codec, EncryptionCodec):
-            raise BlobNotFound(f"blob {ref.uri} has a keyed name; this process has no payload codec to check it")
-        return self.codec.check_content_name(ref.uri, data)
-
-    async def _unseal(self, codec: PayloadCodec, ref: BlobRef, stored: bytes) -> bytes:
-        try:
-            [payload] = await codec.decode([Payload.FromString(stored)])
-        except UnknownKeyError:
-            raise  # an operator can supply the key: worth retrying, and the message names it
-        except (DecodeError, ProtobufDecodeError) as err:
-            raise BlobCorrupted(f"blob {ref.uri} in {self.root} cannot be decrypted: {err}") from None
-        return payload.data
+        return check_name(self.codec, ref, data, str(self.root))
 
     def _read_plain(self, ref: BlobRef) -> bytes:
         path = self.path_for(ref)
@@ -154,17 +185,3 @@ def write_once(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def blob_store_from_env(codec: PayloadCodec | None = None) -> LocalBlobStore:
-    """The store in ``AGENT_BLOB_DIR``, sealing blobs with ``codec`` (the worker's payload codec)."""
-    root = Path(os.environ.get(BLOB_DIR_ENV) or DEFAULT_BLOB_DIR).resolve()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(
-            f"cannot use {root} as the blob store: {err.strerror}. Set {BLOB_DIR_ENV} to a writable directory."
-        ) from None
-    if not os.access(root, os.W_OK):
-        raise ConfigError(f"the blob store {root} is not writable. Set {BLOB_DIR_ENV} to a writable directory.")
-    return LocalBlobStore(root, codec)
