@@ -76,6 +76,11 @@ class ProcessStatus:
 DEV_DYNAMIC_CONFIG = (
     'matching.wv.VersionDrainageStatusRefreshInterval="2s"',
     'matching.wv.VersionDrainageStatusVisibilityGracePeriod="5s"',
+    # The caller's retries of a Nexus start back off exponentially from 1 s with no cap below an
+    # hour, so after a 15 s outage (the cluster drill's PostgreSQL kill) the next try came after
+    # the order lookup's 30 s deadline and the turn answered without its refund. Capped, a start
+    # is retried within 5 s of the outage's end. The chart README recommends it for clusters.
+    'component.nexusoperations.retryPolicy.maxInterval="5s"',
 )
 
 

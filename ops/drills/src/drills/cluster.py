@@ -49,6 +49,7 @@ from drills.crash import (
     business_rows,
     converse_while_killing,
     judge,
+    print_failures,
 )
 
 POSTGRES = "postgres"
@@ -200,8 +201,7 @@ async def run_cluster_drill(
     customer, cids, results, kill_log = await converse_while_killing(
         stack, client, RUN_PREFIX, conversations, concurrency or conversations, schedule, model_delay_s, timeout_s
     )
-    if failures := [r for r in results if isinstance(r, BaseException)]:
-        print(f"{len(failures)} conversation(s) raised; first: {failures[0]!r}")
+    await print_failures(client, cids, results)
     base = await judge(stack, client, cids, kill_log, model_server)
     histories = [await _history(client, cid) for cid in cids]
     entries = ledger(model_server)

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from agent.chat.client import EXIT_REJECTED, EXIT_UNAVAILABLE, ChatError, Conversations
@@ -300,9 +301,7 @@ async def run_drill(
     for kill, ready in kill_log:
         after = [t for t in customer.answered_at if t >= ready]
         kill.resume_s = round(min(after) - ready, 1) if after else None
-    failures = [r for r in results if isinstance(r, BaseException)]
-    if failures:
-        print(f"{len(failures)} conversation(s) raised; first: {failures[0]!r}")
+    await print_failures(client, cids, results)
     summary = await judge(stack, client, cids, kill_log, model_server)
     summary.resends, summary.slowest_request_s = customer.resends, round(customer.slowest_s, 1)
     summary.duration_s = round(time.monotonic() - began_at, 1)
@@ -405,6 +404,37 @@ async def _talk_while_killing(
     return results, kill_log
 
 
+async def failure_trail(client: Client, cid: str) -> list[str]:
+    """What went wrong in one conversation, from its history: every failed or timed-out activity,
+    Nexus operation and workflow task, with its decoded failure message. The drills print it for
+    each conversation that raised, before the stack (and its history) is gone."""
+    failed = {
+        "ACTIVITY_TASK_FAILED": "activity_task_failed_event_attributes",
+        "ACTIVITY_TASK_TIMED_OUT": "activity_task_timed_out_event_attributes",
+        "NEXUS_OPERATION_FAILED": "nexus_operation_failed_event_attributes",
+        "NEXUS_OPERATION_TIMED_OUT": "nexus_operation_timed_out_event_attributes",
+        "WORKFLOW_TASK_FAILED": "workflow_task_failed_event_attributes",
+    }
+    trail = []
+    async for event in client.get_workflow_handle(cid).fetch_history_events():
+        name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+        if (field := failed.get(name)) is None:
+            continue
+        failure = getattr(event, field).failure
+        message = str(await client.data_converter.decode_failure(failure)) if failure.ByteSize() else ""
+        trail.append(f"{event.event_id} {name}: {message}")
+    return trail
+
+
+async def print_failures(client: Client, cids: list[str], results: list[Any]) -> None:
+    """One line per conversation that raised, then its failure trail."""
+    for cid, result in zip(cids, results, strict=False):
+        if isinstance(result, BaseException):
+            print(f"{cid} raised {result!r}")
+            for line in await failure_trail(client, cid):
+                print(f"  {line}")
+
+
 async def judge(
     stack: Any, client: Client, cids: list[str], kill_log: list[tuple[Kill, float]], model_server: str
 ) -> Summary:
@@ -435,7 +465,8 @@ async def judge(
         refunds_asked=len(EXPECTED_REFUNDS) * len(cids),
         conversations_with_wrong_refunds=sum(1 for r in refunds.values() if sorted(r) != sorted(EXPECTED_REFUNDS)),
         extra_approvals=sum(
-            len(s.approvals) - 1 + sum(a.status != ApprovalStatus.EXECUTED for a in s.approvals) for s in completed
+            max(0, len(s.approvals) - 1) + sum(a.status != ApprovalStatus.EXECUTED for a in s.approvals)
+            for s in completed
         ),
         escalation_tickets=sum(tickets.values()),
         messages_processed_twice=sum(1 for s in completed if s.turns != MESSAGES),
