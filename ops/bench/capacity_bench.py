@@ -41,6 +41,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -151,14 +152,27 @@ def load_average() -> list[float]:
 # -- the stack ------------------------------------------------------------------------------------
 
 
-def split_agent_pools(stack: Stack) -> list[str]:
-    """The stack's all-queues agent worker replaced by one process per pool, as the chart runs them."""
+@contextmanager
+def split_agent_pools(stack: Stack) -> Iterator[list[str]]:
+    """The stack's all-queues agent worker replaced by one process per pool, as the chart runs them;
+    the pools stopped after (the stack's own ``down`` knows only its own processes: runs left the
+    three pool workers running before)."""
     [spec] = [s for s in stack.specs() if s.name == "agent-worker"]
     stack.processes.stop("agent-worker")
-    names = []
+    names: list[str] = []
+    try:
+        yield _start_pools(stack, spec, names)
+    finally:
+        for name in names:
+            stack.processes.stop(name)
+
+
+def _start_pools(stack: Stack, spec: ProcessSpec, names: list[str]) -> list[str]:
+    """Starts one agent worker per pool, each name added to ``names`` first."""
     for pool in POOLS:
         health, metrics = free_ports(2)
         host = stack.config.host
+        names.append(f"agent-pool-{pool}")  # before it starts: a start that fails midway is stopped too
         stack.processes.start(
             ProcessSpec(
                 name=f"agent-pool-{pool}",
@@ -173,7 +187,6 @@ def split_agent_pools(stack: Stack) -> list[str]:
                 },
             )
         )
-        names.append(f"agent-pool-{pool}")
     return names
 
 
@@ -350,8 +363,12 @@ def size(result: dict) -> dict[str, object]:
 
 async def bench(conversations: int, in_flight: int, idle_s: float, check_s: float) -> dict[str, object]:
     load_before = load_average()
-    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as data_dir, running_stack(Path(data_dir)) as stack:
-        names = [n for n in stack.process_names() if n in ROLES] + split_agent_pools(stack)
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-capacity-") as data_dir,
+        running_stack(Path(data_dir)) as stack,
+        split_agent_pools(stack) as pools,
+    ):
+        names = [n for n in stack.process_names() if n in ROLES] + pools
         pids = pids_of(stack, names)
         client = await client_for(stack, "agents")
         codec = EncryptionCodec(FileKeySource(stack.config.keyring_path).load(), "agents")
