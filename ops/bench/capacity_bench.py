@@ -161,33 +161,30 @@ def split_agent_pools(stack: Stack) -> Iterator[list[str]]:
     stack.processes.stop("agent-worker")
     names: list[str] = []
     try:
-        yield _start_pools(stack, spec, names)
+        for pool in POOLS:
+            names.append(f"agent-pool-{pool}")  # before it starts: a start that fails midway is stopped too
+            stack.processes.start(_pool_spec(stack, spec, pool, names[-1]))
+        yield names
     finally:
         for name in names:
             stack.processes.stop(name)
 
 
-def _start_pools(stack: Stack, spec: ProcessSpec, names: list[str]) -> list[str]:
-    """Starts one agent worker per pool, each name added to ``names`` first."""
-    for pool in POOLS:
-        health, metrics = free_ports(2)
-        host = stack.config.host
-        names.append(f"agent-pool-{pool}")  # before it starts: a start that fails midway is stopped too
-        stack.processes.start(
-            ProcessSpec(
-                name=f"agent-pool-{pool}",
-                argv=spec.argv,
-                ports=[health, metrics],
-                ready=http_ok(f"http://{host}:{health}/readyz"),
-                env={
-                    **spec.env,
-                    "AGENT_WORKER_QUEUES": pool,
-                    "AGENT_HEALTH_PORT": str(health),
-                    "AGENT_METRICS_PORT": str(metrics),
-                },
-            )
-        )
-    return names
+def _pool_spec(stack: Stack, spec: ProcessSpec, pool: str, name: str) -> ProcessSpec:
+    """The agent worker's spec for one pool, on free health and metrics ports."""
+    health, metrics = free_ports(2)
+    return ProcessSpec(
+        name=name,
+        argv=spec.argv,
+        ports=[health, metrics],
+        ready=http_ok(f"http://{stack.config.host}:{health}/readyz"),
+        env={
+            **spec.env,
+            "AGENT_WORKER_QUEUES": pool,
+            "AGENT_HEALTH_PORT": str(health),
+            "AGENT_METRICS_PORT": str(metrics),
+        },
+    )
 
 
 def pids_of(stack: Stack, names: list[str]) -> dict[str, int]:

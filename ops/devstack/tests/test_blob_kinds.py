@@ -19,7 +19,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blobs: str | None) -
 
 def test_the_blob_kind_is_remembered_per_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert config(tmp_path, monkeypatch, None).blobs == "local"
-    config(tmp_path, monkeypatch, "s3").remember_db()
+    config(tmp_path, monkeypatch, "s3").remember_kinds()
     assert config(tmp_path, monkeypatch, None).blobs == "s3"
     with pytest.raises(ValueError, match="BLOBS must be one of local, s3, got 'gcs'"):
         config(tmp_path, monkeypatch, "gcs")

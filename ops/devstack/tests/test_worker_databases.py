@@ -17,7 +17,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: str | None) -> S
 
 def test_the_db_kind_is_remembered_per_data_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert config(tmp_path, monkeypatch, None).db == "embedded"
-    config(tmp_path, monkeypatch, "postgres").remember_db()
+    config(tmp_path, monkeypatch, "postgres").remember_kinds()
     assert config(tmp_path, monkeypatch, None).db == "postgres"
     assert config(tmp_path, monkeypatch, "embedded").db == "embedded"
     with pytest.raises(ValueError, match="DB must be one of embedded, postgres, got 'mysql'"):

@@ -4,13 +4,10 @@ Secret's access key and IRSA (a role on the ServiceAccount, serviceAccount.annot
 without anything of ours. */ -}}
 {{- define "durable-agents.blobStoreEnv" -}}
 {{- $b := .Values.agent.blobStore -}}
-{{- if ne $b.type "s3" }}
-- {name: AGENT_BLOB_DIR, value: /data/blobs}
-{{- end }}
-{{- if and (eq $b.type "s3") (not $b.s3.bucket) }}
+{{- if eq $b.type "s3" }}
+{{- if not $b.s3.bucket }}
 {{- fail "agent.blobStore.type is s3 but agent.blobStore.s3.bucket is empty: name the bucket (create it beforehand)" }}
 {{- end }}
-{{- if eq $b.type "s3" }}
 - {name: AGENT_BLOB_STORE, value: s3}
 - {name: AGENT_BLOB_S3_BUCKET, value: {{ $b.s3.bucket | quote }}}
 {{- with $b.s3.prefix }}
@@ -30,6 +27,8 @@ without anything of ours. */ -}}
   valueFrom:
     secretKeyRef: {name: {{ . }}, key: {{ $b.s3.credentials.secretAccessKeyKey }}}
 {{- end }}
+{{- else }}
+- {name: AGENT_BLOB_DIR, value: /data/blobs}
 {{- end }}
 {{- end }}
 

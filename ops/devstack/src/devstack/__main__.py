@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = args.stack or ("dev" if args.command == "up" else _last_kind())
         stack = Stack(StackConfig.from_env(kind, args.db, args.blobs))
         if args.command == "up":
-            stack.config.remember_db()
+            stack.config.remember_kinds()
             _LAST_KIND.parent.mkdir(parents=True, exist_ok=True)
             _LAST_KIND.write_text(kind + "\n")
             stack.up()

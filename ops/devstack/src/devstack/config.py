@@ -112,7 +112,7 @@ class StackConfig:
         ports = {name: _port(name) for name in PORTS}
         return cls(data_dir=data_dir, ports=ports, kind=kind, db=db, blobs=blobs)
 
-    def remember_db(self) -> None:
+    def remember_kinds(self) -> None:
         """Record the DB and blob kinds, so `down`, `status` and the next `up` mean the same stores."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / DB_KIND_FILE).write_text(self.db + "\n")

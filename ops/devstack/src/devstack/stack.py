@@ -227,7 +227,8 @@ class Stack:
         """The model server, the codec server and (BLOBS=s3) SeaweedFS."""
         c, p, host = self.config, self.config.ports, self.config.host
         python = sys.executable
-        return [*self._blob_server_specs()] + [
+        blob_server = [s3.spec(c)] if self._blob_server_names() else []
+        return blob_server + [
             ProcessSpec(
                 name="model-server",
                 argv=[python, "-m", "modelserver", "--host", host, "--port", str(p["model_server"])],
@@ -286,8 +287,10 @@ class Stack:
             ),
         ]
 
-    def _blob_server_specs(self) -> list[ProcessSpec]:
-        return [s3.spec(self.config)] if self.config.blobs == "s3" else []
+    def _blob_server_names(self) -> list[str]:
+        """Names only: building SeaweedFS's spec writes its identity file and secret, which
+        `down` and `status` must not do."""
+        return [s3.NAME] if self.config.blobs == "s3" else []
 
     def _worker_databases(self) -> dict[str, worker_databases.WorkerDatabase]:
         assert self.worker_pg is not None
@@ -427,7 +430,7 @@ class Stack:
 
     def process_names(self) -> list[str]:
         names = [
-            *(s.name for s in self._blob_server_specs()),
+            *self._blob_server_names(),
             "model-server",
             "codec-server",
             *self.worker_names("retrieval-worker"),
@@ -459,7 +462,7 @@ class Stack:
         database = [n for n in self._server_processes() if n == "postgres"]
         nodes = [n for n in self._server_processes() if n.startswith("temporal")]
         door = [n for n in self._server_processes() if n == frontdoor.NAME]
-        blob_server = [s.name for s in self._blob_server_specs()]
+        blob_server = self._blob_server_names()
         groups = [database, [*nodes[:1], *door, "model-server", "codec-server", *blob_server], nodes[1:]]
         named = {name for group in groups for name in group}
         phases = [[s for s in specs if s.name in group] for group in groups]
@@ -509,7 +512,7 @@ class Stack:
         """Stop and start every process that reads the key ring at start-up (the codec server and
         the workers), leaving the Temporal server and the model server up: how a rotated key ring
         takes effect."""
-        keep = (*self._server_processes(), "model-server", "prometheus")
+        keep = (*self._server_processes(), "model-server", "prometheus", *self._blob_server_names())
         specs = [s for s in self.specs() if s.name not in keep]
         for spec in reversed(specs):
             if self.processes.stop(spec.name):

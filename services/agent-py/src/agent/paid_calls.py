@@ -132,8 +132,10 @@ class DirectoryShelf:
     def _delete_older_than(self, cutoff: float) -> int:
         removed = 0
         for path in self.root.glob("*"):
+            if removed == SWEEP_LIMIT:
+                break
             with contextlib.suppress(FileNotFoundError):
-                if removed < SWEEP_LIMIT and path.is_file() and path.stat().st_mtime < cutoff:
+                if path.is_file() and path.stat().st_mtime < cutoff:
                     path.unlink()
                     removed += 1
         return removed
