@@ -5,6 +5,7 @@ returns it without paying; nothing else ever gets it."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import time
 from collections.abc import Iterator
@@ -12,8 +13,10 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.testing import ActivityEnvironment
 
+import workerkit.metrics
 from agent.blobs.store import LocalBlobStore
 from agent.embeddings.activities import EmbeddingActivities
 from agent.embeddings.provider import OpenAIEmbeddingProvider
@@ -22,6 +25,7 @@ from agent.embeddings.types import EmbedRequest
 from agent.llm.activities import ModelActivities
 from agent.llm.settings import ModelSettings
 from agent.llm.types import ChatMessage, ChatRequest
+from agent.metrics import PAID_ANSWERS_UNKEPT, expose_paid_answers_unkept
 from agent.paid_calls import DirectoryShelf, PaidAnswers, paid_answers_from
 from modelserver.testing import SimulatorHandle, running_simulator
 from payload_codec import KEY_SIZE, EncryptionCodec, KeyRing
@@ -150,3 +154,25 @@ async def test_retention_sweep_and_setting(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("AGENT_PAID_ANSWER_RETENTION_S", "forever")
     with pytest.raises(ConfigError, match="AGENT_PAID_ANSWER_RETENTION_S must be a positive number of seconds"):
         paid_answers_from(LocalBlobStore(tmp_path / "blobs"))
+
+
+class FullDisk(DirectoryShelf):
+    """A blob volume that has filled up: lookups work, writes fail as the kernel says."""
+
+    async def write(self, name: str, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.root / name))
+
+
+async def test_an_answer_that_cannot_be_kept_is_reported_and_counted(
+    sim: SimulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store fails after the provider was paid: the answer still comes back (failing would pay
+    again for certain), and the process meter counts it for the PaidAnswersNotKept alert."""
+    buffer = MetricBuffer(100)
+    monkeypatch.setattr(workerkit.metrics, "_runtime", Runtime(telemetry=TelemetryConfig(metrics=buffer)))
+    expose_paid_answers_unkept()
+    activities = model(sim, tmp_path, PaidAnswers(FullDisk(tmp_path / "answers"), codec()))
+    result = await env(attempt=1).run(activities.chat_completion, ask("Hello"))
+    assert result.attempt == 1 and len(sim.ledger()) == 1
+    added = [u.value for u in buffer.retrieve_updates() if u.metric.name == PAID_ANSWERS_UNKEPT]
+    assert added == [0, 1]  # exposed at 0 at the start, then the answer not kept

@@ -24,7 +24,7 @@ from temporalio import activity, workflow
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
+from temporalio.common import MetricCounter, SearchAttributeKey
 from temporalio.service import RPCError, RPCStatusCode
 
 from agent.embeddings.types import EmbeddingErrorType
@@ -45,6 +45,7 @@ MODEL_TOKENS = "agent_model_tokens"
 MODEL_COST = "agent_model_cost_usd"
 EMBEDDING_REQUESTS = "agent_embedding_requests"
 PAID_ANSWERS_REUSED = "agent_paid_answers_reused"
+PAID_ANSWERS_UNKEPT = "agent_paid_answers_unkept"
 GUARDRAIL_REFUSALS = "agent_guardrail_refusals"
 EMBEDDING_TEXTS = "agent_embedding_texts"
 TOOL_CALLS = "agent_tool_calls"
@@ -188,6 +189,25 @@ def record_paid_answer_reused(kind: str) -> None:
     activity.metric_meter().create_counter(
         PAID_ANSWERS_REUSED, "Provider answers returned from the kept answer of an earlier attempt."
     ).add(1, {"kind": kind})
+
+
+def _paid_answers_unkept() -> MetricCounter:
+    # The process meter: keeping an answer fails the same way inside and outside activities.
+    return process_meter().create_counter(
+        PAID_ANSWERS_UNKEPT, "Provider answers already paid for that the blob store could not keep."
+    )
+
+
+def expose_paid_answers_unkept() -> None:
+    """At the start of a process that pays providers: the counter at 0. A series born at 1 shows
+    no increase to Prometheus, so without this the first answer not kept would not alert."""
+    _paid_answers_unkept().add(0)
+
+
+def record_paid_answer_unkept() -> None:
+    """A provider answer, already paid, that the store could not keep. Until the store is back, a
+    lost completion of that attempt pays the provider again: this is what an operator alerts on."""
+    _paid_answers_unkept().add(1)
 
 
 def record_blob_store_request(operation: str, outcome: str, duration: timedelta) -> None:

@@ -24,9 +24,10 @@ report it themselves (:class:`PatientCompletion`), retrying through a server out
   :class:`~agent.blobs.store.BlobStoreUnavailable`): on a lookup the activity fails with that
   retryable error *before* calling the provider, so an outage never turns into paying again
   silently; Temporal retries and the answer is found once the store is back. On keeping an
-  answer it is logged and the answer is reported anyway: the provider is already paid, and failing
-  the attempt would make the next one certainly pay again, while reporting it pays again only if
-  the completion is lost too.
+  answer it is logged, counted (``agent_paid_answers_unkept_total``, alert
+  ``PaidAnswersNotKept``) and the answer is reported anyway: the provider is already paid, and
+  failing the attempt would make the next one certainly pay again, while reporting it pays again
+  only if the completion is lost too.
 - **Retention**: answers are only needed while their activity may still retry, so answers older
   than ``AGENT_PAID_ANSWER_RETENTION_S`` (default 24 h) are deleted by a sweep that runs at most
   every ten minutes, started by a write and run beside it (in a bucket: one listing page of
@@ -62,6 +63,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from agent.blobs.s3 import S3BlobStore
 from agent.blobs.store import SEALED_SUFFIX, LocalBlobStore, write_once
+from agent.metrics import record_paid_answer_unkept
 from payload_codec import DecodeError, UnknownKeyError
 from workerkit.settings import seconds_setting
 
@@ -216,6 +218,7 @@ class PaidAnswers:
             await self.shelf.write(name, payload.SerializeToString())
         except OSError as err:  # BlobStoreUnavailable too
             log.warning("paid answer %s could not be kept in %s (%s); reporting it anyway", name, self.shelf, err)
+            record_paid_answer_unkept()
             return
         if time.monotonic() - self._last_sweep >= SWEEP_EVERY.total_seconds():
             self._last_sweep = time.monotonic()

@@ -25,7 +25,7 @@ from agent.external.activities import ExternalToolActivities
 from agent.ingest.activities import IngestActivities
 from agent.llm.activities import ModelActivities
 from agent.llm.settings import ModelSettings
-from agent.metrics import gauge_interval, require_search_attribute, visibility_gauges
+from agent.metrics import expose_paid_answers_unkept, gauge_interval, require_search_attribute, visibility_gauges
 from agent.paid_calls import PatientCompletion, paid_answers_from
 from agent.queues import AGENT_TASK_QUEUE, EMBED_TASK_QUEUE, LLM_TASK_QUEUE, MCP_TASK_QUEUE
 from agent.support.activities import SupportActivities
@@ -73,6 +73,8 @@ async def build_workers(client: Client) -> Sequence[Worker]:
     # pod finds them, until their activity can no longer retry.
     answers = paid_answers_from(blobs)
     log.info("paid answers: %s", answers.shelf)
+    if queues & {LLM_TASK_QUEUE, EMBED_TASK_QUEUE}:  # the pools that pay providers
+        expose_paid_answers_unkept()
     # Paid answers are reported with retries through a server outage (the SDK tries once).
     completion = PatientCompletion(client)
     # Every queue of the process polls as the same version, so a pinned conversation's model
