@@ -255,7 +255,8 @@ $(TEMPORAL_UI): ops/webui/main.go ops/webui/go.mod ops/webui/go.sum
 # server is AGPL). Its go.mod has a replace directive, so `go install pkg@version` refuses it: the
 # module is downloaded and built as its own main module, into a directory named by the pin (a bump
 # builds a new one). The pin lives in one file, read here and by the tests' fixture. Cold: 10 min
-# 14 s here on 2 cores shared with other builds (515 CPU-seconds); not in .ci/run, tests skip without it.
+# 14 s here on 2 cores shared with other builds (515 CPU-seconds). .ci/run builds it before
+# `make test`; elsewhere the S3 tests skip without it, saying so.
 SEAWEEDFS_VERSION := $(shell cat ops/devstack/seaweedfs.version)
 SEAWEEDFS := .tools/seaweedfs/$(SEAWEEDFS_VERSION)/weed
 

@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from harness import free_ports
 from types_boto3_s3 import S3Client
 
+from agent.blobs.settings import s3_client
 from devstack import s3
 
 ACCESS_KEY = "blob-tests"
@@ -53,7 +54,8 @@ class S3Server:
         }
 
     def client(self) -> S3Client:
-        return s3.client(self.endpoint, ACCESS_KEY, SECRET_KEY)
+        """A client built as the workers build theirs (``agent.blobs.settings``)."""
+        return s3_client(self.env(""))
 
     def create_bucket(self, bucket: str) -> None:
         self.client().create_bucket(Bucket=bucket)
@@ -62,7 +64,7 @@ class S3Server:
         if not s3.BINARY.exists():
             pytest.skip(s3.BUILD_HINT)
         if not self.ports:
-            names = [f"{service}{suffix}" for service in s3.SERVICES for suffix in ("", ".grpc")]
+            names = s3.port_names()
             self.ports = dict(zip(names, free_ports(len(names)), strict=True))
         argv = s3.weed_argv(self.data_dir, self.ports, ACCESS_KEY, SECRET_KEY, "127.0.0.1")
         log = (self.data_dir / "weed.log").open("ab")

@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agent.blobs.settings import s3_client
 from devstack.config import REPO_ROOT, StackConfig
 from devstack.processes import ProcessSpec, StackError, http_ok
 from devstack.secrets import write_private
@@ -46,10 +45,14 @@ def binary() -> Path:
     return BINARY
 
 
+def port_names() -> list[str]:
+    """``<service>`` and ``<service>.grpc`` for each service: the ports ``weed_argv`` needs."""
+    return [f"{s}{suffix}" for s in SERVICES for suffix in ("", ".grpc")]
+
+
 def service_ports(s3_port: int) -> dict[str, int]:
-    """``<service>`` and ``<service>.grpc`` -> port: the gateway on ``s3_port``, the rest after it."""
-    names = [f"{s}{suffix}" for s in SERVICES for suffix in ("", ".grpc")]
-    return {name: s3_port + i for i, name in enumerate(names)}
+    """Port name -> port: the gateway on ``s3_port``, the rest after it."""
+    return {name: s3_port + i for i, name in enumerate(port_names())}
 
 
 def weed_argv(data_dir: Path, ports: dict[str, int], access_key: str, secret_key: str, host: str) -> list[str]:
@@ -144,15 +147,9 @@ def worker_env(config: StackConfig) -> dict[str, str | None]:
     }
 
 
-def client(endpoint_url: str, access_key: str, secret: str) -> S3Client:
-    """An S3 client of a SeaweedFS gateway, for set-up and tests (the worker builds its own)."""
-    config = Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=2)
-    session = boto3.session.Session(aws_access_key_id=access_key, aws_secret_access_key=secret, region_name=REGION)
-    return session.client("s3", endpoint_url=endpoint_url, config=config)
-
-
 def stack_client(config: StackConfig) -> S3Client:
-    return client(endpoint(config), ACCESS_KEY, secret_key(config))
+    """A client of the stack's bucket, built as the agent worker builds its own."""
+    return s3_client({k: v for k, v in worker_env(config).items() if v is not None})
 
 
 def ensure_bucket(config: StackConfig, timeout_s: float = 60.0) -> None:

@@ -524,7 +524,7 @@ class Stack:
         for name in reversed(self.process_names()):
             if self.processes.stop(name):
                 log(f"{name:17} stopped")
-        if self.config.blobs == "s3":
+        if self._blob_server_names():
             s3.remove_grpc_sockets(self.config)
 
     def status(self) -> list[ProcessStatus]:
