@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import threading
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -268,3 +271,22 @@ def test_content_names_are_keyed_stable_and_checkable_after_rotation() -> None:
     assert not codec.check_content_name("sha256:" + hashlib.sha256(b"yes").hexdigest(), b"yes")
     with pytest.raises(UnknownKeyError):
         EncryptionCodec(KeyRing({"key-b": KEY_B}, {"*": "key-b"}), "agents").check_content_name(name, b"yes")
+
+
+def test_threads_encoding_at_once_never_share_a_seal_buffer() -> None:
+    # Encoding seals into one shared buffer when it is free and into a private one when another
+    # thread holds it, or when the payload is larger than the shared buffer may grow: every
+    # payload must come out whole under contention, whatever size it has.
+    codec = EncryptionCodec(RING, "agents")
+    sizes = [0, 1, 1000, 64 << 10, 1 << 20, (4 << 20) + 1]
+    batches = [[Payload(data=os.urandom(size)) for size in sizes] for _ in range(8)]
+    barrier = threading.Barrier(len(batches))
+
+    def encode(batch: list[Payload]) -> list[Payload]:
+        barrier.wait()
+        return [p for _ in range(5) for p in codec.encode_sync(batch)]
+
+    with ThreadPoolExecutor(len(batches)) as pool:
+        results = list(pool.map(encode, batches))
+    for batch, encoded in zip(batches, results, strict=True):
+        assert codec.decode_sync(encoded) == batch * 5

@@ -17,7 +17,7 @@ from temporalio.runtime import MetricBuffer, Runtime, TelemetryConfig
 from temporalio.testing import ActivityEnvironment
 
 import workerkit.metrics
-from agent.blobs.store import LocalBlobStore
+from agent.blobs.store import BlobStoreUnavailable, LocalBlobStore
 from agent.embeddings.activities import EmbeddingActivities
 from agent.embeddings.provider import OpenAIEmbeddingProvider
 from agent.embeddings.settings import EmbeddingSettings
@@ -176,3 +176,18 @@ async def test_an_answer_that_cannot_be_kept_is_reported_and_counted(
     assert result.attempt == 1 and len(sim.ledger()) == 1
     added = [u.value for u in buffer.retrieve_updates() if u.metric.name == PAID_ANSWERS_UNKEPT]
     assert added == [0, 1]  # exposed at 0 at the start, then the answer not kept
+
+
+async def test_a_lookup_the_directory_cannot_answer_fails_retryably_before_paying(
+    sim: SimulatorHandle, tmp_path: Path
+) -> None:
+    """A kept answer that cannot be read (here a directory where the file should be; on a real
+    volume an I/O error) is the store's outage: the attempt fails with one typed, retryable
+    sentence and the provider is not called, as when S3 is unreachable."""
+    answers = PaidAnswers(DirectoryShelf(tmp_path / "answers"), codec())
+    activities = model(sim, tmp_path, answers)
+    unreadable = tmp_path / "answers" / answers.name_for("wf-paid/run-1/llm-4")
+    unreadable.mkdir(parents=True)
+    with pytest.raises(BlobStoreUnavailable, match=f"^cannot read the paid answer {unreadable}: Is a directory$"):
+        await env(attempt=2).run(activities.chat_completion, ask("Hello"))
+    assert sim.ledger() == []

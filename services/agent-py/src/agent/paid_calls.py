@@ -20,10 +20,10 @@ report it themselves (:class:`PatientCompletion`), retrying through a server out
 - **Sealing**: each answer is an encoded Payload under the namespace's active key, like the blob
   store's; a key the process no longer has, or bytes that do not decrypt, count as no answer
   kept (the call is made again) and are logged, never fatal.
-- **A store that cannot be used right now** (S3 unreachable, credentials refused:
-  :class:`~agent.blobs.store.BlobStoreUnavailable`): on a lookup the activity fails with that
-  retryable error *before* calling the provider, so an outage never turns into paying again
-  silently; Temporal retries and the answer is found once the store is back. On keeping an
+- **A store that cannot be used right now** (S3 unreachable, credentials refused, a volume that
+  cannot be read: :class:`~agent.blobs.store.BlobStoreUnavailable`): on a lookup the activity
+  fails with that retryable error *before* calling the provider, so an outage never turns into
+  paying again silently; Temporal retries and the answer is found once the store is back. On keeping an
   answer it is logged, counted (``agent_paid_answers_unkept_total``, alert
   ``PaidAnswersNotKept``) and the answer is reported anyway: the provider is already paid, and
   failing the attempt would make the next one certainly pay again, while reporting it pays again
@@ -62,7 +62,7 @@ from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.service import RPCError, RPCStatusCode
 
 from agent.blobs.s3 import S3BlobStore
-from agent.blobs.store import SEALED_SUFFIX, LocalBlobStore, write_once
+from agent.blobs.store import SEALED_SUFFIX, BlobStoreUnavailable, LocalBlobStore, write_once
 from agent.metrics import record_paid_answer_unkept
 from payload_codec import DecodeError, UnknownKeyError
 from workerkit.settings import seconds_setting
@@ -120,10 +120,15 @@ class DirectoryShelf:
         return f"directory {self.root}"
 
     async def read(self, name: str) -> bytes | None:
+        path = self.root / name
         try:
-            return await asyncio.to_thread((self.root / name).read_bytes)
+            return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             return None
+        except OSError as err:
+            # A volume that is there but cannot be read (I/O error, permissions, a stray
+            # directory) is this store's outage, as an unreachable endpoint is S3's.
+            raise BlobStoreUnavailable(f"cannot read the paid answer {path}: {err.strerror or err}") from err
 
     async def write(self, name: str, data: bytes) -> None:
         await asyncio.to_thread(write_once, self.root / name, data)
