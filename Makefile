@@ -151,7 +151,7 @@ fuzz: install ## run every Go fuzz target for FUZZTIME (default 4s) beyond its s
 	  done; \
 	done
 
-bench-codec: build ## codec vs raw AES-256-GCM (Python, Go; compression off/on) and codec server req/s -> bench/results/codec.json
+bench-codec: build ## codec vs raw AES-256-GCM (Python, Go; compression off/on; Python's floor) and codec server req/s -> bench/results/codec.json
 	$(PY) ops/bench/codec_bench.py
 
 eval-retrieval: install ## BEIR SciFact nDCG@10 and Recall@100 for bm25, vector, hybrid -> bench/results/retrieval-quality.json (BACKEND=postgres: both backends -> retrieval-quality-postgres.json)
