@@ -40,6 +40,12 @@ def p50(metric: str, by: str, selector: str = "") -> str:
     return f"histogram_quantile(0.5, sum by (le, {by}) (rate({metric}_bucket{selector}[{RATE}])))"
 
 
+def p50_and_p95(metric: str, by: str) -> list[tuple[str, str]]:
+    """A latency panel's two targets, one series per ``by`` value and quantile."""
+    legend = f"{{{{{by}}}}}"
+    return [(p50(metric, by), f"{legend} p50"), (p95(metric, by), f"{legend} p95")]
+
+
 def rate(metric: str, by: str, selector: str = "") -> str:
     return f"sum by ({by}) (rate({metric}{selector}[{RATE}]))"
 
@@ -143,14 +149,7 @@ DASHBOARDS = [
                 ],
                 "One per activity attempt; rate_limited is a 429 (alert ModelRateLimited).",
             ),
-            Panel(
-                "Model request latency",
-                "s",
-                [
-                    (p50("agent_model_request_duration_seconds", "model"), "{{model}} p50"),
-                    (p95("agent_model_request_duration_seconds", "model"), "{{model}} p95"),
-                ],
-            ),
+            Panel("Model request latency", "s", p50_and_p95("agent_model_request_duration_seconds", "model")),
             Panel(
                 "Tokens",
                 "short",
@@ -195,6 +194,26 @@ DASHBOARDS = [
                 [
                     (rate("agent_embedding_requests_total", "model, outcome"), "{{model}} {{outcome}}"),
                 ],
+            ),
+            Panel(
+                "S3 blob store requests",
+                "reqps",
+                [(rate("agent_blob_store_requests_total", "operation, outcome"), "{{operation}} {{outcome}}")],
+                "Only with AGENT_BLOB_STORE=s3; unavailable: endpoint unreachable, credentials refused or no "
+                "such bucket (alert BlobStoreUnavailable). The directory store reports nothing here.",
+            ),
+            Panel(
+                "S3 blob store request latency",
+                "s",
+                p50_and_p95("agent_blob_store_request_duration_seconds", "operation"),
+                "Wall time of each S3 request as the agent worker saw it, retries of the client included.",
+            ),
+            Panel(
+                "Paid answers not kept",
+                "short",
+                [("sum by (job) (increase(agent_paid_answers_unkept_total[$__rate_interval]))", "{{job}}")],
+                "Provider answers paid for that the blob store could not keep; each one is paid again "
+                "if its completion is also lost (alert PaidAnswersNotKept).",
             ),
         ],
     ),
@@ -455,14 +474,7 @@ DASHBOARDS = [
                     (rate("retrieval_search_duration_seconds_count", "mode, outcome"), "{{mode}} {{outcome}}"),
                 ],
             ),
-            Panel(
-                "Search latency",
-                "s",
-                [
-                    (p50("retrieval_search_duration_seconds", "mode"), "{{mode}} p50"),
-                    (p95("retrieval_search_duration_seconds", "mode"), "{{mode}} p95"),
-                ],
-            ),
+            Panel("Search latency", "s", p50_and_p95("retrieval_search_duration_seconds", "mode")),
             Panel(
                 "Retrieval errors",
                 "ops",

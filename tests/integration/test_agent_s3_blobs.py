@@ -5,8 +5,9 @@ deployment gives them).
 
 Shown: ingested documents and a large message land in the bucket sealed (no plaintext in any
 object), the model call reads the message back from it, the paid answers are kept in it too and
-nothing lands on the pod's disk, an outage of the store holds a conversation up without losing it, and a
-worker given refused credentials or a missing bucket does not start, saying why in one sentence.
+nothing lands on the pod's disk, an outage of the store holds a conversation up without losing it, a
+worker given refused credentials or a missing bucket does not start, saying why in one sentence,
+and the overview dashboard's S3 panels show the requests.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from pathlib import Path
 import pytest
 from harness import client_for, free_ports, running_stack
 from prometheus_client.parser import text_string_to_metric_families
+from support.dashboards import S3_BLOB_PANELS, wait_for_panel_data
 from temporalio.client import Client
 
 from agent.blobs.s3 import S3BlobStore
 from agent.chat.client import Conversations
 from agent.support.types import ConversationSettings, ConversationStart
 from agent.testing import blob_dir, blob_store, start, stop
-from devstack import s3
+from devstack import prometheus, s3
 from devstack.stack import Stack, knowledge_base_dir
 
 
@@ -178,3 +180,12 @@ def test_worker_refuses_to_start_on_an_unusable_store(
     assert last.startswith("agent-worker: the blob store is unusable: ") and sentence in last, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
     assert "wrong-secret-6f1c" not in done.stdout + done.stderr  # the secret is never printed
+
+
+@pytest.mark.skipif(
+    prometheus.binary() is None, reason="prometheus is not installed and `make prometheus` could not install it"
+)
+def test_the_dashboard_shows_the_stores_requests(s3_stack: Stack) -> None:
+    """The overview dashboard's S3 panels, as the stack's Prometheus answers them after the tests
+    above (the default stack's dashboards test cannot: its blobs are in a directory)."""
+    wait_for_panel_data(s3_stack, S3_BLOB_PANELS)
