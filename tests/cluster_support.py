@@ -3,18 +3,17 @@ configuration on free ports of its own."""
 
 from __future__ import annotations
 
-import random
+import dataclasses
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness import brought_up, free_ports
+from harness import brought_up, free_port_block, isolated_config
 
-from devstack import cluster, frontdoor
-from devstack.config import PORTS, StackConfig
+from devstack import cluster, frontdoor, s3
+from devstack.config import StackConfig
 from devstack.stack import Stack
 
 
@@ -28,34 +27,17 @@ def cluster_unavailable_reason() -> str | None:
     return None
 
 
-def free_port_block(size: int) -> int:
-    """The first port of ``size`` consecutive free loopback ports, all below the kernel's
-    ephemeral range and at or below cluster.MAX_MEMBERSHIP_PORT (free ports the kernel hands out
-    are above both)."""
-    rng = random.Random()
-    for _ in range(200):
-        start = rng.randrange(20000, cluster.MAX_MEMBERSHIP_PORT - size)
-        if all(_bindable(port) for port in range(start, start + size)):
-            return start
-    raise RuntimeError(f"no block of {size} free ports found below {cluster.MAX_MEMBERSHIP_PORT}")
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def isolated_cluster_config(data_dir: Path) -> StackConfig:
     """A cluster stack's configuration on free ports, in ``data_dir``. Not under pytest's
     tmp_path: PostgreSQL runs as an unprivileged user (as root), and every pytest session on the
     machine makes /tmp/pytest-of-root 0700 again, locking it out mid-run."""
-    ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=False))
-    ports["cluster_base"] = free_port_block(cluster.NODES * cluster.NODE_BLOCK)
-    return StackConfig(data_dir=data_dir, ports=ports, kind="cluster")
+    config = isolated_config(data_dir)
+    # Every node's block at or below the highest membership port the server's schema can keep.
+    s3_ports = range(config.ports["s3"], config.ports["s3"] + len(s3.port_names()))
+    cluster_base = free_port_block(
+        cluster.NODES * cluster.NODE_BLOCK, below=cluster.MAX_MEMBERSHIP_PORT + 1, taken=s3_ports
+    )
+    return dataclasses.replace(config, ports={**config.ports, "cluster_base": cluster_base}, kind="cluster")
 
 
 @contextmanager

@@ -18,6 +18,7 @@ import base64
 import dataclasses
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -46,6 +47,7 @@ from agent.queues import AGENT_TASK_QUEUE
 from agent.workflows.ingest import IngestWorkflow
 from agent.workflows.system_check import SystemCheckInput, SystemCheckWorkflow
 from business.store import SEED_ORDERS
+from devstack import s3
 from devstack.config import PORTS, StackConfig
 from devstack.stack import Stack, knowledge_base_dir
 from payload_codec import FileKeySource, data_converter
@@ -66,8 +68,40 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+def _ephemeral_start() -> int:
+    """The first port the kernel hands out for bind(0) and outgoing connections."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def free_port_block(size: int, *, below: int | None = None, taken: range = range(0)) -> int:
+    """The first port of ``size`` consecutive free loopback ports in [20000, ``below``), none in
+    ``taken``. Blocks come from under the kernel's ephemeral range (the default ``below``), so
+    that neither a port :func:`free_ports` hands out nor an outgoing connection lands in one."""
+    below = _ephemeral_start() if below is None else below
+    rng = random.Random()
+    for _ in range(200):
+        block = range(start := rng.randrange(20000, below - size), start + size)
+        if not set(block) & set(taken) and all(_bindable(port) for port in block):
+            return start
+    raise RuntimeError(f"no block of {size} free ports found below {below}")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def isolated_config(data_dir: Path) -> StackConfig:
     ports = dict(zip(PORTS, free_ports(len(PORTS)), strict=False))
+    # SeaweedFS (BLOBS=s3) takes the S3 port and the ports after it (devstack.s3.service_ports).
+    ports["s3"] = free_port_block(len(s3.port_names()))
     return StackConfig(data_dir=data_dir, ports=ports)
 
 
