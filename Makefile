@@ -176,8 +176,8 @@ bench-ingest: build ## agent ingest to searchable (docs/s, chunks/s) at 5k and 5
 	$(PY) ops/bench/ingest_bench.py
 
 # On a dev stack of its own too, with the agent pools split as the chart runs them.
-bench-capacity: build ## CPU per conversation turn in the Temporal server, each worker pool and the codec, memory per process, and the sizing model -> bench/results/capacity.json
-	$(PY) ops/bench/capacity_bench.py $(ARGS)
+bench-capacity: build $(if $(filter cluster,$(STACK)),temporal-server haproxy) ## CPU per conversation turn in the Temporal server, each worker pool and the codec, memory per process, and the sizing model -> bench/results/capacity.json (STACK=cluster: on the self-hosted cluster -> capacity-cluster.json)
+	$(PY) ops/bench/capacity_bench.py $(if $(filter cluster,$(STACK)),--stack cluster) $(ARGS)
 
 drill-rollout: build ## Worker Deployment Versioning drill: pin, ramp, split, promote, roll back, drain -> bench/results/drill-rollout.json
 	DRILL_ROLLOUT_OUT=$(CURDIR)/bench/results/drill-rollout.json $(PY) -m pytest tests/integration/test_drill_rollout.py -q -s -p no:cacheprovider

@@ -1,13 +1,17 @@
 """What one conversation turn costs each part of the fleet, and a sizing model built from it
 (`make bench-capacity` -> bench/results/capacity.json; the chart README's capacity guide).
 
-How it is measured, on one dev stack of the bench's own (free ports, temporary directory, the
-model simulator answering at once): the stack's one agent worker is replaced by the chart's three
-pools as separate processes (``AGENT_WORKER_QUEUES=agent``, ``llm``, ``embed``), beside the Go
-retrieval worker, the business worker, the codec server, the model server and the Temporal dev
-server. A turn is one customer message answered (a policy question: model, embedding, retrieval
-over Nexus, model; or an order question: model, business lookup over Nexus, model); a
-conversation is start, two turns, end, so start and end are shared by two turns.
+How it is measured, on one stack of the bench's own (free ports, temporary directory, the model
+simulator answering at once): the stack's one agent worker is replaced by the chart's three pools
+as separate processes (``AGENT_WORKER_QUEUES=agent``, ``llm``, ``embed``), beside the Go retrieval
+worker, the business worker, the codec server, the model server and the Temporal server: the dev
+server (``--stack dev``, ``capacity.json``), or the self-hosted cluster of ``make up
+STACK=cluster`` (``--stack cluster``, ``capacity-cluster.json``): three server nodes, whose CPU
+adds up to the part ``temporal-server``, on PostgreSQL (``postgresql``) behind the HAProxy front
+door (``front-door``), with mTLS and JWT, the workers unchanged. A turn is one customer message
+answered (a policy question: model, embedding, retrieval over Nexus, model; or an order question:
+model, business lookup over Nexus, model); a conversation is start, two turns, end, so start and
+end are shared by two turns.
 
 1. **Idle**: every process's CPU seconds (utime + stime of the process and its children, from
    /proc) over a window with no conversation: what a replica costs doing nothing (polling).
@@ -40,7 +44,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,16 +58,21 @@ from temporalio.client import Client
 REPO_ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # the test harness starts isolated stacks
 
+from cluster_support import cluster_unavailable_reason, running_cluster  # noqa: E402
 from harness import client_for, free_ports, running_stack  # noqa: E402
 
 from agent.chat.client import Conversations  # noqa: E402
 from agent.support.types import ConversationStart  # noqa: E402
+from devstack import cluster, frontdoor  # noqa: E402
 from devstack.processes import ProcessSpec, http_ok  # noqa: E402
 from devstack.stack import Stack  # noqa: E402
 from drills.bench_report import report_header  # noqa: E402
 from payload_codec import EncryptionCodec, FileKeySource  # noqa: E402
 
-DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "capacity.json"
+OUTPUTS = {
+    "dev": REPO_ROOT / "bench" / "results" / "capacity.json",
+    "cluster": REPO_ROOT / "bench" / "results" / "capacity-cluster.json",
+}
 CUSTOMER = ConversationStart(customer="Katherine Johnson", customer_id="cust-katherine")
 TURNS = ("How long do refunds take?", "What is the status of my order ORD-1004?")
 POOLS = ("agent", "llm", "embed")
@@ -78,9 +87,12 @@ ROLES = {
     "codec-server": "codec-server",
     "model-server": "model-server",
 }
-FLEET = [r for r in ROLES.values() if r != "model-server"]
-# What a turn passes through (the codec server answers auditors and the UI, not conversations).
-TURN_PATH = [r for r in FLEET if r != "codec-server"]
+# The cluster's server processes (--stack cluster); its nodes together are the Temporal server.
+CLUSTER_ROLES = {
+    **{cluster.node_name(node): "temporal-server" for node in range(cluster.NODES)},
+    "postgres": "postgresql",
+    frontdoor.NAME: "front-door",
+}
 TICKS = os.sysconf("SC_CLK_TCK")
 # Sizing assumptions the guide states: a replica is sized to one core (a Python worker is one
 # core at most), run at 70% of it; queued work should wait at most two seconds.
@@ -135,14 +147,29 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return found
 
 
+MEMORY_KEYS = ("VmRSS", "VmHWM", "PssTree")
+
+
 def memory_mib(pids: dict[str, int]) -> dict[str, dict[str, float]]:
-    found = {}
+    """The process's resident set and its peak, and the proportional set size (shared pages
+    split between their sharers) of the process and its descendants: what a process that forks
+    workers (PostgreSQL's backends) holds, without counting shared memory once per child."""
+    tree, found = _children(), {}
     for name, pid in pids.items():
         status = dict(
             line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
         )
         found[name] = {key: int(status[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM")}
+        found[name]["PssTree"] = sum(_pss_kib(member) for member in _tree(pid, tree)) / 1024
     return found
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:  # gone since the tree was read
+        return 0
+    return next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
 
 
 def load_average() -> list[float]:
@@ -187,13 +214,36 @@ def _pool_spec(stack: Stack, spec: ProcessSpec, pool: str, name: str) -> Process
     )
 
 
-def pids_of(stack: Stack, names: list[str]) -> dict[str, int]:
+def roles_of(stack: Stack, pools: list[str]) -> dict[str, str]:
+    """Process name -> the part of the fleet it is (several processes may be one part)."""
+    known = {**ROLES, **CLUSTER_ROLES} if stack.cluster else ROLES
+    return {name: known[name] for name in [*stack.process_names(), *pools] if name in known}
+
+
+def pids_of(stack: Stack, names: Iterable[str]) -> dict[str, int]:
     found = {}
     for name in names:
         running = stack.processes.running(name)
         assert running is not None, f"{name} is not running"
-        found[ROLES[name]] = running.pid
+        found[name] = running.pid
     return found
+
+
+def by_role(per_process: dict[str, float], roles: dict[str, str]) -> dict[str, float]:
+    summed: dict[str, float] = {}
+    for name, value in per_process.items():
+        summed[roles[name]] = summed.get(roles[name], 0.0) + value
+    return summed
+
+
+def fleet(roles: Iterable[str]) -> list[str]:
+    """The parts a deployment sizes: all but the model server (a real provider replaces it)."""
+    return [role for role in roles if role != "model-server"]
+
+
+def turn_path(roles: Iterable[str]) -> list[str]:
+    """What a turn passes through (the codec server answers auditors and the UI, not conversations)."""
+    return [role for role in fleet(roles) if role != "codec-server"]
 
 
 # -- load -----------------------------------------------------------------------------------------
@@ -328,13 +378,13 @@ def size(result: dict) -> dict[str, object]:
     # the Temporal server's, per core.
     ceilings = {
         role: (TARGET_UTILISATION * cores.get(role, 1.0) - idle[role]) / per_turn[role]
-        for role in TURN_PATH
+        for role in turn_path(per_turn)
         if per_turn[role] > 0
     }
     plans = {}
     for target in TARGETS:
         plan: dict[str, dict[str, float]] = {}
-        for role in FLEET:
+        for role in fleet(per_turn):
             used = idle[role] + target * per_turn[role]
             plan[role] = {
                 "cores": used,
@@ -358,41 +408,61 @@ def size(result: dict) -> dict[str, object]:
     }
 
 
-async def bench(conversations: int, in_flight: int, idle_s: float, check_s: float) -> dict[str, object]:
+@contextmanager
+def bench_stack(kind: str) -> Iterator[Stack]:
+    if kind == "cluster":
+        if reason := cluster_unavailable_reason():
+            raise SystemExit(f"bench-capacity: no cluster can run here: {reason}")
+        with running_cluster() as stack:
+            yield stack
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-capacity-") as data_dir, running_stack(Path(data_dir)) as stack:
+        yield stack
+
+
+def role_memory(per_process: dict[str, dict[str, float]], roles: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Resident and peak MiB per part: a part of several processes adds theirs up (the sum of
+    peaks, an upper bound of the part's peak)."""
+    return {key: by_role({name: memory[key] for name, memory in per_process.items()}, roles) for key in MEMORY_KEYS}
+
+
+async def bench(kind: str, conversations: int, in_flight: int, idle_s: float, check_s: float) -> dict[str, object]:
     load_before = load_average()
-    with (
-        tempfile.TemporaryDirectory(prefix="bench-capacity-") as data_dir,
-        running_stack(Path(data_dir)) as stack,
-        split_agent_pools(stack) as pools,
-    ):
-        names = [n for n in stack.process_names() if n in ROLES] + pools
-        pids = pids_of(stack, names)
+    with bench_stack(kind) as stack, split_agent_pools(stack) as pools:
+        roles = roles_of(stack, pools)
+        pids = pids_of(stack, roles)
+
+        def cpu() -> dict[str, float]:
+            return by_role(cpu_seconds(pids), roles)
+
         client = await client_for(stack, "agents")
         codec = EncryptionCodec(FileKeySource(stack.config.keyring_path).load(), "agents")
         await closed_loop(client, in_flight, in_flight)  # warm-up: imports, caches, connections
 
-        before, started = cpu_seconds(pids), time.perf_counter()
+        before, started = cpu(), time.perf_counter()
         await asyncio.sleep(idle_s)
-        idle = per_second(before, cpu_seconds(pids), time.perf_counter() - started)
+        idle = per_second(before, cpu(), time.perf_counter() - started)
 
-        before = cpu_seconds(pids)
+        before = cpu()
         cids, wall = await closed_loop(client, conversations, in_flight)
-        used = per_second(before, cpu_seconds(pids), 1)  # CPU seconds over the batch
+        used = per_second(before, cpu(), 1)  # CPU seconds over the batch
         turns = conversations * len(TURNS)
-        per_turn = {role: max(0.0, used[role] - idle[role] * wall) / turns for role in pids}
-        memory = memory_mib(pids)
+        per_turn = {role: max(0.0, used[role] - idle[role] * wall) / turns for role in used}
+        memory = role_memory(memory_mib(pids), roles)
         history = await history_costs(client, cids, codec)
 
         rate = 0.5 * turns / wall
-        before = cpu_seconds(pids)
+        before = cpu()
         check_cids, check_wall = await open_loop(client, rate, check_s)
-        measured = per_second(before, cpu_seconds(pids), check_wall)
+        measured = per_second(before, cpu(), check_wall)
         achieved = len(check_cids) * len(TURNS) / check_wall
-    predicted = {role: idle[role] + achieved * per_turn[role] for role in pids}
-    fleet_measured = sum(measured[r] for r in FLEET)
-    fleet_predicted = sum(predicted[r] for r in FLEET)
+    predicted = {role: idle[role] + achieved * per_turn[role] for role in per_turn}
+    fleet_measured = sum(measured[r] for r in fleet(per_turn))
+    fleet_predicted = sum(predicted[r] for r in fleet(per_turn))
     return {
         **report_header(__doc__),
+        "stack": kind,
+        "processes": roles,
         "commit": subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=REPO_ROOT
         ).stdout.strip(),
@@ -407,8 +477,8 @@ async def bench(conversations: int, in_flight: int, idle_s: float, check_s: floa
         },
         "idle_cores": idle,
         "cpu_ms_per_turn": {role: s * 1000 for role, s in per_turn.items()},
-        "fleet_cpu_ms_per_turn": sum(per_turn[r] for r in FLEET) * 1000,
-        "memory_mib": memory,
+        "fleet_cpu_ms_per_turn": sum(per_turn[r] for r in fleet(per_turn)) * 1000,
+        "memory_mib": {role: {key: memory[key][role] for key in memory} for role in per_turn},
         **history,
         "check": {
             "offered_turns_per_s": rate,
@@ -425,13 +495,17 @@ async def bench(conversations: int, in_flight: int, idle_s: float, check_s: floa
 
 def render(result: dict, console: Console) -> None:
     table = Table(title=f"CPU per turn, idle cores, memory (calibration {result['calibration']['turns']} turns)")
-    for column in ("part", "cpu ms/turn", "idle cores", "RSS MiB", "peak MiB", "check: measured", "predicted"):
+    for column in (
+        *("part", "cpu ms/turn", "idle cores", "RSS MiB", "peak MiB", "PSS tree MiB"),
+        *("check: measured", "predicted"),
+    ):
         table.add_column(column, justify="right")
     check = result["check"]
     for role, ms in result["cpu_ms_per_turn"].items():
         memory = result["memory_mib"][role]
         table.add_row(
             role, f"{ms:.1f}", f"{result['idle_cores'][role]:.3f}", f"{memory['VmRSS']:.0f}", f"{memory['VmHWM']:.0f}",
+            f"{memory['PssTree']:.0f}" if "PssTree" in memory else "",
             f"{check['measured_cores'][role]:.3f}", f"{check['predicted_cores'][role]:.3f}",
         )  # fmt: skip
     console.print(table)
@@ -450,17 +524,26 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=4, help="conversations in flight (default: %(default)s)")
     parser.add_argument("--idle-seconds", type=float, default=20, help="idle window (default: %(default)s)")
     parser.add_argument("--check-seconds", type=float, default=60, help="check point window (default: %(default)s)")
-    parser.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT)
+    parser.add_argument(
+        "--stack",
+        choices=sorted(OUTPUTS),
+        default="dev",
+        help="the Temporal dev server or the self-hosted cluster (default: %(default)s)",
+    )
+    parser.add_argument("-o", "--output", type=Path, help="default: bench/results/capacity[-cluster].json")
     parser.add_argument(
         "--resize",
         action="store_true",
         help="recompute only the model of OUTPUT's figures (after a chart limit changes)",
     )
     args = parser.parse_args()
+    args.output = args.output or OUTPUTS[args.stack]
     if args.resize:
         result = json.loads(args.output.read_text())
     else:
-        result = asyncio.run(bench(args.conversations, args.in_flight, args.idle_seconds, args.check_seconds))
+        result = asyncio.run(
+            bench(args.stack, args.conversations, args.in_flight, args.idle_seconds, args.check_seconds)
+        )
     result["model"] = size(result)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
