@@ -7,6 +7,7 @@ import importlib.util
 import json
 import math
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -88,5 +89,21 @@ def test_cpu_seconds_read_this_process_from_proc() -> None:
         json.dumps(list(range(1000)))
     after = bench.cpu_seconds({"me": pid})["me"]
     assert after - before >= 0.2 - 0.02  # /proc counts in clock ticks (10 ms)
-    memory = bench.memory_mib({"me": pid})["me"]
-    assert memory["VmRSS"] > 10 and 0 < memory["PssTree"] <= memory["VmRSS"] + 1
+    assert bench.memory_mib({"me": pid})["me"]["VmRSS"] > 10
+
+
+def test_a_process_trees_memory_counts_its_children() -> None:
+    # A child holding 64 MiB: its own PSS shows them, and so does this process's tree.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import sys; held = bytearray(64 << 20); print(flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"\n"
+        memory = bench.memory_mib({"child": child.pid, "me": os.getpid()})
+        assert memory["child"]["PssTree"] >= 60
+        assert memory["me"]["PssTree"] >= memory["child"]["PssTree"] + 10
+    finally:
+        child.kill()
+        child.wait()
