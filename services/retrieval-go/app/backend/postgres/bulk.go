@@ -90,7 +90,7 @@ func (b *Backend) BulkLoad(ctx context.Context, collection string, docs []index.
 	// a fresh 100k load BM25 ran past the search deadline on most queries (the
 	// retrieval drill failed 16 of 23 searches; the same queries took 0.1 s
 	// once autovacuum had run).
-	if _, err := b.pool.Exec(ctx, `VACUUM (ANALYZE) retrieval_documents, retrieval_postings`); err != nil {
+	if err := b.vacuum(ctx); err != nil {
 		return fmt.Errorf("vacuum after the bulk load: %w", err)
 	}
 	return nil

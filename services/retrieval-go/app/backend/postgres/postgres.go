@@ -37,9 +37,10 @@ type Options struct {
 
 // Backend is the PostgreSQL implementation of backend.Backend.
 type Backend struct {
-	pool *pgxpool.Pool
-	opts index.Options
-	log  *slog.Logger
+	pool   *pgxpool.Pool
+	opts   index.Options
+	log    *slog.Logger
+	upkeep *upkeep
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -95,7 +96,7 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Backend{pool: pool, opts: ixOpts, log: log}
+	b := &Backend{pool: pool, opts: ixOpts, log: log, upkeep: newUpkeep()}
 	if err := b.check(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -143,8 +144,9 @@ func (b *Backend) check(ctx context.Context) error {
 // Pool is the backend's connection pool (for tests and bulk loading).
 func (b *Backend) Pool() *pgxpool.Pool { return b.pool }
 
-// Close closes the pool.
+// Close stops a background vacuum and closes the pool.
 func (b *Backend) Close() error {
+	b.upkeep.close()
 	b.pool.Close()
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -143,6 +144,43 @@ func TestBulkLoadEqualsPut(t *testing.T) {
 		if err1 != nil || err2 != nil || fmt.Sprint(a) != fmt.Sprint(b) || len(a.Hits) == 0 {
 			t.Errorf("query %+v: bulk %v (%v), put %v (%v)", q, a.Hits, err1, b.Hits, err2)
 		}
+	}
+}
+
+func TestLiveWritesVacuumTheIndexTablesInTheBackground(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Database(t, true)
+	b, err := postgres.Open(ctx, postgres.Options{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	put := func(from, to int) {
+		t.Helper()
+		for start := from; start < to; start += 500 {
+			docs := make([]index.Document, 0, 500)
+			for i := start; i < min(start+500, to); i++ {
+				docs = append(docs, index.Document{ID: fmt.Sprintf("d%05d", i), Version: 1, Text: fmt.Sprintf("word%d common", i%97)})
+			}
+			if _, err := b.Put(ctx, "c", docs); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	put(0, postgres.VacuumAfterDocuments-1)
+	// Unchanged documents are not counted: putting the same ones again writes nothing.
+	put(0, postgres.VacuumAfterDocuments-1)
+	time.Sleep(time.Second)
+	if done := vacuumedTables(ctx, t, url); done != 0 {
+		t.Fatalf("tables vacuumed before %d documents were written: %d", postgres.VacuumAfterDocuments, done)
+	}
+	put(postgres.VacuumAfterDocuments-1, postgres.VacuumAfterDocuments)
+	deadline := time.Now().Add(30 * time.Second)
+	for vacuumedTables(ctx, t, url) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the index tables were not vacuumed and analyzed within 30 s of the %dth document", postgres.VacuumAfterDocuments)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 

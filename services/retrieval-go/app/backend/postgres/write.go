@@ -164,6 +164,7 @@ func (b *Backend) Put(ctx context.Context, collection string, docs []index.Docum
 	if err != nil {
 		return index.PutResult{}, err
 	}
+	b.changed(res.Added + res.Replaced)
 	return res, nil
 }
 
@@ -310,5 +311,6 @@ func (b *Backend) Delete(ctx context.Context, collection string, ids []string) (
 	if err != nil {
 		return index.DeleteResult{}, err
 	}
+	b.changed(res.Deleted)
 	return res, nil
 }
