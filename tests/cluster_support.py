@@ -33,9 +33,10 @@ def isolated_cluster_config(data_dir: Path) -> StackConfig:
     machine makes /tmp/pytest-of-root 0700 again, locking it out mid-run."""
     config = isolated_config(data_dir)
     # Every node's block at or below the highest membership port the server's schema can keep.
-    s3_ports = range(config.ports["s3"], config.ports["s3"] + len(s3.port_names()))
     cluster_base = free_port_block(
-        cluster.NODES * cluster.NODE_BLOCK, below=cluster.MAX_MEMBERSHIP_PORT + 1, taken=s3_ports
+        cluster.NODES * cluster.NODE_BLOCK,
+        below=cluster.MAX_MEMBERSHIP_PORT + 1,
+        taken=s3.service_ports(config.ports["s3"]).values(),
     )
     return dataclasses.replace(config, ports={**config.ports, "cluster_base": cluster_base}, kind="cluster")
 

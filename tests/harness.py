@@ -29,7 +29,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,15 +76,15 @@ def _ephemeral_start() -> int:
         return 32768
 
 
-def free_port_block(size: int, *, below: int | None = None, taken: range = range(0)) -> int:
+def free_port_block(size: int, *, below: int | None = None, taken: Iterable[int] = ()) -> int:
     """The first port of ``size`` consecutive free loopback ports in [20000, ``below``), none in
     ``taken``. Blocks come from under the kernel's ephemeral range (the default ``below``), so
     that neither a port :func:`free_ports` hands out nor an outgoing connection lands in one."""
     below = _ephemeral_start() if below is None else below
-    rng = random.Random()
+    rng, taken = random.Random(), set(taken)
     for _ in range(200):
         block = range(start := rng.randrange(20000, below - size), start + size)
-        if not set(block) & set(taken) and all(_bindable(port) for port in block):
+        if taken.isdisjoint(block) and all(_bindable(port) for port in block):
             return start
     raise RuntimeError(f"no block of {size} free ports found below {below}")
 

@@ -421,9 +421,14 @@ def bench_stack(kind: str) -> Iterator[Stack]:
 
 
 def role_memory(per_process: dict[str, dict[str, float]], roles: dict[str, str]) -> dict[str, dict[str, float]]:
-    """Resident and peak MiB per part: a part of several processes adds theirs up (the sum of
-    peaks, an upper bound of the part's peak)."""
-    return {key: by_role({name: memory[key] for name, memory in per_process.items()}, roles) for key in MEMORY_KEYS}
+    """MiB per part: a part of several processes adds theirs up (the sum of peaks, an upper
+    bound of the part's peak)."""
+    summed: dict[str, dict[str, float]] = {}
+    for name, memory in per_process.items():
+        part = summed.setdefault(roles[name], dict.fromkeys(MEMORY_KEYS, 0.0))
+        for key in MEMORY_KEYS:
+            part[key] += memory[key]
+    return summed
 
 
 async def bench(kind: str, conversations: int, in_flight: int, idle_s: float, check_s: float) -> dict[str, object]:
@@ -478,7 +483,7 @@ async def bench(kind: str, conversations: int, in_flight: int, idle_s: float, ch
         "idle_cores": idle,
         "cpu_ms_per_turn": {role: s * 1000 for role, s in per_turn.items()},
         "fleet_cpu_ms_per_turn": sum(per_turn[r] for r in fleet(per_turn)) * 1000,
-        "memory_mib": {role: {key: memory[key][role] for key in memory} for role in per_turn},
+        "memory_mib": memory,
         **history,
         "check": {
             "offered_turns_per_s": rate,

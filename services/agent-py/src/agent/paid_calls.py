@@ -23,8 +23,8 @@ report it themselves (:class:`PatientCompletion`), retrying through a server out
 - **A store that cannot be used right now** (S3 unreachable, credentials refused, a volume that
   cannot be read: :class:`~agent.blobs.store.BlobStoreUnavailable`): on a lookup the activity
   fails with that retryable error *before* calling the provider, so an outage never turns into
-  paying again silently; Temporal retries and the answer is found once the store is back. On keeping an
-  answer it is logged, counted (``agent_paid_answers_unkept_total``, alert
+  paying again silently; Temporal retries and the answer is found once the store is back. On
+  keeping an answer it is logged, counted (``agent_paid_answers_unkept_total``, alert
   ``PaidAnswersNotKept``) and the answer is reported anyway: the provider is already paid, and
   failing the attempt would make the next one certainly pay again, while reporting it pays again
   only if the completion is lost too.

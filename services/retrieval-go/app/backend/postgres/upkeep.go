@@ -27,7 +27,7 @@ type upkeep struct {
 	ctx     context.Context // cancelled by Close
 	stop    context.CancelFunc
 	mu      sync.Mutex
-	changed int // documents written or deleted since the last vacuum began
+	pending int // documents written or deleted since the last vacuum began
 	running bool
 	done    sync.WaitGroup
 }
@@ -42,12 +42,12 @@ func newUpkeep() *upkeep {
 func (b *Backend) changed(documents int) {
 	u := b.upkeep
 	u.mu.Lock()
-	u.changed += documents
-	if u.running || u.changed < VacuumAfterDocuments || u.ctx.Err() != nil {
+	u.pending += documents
+	if u.running || u.pending < VacuumAfterDocuments || u.ctx.Err() != nil {
 		u.mu.Unlock()
 		return
 	}
-	documents, u.changed, u.running = u.changed, 0, true
+	documents, u.pending, u.running = u.pending, 0, true
 	u.done.Add(1)
 	u.mu.Unlock()
 	go func() {
@@ -76,7 +76,11 @@ func (b *Backend) vacuum(ctx context.Context) error {
 }
 
 // close stops a running vacuum and waits for it, so that the pool can close.
+// Cancelling under the lock means no write that commits meanwhile starts
+// another one (changed checks the context under the same lock).
 func (u *upkeep) close() {
+	u.mu.Lock()
 	u.stop()
+	u.mu.Unlock()
 	u.done.Wait()
 }
